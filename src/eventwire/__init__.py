@@ -1,0 +1,56 @@
+"""eventwire: typed domain events published to Apache Kafka.
+
+Validated before they are produced, idempotent and ordered per key, every failure classified
+and visible. See the README for the two-minute tour.
+"""
+
+from eventwire._classify import CLASSIFICATION
+from eventwire._codec import EncodedEvent, EventCodec
+from eventwire._config import PublisherConfig
+from eventwire._errors import (
+    AmbiguousPublishError,
+    CircuitOpenError,
+    ConfigError,
+    EventDefinitionError,
+    EventValidationError,
+    EventwireError,
+    FatalPublishError,
+    PermanentPublishError,
+    PublisherClosedError,
+    PublishError,
+    QueueFullError,
+    RetriablePublishError,
+)
+from eventwire._events import EventSpec, event, is_event, spec_of
+from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
+from eventwire._publisher import AsyncPublisher, Publisher
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CLASSIFICATION",
+    "AmbiguousPublishError",
+    "AsyncPublisher",
+    "CircuitOpenError",
+    "CloseReport",
+    "ConfigError",
+    "DeliveryReceipt",
+    "EncodedEvent",
+    "EventCodec",
+    "EventDefinitionError",
+    "EventSpec",
+    "EventValidationError",
+    "EventwireError",
+    "FatalPublishError",
+    "PermanentPublishError",
+    "PublishError",
+    "PublishOutcome",
+    "Publisher",
+    "PublisherClosedError",
+    "PublisherConfig",
+    "QueueFullError",
+    "RetriablePublishError",
+    "event",
+    "is_event",
+    "spec_of",
+]

@@ -1,0 +1,165 @@
+"""The one place that reads librdkafka error codes: maps a ``KafkaError`` to a failure class.
+
+``KafkaError.retriable()`` is ``False`` on delivery reports even for transient errors, so it is
+not consulted; the code decides. The ``fatal()`` flag always wins (the producer must be
+recreated). Codes not in the table are treated as permanent: an unknown failure is surfaced,
+not retried forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+from confluent_kafka import KafkaError, KafkaException
+
+from eventwire._errors import (
+    AmbiguousPublishError,
+    FatalPublishError,
+    PermanentPublishError,
+    PublishError,
+    RetriablePublishError,
+)
+
+FailureClass = Literal["retriable", "permanent", "fatal", "ambiguous"]
+
+_CLASS_ERRORS: Final[Mapping[FailureClass, type[PublishError]]] = MappingProxyType(
+    {
+        "retriable": RetriablePublishError,
+        "permanent": PermanentPublishError,
+        "fatal": FatalPublishError,
+        "ambiguous": AmbiguousPublishError,
+    }
+)
+
+# name -> class. Names are KafkaError attribute names; a name missing from an older client is
+# skipped when the table is compiled.
+_TABLE: Final[Mapping[str, FailureClass]] = MappingProxyType(
+    {
+        # The broker may or may not have written it.
+        "_MSG_TIMED_OUT": "ambiguous",
+        "_TIMED_OUT": "ambiguous",
+        "REQUEST_TIMED_OUT": "ambiguous",
+        "_PURGE_INFLIGHT": "ambiguous",
+        # Transient: sending again is safe (idempotence de-duplicates re-sends).
+        "_TRANSPORT": "retriable",
+        "_ALL_BROKERS_DOWN": "retriable",
+        "_RESOLVE": "retriable",
+        "_QUEUE_FULL": "retriable",
+        "_PURGE_QUEUE": "retriable",
+        "_WAIT_COORD": "retriable",
+        "_NODE_UPDATE": "retriable",
+        "_UNKNOWN_BROKER": "retriable",
+        "_ISR_INSUFF": "retriable",
+        "_DESTROY": "retriable",
+        "_RETRY": "retriable",
+        "LEADER_NOT_AVAILABLE": "retriable",
+        "NOT_LEADER_FOR_PARTITION": "retriable",
+        "BROKER_NOT_AVAILABLE": "retriable",
+        "REPLICA_NOT_AVAILABLE": "retriable",
+        "NETWORK_EXCEPTION": "retriable",
+        "NOT_ENOUGH_REPLICAS": "retriable",
+        "NOT_ENOUGH_REPLICAS_AFTER_APPEND": "retriable",
+        "KAFKA_STORAGE_ERROR": "retriable",
+        "UNKNOWN_TOPIC_OR_PART": "retriable",
+        "_UNKNOWN_PARTITION": "retriable",
+        "_UNKNOWN_TOPIC": "retriable",
+        "FENCED_LEADER_EPOCH": "retriable",
+        "UNKNOWN_LEADER_EPOCH": "retriable",
+        "OFFSET_NOT_AVAILABLE": "retriable",
+        "PREFERRED_LEADER_NOT_AVAILABLE": "retriable",
+        "THROTTLING_QUOTA_EXCEEDED": "retriable",
+        "COORDINATOR_LOAD_IN_PROGRESS": "retriable",
+        "COORDINATOR_NOT_AVAILABLE": "retriable",
+        "NOT_COORDINATOR": "retriable",
+        "CONCURRENT_TRANSACTIONS": "retriable",
+        "REBOOTSTRAP_REQUIRED": "retriable",
+        # The event cannot be delivered as it is.
+        "MSG_SIZE_TOO_LARGE": "permanent",
+        "RECORD_LIST_TOO_LARGE": "permanent",
+        "INVALID_MSG": "permanent",
+        "INVALID_MSG_SIZE": "permanent",
+        "INVALID_RECORD": "permanent",
+        "INVALID_TIMESTAMP": "permanent",
+        "CORRUPT_MESSAGE": "permanent",
+        "TOPIC_AUTHORIZATION_FAILED": "permanent",
+        "CLUSTER_AUTHORIZATION_FAILED": "permanent",
+        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED": "permanent",
+        "SASL_AUTHENTICATION_FAILED": "permanent",
+        "_AUTHENTICATION": "permanent",
+        "_SSL": "permanent",
+        "TOPIC_EXCEPTION": "permanent",
+        "POLICY_VIOLATION": "permanent",
+        "UNSUPPORTED_FOR_MESSAGE_FORMAT": "permanent",
+        "UNSUPPORTED_VERSION": "permanent",
+        "UNSUPPORTED_COMPRESSION_TYPE": "permanent",
+        "INVALID_REQUIRED_ACKS": "permanent",
+        "INVALID_CONFIG": "permanent",
+        "_INVALID_ARG": "permanent",
+        "_INVALID_TYPE": "permanent",
+        "_MSG_SIZE_TOO_LARGE": "permanent",
+        "_BAD_MSG": "permanent",
+        "_VALUE_SERIALIZATION": "permanent",
+        "_KEY_SERIALIZATION": "permanent",
+        "_UNSUPPORTED_FEATURE": "permanent",
+        "_NOT_IMPLEMENTED": "permanent",
+        # The producer instance is unusable; it must be recreated.
+        "_FATAL": "fatal",
+        "_FENCED": "fatal",
+        "PRODUCER_FENCED": "fatal",
+        "INVALID_PRODUCER_EPOCH": "fatal",
+        "OUT_OF_ORDER_SEQUENCE_NUMBER": "fatal",
+        "UNKNOWN_PRODUCER_ID": "fatal",
+        "INVALID_PRODUCER_ID_MAPPING": "fatal",
+        "INVALID_TXN_STATE": "fatal",
+        "_GAPLESS_GUARANTEE": "fatal",
+        "_INCONSISTENT": "fatal",
+    }
+)
+
+
+def _compile(table: Mapping[str, FailureClass]) -> dict[int, FailureClass]:
+    codes: dict[int, FailureClass] = {}
+    for name, failure in table.items():
+        code = getattr(KafkaError, name, None)
+        if isinstance(code, int):
+            codes[code] = failure
+    return codes
+
+
+_BY_CODE: Final[dict[int, FailureClass]] = _compile(_TABLE)
+
+#: The table as documented: librdkafka code name -> failure class.
+CLASSIFICATION: Final[Mapping[str, FailureClass]] = _TABLE
+
+
+def classify(error: Any) -> FailureClass:
+    """Return the failure class of a ``KafkaError`` (its ``fatal()`` flag wins)."""
+    if error.fatal():
+        return "fatal"
+    return _BY_CODE.get(error.code(), "permanent")
+
+
+def to_publish_error(
+    error: Any,
+    *,
+    topic: str,
+    event_id: str,
+    attempts: int = 1,
+    context: str = "",
+) -> PublishError:
+    """Map a ``KafkaError`` to the matching ``PublishError`` subclass (cause attached)."""
+    failure = classify(error)
+    name = error.name()
+    detail = error.str()
+    prefix = f"{context}: " if context else ""
+    message = (
+        f"{prefix}event {event_id} to topic {topic!r} failed ({failure}, {name}): {detail}"
+        f" after {attempts} attempt{'s' if attempts != 1 else ''}"
+    )
+    exc = _CLASS_ERRORS[failure](
+        message, topic=topic, event_id=event_id, attempts=attempts, code=name
+    )
+    exc.__cause__ = KafkaException(error)
+    return exc

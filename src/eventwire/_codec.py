@@ -1,0 +1,226 @@
+"""Encode + validate + CloudEvents headers: turns an event into the bytes Kafka receives.
+
+Headers follow the CloudEvents 1.0 Kafka protocol binding in binary content mode: the payload is
+the event's data, attributes travel as ``ce_*`` headers and ``content-type``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, Literal
+
+import msgspec
+
+from eventwire._errors import EventValidationError
+from eventwire._events import EventSpec, spec_of
+
+Encoding = Literal["json", "msgpack"]
+Headers = list[tuple[str, str | bytes | None]]
+UserHeaders = Mapping[str, str | bytes | None] | Iterable[tuple[str, str | bytes | None]]
+
+CONTENT_TYPES: Final[Mapping[str, str]] = {
+    "json": "application/json",
+    "msgpack": "application/msgpack",
+}
+RESERVED_HEADERS: Final = frozenset(
+    {
+        "ce_specversion",
+        "ce_id",
+        "ce_source",
+        "ce_type",
+        "ce_time",
+        "ce_eventversion",
+        "content-type",
+    }
+)
+
+
+class EncodedEvent(msgspec.Struct, frozen=True, gc=False):
+    """An event ready for ``produce()``: what goes on the wire, plus what identifies it."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers
+    event_id: str
+    event_type: str
+
+
+class _TypeCodec:
+    """Per-event-class state, built once: the validating decoder and constant headers."""
+
+    __slots__ = ("decode", "key_field", "spec", "static_headers", "topic")
+
+    def __init__(self, spec: EventSpec, encoding: Encoding, source: bytes, topic: str) -> None:
+        self.spec = spec
+        self.topic = topic
+        self.key_field = spec.key
+        decoder: msgspec.json.Decoder[Any] | msgspec.msgpack.Decoder[Any]
+        if encoding == "json":
+            decoder = msgspec.json.Decoder(spec.validation_type)
+        else:
+            decoder = msgspec.msgpack.Decoder(spec.validation_type)
+        self.decode = decoder.decode
+        self.static_headers: Final = (
+            ("ce_source", source),
+            ("ce_type", spec.type.encode()),
+            ("ce_eventversion", str(spec.version).encode()),
+            ("content-type", CONTENT_TYPES[encoding].encode()),
+        )
+
+
+class EventCodec:
+    """Encodes events for one publisher: payload, key, validation and CloudEvents headers.
+
+    Event ids (``ce_id``) are a random per-codec prefix plus a counter: unique, cheap, and
+    assigned once so that a retried event keeps its id.
+    """
+
+    def __init__(
+        self,
+        *,
+        encoding: Encoding = "json",
+        validate: bool = True,
+        source: str = "/eventwire",
+        resolve_topic: Callable[[str], str] = str,
+    ) -> None:
+        if encoding not in CONTENT_TYPES:
+            raise ValueError(f"encoding must be 'json' or 'msgpack', not {encoding!r}")
+        self.encoding: Final = encoding
+        self.validate: Final = validate
+        self._source = source.encode()
+        encoder = msgspec.json.Encoder() if encoding == "json" else msgspec.msgpack.Encoder()
+        self._encode = encoder.encode
+        self._types: dict[type[Any], _TypeCodec] = {}
+        self._resolve_topic = resolve_topic
+        self._topics: dict[str, str] = {}
+        self._id_prefix = uuid.UUID(bytes=os.urandom(16)).hex[:16] + "-"
+        self._counter = 0
+        self._time_ms = -1
+        self._time_header = b""
+
+    def encode(
+        self,
+        event: Any,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> EncodedEvent:
+        """Encode (and, if enabled, validate) one event.
+
+        ``topic`` overrides the declared topic; either goes through the publisher's remapping.
+
+        Raises:
+            EventValidationError: the event does not match its schema; names the field path.
+            EventDefinitionError: the object is not a declared event.
+        """
+        cls = type(event)
+        codec = self._types.get(cls)
+        if codec is None:
+            codec = self._type_codec(cls)
+        try:
+            value = self._encode(event)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise EventValidationError(codec.spec.type, "$", str(exc)) from None
+        if self.validate:
+            try:
+                codec.decode(value)
+            except msgspec.ValidationError as exc:
+                raise _validation_error(codec.spec, exc) from None
+        if key is None:
+            field = codec.key_field
+            key_bytes = None if field is None else _key_bytes(getattr(event, field))
+        else:
+            key_bytes = key.encode() if isinstance(key, str) else key
+        self._counter += 1
+        event_id = f"{self._id_prefix}{self._counter:x}"
+        out: Headers = [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", event_id.encode()),
+            *codec.static_headers,
+            ("ce_time", self._now_header()),
+        ]
+        if headers:
+            out.extend(_user_headers(headers, codec.spec.type))
+        if topic is None:
+            topic = codec.topic
+        else:
+            topic = self._topics.get(topic) or self._topic(topic)
+        return EncodedEvent(topic, key_bytes, value, out, event_id, codec.spec.type)
+
+    def validate_bytes(self, cls: type[Any], value: bytes) -> Any:
+        """Decode ``value`` with the typed (timezone-checked) decoder of ``cls``."""
+        codec = self._types.get(cls) or self._type_codec(cls)
+        try:
+            return codec.decode(value)
+        except msgspec.ValidationError as exc:
+            raise _validation_error(codec.spec, exc) from None
+
+    def _topic(self, declared: str) -> str:
+        resolved = self._topics[declared] = self._resolve_topic(declared)
+        return resolved
+
+    def _type_codec(self, cls: type[Any]) -> _TypeCodec:
+        spec = spec_of(cls)
+        codec = _TypeCodec(spec, self.encoding, self._source, self._topic(spec.topic))
+        self._types[cls] = codec
+        return codec
+
+    def _now_header(self) -> bytes:
+        # Formatting a timestamp costs ~1.5 µs; events produced in the same millisecond share it.
+        now_ms = time.time_ns() // 1_000_000
+        if now_ms != self._time_ms:
+            self._time_ms = now_ms
+            moment = _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.UTC)
+            self._time_header = moment.isoformat(timespec="milliseconds").replace(
+                "+00:00", "Z"
+            ).encode()
+        return self._time_header
+
+
+def spec_for(event: Any) -> EventSpec:
+    """The spec of an event instance (raises ``EventDefinitionError`` for a non-event)."""
+    return spec_of(type(event))
+
+
+def _validation_error(spec: EventSpec, exc: msgspec.ValidationError) -> EventValidationError:
+    message = str(exc)
+    reason, sep, path = message.rpartition(" - at `")
+    if not sep:
+        return EventValidationError(spec.type, "$", message)
+    path = path.rstrip("`")
+    if reason.startswith("Expected `str`") and _last_field(path) in spec.decimal_fields:
+        got = reason.partition(", got ")[2]
+        reason = "Expected `decimal` (an exact Decimal, finite)" + (f", got {got}" if got else "")
+    return EventValidationError(spec.type, path, reason)
+
+
+def _last_field(path: str) -> str:
+    return path.rstrip("]").rpartition(".")[2].partition("[")[0]
+
+
+def _key_bytes(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode()
+
+
+def _user_headers(headers: UserHeaders, event_type: str) -> Headers:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out: Headers = []
+    for name, value in items:
+        if name in RESERVED_HEADERS:
+            raise EventValidationError(
+                event_type, "headers", f"header {name!r} is set by eventwire and cannot be given"
+            )
+        out.append((name, value.encode() if isinstance(value, str) else value))
+    return out
+

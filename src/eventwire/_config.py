@@ -1,0 +1,569 @@
+"""PublisherConfig: presets, librdkafka rendering, and refusal of unsafe settings.
+
+Every preset produces with ``acks=all``, idempotence and at most 5 requests in flight (order per
+partition is kept), and places keys with ``murmur2_random`` (the Java client's partitioner).
+Raw librdkafka settings are accepted only as explicit overrides and are checked: a setting that
+would trade those guarantees away, or that eventwire owns, is refused with the reason.
+
+Secrets (``sasl_password`` and any override whose key names a password, secret, token or
+private key) are shown as ``'***'`` in ``repr()``, in :meth:`PublisherConfig.redacted_librdkafka`
+and in every error message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, Literal, TypeAlias
+
+from eventwire._errors import ConfigError
+
+Preset: TypeAlias = Literal["durable", "throughput", "low_latency"]
+Encoding: TypeAlias = Literal["json", "msgpack"]
+Compression: TypeAlias = Literal["none", "gzip", "snappy", "lz4", "zstd"]
+SecurityProtocol: TypeAlias = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+LibrdkafkaValue: TypeAlias = str | int | float | bool
+
+_MASK: Final = "***"
+
+_PRESETS: Final[Mapping[str, Mapping[str, LibrdkafkaValue]]] = MappingProxyType(
+    {
+        "durable": MappingProxyType(
+            {
+                "linger.ms": 5,
+                "compression.type": "none",
+                "batch.num.messages": 10_000,
+                "queue.buffering.max.messages": 100_000,
+                "queue.buffering.max.kbytes": 1_048_576,
+            }
+        ),
+        "throughput": MappingProxyType(
+            {
+                "linger.ms": 20,
+                "compression.type": "lz4",
+                "batch.size": 1_000_000,
+                "batch.num.messages": 100_000,
+                "queue.buffering.max.messages": 1_000_000,
+                "queue.buffering.max.kbytes": 2_097_152,
+            }
+        ),
+        "low_latency": MappingProxyType(
+            {
+                "linger.ms": 0,
+                "compression.type": "none",
+                "batch.num.messages": 1_000,
+                "socket.nagle.disable": True,
+                "queue.buffering.max.messages": 100_000,
+            }
+        ),
+    }
+)
+
+_ENCODINGS: Final = ("json", "msgpack")
+_COMPRESSIONS: Final = ("none", "gzip", "snappy", "lz4", "zstd")
+_SECURITY_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_SASL_PROTOCOLS: Final = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
+_SSL_PROTOCOLS: Final = frozenset({"SSL", "SASL_SSL"})
+_SASL_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
+# GSSAPI authenticates with Kerberos, OAUTHBEARER with tokens: neither takes a username/password.
+_SASL_PASSWORD_MECHANISMS: Final = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
+
+# librdkafka caps: linger.ms (queue.buffering.max.ms) and message.timeout.ms.
+_MAX_LINGER_MS: Final = 900_000
+_MAX_MESSAGE_TIMEOUT_MS: Final = 2_147_483_647
+
+_BOOTSTRAP_ENTRY: Final = re.compile(
+    r"(?:[A-Za-z_]+://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>[0-9]{1,5})"
+)
+_TOPIC_NAME: Final = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_TOPIC_PREFIX: Final = re.compile(r"[A-Za-z0-9._-]{0,249}")
+
+# Keys eventwire sets itself, and what to use instead. Compared lower-cased; aliases included.
+_OWNED_KEYS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "bootstrap.servers": "use the bootstrap_servers field",
+        "metadata.broker.list": "use the bootstrap_servers field",
+        "client.id": "use the client_id field",
+        "message.timeout.ms": "use the delivery_timeout field (seconds)",
+        "delivery.timeout.ms": "use the delivery_timeout field (seconds)",
+        "linger.ms": "use the linger_ms field",
+        "queue.buffering.max.ms": "use the linger_ms field",
+        "compression.type": "use the compression field",
+        "compression.codec": "use the compression field",
+        "security.protocol": "use the security_protocol field",
+        "sasl.mechanism": "use the sasl_mechanism field",
+        "sasl.mechanisms": "use the sasl_mechanism field",
+        "sasl.username": "use the sasl_username field",
+        "sasl.password": "use the sasl_password field",
+        "ssl.ca.location": "use the ssl_ca_location field",
+        "on_delivery": "eventwire handles every delivery report; publish() returns the outcome",
+        "dr_cb": "eventwire handles every delivery report; publish() returns the outcome",
+        "dr_msg_cb": "eventwire handles every delivery report; publish() returns the outcome",
+        "delivery.report.only.error": (
+            "eventwire needs every delivery report to resolve publish() calls"
+        ),
+        "error_cb": "eventwire consumes client errors (circuit breaker, health, logs)",
+        "stats_cb": "eventwire consumes librdkafka statistics (metrics)",
+        "throttle_cb": "eventwire consumes throttle events (metrics)",
+        "logger": "eventwire routes librdkafka logs itself",
+        "transactional.id": (
+            "the publisher is not transactional (idempotence already de-duplicates retries)"
+        ),
+    }
+)
+
+_SECRET_MARKERS: Final = (
+    "password",
+    "secret",
+    "token",
+    ".pem",
+    "ssl.key",
+    "sasl.oauthbearer.config",
+    "credential",
+)
+
+
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return any(marker in lowered for marker in _SECRET_MARKERS)
+
+
+def _shown(key: str, value: object) -> str:
+    """The repr of an override value for messages: masked when the key names a secret."""
+    return repr(_MASK) if _is_secret_key(key) else repr(value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PublisherConfig:
+    """How a publisher connects to Kafka and produces; checked when built, then immutable.
+
+    Every preset produces with ``acks=all``, idempotence, at most 5 requests in flight per
+    connection (order per partition is kept) and the ``murmur2_random`` partitioner (a key lands
+    on the same partition as from a Java producer). None of this can be overridden.
+
+    Attributes:
+        bootstrap_servers: initial brokers, ``"host:port[,host:port...]"`` (an optional
+            ``proto://`` prefix and bracketed IPv6 hosts are accepted).
+        preset: tuning profile: ``"durable"`` (default; linger 5 ms, no compression),
+            ``"throughput"`` (linger 20 ms, lz4, large batches and queue) or ``"low_latency"``
+            (linger 0 ms, Nagle off).
+        client_id: librdkafka ``client.id``; also names the default CloudEvents source.
+        source: CloudEvents ``source`` attribute; ``None`` means ``/eventwire/{client_id}``.
+        encoding: payload encoding, ``"json"`` or ``"msgpack"``.
+        validate: validate each event (typed decode of its encoded bytes) before producing it.
+        topic_prefix: prepended to every topic after ``topic_map`` (e.g. ``"staging."``).
+        topic_map: declared topic -> topic name to use instead (before the prefix). Stored as a
+            read-only copy.
+        queue_full_timeout: seconds a publish waits for room in the local producer queue
+            before it fails with ``QueueFullError``.
+        delivery_timeout: seconds librdkafka may spend delivering a message, retries included
+            (``message.timeout.ms``); must exceed the linger time.
+        linger_ms: milliseconds librdkafka waits to fill a batch (``linger.ms``, 0 to
+            900000); ``None`` keeps the preset's value.
+        compression: ``compression.type``; ``None`` keeps the preset's value.
+        security_protocol: ``security.protocol``.
+        sasl_mechanism: ``sasl.mechanism`` (``PLAIN``, ``SCRAM-SHA-256``, ``SCRAM-SHA-512``,
+            ``GSSAPI`` or ``OAUTHBEARER``); required with a ``SASL_*`` protocol.
+        sasl_username: ``sasl.username``; required with PLAIN and SCRAM.
+        sasl_password: ``sasl.password`` (secret, never shown); required with PLAIN and SCRAM.
+        ssl_ca_location: ``ssl.ca.location``, CA bundle path; only with ``SSL``/``SASL_SSL``.
+        librdkafka_overrides: raw librdkafka settings applied last. Keys eventwire owns or
+            that have a field above are refused, and so are values that would weaken
+            durability, ordering or key placement. Values whose key names a password, secret,
+            token or private key are never shown. Stored as a read-only copy.
+
+    Raises:
+        ConfigError: a field is invalid or contradicts another; the message names the field
+            and the reason, never a secret.
+    """
+
+    bootstrap_servers: str
+    preset: Preset = "durable"
+    client_id: str = "eventwire"
+    source: str | None = None
+    encoding: Encoding = "json"
+    validate: bool = True
+    topic_prefix: str = ""
+    topic_map: Mapping[str, str] = field(default_factory=dict)
+    queue_full_timeout: float = 30.0
+    delivery_timeout: float = 120.0
+    linger_ms: float | None = None
+    compression: Compression | None = None
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_ca_location: str | None = None
+    librdkafka_overrides: Mapping[str, LibrdkafkaValue] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._check_bootstrap()
+        self._check_identity()
+        self._check_topics()
+        self._check_timing()
+        self._check_security()
+        self._check_overrides()
+
+    # -- public ------------------------------------------------------------------------------
+
+    @property
+    def ce_source(self) -> str:
+        """The CloudEvents ``source``: ``source`` if given, else ``/eventwire/{client_id}``."""
+        return self.source if self.source is not None else f"/eventwire/{self.client_id}"
+
+    def resolve_topic(self, declared: str) -> str:
+        """The Kafka topic for a declared (or per-call) topic name.
+
+        Args:
+            declared: the topic name an event class declares, or a per-call override.
+
+        Returns:
+            ``topic_prefix + topic_map.get(declared, declared)``.
+
+        Raises:
+            ConfigError: the resulting name is not a legal Kafka topic name (e.g. the prefix
+                makes it longer than 249 characters).
+        """
+        topic = self.topic_prefix + self.topic_map.get(declared, declared)
+        if not _TOPIC_NAME.fullmatch(topic) or topic in {".", ".."}:
+            raise ConfigError(
+                f"topic {declared!r} resolves to {topic!r} (topic_prefix + topic_map), which is "
+                "not a legal Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters)"
+            )
+        return topic
+
+    def to_librdkafka(self) -> dict[str, LibrdkafkaValue]:
+        """The settings for ``confluent_kafka.Producer``, in a new dict.
+
+        Built from the fixed guarantees, then the preset, then ``linger_ms`` and
+        ``compression``, then ``librdkafka_overrides``. It holds secrets in clear: log
+        :meth:`redacted_librdkafka` instead.
+        """
+        settings: dict[str, LibrdkafkaValue] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "client.id": self.client_id,
+            "acks": "all",
+            "enable.idempotence": True,
+            "max.in.flight.requests.per.connection": 5,
+            "partitioner": "murmur2_random",
+            "message.timeout.ms": self._message_timeout_ms(),
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism is not None:
+            settings["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username is not None:
+            settings["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            settings["sasl.password"] = self.sasl_password
+        if self.ssl_ca_location is not None:
+            settings["ssl.ca.location"] = self.ssl_ca_location
+        settings.update(_PRESETS[self.preset])
+        if self.linger_ms is not None:
+            settings["linger.ms"] = self.linger_ms
+        if self.compression is not None:
+            settings["compression.type"] = self.compression
+        settings.update(self.librdkafka_overrides)
+        return settings
+
+    def redacted_librdkafka(self) -> dict[str, LibrdkafkaValue]:
+        """:meth:`to_librdkafka` with every secret value replaced by ``'***'``, for logs."""
+        return {
+            key: _MASK if _is_secret_key(key) else value
+            for key, value in self.to_librdkafka().items()
+        }
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret value of this config replaced by ``'***'`` (for
+        messages that quote librdkafka, which may echo a rejected value)."""
+        for key, value in self.to_librdkafka().items():
+            if _is_secret_key(key) and isinstance(value, str) and value:
+                text = text.replace(value, _MASK)
+        return text
+
+    def with_overrides(self, **changes: Any) -> PublisherConfig:
+        """A copy with the given fields replaced, checked again like a new config.
+
+        Args:
+            **changes: field names and their new values.
+
+        Raises:
+            ConfigError: a name is not a field, or the result is refused.
+        """
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ConfigError(
+                f"PublisherConfig has no field {', '.join(unknown)}; fields are "
+                f"{', '.join(sorted(names))}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    def __repr__(self) -> str:
+        parts: list[str] = []
+        for f in dataclasses.fields(self):
+            value: object = getattr(self, f.name)
+            if f.name == "sasl_password" and value is not None:
+                value = _MASK
+            elif f.name == "topic_map":
+                value = dict(self.topic_map)
+            elif f.name == "librdkafka_overrides":
+                value = {
+                    key: _MASK if _is_secret_key(key) else item
+                    for key, item in self.librdkafka_overrides.items()
+                }
+            parts.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _check_bootstrap(self) -> None:
+        servers = self.bootstrap_servers
+        if not isinstance(servers, str):
+            raise ConfigError(f"bootstrap_servers must be a str, got {type(servers).__name__}")
+        if not servers.strip():
+            raise ConfigError("bootstrap_servers must not be empty; give 'host:port[,host:port]'")
+        for entry in servers.split(","):
+            match = _BOOTSTRAP_ENTRY.fullmatch(entry.strip())
+            if match is None:
+                raise ConfigError(
+                    f"bootstrap_servers entry {entry.strip()!r} is not 'host:port' (in {servers!r})"
+                )
+            if not 1 <= int(match["port"]) <= 65535:
+                raise ConfigError(
+                    f"bootstrap_servers entry {entry.strip()!r} has port {match['port']}, "
+                    "outside 1..65535"
+                )
+
+    def _check_identity(self) -> None:
+        if self.preset not in _PRESETS:
+            raise ConfigError(
+                f"preset must be one of {', '.join(map(repr, _PRESETS))}, got {self.preset!r}"
+            )
+        client_id = self.client_id
+        if not isinstance(client_id, str) or not client_id or any(c.isspace() for c in client_id):
+            raise ConfigError(
+                f"client_id must be a non-empty str without whitespace, got {client_id!r}"
+            )
+        if self.source is not None and (not isinstance(self.source, str) or not self.source):
+            raise ConfigError(
+                f"source must be a non-empty str (a CloudEvents URI-reference) or None, "
+                f"got {self.source!r}"
+            )
+        if self.encoding not in _ENCODINGS:
+            raise ConfigError(
+                f"encoding must be one of {', '.join(map(repr, _ENCODINGS))}, got {self.encoding!r}"
+            )
+        if not isinstance(self.validate, bool):
+            raise ConfigError(f"validate must be a bool, got {type(self.validate).__name__}")
+
+    def _check_topics(self) -> None:
+        prefix = self.topic_prefix
+        if not isinstance(prefix, str) or not _TOPIC_PREFIX.fullmatch(prefix):
+            raise ConfigError(
+                f"topic_prefix {prefix!r} is not legal in a Kafka topic name "
+                "([a-zA-Z0-9._-], at most 249 characters)"
+            )
+        if not isinstance(self.topic_map, Mapping):
+            raise ConfigError(
+                f"topic_map must be a mapping of str to str, got {type(self.topic_map).__name__}"
+            )
+        topic_map = dict(self.topic_map)
+        for declared, mapped in topic_map.items():
+            if not isinstance(declared, str) or not _TOPIC_NAME.fullmatch(declared):
+                raise ConfigError(
+                    f"topic_map key {declared!r} is not a legal Kafka topic name, so no event "
+                    "could use it ([a-zA-Z0-9._-], 1 to 249 characters)"
+                )
+            if not isinstance(mapped, str) or not mapped:
+                raise ConfigError(
+                    f"topic_map[{declared!r}] must be a non-empty str, got {mapped!r}"
+                )
+            topic = prefix + mapped
+            if not _TOPIC_NAME.fullmatch(topic) or topic in {".", ".."}:
+                raise ConfigError(
+                    f"topic_map[{declared!r}] resolves to {topic!r} (topic_prefix + mapped name), "
+                    "which is not a legal Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters)"
+                )
+        object.__setattr__(self, "topic_map", MappingProxyType(topic_map))
+
+    def _check_timing(self) -> None:
+        _check_seconds("queue_full_timeout", self.queue_full_timeout)
+        _check_seconds("delivery_timeout", self.delivery_timeout)
+        if self.linger_ms is not None:
+            linger = self.linger_ms
+            if not _is_number(linger) or not 0 <= linger <= _MAX_LINGER_MS:
+                raise ConfigError(
+                    f"linger_ms must be a number of milliseconds from 0 to {_MAX_LINGER_MS}, "
+                    f"got {linger!r}"
+                )
+        if self.compression is not None and self.compression not in _COMPRESSIONS:
+            raise ConfigError(
+                f"compression must be one of {', '.join(map(repr, _COMPRESSIONS))} or None, "
+                f"got {self.compression!r}"
+            )
+        timeout_ms = self._message_timeout_ms()
+        if timeout_ms < 1 or timeout_ms > _MAX_MESSAGE_TIMEOUT_MS:
+            raise ConfigError(
+                f"delivery_timeout must be from 0.001 to {_MAX_MESSAGE_TIMEOUT_MS / 1000:g} "
+                f"seconds (librdkafka message.timeout.ms), got {self.delivery_timeout!r}"
+            )
+        linger_ms = self._linger_ms()
+        if timeout_ms <= linger_ms:
+            raise ConfigError(
+                f"delivery_timeout ({self.delivery_timeout:g} s) must be greater than the "
+                f"linger time ({linger_ms:g} ms, from "
+                f"{'linger_ms' if self.linger_ms is not None else 'preset ' + repr(self.preset)})"
+            )
+
+    def _check_security(self) -> None:
+        protocol = self.security_protocol
+        if protocol not in _SECURITY_PROTOCOLS:
+            raise ConfigError(
+                f"security_protocol must be one of {', '.join(map(repr, _SECURITY_PROTOCOLS))}, "
+                f"got {protocol!r}"
+            )
+        for name in ("sasl_mechanism", "sasl_username", "ssl_ca_location"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigError(f"{name} must be a non-empty str or None, got {value!r}")
+        password = self.sasl_password
+        if password is not None and (not isinstance(password, str) or not password):
+            kind = type(password).__name__ if not isinstance(password, str) else "empty str"
+            raise ConfigError(f"sasl_password must be a non-empty str or None, got {kind}")
+
+        if protocol in _SASL_PROTOCOLS:
+            mechanism = self.sasl_mechanism
+            if mechanism is None:
+                raise ConfigError(
+                    f"security_protocol {protocol!r} needs sasl_mechanism "
+                    f"(one of {', '.join(_SASL_MECHANISMS)})"
+                )
+            if mechanism not in _SASL_MECHANISMS:
+                raise ConfigError(
+                    f"sasl_mechanism must be one of {', '.join(_SASL_MECHANISMS)}, "
+                    f"got {mechanism!r}"
+                )
+            if mechanism in _SASL_PASSWORD_MECHANISMS:
+                for name in ("sasl_username", "sasl_password"):
+                    if getattr(self, name) is None:
+                        raise ConfigError(
+                            f"sasl_mechanism {mechanism!r} (security_protocol {protocol!r}) "
+                            f"needs {name}"
+                        )
+        else:
+            for name in ("sasl_mechanism", "sasl_username", "sasl_password"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(
+                        f"{name} is set but security_protocol is {protocol!r}, which does not "
+                        "use SASL; use 'SASL_SSL' (or 'SASL_PLAINTEXT')"
+                    )
+        if self.ssl_ca_location is not None and protocol not in _SSL_PROTOCOLS:
+            raise ConfigError(
+                f"ssl_ca_location is set but security_protocol is {protocol!r}, which does not "
+                "use TLS; use 'SSL' or 'SASL_SSL'"
+            )
+
+    def _check_overrides(self) -> None:
+        raw = self.librdkafka_overrides
+        if not isinstance(raw, Mapping):
+            raise ConfigError(
+                f"librdkafka_overrides must be a mapping of str to str/int/float/bool, "
+                f"got {type(raw).__name__}"
+            )
+        overrides = dict(raw)
+        for key, value in overrides.items():
+            if not isinstance(key, str) or not key.strip():
+                raise ConfigError(f"librdkafka_overrides keys must be non-empty str, got {key!r}")
+            name = key.strip().lower()
+            hint = _OWNED_KEYS.get(name)
+            if hint is not None:
+                raise ConfigError(
+                    f"librdkafka_overrides[{key!r}] is refused: eventwire sets it; {hint}"
+                )
+            if not isinstance(value, str | int | float | bool):
+                raise ConfigError(
+                    f"librdkafka_overrides[{key!r}] must be a str, int, float or bool, "
+                    f"got {type(value).__name__}"
+                )
+            _check_override_value(key, name, value)
+        object.__setattr__(self, "librdkafka_overrides", MappingProxyType(overrides))
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _message_timeout_ms(self) -> int:
+        return int(self.delivery_timeout * 1000)
+
+    def _linger_ms(self) -> float:
+        if self.linger_ms is not None:
+            return self.linger_ms
+        return float(_PRESETS[self.preset]["linger.ms"])
+
+
+def _check_seconds(name: str, value: object) -> None:
+    valid = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+    if not valid:
+        raise ConfigError(
+            f"{name} must be a finite number of seconds greater than 0, got {value!r}"
+        )
+
+
+def _check_override_value(key: str, name: str, value: LibrdkafkaValue) -> None:
+    """Refuse an override value that would weaken durability, ordering or key placement."""
+    text = str(value).strip().lower()
+    where = f"librdkafka_overrides[{key!r}]"
+    shown = _shown(key, value)
+    if name in {"acks", "request.required.acks"}:
+        if text not in {"all", "-1"}:
+            raise ConfigError(
+                f"{where} = {shown} is refused: eventwire always produces with acks=all "
+                "('all' or '-1'); idempotence requires it"
+            )
+    elif name == "enable.idempotence":
+        if text not in {"true", "false"}:
+            raise ConfigError(f"{where} must be a bool ('true'/'false'), got {shown}")
+        if text == "false":
+            raise ConfigError(
+                f"{where} = {shown} is refused: idempotence is what keeps retries from "
+                "duplicating or reordering events"
+            )
+    elif name in {"max.in.flight.requests.per.connection", "max.in.flight"}:
+        count = _as_int(where, shown, text)
+        if not 1 <= count <= 5:
+            raise ConfigError(
+                f"{where} = {shown} is refused: it must be from 1 to 5; with idempotence, "
+                "order per partition is only kept with at most 5 requests in flight"
+            )
+    elif name in {"retries", "message.send.max.retries"}:
+        if _as_int(where, shown, text) < 1:
+            raise ConfigError(
+                f"{where} = {shown} is refused: it must be at least 1; idempotence needs "
+                "retries, and delivery_timeout bounds them"
+            )
+    elif name == "partitioner":
+        if text not in {"murmur2_random", "murmur2"}:
+            raise ConfigError(
+                f"{where} = {shown} is refused: keys must land on the same partition as from "
+                "a Java producer; use 'murmur2_random' (default) or 'murmur2'"
+            )
+    elif name == "queue.buffering.max.messages" and _as_int(where, shown, text) < 1:
+        raise ConfigError(f"{where} = {shown} is refused: it must be at least 1")
+
+
+def _as_int(where: str, shown: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{where} must be an integer, got {shown}") from None

@@ -1,0 +1,115 @@
+"""The exception tree: one root, categories as classes.
+
+librdkafka's ``KafkaError`` is never raised at the user directly; it is mapped once (in
+``_classify``) and kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class EventwireError(Exception):
+    """Root of every error raised by eventwire."""
+
+
+class ConfigError(EventwireError, ValueError):
+    """A configuration or policy was refused when it was built; the message says why."""
+
+
+class EventDefinitionError(EventwireError, TypeError):
+    """An event class was declared in a way eventwire cannot publish."""
+
+
+class EventValidationError(EventwireError, ValueError):
+    """An event failed validation before it was produced; it never reached Kafka.
+
+    Attributes:
+        event_type: the CloudEvents type of the event (e.g. ``order.placed``).
+        path: the field path in the encoded payload, e.g. ``$.line_items[1].quantity``
+            (``$`` when the error is not about one field).
+        reason: msgspec's description of what is wrong, without the path.
+    """
+
+    def __init__(self, event_type: str, path: str, reason: str) -> None:
+        self.event_type = event_type
+        self.path = path
+        self.reason = reason
+        super().__init__(f"invalid {event_type} event at {path}: {reason}")
+
+    def __reduce__(self) -> tuple[type[EventValidationError], tuple[str, str, str]]:
+        return (type(self), (self.event_type, self.path, self.reason))
+
+
+class PublisherClosedError(EventwireError):
+    """The publisher was closed; create a new one to publish again."""
+
+
+class PublishError(EventwireError):
+    """An event could not be delivered.
+
+    Attributes:
+        topic: the topic the event was produced to.
+        event_id: the CloudEvents ``ce_id`` of the event.
+        attempts: how many times it was handed to Kafka.
+        code: the librdkafka error name (e.g. ``MSG_SIZE_TOO_LARGE``), or ``None``.
+
+    The ``KafkaError`` that caused it, if any, is ``__cause__``.
+    """
+
+    #: Short, stable name of the failure class (used in logs and dead-letter headers).
+    category = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        topic: str,
+        event_id: str,
+        attempts: int = 1,
+        code: str | None = None,
+    ) -> None:
+        self.topic = topic
+        self.event_id = event_id
+        self.attempts = attempts
+        self.code = code
+        super().__init__(message)
+
+
+class RetriablePublishError(PublishError):
+    """A transient failure (transport, leader change, timeout on a request that was not
+    written); sending the event again is safe."""
+
+    category = "retriable"
+
+
+class PermanentPublishError(PublishError):
+    """The event can never be delivered as it is (too large, not authorized, invalid record)."""
+
+    category = "permanent"
+
+
+class FatalPublishError(PublishError):
+    """The producer instance is unusable (fatal idempotence error, fenced); it must be
+    recreated before anything else is sent."""
+
+    category = "fatal"
+
+
+class AmbiguousPublishError(PublishError):
+    """The outcome is unknown: the broker may have written the event (e.g. the message timed
+    out in flight). Re-sending may duplicate it; consumers de-duplicate on ``ce_id``."""
+
+    category = "ambiguous"
+
+
+class QueueFullError(RetriablePublishError):
+    """The local producer queue stayed full for longer than ``queue_full_timeout``; the event
+    was not accepted."""
+
+    category = "queue_full"
+
+
+class CircuitOpenError(PublishError):
+    """The circuit breaker is open: the cluster is considered unavailable and the event was
+    rejected without being sent."""
+
+    category = "circuit_open"

@@ -1,0 +1,234 @@
+"""Event declaration: binds a frozen ``msgspec.Struct`` to a type name, version, topic and key.
+
+The class stays a plain msgspec Struct. What eventwire needs to publish it lives in an
+``EventSpec`` kept in a registry keyed by class, including the *validation type*: a shadow copy
+of the struct (and of every nested struct) in which each ``datetime`` must carry a timezone.
+Decoding the encoded bytes with that type is the reference validation.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as _dt
+import functools
+import operator
+import re
+import types
+import typing
+import uuid
+from decimal import Decimal
+from collections.abc import Callable
+from typing import Annotated, Any, Final, TypeVar
+
+import msgspec
+
+from eventwire._errors import EventDefinitionError
+
+_T = TypeVar("_T")
+
+_TYPE_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+_KEY_TYPES: Final = (str, int, uuid.UUID, bytes)
+
+
+class EventSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """What eventwire knows about one event class.
+
+    Attributes:
+        cls: the event class.
+        type: the CloudEvents ``type`` (e.g. ``order.placed``).
+        version: schema version, a positive integer.
+        topic: the declared topic (a publisher may remap it).
+        key: the name of the field whose value is the Kafka key, or ``None`` for no key.
+        validation_type: the shadow struct used to validate the encoded bytes.
+        decimal_fields: encoded names of fields (at any depth) holding ``Decimal`` values,
+            used to word validation errors about them.
+    """
+
+    cls: type[Any]
+    type: str
+    version: int
+    topic: str
+    key: str | None
+    validation_type: builtins.type[Any]
+    decimal_fields: frozenset[str] = frozenset()
+
+
+_SPECS: dict[type[Any], EventSpec] = {}
+
+
+def event(
+    *, topic: str, key: str | None, type: str, version: int = 1
+) -> Callable[[builtins.type[_T]], builtins.type[_T]]:
+    """Declare a frozen ``msgspec.Struct`` as a publishable event.
+
+    Args:
+        topic: the Kafka topic events of this class go to (before any publisher remapping).
+        key: name of the field used as the Kafka key (same key → same partition, in order),
+            or ``None`` to publish without a key.
+        type: the CloudEvents ``type`` attribute, e.g. ``"order.placed"``.
+        version: the schema version, sent as the ``ce_eventversion`` header.
+
+    Returns:
+        A class decorator that returns the class unchanged (it is registered, not wrapped).
+
+    Raises:
+        EventDefinitionError: the class is not a frozen Struct, the key field does not exist
+            or cannot be a key, or a ``datetime`` field cannot be made timezone-checked.
+
+    Example::
+
+        @eventwire.event(topic="orders", key="order_id", type="order.placed", version=1)
+        class OrderPlaced(msgspec.Struct, frozen=True, kw_only=True):
+            order_id: str
+            created_at: datetime
+            total_price: Decimal
+    """
+
+    def bind(cls: builtins.type[_T]) -> builtins.type[_T]:
+        _register(cls, topic=topic, key=key, type_name=type, version=version)
+        return cls
+
+    return bind
+
+
+def spec_of(cls: type[Any]) -> EventSpec:
+    """Return the spec of an event class, or raise ``EventDefinitionError``."""
+    try:
+        return _SPECS[cls]
+    except KeyError:
+        raise EventDefinitionError(
+            f"{cls.__qualname__} is not an event: decorate it with @eventwire.event(...)"
+        ) from None
+
+
+def is_event(cls: type[Any]) -> bool:
+    """Whether a class was declared with ``@eventwire.event``."""
+    return cls in _SPECS
+
+
+def _register(cls: type[Any], *, topic: str, key: str | None, type_name: str, version: int) -> None:
+    name = getattr(cls, "__qualname__", repr(cls))
+    if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
+        raise EventDefinitionError(f"{name} must be a msgspec.Struct subclass")
+    if not cls.__struct_config__.frozen:
+        raise EventDefinitionError(
+            f"{name} must be frozen: declare it as `class {cls.__name__}(msgspec.Struct, "
+            "frozen=True)` so a published event cannot change afterwards"
+        )
+    if not (isinstance(type_name, str) and _TYPE_NAME.match(type_name)):
+        raise EventDefinitionError(f"{name}: type {type_name!r} is not a valid event type name")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise EventDefinitionError(f"{name}: version must be a positive int, got {version!r}")
+    if not (isinstance(topic, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,249}", topic)):
+        raise EventDefinitionError(f"{name}: topic {topic!r} is not a valid Kafka topic name")
+    fields = {f.name: f for f in msgspec.structs.fields(cls)}
+    if key is not None:
+        if key not in fields:
+            raise EventDefinitionError(
+                f"{name}: key field {key!r} does not exist (fields: {', '.join(fields)})"
+            )
+        if not _can_be_key(fields[key].type):
+            raise EventDefinitionError(
+                f"{name}: key field {key!r} must be str, int, UUID or bytes, "
+                f"not {fields[key].type!r}"
+            )
+    decimals: set[str] = set()
+    _SPECS[cls] = EventSpec(
+        cls=cls,
+        type=type_name,
+        version=version,
+        topic=topic,
+        key=key,
+        validation_type=_shadow(cls, {}, decimals),
+        decimal_fields=frozenset(decimals),
+    )
+
+
+def _can_be_key(tp: Any) -> bool:
+    if typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    return isinstance(tp, type) and issubclass(tp, _KEY_TYPES) and tp is not bool
+
+
+_TZ_DATETIME: Final = Annotated[_dt.datetime, msgspec.Meta(tz=True)]
+# msgspec encodes Decimal as a string but would decode a JSON float into it; money must stay
+# exact, so validation wants the string form, finite (no NaN or Infinity).
+DECIMAL_PATTERN: Final = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
+_DECIMAL_STRING: Final = Annotated[str, msgspec.Meta(pattern=DECIMAL_PATTERN)]
+
+
+def _shadow(
+    cls: type[msgspec.Struct], memo: dict[type[Any], type[Any]], decimals: set[str]
+) -> type[Any]:
+    """A copy of ``cls`` (same fields, names, defaults, constraints and struct options) in
+    which every ``datetime`` — also in nested structs and containers — requires a timezone and
+    every ``Decimal`` must be an exact decimal string."""
+    if cls in memo:
+        return memo[cls]
+    config = cls.__struct_config__
+    fields = msgspec.structs.fields(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
+    specs: list[tuple[str, Any, Any]] = []
+    shadow_fields: list[Any] = []
+    for f in fields:
+        found: list[bool] = []
+        tp = _strict(hints.get(f.name, f.type), memo, decimals, found)
+        if found:
+            decimals.add(f.encode_name)
+        if f.default is not msgspec.NODEFAULT:
+            shadow_fields.append((f.name, tp, f.default))
+        elif f.default_factory is not msgspec.NODEFAULT:
+            shadow_fields.append((f.name, tp, msgspec.field(default_factory=f.default_factory)))
+        else:
+            shadow_fields.append((f.name, tp))
+        specs.append((f.name, f.encode_name, tp))
+    rename = {name: enc for name, enc, _ in specs if name != enc} or None
+    shadow = msgspec.defstruct(
+        f"{cls.__name__}Validation",
+        shadow_fields,
+        kw_only=True,
+        frozen=True,
+        rename=rename,
+        tag=config.tag,
+        tag_field=config.tag_field,
+        array_like=config.array_like,
+        forbid_unknown_fields=config.forbid_unknown_fields,
+        omit_defaults=config.omit_defaults,
+        gc=False,
+    )
+    memo[cls] = shadow
+    return shadow
+
+
+def _strict(
+    tp: Any, memo: dict[type[Any], type[Any]], decimals: set[str], found: list[bool]
+) -> Any:
+    if tp is _dt.datetime:
+        return _TZ_DATETIME
+    if tp is Decimal:
+        found.append(True)
+        return _DECIMAL_STRING
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return _shadow(tp, memo, decimals)
+    origin = typing.get_origin(tp)
+    if origin is None:
+        return tp
+    args = typing.get_args(tp)
+    if origin is Annotated:
+        inner = _strict(args[0], memo, decimals, found)
+        if inner is args[0]:
+            return tp
+        return Annotated[(inner, *args[1:])]
+    if origin is typing.Literal:
+        return tp
+    new_args = tuple(
+        a if a is Ellipsis else _strict(a, memo, decimals, found) for a in args
+    )
+    if new_args == args:
+        return tp
+    if origin in (typing.Union, types.UnionType):
+        return functools.reduce(operator.or_, new_args)
+    try:
+        return origin[new_args]
+    except TypeError as exc:  # pragma: no cover - exotic generics
+        raise EventDefinitionError(f"cannot check datetimes inside {tp!r}: {exc}") from exc

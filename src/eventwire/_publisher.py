@@ -1,0 +1,519 @@
+"""AsyncPublisher and Publisher: thin twins over one ``ProducerCore``.
+
+What happens to an event, in order:
+
+1. **codec** — encode, validate (typed decode of the same bytes), key, CloudEvents headers.
+   A bad event raises ``EventValidationError`` and never reaches Kafka;
+2. **produce** — hand it to librdkafka; a full local queue makes the call wait for room (up to
+   ``queue_full_timeout``, then ``QueueFullError``), ``BufferError`` never escapes;
+3. **delivery report** — ``acks=all`` from the broker gives a ``DeliveryReceipt``; a failure is
+   classified (retriable / permanent / fatal / ambiguous) into a ``PublishError`` subclass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import structlog
+
+from eventwire._codec import EncodedEvent, EventCodec, UserHeaders
+from eventwire._config import PublisherConfig
+from eventwire._errors import EventwireError, PublisherClosedError, PublishError, QueueFullError
+from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
+from eventwire._producer import Pending, ProducerCore
+
+_log = structlog.get_logger("eventwire")
+
+_CLOSED_MESSAGE = "publisher is closed; create a new one"
+
+
+class _PublisherBase:
+    """State and logic shared by both twins; no I/O waits live here."""
+
+    def __init__(self, config: PublisherConfig) -> None:
+        self._config = config
+        self._core = ProducerCore(config)
+        self._codec = EventCodec(
+            encoding=config.encoding,
+            validate=config.validate,
+            source=config.ce_source,
+            resolve_topic=config.resolve_topic,
+        )
+
+    @property
+    def config(self) -> PublisherConfig:
+        """The configuration this publisher was built with."""
+        return self._config
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close``/``aclose`` was called."""
+        return self._core.closed
+
+    @property
+    def outstanding(self) -> int:
+        """Events accepted (handed to librdkafka) whose outcome is not settled yet."""
+        return self._core.outstanding
+
+    def _encode(
+        self,
+        event: Any,
+        topic: str | None,
+        key: str | bytes | None,
+        headers: UserHeaders | None,
+    ) -> EncodedEvent:
+        if self._core.closed:
+            raise PublisherClosedError(_CLOSED_MESSAGE)
+        return self._codec.encode(event, topic, key, headers)
+
+    def _queue_full(self, enc: EncodedEvent) -> QueueFullError:
+        return QueueFullError(
+            f"event {enc.event_id} ({enc.event_type}) was not accepted: the local producer "
+            f"queue stayed full for {self._config.queue_full_timeout:g} s (is the broker "
+            "reachable? raise queue_full_timeout or queue.buffering.max.messages)",
+            topic=enc.topic,
+            event_id=enc.event_id,
+            attempts=0,
+        )
+
+    def _report(self, timed_out: bool) -> CloseReport:
+        core = self._core
+        failures = core.closing_failures()
+        report = CloseReport(
+            delivered=core.delivered,
+            failed=core.failed,
+            undelivered=len(failures) + core.outstanding,
+            undelivered_event_ids=failures,
+            timed_out=timed_out,
+        )
+        _log.info(
+            "eventwire.publisher_closed",
+            delivered=report.delivered,
+            failed=report.failed,
+            undelivered=report.undelivered,
+            timed_out=timed_out,
+        )
+        return report
+
+
+# -- async ---------------------------------------------------------------------------------
+
+
+class _FutureDelivery(Pending):
+    __slots__ = ("future",)
+
+    def __init__(self, encoded: EncodedEvent, future: asyncio.Future[DeliveryReceipt]) -> None:
+        self.encoded = encoded
+        self.future = future
+
+    def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
+        if self.future.done():  # the caller cancelled its await; the outcome is dropped
+            return
+        if isinstance(outcome, DeliveryReceipt):
+            self.future.set_result(outcome)
+        else:
+            self.future.set_exception(outcome)
+
+
+class _Batch:
+    """Outcomes of one ``publish_many`` call; completes when every slot is settled.
+
+    ``remaining`` starts at 1 — the producing caller's own hold — so the batch cannot complete
+    while events are still being produced.
+    """
+
+    __slots__ = ("done", "outcomes", "remaining")
+
+    def __init__(self, size: int) -> None:
+        self.outcomes: list[PublishOutcome | None] = [None] * size
+        self.remaining = 1
+        self.done: Any = None
+
+    def release(self) -> None:
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.done.set_result(None)
+
+
+class _BatchSlot(Pending):
+    __slots__ = ("batch", "index")
+
+    def __init__(self, encoded: EncodedEvent, batch: _Batch, index: int) -> None:
+        self.encoded = encoded
+        self.batch = batch
+        self.index = index
+
+    def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
+        batch = self.batch
+        batch.outcomes[self.index] = outcome
+        batch.release()
+
+
+class AsyncPublisher(_PublisherBase):
+    """Publishes events from asyncio code; one ``confluent_kafka.Producer`` underneath.
+
+    Use it as an async context manager, or call ``aclose()``. All methods must be called from
+    the event loop the publisher was first used on.
+
+    Example::
+
+        async with eventwire.AsyncPublisher(config) as publisher:
+            receipt = await publisher.publish(OrderPlaced(...))
+    """
+
+    def __init__(self, config: PublisherConfig) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._room = asyncio.Event()
+
+    async def __aenter__(self) -> Self:
+        self._bind()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+            call_soon = loop.call_soon_threadsafe
+            settle = self._core.settle
+            self._core.start(handoff=lambda batch: call_soon(settle, batch), on_room=self._room.set)
+        return loop
+
+    async def publish(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> DeliveryReceipt:
+        """Publish one event and wait for Kafka's acknowledgement.
+
+        Args:
+            event: an instance of a class declared with ``@eventwire.event``.
+            topic: send to this topic instead of the declared one (the publisher's remapping
+                still applies).
+            key: use this Kafka key instead of the event's key field.
+            headers: extra record headers; ``ce_*`` and ``content-type`` are reserved.
+
+        Returns:
+            The receipt: topic, partition, offset, timestamp and event id.
+
+        Raises:
+            EventValidationError: the event does not match its schema (nothing was sent).
+            QueueFullError: the local queue stayed full for ``queue_full_timeout`` seconds.
+            PublishError: delivery failed; the subclass says how (retriable, permanent, fatal,
+                ambiguous).
+            PublisherClosedError: the publisher was closed.
+
+        Cancelling the call does not recall an event already handed to Kafka.
+        """
+        loop = self._loop or self._bind()
+        enc = self._encode(event, topic, key, headers)
+        future: asyncio.Future[DeliveryReceipt] = loop.create_future()
+        pending = _FutureDelivery(enc, future)
+        core = self._core
+        core.track(1)
+        try:
+            core.produce(pending)
+        except BufferError:
+            await self._produce_when_room(pending)
+        except PublishError:
+            core.untrack(1)
+            raise
+        return await future
+
+    async def publish_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[PublishOutcome]:
+        """Publish events in order and wait until every one is settled.
+
+        Returns:
+            One outcome per event, in input order: its ``DeliveryReceipt``, or the error it met
+            (``EventValidationError``, a ``PublishError`` subclass). One failure cancels
+            nothing; events with the same key keep their relative order.
+
+        Raises:
+            PublisherClosedError: the publisher was closed before the call.
+        """
+        loop = self._loop or self._bind()
+        if self._core.closed:
+            raise PublisherClosedError(_CLOSED_MESSAGE)
+        events = events if isinstance(events, Sequence) else list(events)
+        batch = _Batch(len(events))
+        batch.done = loop.create_future()
+        outcomes = batch.outcomes
+        encode = self._codec.encode
+        core = self._core
+        produce = core.produce
+        core.track(len(events))
+        refused = 0
+        for index, event in enumerate(events):
+            try:
+                pending = _BatchSlot(encode(event, topic), batch, index)
+            except EventwireError as exc:
+                outcomes[index] = exc
+                refused += 1
+                continue
+            batch.remaining += 1
+            try:
+                produce(pending)
+            except BufferError:
+                try:
+                    await self._produce_when_room(pending)
+                except PublishError as exc:
+                    outcomes[index] = exc
+                    batch.remaining -= 1
+                    refused += 1
+            except PublishError as exc:
+                outcomes[index] = exc
+                batch.remaining -= 1
+                refused += 1
+        if refused:
+            core.untrack(refused)
+        batch.release()
+        await batch.done
+        return outcomes  # type: ignore[return-value]  # every slot is filled once done
+
+    async def _produce_when_room(self, pending: Pending) -> None:
+        """Wait for room in the local queue, then produce; ``QueueFullError`` after the
+        configured timeout (the event is then not accepted)."""
+        deadline = time.monotonic() + self._config.queue_full_timeout
+        room = self._room
+        while True:
+            room.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._queue_full(pending.encoded)
+            try:
+                await asyncio.wait_for(room.wait(), remaining)
+            except TimeoutError:
+                raise self._queue_full(pending.encoded) from None
+            try:
+                self._core.produce(pending)
+            except BufferError:
+                continue
+            return
+
+    async def aclose(self, timeout: float = 30.0) -> CloseReport:
+        """Stop accepting events, wait up to ``timeout`` seconds for outstanding deliveries,
+        then fail whatever is left (its callers get a ``PublishError``).
+
+        Always returns within ``timeout`` + about one second, even with the broker gone.
+        Calling it again returns a fresh report and does nothing else.
+        """
+        core = self._core
+        if core.closed:
+            return self._report(timed_out=False)
+        core.begin_close()
+        loop = self._loop
+        if loop is None:  # never used: nothing in flight
+            core.stop_polling(1.0)
+            return self._report(timed_out=False)
+        deadline = loop.time() + timeout
+        timed_out = not await self._drained(deadline)
+        if timed_out:
+            core.purge()
+            await self._drained(loop.time() + 1.0)
+        await asyncio.to_thread(core.stop_polling, 1.0)
+        return self._report(timed_out)
+
+    async def _drained(self, deadline: float) -> bool:
+        loop = self._loop
+        assert loop is not None
+        core = self._core
+        while core.outstanding > 0:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._room.clear()
+            try:
+                await asyncio.wait_for(self._room.wait(), min(remaining, 0.1))
+            except TimeoutError:
+                continue
+        return True
+
+
+# -- sync ----------------------------------------------------------------------------------
+
+
+class _SyncDelivery(Pending):
+    __slots__ = ("event", "outcome")
+
+    def __init__(self, encoded: EncodedEvent) -> None:
+        self.encoded = encoded
+        self.event = threading.Event()
+        self.outcome: DeliveryReceipt | PublishError | None = None
+
+    def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
+        self.outcome = outcome
+        self.event.set()
+
+
+class _SyncBatch(_Batch):
+    __slots__ = ("lock",)
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+
+    def release(self) -> None:
+        with self.lock:
+            self.remaining -= 1
+            finished = self.remaining == 0
+        if finished:
+            self.done.set()
+
+    def hold(self) -> None:
+        with self.lock:
+            self.remaining += 1
+
+
+class Publisher(_PublisherBase):
+    """The synchronous twin of ``AsyncPublisher``: same core, same guarantees.
+
+    Thread-safe: several threads may publish through one instance.
+
+    Example::
+
+        with eventwire.Publisher(config) as publisher:
+            receipt = publisher.publish(OrderPlaced(...))
+    """
+
+    def __init__(self, config: PublisherConfig) -> None:
+        super().__init__(config)
+        self._core.start()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def publish(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> DeliveryReceipt:
+        """Publish one event and block until Kafka acknowledges it.
+
+        Arguments, result and errors are those of ``AsyncPublisher.publish``. The wait is
+        bounded by ``delivery_timeout`` (librdkafka reports every message by then).
+        """
+        enc = self._encode(event, topic, key, headers)
+        pending = _SyncDelivery(enc)
+        core = self._core
+        core.track(1)
+        try:
+            self._produce(pending)
+        except PublishError:
+            core.untrack(1)
+            raise
+        pending.event.wait()
+        outcome = pending.outcome
+        if isinstance(outcome, DeliveryReceipt):
+            return outcome
+        assert outcome is not None
+        raise outcome
+
+    def publish_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[PublishOutcome]:
+        """Publish events in order and block until every one is settled.
+
+        Returns and raises as ``AsyncPublisher.publish_many``.
+        """
+        if self._core.closed:
+            raise PublisherClosedError(_CLOSED_MESSAGE)
+        events = events if isinstance(events, Sequence) else list(events)
+        batch = _SyncBatch(len(events))
+        outcomes = batch.outcomes
+        encode = self._codec.encode
+        core = self._core
+        core.track(len(events))
+        refused = 0
+        for index, event in enumerate(events):
+            try:
+                pending = _BatchSlot(encode(event, topic), batch, index)
+            except EventwireError as exc:
+                outcomes[index] = exc
+                refused += 1
+                continue
+            batch.hold()
+            try:
+                self._produce(pending)
+            except PublishError as exc:
+                outcomes[index] = exc
+                batch.release()
+                refused += 1
+        if refused:
+            core.untrack(refused)
+        batch.release()
+        batch.done.wait()
+        return outcomes  # type: ignore[return-value]  # every slot is filled once done
+
+    def _produce(self, pending: Pending) -> None:
+        core = self._core
+        generation = core.room_generation
+        try:
+            core.produce(pending)
+            return
+        except BufferError:
+            pass
+        deadline = time.monotonic() + self._config.queue_full_timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._queue_full(pending.encoded)
+            core.wait_for_room(generation, min(remaining, 0.5))
+            generation = core.room_generation
+            try:
+                core.produce(pending)
+            except BufferError:
+                continue
+            return
+
+    def close(self, timeout: float = 30.0) -> CloseReport:
+        """Stop accepting events, wait up to ``timeout`` seconds for outstanding deliveries,
+        then fail whatever is left. Bounded like ``AsyncPublisher.aclose``."""
+        core = self._core
+        if core.closed:
+            return self._report(timed_out=False)
+        core.begin_close()
+        timed_out = not self._drained(time.monotonic() + timeout)
+        if timed_out:
+            core.purge()
+            self._drained(time.monotonic() + 1.0)
+        core.stop_polling(1.0)
+        return self._report(timed_out)
+
+    def _drained(self, deadline: float) -> bool:
+        core = self._core
+        while core.outstanding > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            core.wait_for_room(core.room_generation, min(remaining, 0.1))
+        return True

@@ -1,0 +1,36 @@
+"""The public surface: ``__all__`` is sorted, complete, and every name resolves."""
+
+from __future__ import annotations
+
+import types
+
+import eventwire
+import eventwire.testing
+
+
+def _isort_style(name: str) -> tuple[int, str]:
+    # ruff's RUF022 order: CONSTANTS, then Classes, then functions.
+    kind = 0 if name.isupper() else 1 if name[0].isupper() else 2
+    return (kind, name)
+
+
+def test_all_is_sorted_and_resolves() -> None:
+    for module in (eventwire, eventwire.testing):
+        assert list(module.__all__) == sorted(module.__all__, key=_isort_style)
+        for name in module.__all__:
+            assert hasattr(module, name), name
+
+
+def test_all_lists_every_public_name() -> None:
+    public = {
+        name
+        for name, value in vars(eventwire).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(eventwire.__all__)
+
+
+def test_typing_module_imports() -> None:
+    from tests.typing import check_public_api
+
+    assert eventwire.is_event(check_public_api.OrderPlaced)
