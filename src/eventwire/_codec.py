@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 import msgspec
 
 from eventwire._errors import EventValidationError
-from eventwire._events import EventSpec, spec_of
+from eventwire._events import DECIMAL_EXPECTED, EventSpec, finite_decimal_hook, spec_of
 
 Encoding = Literal["json", "msgpack"]
 Headers = list[tuple[str, str | bytes | None]]
@@ -26,6 +26,8 @@ CONTENT_TYPES: Final[Mapping[str, str]] = {
     "json": "application/json",
     "msgpack": "application/msgpack",
 }
+_convert: Final = msgspec.convert
+_decimal_hook: Final = finite_decimal_hook
 RESERVED_HEADERS: Final = frozenset(
     {
         "ce_specversion",
@@ -53,12 +55,13 @@ class EncodedEvent(msgspec.Struct, frozen=True, gc=False):
 class _TypeCodec:
     """Per-event-class state, built once: the validating decoder and constant headers."""
 
-    __slots__ = ("decode", "key_field", "spec", "static_headers", "topic")
+    __slots__ = ("check_type", "decode", "key_field", "spec", "static_headers", "topic")
 
     def __init__(self, spec: EventSpec, encoding: Encoding, source: bytes, topic: str) -> None:
         self.spec = spec
         self.topic = topic
         self.key_field = spec.key
+        self.check_type = spec.check_type
         decoder: msgspec.json.Decoder[Any] | msgspec.msgpack.Decoder[Any]
         if encoding == "json":
             decoder = msgspec.json.Decoder(spec.validation_type)
@@ -75,6 +78,12 @@ class _TypeCodec:
 
 class EventCodec:
     """Encodes events for one publisher: payload, key, validation and CloudEvents headers.
+
+    Validation checks the event object against its spec's check type (``msgspec.convert``
+    with ``from_attributes``: types, ``Meta`` constraints, timezone-aware datetimes, finite
+    ``Decimal`` money) before encoding it — about half the cost of decoding the encoded bytes
+    with the typed decoder, which remains the reference (``validate_bytes``, and the tests
+    hold the two to the same verdicts).
 
     Event ids (``ce_id``) are a random per-codec prefix plus a counter: unique, cheap, and
     assigned once so that a retried event keeps its id.
@@ -122,15 +131,15 @@ class EventCodec:
         codec = self._types.get(cls)
         if codec is None:
             codec = self._type_codec(cls)
+        if self.validate:
+            try:
+                _convert(event, codec.check_type, from_attributes=True, dec_hook=_decimal_hook)
+            except msgspec.ValidationError as exc:
+                raise _validation_error(codec.spec, exc) from None
         try:
             value = self._encode(event)
         except (TypeError, ValueError, OverflowError) as exc:
             raise EventValidationError(codec.spec.type, "$", str(exc)) from None
-        if self.validate:
-            try:
-                codec.decode(value)
-            except msgspec.ValidationError as exc:
-                raise _validation_error(codec.spec, exc) from None
         if key is None:
             field = codec.key_field
             key_bytes = None if field is None else _key_bytes(getattr(event, field))
@@ -146,10 +155,7 @@ class EventCodec:
         ]
         if headers:
             out.extend(_user_headers(headers, codec.spec.type))
-        if topic is None:
-            topic = codec.topic
-        else:
-            topic = self._topics.get(topic) or self._topic(topic)
+        topic = codec.topic if topic is None else self._topics.get(topic) or self._topic(topic)
         return EncodedEvent(topic, key_bytes, value, out, event_id, codec.spec.type)
 
     def validate_bytes(self, cls: type[Any], value: bytes) -> Any:
@@ -176,9 +182,9 @@ class EventCodec:
         if now_ms != self._time_ms:
             self._time_ms = now_ms
             moment = _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.UTC)
-            self._time_header = moment.isoformat(timespec="milliseconds").replace(
-                "+00:00", "Z"
-            ).encode()
+            self._time_header = (
+                moment.isoformat(timespec="milliseconds").replace("+00:00", "Z").encode()
+            )
         return self._time_header
 
 
@@ -195,7 +201,7 @@ def _validation_error(spec: EventSpec, exc: msgspec.ValidationError) -> EventVal
     path = path.rstrip("`")
     if reason.startswith("Expected `str`") and _last_field(path) in spec.decimal_fields:
         got = reason.partition(", got ")[2]
-        reason = "Expected `decimal` (an exact Decimal, finite)" + (f", got {got}" if got else "")
+        reason = DECIMAL_EXPECTED + (f", got {got}" if got else "")
     return EventValidationError(spec.type, path, reason)
 
 
@@ -223,4 +229,3 @@ def _user_headers(headers: UserHeaders, event_type: str) -> Headers:
             )
         out.append((name, value.encode() if isinstance(value, str) else value))
     return out
-

@@ -16,8 +16,8 @@ import re
 import types
 import typing
 import uuid
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
@@ -39,7 +39,12 @@ class EventSpec(msgspec.Struct, frozen=True, kw_only=True):
         version: schema version, a positive integer.
         topic: the declared topic (a publisher may remap it).
         key: the name of the field whose value is the Kafka key, or ``None`` for no key.
-        validation_type: the shadow struct used to validate the encoded bytes.
+        validation_type: the shadow struct that validates the *encoded bytes* (typed decode):
+            the reference definition of a valid event.
+        check_type: the shadow struct that validates the *event object*
+            (``msgspec.convert(event, check_type, from_attributes=True)``): the same rules,
+            checked without decoding, and stricter about Python types (a ``bytes`` or ``UUID``
+            in a ``str`` field would encode to a valid JSON string, but is refused here).
         decimal_fields: encoded names of fields (at any depth) holding ``Decimal`` values,
             used to word validation errors about them.
     """
@@ -50,6 +55,7 @@ class EventSpec(msgspec.Struct, frozen=True, kw_only=True):
     topic: str
     key: str | None
     validation_type: builtins.type[Any]
+    check_type: builtins.type[Any]
     decimal_fields: frozenset[str] = frozenset()
 
 
@@ -132,15 +138,16 @@ def _register(cls: type[Any], *, topic: str, key: str | None, type_name: str, ve
                 f"{name}: key field {key!r} must be str, int, UUID or bytes, "
                 f"not {fields[key].type!r}"
             )
-    decimals: set[str] = set()
+    wire = _Shadower(_DECIMAL_STRING, "Validation")
     _SPECS[cls] = EventSpec(
         cls=cls,
         type=type_name,
         version=version,
         topic=topic,
         key=key,
-        validation_type=_shadow(cls, {}, decimals),
-        decimal_fields=frozenset(decimals),
+        validation_type=wire.shadow(cls),
+        check_type=_Shadower(FiniteDecimal, "Check").shadow(cls),
+        decimal_fields=frozenset(wire.decimal_fields),
     )
 
 
@@ -157,78 +164,104 @@ DECIMAL_PATTERN: Final = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
 _DECIMAL_STRING: Final = Annotated[str, msgspec.Meta(pattern=DECIMAL_PATTERN)]
 
 
-def _shadow(
-    cls: type[msgspec.Struct], memo: dict[type[Any], type[Any]], decimals: set[str]
-) -> type[Any]:
-    """A copy of ``cls`` (same fields, names, defaults, constraints and struct options) in
-    which every ``datetime`` — also in nested structs and containers — requires a timezone and
-    every ``Decimal`` must be an exact decimal string."""
-    if cls in memo:
-        return memo[cls]
-    config = cls.__struct_config__
-    fields = msgspec.structs.fields(cls)
-    hints = typing.get_type_hints(cls, include_extras=True)
-    specs: list[tuple[str, Any, Any]] = []
-    shadow_fields: list[Any] = []
-    for f in fields:
-        found: list[bool] = []
-        tp = _strict(hints.get(f.name, f.type), memo, decimals, found)
-        if found:
-            decimals.add(f.encode_name)
-        if f.default is not msgspec.NODEFAULT:
-            shadow_fields.append((f.name, tp, f.default))
-        elif f.default_factory is not msgspec.NODEFAULT:
-            shadow_fields.append((f.name, tp, msgspec.field(default_factory=f.default_factory)))
-        else:
-            shadow_fields.append((f.name, tp))
-        specs.append((f.name, f.encode_name, tp))
-    rename = {name: enc for name, enc, _ in specs if name != enc} or None
-    shadow = msgspec.defstruct(
-        f"{cls.__name__}Validation",
-        shadow_fields,
-        kw_only=True,
-        frozen=True,
-        rename=rename,
-        tag=config.tag,
-        tag_field=config.tag_field,
-        array_like=config.array_like,
-        forbid_unknown_fields=config.forbid_unknown_fields,
-        omit_defaults=config.omit_defaults,
-        gc=False,
-    )
-    memo[cls] = shadow
-    return shadow
+class _FiniteDecimalType(type):
+    def __instancecheck__(cls, value: object) -> bool:
+        return type(value) is Decimal and value.is_finite()
 
 
-def _strict(
-    tp: Any, memo: dict[type[Any], type[Any]], decimals: set[str], found: list[bool]
-) -> Any:
-    if tp is _dt.datetime:
-        return _TZ_DATETIME
-    if tp is Decimal:
-        found.append(True)
-        return _DECIMAL_STRING
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-        return _shadow(tp, memo, decimals)
-    origin = typing.get_origin(tp)
-    if origin is None:
-        return tp
-    args = typing.get_args(tp)
-    if origin is Annotated:
-        inner = _strict(args[0], memo, decimals, found)
-        if inner is args[0]:
+class FiniteDecimal(metaclass=_FiniteDecimalType):
+    """Stands for ``Decimal`` in check types: msgspec's ``convert`` would accept a float or an
+    int for a ``Decimal`` field; through this marker only a finite ``Decimal`` passes."""
+
+
+def finite_decimal_hook(tp: type[Any], value: Any) -> Any:
+    """``dec_hook`` for ``msgspec.convert`` with check types."""
+    if tp is FiniteDecimal:
+        if type(value) is Decimal and value.is_finite():
+            return value
+        got = f"`{type(value).__name__}`" + (f" {value}" if isinstance(value, Decimal) else "")
+        raise ValueError(f"{DECIMAL_EXPECTED}, got {got}")
+    raise NotImplementedError(tp)
+
+
+DECIMAL_EXPECTED: Final = "Expected a finite `Decimal`"
+
+
+class _Shadower:
+    """Builds shadow copies of a struct and of every struct nested in it, memoised so that
+    recursive and shared nested types are built once.
+
+    Every ``datetime`` becomes timezone-required and every ``Decimal`` becomes
+    ``decimal_type``; names, encode names, defaults, constraints and struct options stay.
+    """
+
+    def __init__(self, decimal_type: Any, suffix: str) -> None:
+        self.decimal_type = decimal_type
+        self.suffix = suffix
+        self.memo: dict[type[Any], type[Any]] = {}
+        self.decimal_fields: set[str] = set()
+        self._found_decimal = False
+
+    def shadow(self, cls: type[msgspec.Struct]) -> type[Any]:
+        if cls in self.memo:
+            return self.memo[cls]
+        config = cls.__struct_config__
+        hints = typing.get_type_hints(cls, include_extras=True)
+        shadow_fields: list[Any] = []
+        rename: dict[str, str] = {}
+        for f in msgspec.structs.fields(cls):
+            self._found_decimal = False
+            tp = self.strict(hints.get(f.name, f.type))
+            if self._found_decimal:
+                self.decimal_fields.add(f.encode_name)
+            if f.default is not msgspec.NODEFAULT:
+                shadow_fields.append((f.name, tp, f.default))
+            elif f.default_factory is not msgspec.NODEFAULT:
+                shadow_fields.append((f.name, tp, msgspec.field(default_factory=f.default_factory)))
+            else:
+                shadow_fields.append((f.name, tp))
+            if f.name != f.encode_name:
+                rename[f.name] = f.encode_name
+        shadow = msgspec.defstruct(
+            f"{cls.__name__}{self.suffix}",
+            shadow_fields,
+            kw_only=True,
+            frozen=True,
+            rename=rename or None,
+            tag=config.tag,
+            tag_field=config.tag_field,
+            array_like=config.array_like,
+            forbid_unknown_fields=config.forbid_unknown_fields,
+            omit_defaults=config.omit_defaults,
+            gc=False,
+        )
+        self.memo[cls] = shadow
+        return shadow
+
+    def strict(self, tp: Any) -> Any:
+        if tp is _dt.datetime:
+            return _TZ_DATETIME
+        if tp is Decimal:
+            self._found_decimal = True
+            return self.decimal_type
+        if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+            found = self._found_decimal
+            shadow = self.shadow(tp)
+            self._found_decimal = found
+            return shadow
+        origin = typing.get_origin(tp)
+        if origin is None or origin is typing.Literal:
             return tp
-        return Annotated[(inner, *args[1:])]
-    if origin is typing.Literal:
-        return tp
-    new_args = tuple(
-        a if a is Ellipsis else _strict(a, memo, decimals, found) for a in args
-    )
-    if new_args == args:
-        return tp
-    if origin in (typing.Union, types.UnionType):
-        return functools.reduce(operator.or_, new_args)
-    try:
-        return origin[new_args]
-    except TypeError as exc:  # pragma: no cover - exotic generics
-        raise EventDefinitionError(f"cannot check datetimes inside {tp!r}: {exc}") from exc
+        args = typing.get_args(tp)
+        if origin is Annotated:
+            inner = self.strict(args[0])
+            return tp if inner is args[0] else Annotated[(inner, *args[1:])]
+        new_args = tuple(a if a is Ellipsis else self.strict(a) for a in args)
+        if new_args == args:
+            return tp
+        if origin in (typing.Union, types.UnionType):
+            return functools.reduce(operator.or_, new_args)
+        try:
+            return origin[new_args]
+        except TypeError as exc:  # pragma: no cover - exotic generics
+            raise EventDefinitionError(f"cannot check datetimes inside {tp!r}: {exc}") from exc

@@ -12,6 +12,7 @@ Threads, in one place:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -90,7 +91,9 @@ class ProducerCore:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self, handoff: Handoff | None = None, on_room: Callable[[], None] | None = None) -> None:
+    def start(
+        self, handoff: Handoff | None = None, on_room: Callable[[], None] | None = None
+    ) -> None:
         """Start the poll thread. ``handoff`` receives each batch of reports (default: settle
         them on the poll thread); ``on_room`` runs after each settled batch."""
         if self._thread is not None:
@@ -114,22 +117,33 @@ class ProducerCore:
 
     def _poll_loop(self) -> None:
         poll = self._producer.poll
-        reports = self._reports
         while not self._stop.is_set():
             try:
                 poll(_POLL_INTERVAL)
             except KafkaException as exc:  # fatal errors are raised from poll()
                 self._on_error(exc.args[0])
-            if reports:
-                batch = reports.copy()
-                reports.clear()
-                try:
-                    self._handoff(batch)
-                except Exception:  # noqa: BLE001 - the poll thread must outlive a bad batch
-                    _log.exception("eventwire.settle_failed", reports=len(batch))
-                with self._room:
-                    self._room_generation += 1
-                    self._room.notify_all()
+            if self._reports:
+                self._hand_over()
+        # Stopping: whatever is still queued is abandoned (close() drained or purged first);
+        # its reports are handed over, then the producer is destroyed (connections closed).
+        self._producer.purge(True, True, True)
+        with contextlib.suppress(KafkaException):
+            poll(0)
+            self._producer.close()
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        reports = self._reports
+        if reports:
+            batch = reports.copy()
+            reports.clear()
+            try:
+                self._handoff(batch)
+            except Exception:  # noqa: BLE001 - the poll thread must outlive a bad batch
+                _log.exception("eventwire.settle_failed", reports=len(batch))
+        with self._room:
+            self._room_generation += 1
+            self._room.notify_all()
 
     def _on_error(self, err: Any) -> None:
         # error_cb runs on the poll thread; it only records and logs.
@@ -240,13 +254,15 @@ class ProducerCore:
 
     def purge(self) -> None:
         """Give up on everything not yet acknowledged; each gets a failed delivery report."""
-        self._producer.purge(True, True, False)
+        self._producer.purge(True, True, True)
 
     def stop_polling(self, timeout: float) -> None:
         """Stop the poll thread (after its last batch) and release the producer's threads."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        else:  # never started: nothing was produced
+            self._producer.close()
 
     def closing_failures(self) -> tuple[str, ...]:
         return tuple(self._closing_failures or ())
@@ -258,4 +274,3 @@ class ProducerCore:
 
 def _noop() -> None:
     return None
-

@@ -81,7 +81,7 @@ class _PublisherBase:
             attempts=0,
         )
 
-    def _report(self, timed_out: bool) -> CloseReport:
+    def _report(self, timed_out: bool, *, log: bool = True) -> CloseReport:
         core = self._core
         failures = core.closing_failures()
         report = CloseReport(
@@ -91,6 +91,8 @@ class _PublisherBase:
             undelivered_event_ids=failures,
             timed_out=timed_out,
         )
+        if not log:
+            return report
         _log.info(
             "eventwire.publisher_closed",
             delivered=report.delivered,
@@ -308,7 +310,7 @@ class AsyncPublisher(_PublisherBase):
                 continue
             return
 
-    async def aclose(self, timeout: float = 30.0) -> CloseReport:
+    async def aclose(self, timeout: float = 30.0) -> CloseReport:  # noqa: ASYNC109 - the API
         """Stop accepting events, wait up to ``timeout`` seconds for outstanding deliveries,
         then fail whatever is left (its callers get a ``PublishError``).
 
@@ -317,7 +319,7 @@ class AsyncPublisher(_PublisherBase):
         """
         core = self._core
         if core.closed:
-            return self._report(timed_out=False)
+            return self._report(timed_out=False, log=False)
         core.begin_close()
         loop = self._loop
         if loop is None:  # never used: nothing in flight
@@ -332,8 +334,7 @@ class AsyncPublisher(_PublisherBase):
         return self._report(timed_out)
 
     async def _drained(self, deadline: float) -> bool:
-        loop = self._loop
-        assert loop is not None
+        loop = self._loop or self._bind()
         core = self._core
         while core.outstanding > 0:
             remaining = deadline - loop.time()
@@ -435,8 +436,9 @@ class Publisher(_PublisherBase):
         outcome = pending.outcome
         if isinstance(outcome, DeliveryReceipt):
             return outcome
-        assert outcome is not None
-        raise outcome
+        raise outcome or PublishError(
+            "no outcome", topic=pending.encoded.topic, event_id=pending.encoded.event_id
+        )
 
     def publish_many(
         self, events: Iterable[Any], *, topic: str | None = None
@@ -500,7 +502,7 @@ class Publisher(_PublisherBase):
         then fail whatever is left. Bounded like ``AsyncPublisher.aclose``."""
         core = self._core
         if core.closed:
-            return self._report(timed_out=False)
+            return self._report(timed_out=False, log=False)
         core.begin_close()
         timed_out = not self._drained(time.monotonic() + timeout)
         if timed_out:

@@ -1,0 +1,120 @@
+"""A full local queue makes publishing wait, never raise BufferError; closing is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+import eventwire
+from eventwire.testing import LocalBroker
+from tests.events import OrderPlaced, order
+from tests.integration.conftest import Topics
+
+SMALL_QUEUE = {"queue.buffering.max.messages": 1000}
+COUNT = 200_000
+
+
+def _events() -> list[OrderPlaced]:
+    template = [order(n, key=f"k{n % 64}") for n in range(1000)]
+    return [template[n % 1000] for n in range(COUNT)]
+
+
+async def test_async_publish_many_waits_for_room(topics: Topics) -> None:
+    config = topics.config(librdkafka_overrides=SMALL_QUEUE, validate=False)
+    async with eventwire.AsyncPublisher(config) as publisher:
+        outcomes = await publisher.publish_many(_events())
+    assert sum(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes) == COUNT
+    assert len(topics.broker.consume(topics.name("orders"), count=COUNT, timeout=120)) == COUNT
+
+
+def test_sync_publish_many_waits_for_room(topics: Topics) -> None:
+    config = topics.config(librdkafka_overrides=SMALL_QUEUE, validate=False)
+    with eventwire.Publisher(config) as publisher:
+        outcomes = publisher.publish_many(_events())
+    assert sum(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes) == COUNT
+    assert len(topics.broker.consume(topics.name("orders"), count=COUNT, timeout=120)) == COUNT
+
+
+async def test_queue_full_with_broker_gone_fails_clearly_after_timeout(
+    private_broker: Callable[[], LocalBroker],
+) -> None:
+    broker = private_broker()
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers,
+        queue_full_timeout=0.3,
+        delivery_timeout=5.0,
+        librdkafka_overrides={"queue.buffering.max.messages": 10},
+    )
+    async with eventwire.AsyncPublisher(config) as publisher:
+        await publisher.publish(order(0))
+        broker.stop()
+        outcomes = await publisher.publish_many([order(n) for n in range(1, 16)])
+    # 10 fit in the queue and time out in it (the broker may or may not have them: ambiguous);
+    # the 5 that never fit are refused after queue_full_timeout.
+    queue_full = [o for o in outcomes if isinstance(o, eventwire.QueueFullError)]
+    assert len(queue_full) == 5
+    assert "queue stayed full for 0.3 s" in str(queue_full[0])
+    timed_out = [o for o in outcomes if isinstance(o, eventwire.AmbiguousPublishError)]
+    assert len(timed_out) == 10
+    assert {o.code for o in timed_out} == {"_MSG_TIMED_OUT"}
+
+
+def _assert_bounded(elapsed: float, report: eventwire.CloseReport, errors: list[object]) -> None:
+    assert elapsed < CLOSE_TIMEOUT + 1.0
+    assert report.timed_out
+    assert report.delivered == 1
+    assert report.undelivered == 50
+    assert len(set(report.undelivered_event_ids)) == 50
+    assert len(errors) == 50
+    assert all(isinstance(e, eventwire.PublishError) for e in errors)
+
+
+CLOSE_TIMEOUT = 2.0
+
+
+async def test_aclose_with_broker_stopped_is_bounded_and_counts(
+    private_broker: Callable[[], LocalBroker],
+) -> None:
+    broker = private_broker()
+    broker.create_topic("orders", 3)
+    publisher = eventwire.AsyncPublisher(
+        eventwire.PublisherConfig(bootstrap_servers=broker.bootstrap_servers)
+    )
+    await publisher.publish(order(0))
+    broker.stop()
+    pending = [asyncio.create_task(publisher.publish(order(n))) for n in range(1, 51)]
+    await asyncio.sleep(0)  # one loop turn: each task runs up to its await (produced)
+    assert publisher.outstanding == 50
+    started = time.monotonic()
+    report = await publisher.aclose(timeout=CLOSE_TIMEOUT)
+    elapsed = time.monotonic() - started
+    errors: list[object] = [t.exception() for t in pending]
+    _assert_bounded(elapsed, report, errors)
+    ids = {e.event_id for e in errors if isinstance(e, eventwire.PublishError)}
+    assert ids == set(report.undelivered_event_ids)
+
+
+def test_close_with_broker_stopped_is_bounded_and_counts(
+    private_broker: Callable[[], LocalBroker],
+) -> None:
+    broker = private_broker()
+    broker.create_topic("orders", 3)
+    publisher = eventwire.Publisher(
+        eventwire.PublisherConfig(bootstrap_servers=broker.bootstrap_servers)
+    )
+    publisher.publish(order(0))
+    broker.stop()
+    outcomes: list[object] = []
+    worker = threading.Thread(
+        target=lambda: outcomes.extend(publisher.publish_many([order(n) for n in range(1, 51)]))
+    )
+    worker.start()
+    while publisher.outstanding < 50:  # all 50 accepted; sync code has nothing to await
+        time.sleep(0.01)
+    started = time.monotonic()
+    report = publisher.close(timeout=CLOSE_TIMEOUT)
+    elapsed = time.monotonic() - started
+    worker.join(5)
+    _assert_bounded(elapsed, report, outcomes)

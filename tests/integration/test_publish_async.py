@@ -1,0 +1,160 @@
+"""AsyncPublisher against the real local broker; everything is consumed back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+import msgspec
+import pytest
+
+import eventwire
+from tests.events import BlobStored, OrderPlaced, PaymentCaptured, order, payment
+from tests.integration.conftest import PARTITIONS, Topics
+from tests.murmur2 import java_partition
+
+CE_HEADERS = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "content-type")
+
+
+async def test_publish_returns_receipt_matching_consumed_record(topics: Topics) -> None:
+    async with eventwire.AsyncPublisher(topics.config(source="/tests/orders")) as publisher:
+        receipt = await publisher.publish(order(1))
+
+    [record] = topics.broker.consume(topics.name("orders"), count=1)
+    assert (receipt.topic, receipt.partition, receipt.offset) == (
+        record.topic,
+        record.partition,
+        record.offset,
+    )
+    assert receipt.timestamp_ms == record.timestamp_ms
+    assert record.key == b"ord-000001"
+    assert msgspec.json.decode(record.value, type=OrderPlaced) == order(1)
+    assert record.header("ce_specversion") == b"1.0"
+    assert record.header("ce_id") == receipt.event_id.encode()
+    assert record.header("ce_source") == b"/tests/orders"
+    assert record.header("ce_type") == b"order.placed"
+    assert record.header("ce_eventversion") == b"1"
+    assert record.header("content-type") == b"application/json"
+    ce_time = record.header("ce_time")
+    assert ce_time is not None
+    assert ce_time.endswith(b"Z")
+
+
+async def test_many_keys_land_on_java_murmur2_partitions_in_order(topics: Topics) -> None:
+    events = [order(n, key=f"customer-{n % 17}") for n in range(600)]
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        outcomes = await publisher.publish_many(events)
+
+    receipts = [o for o in outcomes if isinstance(o, eventwire.DeliveryReceipt)]
+    assert len(receipts) == 600
+    records = topics.broker.consume(topics.name("orders"), count=600)
+    by_position = {(r.partition, r.offset): r for r in records}
+    for event, receipt in zip(events, receipts, strict=True):
+        record = by_position[(receipt.partition, receipt.offset)]
+        assert record.value == msgspec.json.encode(event)
+        assert record.header("ce_id") == receipt.event_id.encode()
+        assert receipt.partition == java_partition(event.order_id.encode(), PARTITIONS)
+    # Order per key: the consumed sequence of each key is the published sequence.
+    consumed: dict[bytes, list[str]] = defaultdict(list)
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        assert record.key is not None
+        consumed[record.key].append(msgspec.json.decode(record.value, type=OrderPlaced).notes or "")
+    published: dict[bytes, list[str]] = defaultdict(list)
+    for event in events:
+        published[event.order_id.encode()].append(event.notes or "")
+    assert consumed == published
+    assert len({r.event_id for r in receipts}) == 600  # ce_id unique per event
+
+
+async def test_concurrent_publish_calls_each_get_their_receipt(topics: Topics) -> None:
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        receipts = await asyncio.gather(*(publisher.publish(order(n)) for n in range(200)))
+    records = topics.broker.consume(topics.name("orders"), count=200)
+    ids = {(r.partition, r.offset): r.header("ce_id") for r in records}
+    assert {(r.partition, r.offset): r.event_id.encode() for r in receipts} == ids
+
+
+async def test_event_types_go_to_their_own_topics(topics: Topics) -> None:
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        outcomes = await publisher.publish_many(
+            [order(1), payment(1), order(2), payment(2), payment(3)]
+        )
+    assert [o.topic for o in outcomes if isinstance(o, eventwire.DeliveryReceipt)] == [
+        topics.name("orders"),
+        topics.name("payments"),
+        topics.name("orders"),
+        topics.name("payments"),
+        topics.name("payments"),
+    ]
+    orders = topics.broker.consume(topics.name("orders"), count=2)
+    payments = topics.broker.consume(topics.name("payments"), count=3)
+    assert {r.header("ce_type") for r in orders} == {b"order.placed"}
+    assert {r.header("ce_type") for r in payments} == {b"payment.captured"}
+    assert {r.header("ce_eventversion") for r in payments} == {b"2"}
+    decoded = {msgspec.json.decode(r.value, type=PaymentCaptured) for r in payments}
+    assert decoded == {payment(1), payment(2), payment(3)}
+
+
+async def test_topic_map_remaps_and_call_override_is_remapped_too(topics: Topics) -> None:
+    config = topics.config(topic_map={"orders": "payments"})
+    async with eventwire.AsyncPublisher(config) as publisher:
+        mapped = await publisher.publish(order(1))
+        overridden = await publisher.publish(order(2), topic="blobs")
+    assert mapped.topic == topics.name("payments")
+    assert overridden.topic == topics.name("blobs")
+    assert [r.key for r in topics.broker.consume(topics.name("blobs"), count=1)] == [b"ord-000002"]
+
+
+async def test_null_key_events_and_extra_headers(topics: Topics) -> None:
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        receipt = await publisher.publish(
+            BlobStored(name="a", data="x"), headers={"tenant": "acme", "trace": b"\x00\x01"}
+        )
+        with pytest.raises(eventwire.EventValidationError, match="'ce_id' is set by eventwire"):
+            await publisher.publish(BlobStored(name="b", data="y"), headers={"ce_id": "mine"})
+    [record] = topics.broker.consume(topics.name("blobs"), count=1)
+    assert record.key is None
+    assert record.offset == receipt.offset
+    assert record.header("tenant") == b"acme"
+    assert record.header("trace") == b"\x00\x01"
+    assert all(record.header(h) is not None for h in CE_HEADERS)
+
+
+async def test_msgpack_encoding_round_trips(topics: Topics) -> None:
+    async with eventwire.AsyncPublisher(topics.config(encoding="msgpack")) as publisher:
+        await publisher.publish(order(7))
+    [record] = topics.broker.consume(topics.name("orders"), count=1)
+    assert record.header("content-type") == b"application/msgpack"
+    assert msgspec.msgpack.decode(record.value, type=OrderPlaced) == order(7)
+
+
+async def test_oversized_event_fails_alone_in_publish_many(topics: Topics) -> None:
+    events = [order(n) for n in range(10)]
+    events[4] = order(4, notes="x" * 1_200_000)  # over librdkafka's message.max.bytes (1 MB)
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        outcomes = await publisher.publish_many(events)
+
+    error = outcomes[4]
+    assert isinstance(error, eventwire.PermanentPublishError)
+    assert error.code == "MSG_SIZE_TOO_LARGE"
+    assert "over the producer's limit message.max.bytes=1,000,000" in str(error)
+    assert error.topic == topics.name("orders")
+    assert [isinstance(o, eventwire.DeliveryReceipt) for o in outcomes] == [
+        i != 4 for i in range(10)
+    ]
+    records = topics.broker.consume(topics.name("orders"), count=9)
+    assert sorted(r.key for r in records) == sorted(  # type: ignore[type-var]
+        f"ord-{n:06d}".encode() for n in range(10) if n != 4
+    )
+
+
+async def test_publish_after_close_raises(topics: Topics) -> None:
+    publisher = eventwire.AsyncPublisher(topics.config())
+    await publisher.publish(order(1))
+    report = await publisher.aclose()
+    assert (report.delivered, report.undelivered, report.timed_out) == (1, 0, False)
+    with pytest.raises(eventwire.PublisherClosedError, match="publisher is closed"):
+        await publisher.publish(order(2))
+    with pytest.raises(eventwire.PublisherClosedError):
+        await publisher.publish_many([order(3)])
+    assert topics.broker.consume(topics.name("orders"), count=1)[0].key == b"ord-000001"

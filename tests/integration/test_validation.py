@@ -1,0 +1,138 @@
+"""Invalid events are refused with the field path and never reach Kafka; their valid
+neighbours in the same batch are delivered."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import eventwire
+from tests.events import LineItem, OrderPlaced, order
+from tests.integration.conftest import Topics
+
+INVALID: list[tuple[OrderPlaced, str, str]] = [
+    (order(1, order_id=123), "$.order_id", "Expected `str`, got `int`"),
+    (
+        order(2, created_at=dt.datetime(2026, 1, 1, 12, 0)),  # noqa: DTZ001 - naive on purpose
+        "$.created_at",
+        "Expected `datetime` with a timezone component",
+    ),
+    (order(3, currency="euro"), "$.currency", "Expected `str` matching regex"),
+    (
+        order(
+            4,
+            line_items=[
+                LineItem(sku="a", quantity=1, unit_price=Decimal(1)),
+                LineItem(sku="b", quantity=0, unit_price=Decimal(1)),
+            ],
+        ),
+        "$.line_items[1].quantity",
+        "Expected `int` >= 1",
+    ),
+    (order(5, total_price=12.5), "$.total_price", "Expected a finite `Decimal`, got `float`"),
+    (order(6, line_items=["not an item"]), "$.line_items[0]", "Expected `object`, got `str`"),
+]
+
+
+@pytest.mark.parametrize(("event", "path", "reason"), INVALID)
+async def test_invalid_event_is_refused_with_path(
+    topics: Topics, event: OrderPlaced, path: str, reason: str
+) -> None:
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        with pytest.raises(eventwire.EventValidationError) as caught:
+            await publisher.publish(event)
+        error = caught.value
+        assert error.path == path
+        assert error.event_type == "order.placed"
+        assert reason in error.reason
+        assert str(error).startswith(f"invalid order.placed event at {path}: ")
+        await publisher.publish(order(100))  # the publisher is unharmed
+    records = topics.broker.consume(topics.name("orders"))
+    assert [r.key for r in records] == [b"ord-000100"]
+
+
+async def test_invalid_events_in_a_batch_do_not_cost_their_neighbours(topics: Topics) -> None:
+    batch: list[Any] = []
+    for n, (bad, _, _) in enumerate(INVALID):
+        batch += [order(1000 + n), bad]
+    batch.append(object())  # not an event at all
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        outcomes = await publisher.publish_many(batch)
+
+    for n, (_, path, _) in enumerate(INVALID):
+        assert isinstance(outcomes[2 * n], eventwire.DeliveryReceipt)
+        bad_outcome = outcomes[2 * n + 1]
+        assert isinstance(bad_outcome, eventwire.EventValidationError)
+        assert bad_outcome.path == path
+    assert isinstance(outcomes[-1], eventwire.EventDefinitionError)
+    records = topics.broker.consume(topics.name("orders"), count=len(INVALID))
+    assert sorted(r.key for r in records) == [  # type: ignore[type-var]
+        f"ord-{1000 + n:06d}".encode() for n in range(len(INVALID))
+    ]
+
+
+def _any_value() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.integers(),
+        st.floats(),
+        st.binary(max_size=4),
+        st.text(max_size=5),
+        st.lists(st.integers(), max_size=2),
+        st.none(),
+        st.booleans(),
+        st.uuids(),
+        st.decimals(),
+        st.datetimes(),
+        st.datetimes(timezones=st.just(dt.UTC)),
+    )
+
+
+FIELD_TYPES: dict[str, type] = {
+    "order_id": str,
+    "customer_id": str,
+    "created_at": dt.datetime,
+    "currency": str,
+    "total_price": Decimal,
+    "line_items": list,
+}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(field=st.sampled_from(sorted(FIELD_TYPES)), value=_any_value())
+def test_hypothesis_values_judged_like_the_typed_decode_reference(field: str, value: Any) -> None:
+    """Whatever the reference (typed decode of the encoded bytes) refuses is refused, with the
+    field's path; values of the wrong Python type are refused even when their JSON would pass
+    (a ``bytes`` or ``UUID`` in a ``str`` field encodes to a valid string)."""
+    codec = eventwire.EventCodec()
+    event = order(1, **{field: value})
+    try:
+        payload = msgspec.json.encode(event)
+        eventwire.EventCodec(validate=False).validate_bytes(OrderPlaced, payload)
+        reference_ok = True
+    except (eventwire.EventValidationError, TypeError, ValueError, OverflowError):
+        reference_ok = False
+    right_type = isinstance(value, FIELD_TYPES[field]) and not isinstance(value, bool)
+    if not (reference_ok and right_type):
+        with pytest.raises(eventwire.EventValidationError) as caught:
+            codec.encode(event)
+        assert caught.value.path.startswith(f"$.{field}")
+        return
+    assert codec.encode(event).event_type == "order.placed"  # valid both ways: accepted
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(0, 10**6), quantity=st.integers(1, 10**6), cents=st.integers(0, 10**9))
+def test_hypothesis_valid_orders_pass_both_checks(n: int, quantity: int, cents: int) -> None:
+    event = order(
+        n,
+        total_price=Decimal(cents) / 100,
+        line_items=[LineItem(sku="s", quantity=quantity, unit_price=Decimal(cents) / 100)],
+    )
+    encoded = eventwire.EventCodec().encode(event)
+    assert eventwire.EventCodec().validate_bytes(OrderPlaced, encoded.value) is not None
