@@ -4,13 +4,16 @@ Validated before they are produced, idempotent and ordered per key, every failur
 and visible. See the README for the two-minute tour.
 """
 
+from eventwire._breaker import BreakerPolicy
 from eventwire._classify import CLASSIFICATION
 from eventwire._codec import EncodedEvent, EventCodec
 from eventwire._config import PublisherConfig
+from eventwire._dead_letter import DeadLetterPolicy
 from eventwire._errors import (
     AmbiguousPublishError,
     CircuitOpenError,
     ConfigError,
+    DeadLetteredError,
     EventDefinitionError,
     EventValidationError,
     EventwireError,
@@ -24,6 +27,7 @@ from eventwire._errors import (
 from eventwire._events import EventSpec, event, is_event, spec_of
 from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
 from eventwire._publisher import AsyncPublisher, Publisher
+from eventwire._retry import RetryPolicy
 
 __version__ = "0.1.0"
 
@@ -31,9 +35,12 @@ __all__ = [
     "CLASSIFICATION",
     "AmbiguousPublishError",
     "AsyncPublisher",
+    "BreakerPolicy",
     "CircuitOpenError",
     "CloseReport",
     "ConfigError",
+    "DeadLetterPolicy",
+    "DeadLetteredError",
     "DeliveryReceipt",
     "EncodedEvent",
     "EventCodec",
@@ -50,6 +57,7 @@ __all__ = [
     "PublisherConfig",
     "QueueFullError",
     "RetriablePublishError",
+    "RetryPolicy",
     "event",
     "is_event",
     "spec_of",

@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
+from eventwire._breaker import BreakerPolicy
+from eventwire._dead_letter import DeadLetterPolicy
 from eventwire._errors import ConfigError
+from eventwire._retry import RetryPolicy
 
 Preset: TypeAlias = Literal["durable", "throughput", "low_latency"]
 Encoding: TypeAlias = Literal["json", "msgpack"]
@@ -158,7 +161,8 @@ class PublisherConfig:
         client_id: librdkafka ``client.id``; also names the default CloudEvents source.
         source: CloudEvents ``source`` attribute; ``None`` means ``/eventwire/{client_id}``.
         encoding: payload encoding, ``"json"`` or ``"msgpack"``.
-        validate: validate each event (typed decode of its encoded bytes) before producing it.
+        validate: validate each event (types, constraints, timezone-aware datetimes, finite
+            Decimals) before producing it.
         topic_prefix: prepended to every topic after ``topic_map`` (e.g. ``"staging."``).
         topic_map: declared topic -> topic name to use instead (before the prefix). Stored as a
             read-only copy.
@@ -179,6 +183,12 @@ class PublisherConfig:
             that have a field above are refused, and so are values that would weaken
             durability, ordering or key placement. Values whose key names a password, secret,
             token or private key are never shown. Stored as a read-only copy.
+        retry: how failed deliveries are re-sent after librdkafka gave up (``RetryPolicy``;
+            ``RetryPolicy.never()`` to turn it off).
+        dead_letter: where permanent failures and exhausted retries are written; ``None``
+            (default) means the caller gets the error and nothing is written.
+        breaker: when to stop sending to an unreachable cluster and fail fast
+            (``CircuitOpenError``); ``None`` turns the breaker off.
 
     Raises:
         ConfigError: a field is invalid or contradicts another; the message names the field
@@ -203,6 +213,9 @@ class PublisherConfig:
     sasl_password: str | None = None
     ssl_ca_location: str | None = None
     librdkafka_overrides: Mapping[str, LibrdkafkaValue] = field(default_factory=dict)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    dead_letter: DeadLetterPolicy | None = None
+    breaker: BreakerPolicy | None = field(default_factory=BreakerPolicy)
 
     def __post_init__(self) -> None:
         self._check_bootstrap()
@@ -211,6 +224,15 @@ class PublisherConfig:
         self._check_timing()
         self._check_security()
         self._check_overrides()
+        self._check_policies()
+
+    def _check_policies(self) -> None:
+        if not isinstance(self.retry, RetryPolicy):
+            raise ConfigError("retry must be a RetryPolicy (RetryPolicy.never() to turn it off)")
+        if self.dead_letter is not None and not isinstance(self.dead_letter, DeadLetterPolicy):
+            raise ConfigError("dead_letter must be a DeadLetterPolicy or None")
+        if self.breaker is not None and not isinstance(self.breaker, BreakerPolicy):
+            raise ConfigError("breaker must be a BreakerPolicy or None")
 
     # -- public ------------------------------------------------------------------------------
 

@@ -113,3 +113,25 @@ class CircuitOpenError(PublishError):
     rejected without being sent."""
 
     category = "circuit_open"
+
+
+class DeadLetteredError(PublishError):
+    """The event could not be delivered to its topic and was written to the dead-letter topic
+    instead. ``dead_letter`` is the receipt of that record; ``__cause__`` is the original
+    failure (a ``PermanentPublishError``, or the last error of the exhausted retries)."""
+
+    category = "dead_lettered"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        topic: str,
+        event_id: str,
+        attempts: int,
+        code: str | None,
+        dead_letter: object,
+    ) -> None:
+        super().__init__(message, topic=topic, event_id=event_id, attempts=attempts, code=code)
+        #: The ``DeliveryReceipt`` of the dead-letter record.
+        self.dead_letter = dead_letter

@@ -1,4 +1,5 @@
-"""ProducerCore: the one ``confluent_kafka.Producer`` of a publisher and its poll thread.
+"""ProducerCore: the one ``confluent_kafka.Producer`` of a publisher, its poll thread, and the
+failure handling that applies to every delivery report.
 
 Threads, in one place:
 
@@ -7,30 +8,60 @@ Threads, in one place:
   msg)`` to a list, and after each ``poll()`` the whole list is handed over at once through the
   ``handoff`` the publisher injected: ``loop.call_soon_threadsafe(core.settle, batch)`` for the
   async publisher (so futures are only touched on the loop thread), a direct ``core.settle``
-  call for the sync publisher.
+  call for the sync publisher;
+* the poll thread also does the core's own producing: retries that are due, events released
+  after a retry, dead-letter records, and the replacement of a producer after a fatal error.
+  When one of those is refused, a synthetic report goes through the same handoff.
+
+What happens to a failed delivery (``_on_failure``), in order:
+
+1. a fatal error (or ``PRODUCER_FENCED``) schedules the producer's replacement; the event is
+   treated as ambiguous (it may have been written);
+2. **retry** — retriable (and, if the policy says so, ambiguous) failures are re-sent after an
+   exponential, jittered backoff, within the policy's attempts and deadline. The event's key
+   enters a *hold*: events with that key accepted later wait behind it, and after the first
+   re-send succeeds everything held is released in order, so no event overtakes an earlier one
+   of the same key;
+3. **dead-letter** — permanent failures and exhausted retries are written to the dead-letter
+   topic when a ``DeadLetterPolicy`` is set; the caller gets ``DeadLetteredError``, or the
+   original error if the dead-letter write fails too;
+4. otherwise the caller gets the classified ``PublishError``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from eventwire._classify import to_publish_error
+from eventwire._breaker import CircuitBreaker
+from eventwire._classify import classify, to_publish_error
 from eventwire._codec import EncodedEvent
 from eventwire._config import PublisherConfig
-from eventwire._errors import ConfigError, PermanentPublishError, PublishError
+from eventwire._dead_letter import dead_letter_record
+from eventwire._errors import (
+    ConfigError,
+    DeadLetteredError,
+    PermanentPublishError,
+    PublishError,
+)
 from eventwire._outcome import DeliveryReceipt
 
 _log = structlog.get_logger("eventwire")
 
-#: How long one ``poll()`` blocks when nothing happens; bounds how fast the thread sees a stop.
+#: How long one ``poll()`` blocks when nothing happens; bounds how fast the thread sees a stop
+#: or a due retry.
 _POLL_INTERVAL: Final = 0.05
+#: How long a replaced producer is still polled for the reports of what it held.
+_RETIRE_GRACE: Final = 30.0
 
 Report = tuple["Pending", Any, Any]
 Handoff = Callable[[list[Report]], object]
@@ -44,12 +75,12 @@ class Pending:
     closure.
     """
 
-    __slots__ = ("_append", "encoded")
+    __slots__ = ("_append", "encoded", "failures", "first_failure", "generation")
     _append: Callable[[Report], None]
     encoded: EncodedEvent
-
-    def __init__(self, encoded: EncodedEvent) -> None:
-        self.encoded = encoded
+    failures: int
+    first_failure: float
+    generation: int
 
     def __call__(self, err: Any, msg: Any) -> None:
         # Runs inside Producer.poll() on the poll thread: only record, never resolve here.
@@ -59,6 +90,66 @@ class Pending:
         raise NotImplementedError
 
 
+class _DeadLetterDelivery(Pending):
+    """The dead-letter record of ``original``: its outcome settles the original event."""
+
+    __slots__ = ("error", "original")
+
+    def __init__(self, encoded: EncodedEvent, original: Pending, error: PublishError) -> None:
+        self.encoded = encoded
+        self.original = original
+        self.error = error
+        self.failures = 0
+
+    def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
+        error = self.error
+        if isinstance(outcome, DeliveryReceipt):
+            dead = DeadLetteredError(
+                f"event {error.event_id} was dead-lettered to {outcome.topic!r} "
+                f"(partition {outcome.partition}, offset {outcome.offset}) after: {error}",
+                topic=error.topic,
+                event_id=error.event_id,
+                attempts=error.attempts,
+                code=error.code,
+                dead_letter=outcome,
+            )
+            dead.__cause__ = error
+            _log.error(
+                "eventwire.dead_lettered",
+                topic=error.topic,
+                event_id=error.event_id,
+                dead_letter_topic=outcome.topic,
+                error_class=error.category,
+                code=error.code,
+                attempts=error.attempts,
+            )
+            self.original.settle(dead)
+        else:
+            _log.error(
+                "eventwire.dead_letter_failed",
+                topic=error.topic,
+                event_id=error.event_id,
+                code=outcome.code,
+            )
+            self.original.settle(error)
+
+
+class _KeyHold:
+    """Events of one key while one of them is being retried.
+
+    ``failed`` are failed events awaiting a re-send, in the order their failures arrived
+    (``failed[0]`` is the head, the one re-sent first); ``held`` were accepted later and never
+    produced yet.
+    """
+
+    __slots__ = ("failed", "head_in_flight", "held")
+
+    def __init__(self) -> None:
+        self.failed: deque[Pending] = deque()
+        self.held: deque[Pending] = deque()
+        self.head_in_flight = False
+
+
 class ProducerCore:
     """Owns the librdkafka producer, the poll thread and the delivery bookkeeping."""
 
@@ -66,11 +157,10 @@ class ProducerCore:
         self.config = config
         self._settings: dict[str, object] = dict(config.to_librdkafka())
         self._settings["error_cb"] = self._on_error
-        try:
-            self._producer = Producer(self._settings)
-        except KafkaException as exc:
-            reason = config.scrub(exc.args[0].str())
-            raise ConfigError(f"librdkafka refused the configuration: {reason}") from None
+        self._producer = self._new_producer()
+        self._generation = 0
+        self._retired: list[tuple[Any, float]] = []
+        self._recreate_reason: str | None = None
         self._reports: list[Report] = []
         self._append = self._reports.append
         self._handoff: Handoff = self.settle
@@ -80,14 +170,37 @@ class ProducerCore:
         self._lock = threading.Lock()
         self._room = threading.Condition(threading.Lock())
         self._room_generation = 0
+        self.retry = config.retry
+        self.dead_letter = config.dead_letter
+        self.breaker = (
+            CircuitBreaker(config.breaker, on_change=_log_breaker_change)
+            if config.breaker is not None
+            else None
+        )
+        self._holds: dict[object, _KeyHold] = {}
+        self._due: list[tuple[float, int, object]] = []
+        self._sequence = itertools.count()
+        self._releases: deque[object] = deque()
+        self._dead_letters: deque[tuple[Pending, PublishError]] = deque()
+        self._abandoning = False
         self.outstanding = 0
         self.delivered = 0
         self.failed = 0
+        self.retries = 0
+        self.dead_lettered = 0
+        self.recreations = 0
         self.closed = False
         self._closing_failures: list[str] | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.max_message_bytes = int(str(self._settings.get("message.max.bytes", 1_000_000)))
+
+    def _new_producer(self) -> Any:
+        try:
+            return Producer(self._settings)
+        except KafkaException as exc:
+            reason = self.config.scrub(exc.args[0].str())
+            raise ConfigError(f"librdkafka refused the configuration: {reason}") from None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -116,21 +229,35 @@ class ProducerCore:
         )
 
     def _poll_loop(self) -> None:
-        poll = self._producer.poll
         while not self._stop.is_set():
             try:
-                poll(_POLL_INTERVAL)
+                self._producer.poll(self._poll_timeout())
             except KafkaException as exc:  # fatal errors are raised from poll()
                 self._on_error(exc.args[0])
             if self._reports:
                 self._hand_over()
+            if self._recreate_reason is not None:
+                self._recreate()
+            if self._due or self._releases or self._dead_letters:
+                self._produce_internal()
+            if self._retired:
+                self._poll_retired()
+            breaker = self.breaker
+            if breaker is not None and breaker.state != "closed" and breaker.probe_due():
+                breaker.probe_result(self._probe(breaker.policy.probe_timeout))
         # Stopping: whatever is still queued is abandoned (close() drained or purged first);
-        # its reports are handed over, then the producer is destroyed (connections closed).
-        self._producer.purge(True, True, True)
-        with contextlib.suppress(KafkaException):
-            poll(0)
-            self._producer.close()
+        # its reports are handed over, then the producers are destroyed (connections closed).
+        for producer in [self._producer, *(old for old, _ in self._retired)]:
+            producer.purge(True, True, True)
+            with contextlib.suppress(KafkaException):
+                producer.poll(0)
+                producer.close()
         self._hand_over()
+
+    def _poll_timeout(self) -> float:
+        if self._due:
+            return max(0.0, min(_POLL_INTERVAL, self._due[0][0] - time.time()))
+        return _POLL_INTERVAL
 
     def _hand_over(self) -> None:
         reports = self._reports
@@ -146,20 +273,28 @@ class ProducerCore:
             self._room.notify_all()
 
     def _on_error(self, err: Any) -> None:
-        # error_cb runs on the poll thread; it only records and logs.
+        # error_cb runs on the poll thread; it only records, logs, and feeds the breaker.
         self.last_error = f"{err.name()}: {err.str()}"
         self.last_error_at = time.time()
         _log.warning(
-            "eventwire.kafka_error",
-            code=err.name(),
-            reason=err.str(),
-            fatal=bool(err.fatal()),
+            "eventwire.kafka_error", code=err.name(), reason=err.str(), fatal=bool(err.fatal())
         )
+        if err.fatal():
+            self._recreate_reason = f"fatal error {err.name()}: {err.str()}"
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN and self.breaker is not None:
+            self.breaker.record_unreachable(err.name())
+
+    def _probe(self, timeout: float) -> bool:
+        try:
+            self._producer.list_topics(timeout=timeout)
+        except KafkaException:
+            return False
+        return True
 
     # -- producing -------------------------------------------------------------------------
 
     def produce(self, pending: Pending) -> None:
-        """Hand one event to librdkafka.
+        """Hand one event to librdkafka (or hold it behind a retry of the same key).
 
         Raises:
             BufferError: the local queue is full; the caller waits for room and calls again.
@@ -167,12 +302,24 @@ class ProducerCore:
         """
         enc = pending.encoded
         pending._append = self._append
+        pending.failures = 0
+        if self._holds and enc.key is not None and self._hold_if_retrying(pending):
+            return
+        pending.generation = self._generation
         try:
             self._producer.produce(
                 enc.topic, enc.value, enc.key, on_delivery=pending, headers=enc.headers
             )
         except KafkaException as exc:
             raise self._refused(exc.args[0], enc) from None
+
+    def _hold_if_retrying(self, pending: Pending) -> bool:
+        with self._lock:
+            hold = self._holds.get(pending.encoded.key)
+            if hold is None:
+                return False
+            hold.held.append(pending)
+            return True
 
     def _refused(self, err: KafkaError, enc: EncodedEvent) -> PublishError:
         if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
@@ -191,13 +338,24 @@ class ProducerCore:
             err, topic=enc.topic, event_id=enc.event_id, attempts=0, context="produce refused"
         )
 
+    def refuse(self, pending: Pending, error: PublishError) -> PublishError | None:
+        """An event librdkafka refused in ``produce()``: dead-letter it if the policy says so
+        (then ``None`` is returned and its outcome arrives later), else return the error."""
+        if self.dead_letter is not None and error.category == "permanent":
+            pending._append = self._append
+            pending.failures = 0
+            pending.first_failure = time.time()
+            self._dead_letters.append((pending, error))
+            return None
+        return error
+
     def track(self, count: int) -> None:
         """Count ``count`` events as outstanding (call before producing them)."""
         with self._lock:
             self.outstanding += count
 
     def untrack(self, count: int) -> None:
-        """Undo ``track`` for events librdkafka refused."""
+        """Undo ``track`` for events that were not accepted."""
         with self._lock:
             self.outstanding -= count
 
@@ -210,39 +368,256 @@ class ProducerCore:
         with self._room:
             return self._room.wait_for(lambda: self._room_generation != generation, timeout)
 
+    # -- outcomes --------------------------------------------------------------------------
+
     def settle(self, batch: list[Report]) -> None:
         """Turn delivery reports into outcomes (on the loop thread for the async publisher)."""
-        delivered = 0
+        ok = 0
+        bad = 0
+        dead = 0
         failing = self._closing_failures
+        holds = self._holds
         for pending, err, msg in batch:
             if err is None:
-                outcome: DeliveryReceipt | PublishError = DeliveryReceipt(
+                if holds and pending.failures:
+                    self._retry_succeeded(pending)
+                receipt = DeliveryReceipt(
                     msg.topic(),
                     msg.partition(),
                     msg.offset(),
                     msg.timestamp()[1],
                     pending.encoded.event_id,
                 )
-                delivered += 1
-            else:
-                enc = pending.encoded
-                outcome = to_publish_error(err, topic=enc.topic, event_id=enc.event_id)
-                _log.warning(
-                    "eventwire.publish_failed",
-                    topic=enc.topic,
-                    event_id=enc.event_id,
-                    event_type=enc.event_type,
-                    error_class=outcome.category,
-                    code=outcome.code,
-                )
-                if failing is not None:
-                    failing.append(enc.event_id)
-            pending.settle(outcome)
+                if type(pending) is _DeadLetterDelivery:
+                    dead += 1
+                    bad += 1
+                else:
+                    ok += 1
+                pending.settle(receipt)
+                continue
+            if type(pending) is _DeadLetterDelivery:
+                bad += 1
+                pending.settle(_as_error(err, pending))
+                continue
+            error = self._on_failure(pending, err)
+            if error is None:  # taken over: retried or dead-lettered, settled later
+                continue
+            bad += 1
+            if failing is not None:
+                failing.append(error.event_id)
+            pending.settle(error)
         with self._lock:
-            self.outstanding -= len(batch)
-            self.delivered += delivered
-            self.failed += len(batch) - delivered
+            self.outstanding -= ok + bad
+            self.delivered += ok
+            self.failed += bad
+            self.dead_lettered += dead
+        if (ok or dead) and self.breaker is not None:
+            self.breaker.record_success()
         self._on_room()
+
+    def _on_failure(self, pending: Pending, err: Any) -> PublishError | None:
+        """Decide what a failed delivery becomes (see the module docstring for the order).
+
+        Returns the error to settle the event with now, or ``None`` when the event was taken
+        over by a retry or by the dead-letter topic.
+        """
+        enc = pending.encoded
+        now = time.time()
+        pending.failures += 1
+        if pending.failures == 1:
+            pending.first_failure = now
+        if isinstance(err, PublishError):  # refused by an internal produce()
+            error, failure = err, err.category
+            error.attempts = pending.failures
+        else:
+            failure = classify(err)
+            error = to_publish_error(
+                err, topic=enc.topic, event_id=enc.event_id, attempts=pending.failures
+            )
+            if failure == "fatal":
+                if pending.generation == self._generation and self._recreate_reason is None:
+                    self._recreate_reason = f"{err.name()} on a delivery report"
+                failure = "ambiguous"
+        if failure in ("retriable", "ambiguous") and self.breaker is not None:
+            self.breaker.record_failure()
+        key: object = enc.key if enc.key is not None else pending  # no key: a lane of its own
+        delay = None
+        if not self._abandoning and self.retry.should_retry(failure):
+            delay = self.retry.next_delay(
+                failures=pending.failures, first_failure=pending.first_failure, now=now
+            )
+        with self._lock:
+            hold = self._holds.get(key)
+            is_head = hold is not None and bool(hold.failed) and hold.failed[0] is pending
+            if delay is not None:
+                if hold is None:
+                    hold = self._holds[key] = _KeyHold()
+                    hold.failed.append(pending)
+                    heapq.heappush(self._due, (now + delay, next(self._sequence), key))
+                elif is_head:
+                    hold.head_in_flight = False
+                    heapq.heappush(self._due, (now + delay, next(self._sequence), key))
+                else:
+                    hold.failed.append(pending)
+                self.retries += 1
+            elif is_head and hold is not None:
+                hold.failed.popleft()
+                hold.head_in_flight = False
+                self._advance(key, hold)
+        if delay is not None:
+            _log.info(
+                "eventwire.retry_scheduled",
+                topic=enc.topic,
+                event_id=enc.event_id,
+                error_class=error.category,
+                code=error.code,
+                attempt=pending.failures + 1,
+                delay_s=round(delay, 3),
+            )
+            return None
+        _log.warning(
+            "eventwire.publish_failed",
+            topic=enc.topic,
+            event_id=enc.event_id,
+            event_type=enc.event_type,
+            error_class=error.category,
+            code=error.code,
+            attempts=pending.failures,
+        )
+        if self.dead_letter is not None and not self._abandoning and failure != "fatal":
+            self._dead_letters.append((pending, error))
+            return None
+        return error
+
+    def _retry_succeeded(self, pending: Pending) -> None:
+        key = pending.encoded.key if pending.encoded.key is not None else pending
+        with self._lock:
+            hold = self._holds.get(key)
+            if hold is not None and hold.failed and hold.failed[0] is pending:
+                hold.failed.popleft()
+                hold.head_in_flight = False
+                self._advance(key, hold)
+
+    def _advance(self, key: object, hold: _KeyHold) -> None:
+        """After the head of a hold is settled: release the rest, or end the hold.
+        Called with the lock held."""
+        if hold.failed or hold.held:
+            self._releases.append(key)
+        else:
+            del self._holds[key]
+
+    # -- the poll thread's own producing ---------------------------------------------------
+
+    def _produce_internal(self) -> None:
+        now = time.time()
+        with self._lock:
+            due: list[object] = []
+            while self._due and self._due[0][0] <= now:
+                due.append(heapq.heappop(self._due)[2])
+            for key in due:
+                hold = self._holds.get(key)
+                if hold is None or not hold.failed or hold.head_in_flight:
+                    continue
+                head = hold.failed[0]
+                if self._send(head, key):
+                    hold.head_in_flight = True
+            releases = len(self._releases)
+            for _ in range(releases):
+                key = self._releases.popleft()
+                hold = self._holds.get(key)
+                if hold is not None and not self._release(key, hold):
+                    self._releases.append(key)  # queue full: go on next time
+        while self._dead_letters:
+            pending, error = self._dead_letters.popleft()
+            assert self.dead_letter is not None  # noqa: S101 - only queued when set
+            record = dead_letter_record(
+                self.dead_letter,
+                pending.encoded,
+                error,
+                first_failure=pending.first_failure,
+                last_failure=time.time(),
+            )
+            letter = _DeadLetterDelivery(record, pending, error)
+            letter._append = self._append
+            try:
+                self._producer.produce(
+                    record.topic,
+                    record.value,
+                    record.key,
+                    on_delivery=letter,
+                    headers=record.headers,
+                )
+            except BufferError:
+                self._dead_letters.appendleft((pending, error))
+                break
+            except KafkaException as exc:
+                self._append((letter, self._refused(exc.args[0], record), None))
+
+    def _send(self, pending: Pending, key: object) -> bool:
+        """Re-produce one failed event (lock held). False when the queue is full (retried
+        shortly); a refusal becomes a synthetic failure report."""
+        enc = pending.encoded
+        pending.generation = self._generation
+        try:
+            self._producer.produce(
+                enc.topic, enc.value, enc.key, on_delivery=pending, headers=enc.headers
+            )
+        except BufferError:
+            heapq.heappush(self._due, (time.time() + 0.01, next(self._sequence), key))
+            return False
+        except KafkaException as exc:
+            self._append((pending, self._refused(exc.args[0], enc), None))
+        return True
+
+    def _release(self, key: object, hold: _KeyHold) -> bool:
+        """Produce every failed then held event of ``key`` in order and end the hold (lock
+        held). False if the queue filled up first (the rest stays held)."""
+        for queue in (hold.failed, hold.held):
+            while queue:
+                pending = queue[0]
+                enc = pending.encoded
+                pending.generation = self._generation
+                try:
+                    self._producer.produce(
+                        enc.topic, enc.value, enc.key, on_delivery=pending, headers=enc.headers
+                    )
+                except BufferError:
+                    return False
+                except KafkaException as exc:
+                    self._append((pending, self._refused(exc.args[0], enc), None))
+                queue.popleft()
+        del self._holds[key]
+        return True
+
+    def _recreate(self) -> None:
+        """Replace a producer that hit a fatal error; what it still held comes back as failed
+        reports (purged) and is re-sent by the retry policy, in order per key."""
+        reason, self._recreate_reason = self._recreate_reason, None
+        old = self._producer
+        with contextlib.suppress(KafkaException):
+            old.purge(True, True, True)
+        self._producer = self._new_producer()
+        self._generation += 1
+        self.recreations += 1
+        self._retired.append((old, time.monotonic() + _RETIRE_GRACE))
+        _log.error("eventwire.producer_recreated", reason=reason, generation=self._generation)
+
+    def _poll_retired(self) -> None:
+        now = time.monotonic()
+        keep = []
+        for old, until in self._retired:
+            with contextlib.suppress(KafkaException):
+                old.poll(0)
+            if len(old) and now < until:
+                keep.append((old, until))
+                continue
+            with contextlib.suppress(KafkaException):
+                old.purge(True, True, True)
+                old.poll(0)
+                old.close()
+        self._retired = keep
+        if self._reports:
+            self._hand_over()
 
     # -- closing ---------------------------------------------------------------------------
 
@@ -252,9 +627,37 @@ class ProducerCore:
         self._closing_failures = []
         return self.outstanding
 
-    def purge(self) -> None:
-        """Give up on everything not yet acknowledged; each gets a failed delivery report."""
-        self._producer.purge(True, True, True)
+    def abandon(self) -> None:
+        """Give up on everything not yet acknowledged: purge librdkafka's queues (each purged
+        event gets a failed report) and fail the events waiting in retry holds. Must run where
+        outcomes may be settled (the loop thread for the async publisher)."""
+        self._abandoning = True
+        with contextlib.suppress(KafkaException):
+            self._producer.purge(True, True, True)
+        with self._lock:
+            waiting = [p for hold in self._holds.values() for p in (*hold.failed, *hold.held)]
+            self._holds.clear()
+            self._due.clear()
+            self._releases.clear()
+        errors = []
+        for pending in waiting:
+            enc = pending.encoded
+            errors.append(
+                (
+                    pending,
+                    PermanentPublishError(
+                        f"event {enc.event_id} to topic {enc.topic!r} was not delivered: the "
+                        "publisher closed before its retry succeeded",
+                        topic=enc.topic,
+                        event_id=enc.event_id,
+                        attempts=getattr(pending, "failures", 0),
+                        code="CLOSED",
+                    ),
+                    None,
+                )
+            )
+        if errors:
+            self.settle(errors)
 
     def stop_polling(self, timeout: float) -> None:
         """Stop the poll thread (after its last batch) and release the producer's threads."""
@@ -270,6 +673,22 @@ class ProducerCore:
     def metadata(self, timeout: float) -> Any:
         """Fetch cluster metadata (used by health and breaker probes)."""
         return self._producer.list_topics(timeout=timeout)
+
+
+def _as_error(err: Any, pending: Pending) -> PublishError:
+    if isinstance(err, PublishError):
+        return err
+    enc = pending.encoded
+    return to_publish_error(err, topic=enc.topic, event_id=enc.event_id)
+
+
+def _log_breaker_change(old: str, new: str, reason: str) -> None:
+    event = {
+        "open": "eventwire.circuit_opened",
+        "half_open": "eventwire.circuit_half_open",
+        "closed": "eventwire.circuit_closed",
+    }.get(new, "eventwire.circuit_changed")
+    _log.warning(event, previous=old, reason=reason)
 
 
 def _noop() -> None:

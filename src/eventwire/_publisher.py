@@ -1,13 +1,23 @@
 """AsyncPublisher and Publisher: thin twins over one ``ProducerCore``.
 
-What happens to an event, in order:
+What happens to an event, in order (written once, here; the failure steps live in
+``ProducerCore._on_failure``):
 
-1. **codec** — encode, validate (typed decode of the same bytes), key, CloudEvents headers.
-   A bad event raises ``EventValidationError`` and never reaches Kafka;
-2. **produce** — hand it to librdkafka; a full local queue makes the call wait for room (up to
-   ``queue_full_timeout``, then ``QueueFullError``), ``BufferError`` never escapes;
-3. **delivery report** — ``acks=all`` from the broker gives a ``DeliveryReceipt``; a failure is
-   classified (retriable / permanent / fatal / ambiguous) into a ``PublishError`` subclass.
+1. **codec** — validate (types, ``Meta`` constraints, timezone-aware datetimes, finite
+   Decimals), encode, key, CloudEvents headers. A bad event raises ``EventValidationError``
+   and never reaches Kafka;
+2. **breaker** — while the circuit breaker is open the event is rejected at once with
+   ``CircuitOpenError`` (nothing is sent);
+3. **produce** — hand it to librdkafka; a full local queue makes the call wait for room (up to
+   ``queue_full_timeout``, then ``QueueFullError``), ``BufferError`` never escapes. An event
+   whose key is being retried waits behind it;
+4. **delivery report** — ``acks=all`` gives a ``DeliveryReceipt``. A failure is classified
+   (retriable / permanent / fatal / ambiguous); a fatal one replaces the producer;
+5. **retry** — retriable (and, by default, ambiguous) failures are re-sent with exponential
+   backoff and jitter within the ``RetryPolicy``'s attempts and deadline, order per key kept;
+6. **dead-letter** — permanent failures and exhausted retries go to the dead-letter topic if
+   a ``DeadLetterPolicy`` is set (the caller gets ``DeadLetteredError``);
+7. otherwise the caller gets the classified ``PublishError``.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -23,7 +33,13 @@ import structlog
 
 from eventwire._codec import EncodedEvent, EventCodec, UserHeaders
 from eventwire._config import PublisherConfig
-from eventwire._errors import EventwireError, PublisherClosedError, PublishError, QueueFullError
+from eventwire._errors import (
+    CircuitOpenError,
+    EventwireError,
+    PublisherClosedError,
+    PublishError,
+    QueueFullError,
+)
 from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
 from eventwire._producer import Pending, ProducerCore
 
@@ -67,9 +83,40 @@ class _PublisherBase:
         key: str | bytes | None,
         headers: UserHeaders | None,
     ) -> EncodedEvent:
+        """Steps 1 and 2: codec, then breaker."""
         if self._core.closed:
             raise PublisherClosedError(_CLOSED_MESSAGE)
-        return self._codec.encode(event, topic, key, headers)
+        encoded = self._codec.encode(event, topic, key, headers)
+        breaker = self._core.breaker
+        if breaker is not None and not breaker.allows():
+            raise self._circuit_open(encoded)
+        return encoded
+
+    def _circuit_open(self, enc: EncodedEvent) -> CircuitOpenError:
+        breaker = self._core.breaker
+        reason = breaker.last_reason if breaker is not None else None
+        return CircuitOpenError(
+            f"event {enc.event_id} ({enc.event_type}) was not sent: the circuit breaker is "
+            f"open ({reason or 'delivery failures'}); the cluster is considered unreachable",
+            topic=enc.topic,
+            event_id=enc.event_id,
+            attempts=0,
+        )
+
+    def _batch_encoder(self) -> Callable[[Any, str | None], EncodedEvent]:
+        """``encode(event, topic)`` for a batch: codec, then breaker (steps 1 and 2)."""
+        encode = self._codec.encode
+        breaker = self._core.breaker
+        if breaker is None:
+            return encode
+
+        def encode_checked(event: Any, topic: str | None) -> EncodedEvent:
+            encoded = encode(event, topic)
+            if not breaker.allows():
+                raise self._circuit_open(encoded)
+            return encoded
+
+        return encode_checked
 
     def _queue_full(self, enc: EncodedEvent) -> QueueFullError:
         return QueueFullError(
@@ -232,10 +279,16 @@ class AsyncPublisher(_PublisherBase):
         try:
             core.produce(pending)
         except BufferError:
-            await self._produce_when_room(pending)
-        except PublishError:
-            core.untrack(1)
-            raise
+            try:
+                await self._produce_when_room(pending)
+            except PublishError:
+                core.untrack(1)
+                raise
+        except PublishError as exc:
+            error = core.refuse(pending, exc)
+            if error is not None:
+                core.untrack(1)
+                raise error from exc.__cause__
         return await future
 
     async def publish_many(
@@ -258,7 +311,7 @@ class AsyncPublisher(_PublisherBase):
         batch = _Batch(len(events))
         batch.done = loop.create_future()
         outcomes = batch.outcomes
-        encode = self._codec.encode
+        encode = self._batch_encoder()
         core = self._core
         produce = core.produce
         core.track(len(events))
@@ -281,9 +334,11 @@ class AsyncPublisher(_PublisherBase):
                     batch.remaining -= 1
                     refused += 1
             except PublishError as exc:
-                outcomes[index] = exc
-                batch.remaining -= 1
-                refused += 1
+                error = core.refuse(pending, exc)
+                if error is not None:
+                    outcomes[index] = error
+                    batch.remaining -= 1
+                    refused += 1
         if refused:
             core.untrack(refused)
         batch.release()
@@ -328,7 +383,7 @@ class AsyncPublisher(_PublisherBase):
         deadline = loop.time() + timeout
         timed_out = not await self._drained(deadline)
         if timed_out:
-            core.purge()
+            core.abandon()
             await self._drained(loop.time() + 1.0)
         await asyncio.to_thread(core.stop_polling, 1.0)
         return self._report(timed_out)
@@ -429,9 +484,14 @@ class Publisher(_PublisherBase):
         core.track(1)
         try:
             self._produce(pending)
-        except PublishError:
+        except QueueFullError:
             core.untrack(1)
             raise
+        except PublishError as exc:
+            error = core.refuse(pending, exc)
+            if error is not None:
+                core.untrack(1)
+                raise error from exc.__cause__
         pending.event.wait()
         outcome = pending.outcome
         if isinstance(outcome, DeliveryReceipt):
@@ -452,7 +512,7 @@ class Publisher(_PublisherBase):
         events = events if isinstance(events, Sequence) else list(events)
         batch = _SyncBatch(len(events))
         outcomes = batch.outcomes
-        encode = self._codec.encode
+        encode = self._batch_encoder()
         core = self._core
         core.track(len(events))
         refused = 0
@@ -466,10 +526,16 @@ class Publisher(_PublisherBase):
             batch.hold()
             try:
                 self._produce(pending)
-            except PublishError as exc:
+            except QueueFullError as exc:
                 outcomes[index] = exc
                 batch.release()
                 refused += 1
+            except PublishError as exc:
+                error = core.refuse(pending, exc)
+                if error is not None:
+                    outcomes[index] = error
+                    batch.release()
+                    refused += 1
         if refused:
             core.untrack(refused)
         batch.release()
@@ -506,7 +572,7 @@ class Publisher(_PublisherBase):
         core.begin_close()
         timed_out = not self._drained(time.monotonic() + timeout)
         if timed_out:
-            core.purge()
+            core.abandon()
             self._drained(time.monotonic() + 1.0)
         core.stop_polling(1.0)
         return self._report(timed_out)

@@ -46,6 +46,8 @@ async def test_queue_full_with_broker_gone_fails_clearly_after_timeout(
         queue_full_timeout=0.3,
         delivery_timeout=5.0,
         librdkafka_overrides={"queue.buffering.max.messages": 10},
+        breaker=None,  # this test is about the queue, not about failing fast
+        retry=eventwire.RetryPolicy.never(),
     )
     async with eventwire.AsyncPublisher(config) as publisher:
         await publisher.publish(order(0))
@@ -80,7 +82,7 @@ async def test_aclose_with_broker_stopped_is_bounded_and_counts(
     broker = private_broker()
     broker.create_topic("orders", 3)
     publisher = eventwire.AsyncPublisher(
-        eventwire.PublisherConfig(bootstrap_servers=broker.bootstrap_servers)
+        eventwire.PublisherConfig(bootstrap_servers=broker.bootstrap_servers, breaker=None)
     )
     await publisher.publish(order(0))
     broker.stop()
@@ -102,7 +104,7 @@ def test_close_with_broker_stopped_is_bounded_and_counts(
     broker = private_broker()
     broker.create_topic("orders", 3)
     publisher = eventwire.Publisher(
-        eventwire.PublisherConfig(bootstrap_servers=broker.bootstrap_servers)
+        eventwire.PublisherConfig(bootstrap_servers=broker.bootstrap_servers, breaker=None)
     )
     publisher.publish(order(0))
     broker.stop()
@@ -111,7 +113,9 @@ def test_close_with_broker_stopped_is_bounded_and_counts(
         target=lambda: outcomes.extend(publisher.publish_many([order(n) for n in range(1, 51)]))
     )
     worker.start()
+    deadline = time.monotonic() + 10
     while publisher.outstanding < 50:  # all 50 accepted; sync code has nothing to await
+        assert time.monotonic() < deadline, f"only {publisher.outstanding} accepted"
         time.sleep(0.01)
     started = time.monotonic()
     report = publisher.close(timeout=CLOSE_TIMEOUT)

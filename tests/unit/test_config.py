@@ -645,7 +645,7 @@ def test_repr_and_str_mask_secrets_and_show_everything_else() -> None:
         assert "sasl_username='svc-orders'" in text
         assert (
             "librdkafka_overrides={'sasl.oauthbearer.client.secret': '***', "
-            "'batch.num.messages': 77})"
+            "'batch.num.messages': 77}"
         ) in text
         for f in dataclasses.fields(config):
             assert f"{f.name}=" in text

@@ -1,8 +1,15 @@
-"""pytest plugin (entry point ``pytest11``): fixtures for testing code that uses eventwire."""
+"""pytest plugin (entry point ``pytest11``): fixtures for testing code that uses eventwire.
+
+Imported by every pytest run in an environment where eventwire is installed, so it imports
+nothing heavy at module level; the broker is only loaded when a test asks for the fixture.
+"""
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Iterator
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import pytest
@@ -11,13 +18,32 @@ if TYPE_CHECKING:
     from eventwire.testing import LocalBroker
 
 
+def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # pytest handles KeyboardInterrupt by tearing the session down, which stops the broker;
+    # the default SIGTERM action would kill pytest and orphan it.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def eventwire_broker() -> Iterator[LocalBroker]:
-    """A local Kafka-compatible broker (Tansu) for the whole session, stopped at the end.
+    """A local Kafka-compatible broker (Tansu, 3 partitions per topic) shared by the session.
 
-    Create your own topics on it (``broker.unique_topic()``) so tests do not share data.
+    Stopped at the end of the session, also when pytest is interrupted (Ctrl-C, or SIGTERM
+    while the default SIGTERM action is in place). Tests share it: create your own topics
+    (``eventwire_broker.unique_topic()``) and never stop or restart it; use a `LocalBroker`
+    of your own for that.
     """
     from eventwire.testing import LocalBroker
 
-    with LocalBroker(partitions=3) as broker:
-        yield broker
+    previous = None
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    try:
+        with LocalBroker(partitions=3) as broker:
+            yield broker
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,50 @@
+"""The documented classification table is the code's table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eventwire._classify import CLASSIFICATION
+
+DOC = Path(__file__).parents[2] / "docs" / "classification.md"
+
+
+def render() -> str:
+    lines = [
+        "# Failure classification",
+        "",
+        "Generated from `eventwire._classify.CLASSIFICATION` (a test keeps it in sync).",
+        "The `fatal()` flag of a `KafkaError` wins over the table; a code not listed is",
+        "**permanent** (surfaced, never retried forever). `KafkaError.retriable()` is not used:",
+        "librdkafka reports it `False` on delivery reports even for transient errors.",
+        "",
+        "| class | exception | what eventwire does | librdkafka codes |",
+        "|---|---|---|---|",
+    ]
+    what = {
+        "retriable": (
+            "RetriablePublishError",
+            "re-sent with backoff (RetryPolicy), order per key kept",
+        ),
+        "ambiguous": (
+            "AmbiguousPublishError",
+            "may have been written: re-sent if `retry_ambiguous` (same `ce_id`)",
+        ),
+        "permanent": ("PermanentPublishError", "dead-lettered if a DeadLetterPolicy is set"),
+        "fatal": (
+            "FatalPublishError",
+            "producer replaced; its unacknowledged events re-sent in order as ambiguous",
+        ),
+    }
+    for failure, (exc, action) in what.items():
+        codes = ", ".join(f"`{n}`" for n, f in sorted(CLASSIFICATION.items()) if f == failure)
+        lines.append(f"| {failure} | `{exc}` | {action} | {codes} |")
+    return "\n".join(lines) + "\n"
+
+
+def test_classification_doc_matches_the_code() -> None:
+    assert DOC.read_text() == render(), "regenerate: python -m tests.unit.test_docs"
+
+
+if __name__ == "__main__":
+    DOC.write_text(render())
