@@ -15,8 +15,9 @@ Threads, in one place:
 
 What happens to a failed delivery (``_on_failure``), in order:
 
-1. a fatal error (or ``PRODUCER_FENCED``) schedules the producer's replacement; the event is
-   treated as ambiguous (it may have been written);
+1. a fatal error (or ``PRODUCER_FENCED``, or a message timeout: the idempotence state is then
+   in doubt) schedules the producer's replacement; the event is treated as ambiguous (it may
+   have been written);
 2. **retry** — retriable (and, if the policy says so, ambiguous) failures are re-sent after an
    exponential, jittered backoff, within the policy's attempts and deadline. The event's key
    enters a *hold*: events with that key accepted later wait behind it, and after the first
@@ -95,11 +96,15 @@ class _DeadLetterDelivery(Pending):
 
     __slots__ = ("error", "original")
 
+    #: A dead-letter write that fails transiently (or on a fenced producer) is tried again.
+    ATTEMPTS: Final = 3
+
     def __init__(self, encoded: EncodedEvent, original: Pending, error: PublishError) -> None:
         self.encoded = encoded
         self.original = original
         self.error = error
         self.failures = 0
+        self.generation = 0
 
     def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
         error = self.error
@@ -181,7 +186,7 @@ class ProducerCore:
         self._due: list[tuple[float, int, object]] = []
         self._sequence = itertools.count()
         self._releases: deque[object] = deque()
-        self._dead_letters: deque[tuple[Pending, PublishError]] = deque()
+        self._dead_letters: deque[tuple[Pending, PublishError, int]] = deque()
         self._abandoning = False
         self.outstanding = 0
         self.delivered = 0
@@ -345,7 +350,7 @@ class ProducerCore:
             pending._append = self._append
             pending.failures = 0
             pending.first_failure = time.time()
-            self._dead_letters.append((pending, error))
+            self._dead_letters.append((pending, error, 0))
             return None
         return error
 
@@ -396,6 +401,8 @@ class ProducerCore:
                 pending.settle(receipt)
                 continue
             if type(pending) is _DeadLetterDelivery:
+                if self._retry_dead_letter(pending, err):
+                    continue
                 bad += 1
                 pending.settle(_as_error(err, pending))
                 continue
@@ -434,10 +441,22 @@ class ProducerCore:
             error = to_publish_error(
                 err, topic=enc.topic, event_id=enc.event_id, attempts=pending.failures
             )
+            current = pending.generation == self._generation
             if failure == "fatal":
-                if pending.generation == self._generation and self._recreate_reason is None:
+                if current and self._recreate_reason is None:
                     self._recreate_reason = f"{err.name()} on a delivery report"
                 failure = "ambiguous"
+            elif (
+                err.code() == KafkaError._MSG_TIMED_OUT
+                and current
+                and self._recreate_reason is None
+            ):
+                # After a timeout the idempotent producer's sequence state is in doubt: Kafka
+                # bumps the epoch, Tansu fences it, a broker that lost its state no longer
+                # knows the producer id (it stalls). A fresh producer starts clean; the price
+                # is re-sending what it had in flight (ambiguous: same ce_id, consumers
+                # de-duplicate).
+                self._recreate_reason = "a message timed out (idempotence state in doubt)"
         if failure in ("retriable", "ambiguous") and self.breaker is not None:
             self.breaker.record_failure()
         key: object = enc.key if enc.key is not None else pending  # no key: a lane of its own
@@ -485,9 +504,22 @@ class ProducerCore:
             attempts=pending.failures,
         )
         if self.dead_letter is not None and not self._abandoning and failure != "fatal":
-            self._dead_letters.append((pending, error))
+            self._dead_letters.append((pending, error, 0))
             return None
         return error
+
+    def _retry_dead_letter(self, letter: _DeadLetterDelivery, err: Any) -> bool:
+        """Queue a failed dead-letter write again unless it is hopeless; True if queued."""
+        letter.failures += 1
+        if self._abandoning or letter.failures >= letter.ATTEMPTS:
+            return False
+        failure = err.category if isinstance(err, PublishError) else classify(err)
+        if failure == "permanent":
+            return False
+        if failure == "fatal" and letter.generation == self._generation:
+            self._recreate_reason = f"{_code(err)} on a dead-letter write"
+        self._dead_letters.append((letter.original, letter.error, letter.failures))
+        return True
 
     def _retry_succeeded(self, pending: Pending) -> None:
         key = pending.encoded.key if pending.encoded.key is not None else pending
@@ -528,7 +560,7 @@ class ProducerCore:
                 if hold is not None and not self._release(key, hold):
                     self._releases.append(key)  # queue full: go on next time
         while self._dead_letters:
-            pending, error = self._dead_letters.popleft()
+            pending, error, tries = self._dead_letters.popleft()
             assert self.dead_letter is not None  # noqa: S101 - only queued when set
             record = dead_letter_record(
                 self.dead_letter,
@@ -539,6 +571,8 @@ class ProducerCore:
             )
             letter = _DeadLetterDelivery(record, pending, error)
             letter._append = self._append
+            letter.generation = self._generation
+            letter.failures = tries
             try:
                 self._producer.produce(
                     record.topic,
@@ -548,7 +582,7 @@ class ProducerCore:
                     headers=record.headers,
                 )
             except BufferError:
-                self._dead_letters.appendleft((pending, error))
+                self._dead_letters.appendleft((pending, error, tries))
                 break
             except KafkaException as exc:
                 self._append((letter, self._refused(exc.args[0], record), None))
@@ -680,6 +714,12 @@ def _as_error(err: Any, pending: Pending) -> PublishError:
         return err
     enc = pending.encoded
     return to_publish_error(err, topic=enc.topic, event_id=enc.event_id)
+
+
+def _code(err: Any) -> str:
+    if isinstance(err, PublishError):
+        return err.code or err.category
+    return str(err.name())
 
 
 def _log_breaker_change(old: str, new: str, reason: str) -> None:

@@ -72,6 +72,13 @@ class _PublisherBase:
         return self._core.closed
 
     @property
+    def breaker_state(self) -> str:
+        """``"closed"`` (sending), ``"open"`` (failing fast) or ``"half_open"`` (probing);
+        ``"disabled"`` without a breaker."""
+        breaker = self._core.breaker
+        return "disabled" if breaker is None else breaker.state
+
+    @property
     def outstanding(self) -> int:
         """Events accepted (handed to librdkafka) whose outcome is not settled yet."""
         return self._core.outstanding

@@ -1,0 +1,246 @@
+"""Failure handling against real brokers: dead-letter topic, circuit breaker, retries through
+injected faults, and recovery from a fenced producer. Everything is consumed back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgspec
+import pytest
+from structlog.testing import capture_logs
+
+import eventwire
+from eventwire.testing import LocalBroker, ProxiedBroker
+from tests.events import OrderPlaced, order
+from tests.integration.conftest import Topics
+
+FAST_RETRY = eventwire.RetryPolicy(attempts=8, deadline=60.0, base=0.05, cap=0.5, jitter=0.5)
+
+
+@pytest.fixture
+def proxied() -> Iterator[ProxiedBroker]:
+    with ProxiedBroker(partitions=3) as broker:
+        yield broker
+
+
+def _ordered_by_key(records: list[Any]) -> dict[bytes, list[str]]:
+    """Consumed notes per key, first occurrence of each ce_id only."""
+    seen: set[bytes] = set()
+    by_key: dict[bytes, list[str]] = defaultdict(list)
+    for record in records:  # (partition, offset) order: per key, that is log order
+        ce_id = record.header("ce_id")
+        if ce_id in seen:
+            continue
+        seen.add(ce_id)
+        by_key[record.key].append(msgspec.json.decode(record.value, type=OrderPlaced).notes)
+    return dict(by_key)
+
+
+def _published_by_key(events: list[OrderPlaced]) -> dict[bytes, list[str]]:
+    by_key: dict[bytes, list[str]] = defaultdict(list)
+    for event in events:
+        by_key[event.order_id.encode()].append(event.notes or "")
+    return dict(by_key)
+
+
+# -- dead-letter topic ---------------------------------------------------------------------
+
+
+async def test_oversized_event_is_dead_lettered_with_error_headers(topics: Topics) -> None:
+    topics.broker.create_topic(topics.name("orders.dlq"), 1)
+    config = topics.config(dead_letter=eventwire.DeadLetterPolicy())
+    big = order(9, notes="x" * 1_200_000)
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(config) as publisher:
+            with pytest.raises(eventwire.DeadLetteredError) as caught:
+                await publisher.publish(big)
+            outcomes = await publisher.publish_many([order(1), big, order(2)])
+    error = caught.value
+    assert error.code == "MSG_SIZE_TOO_LARGE"
+    assert isinstance(error.__cause__, eventwire.PermanentPublishError)
+    assert error.dead_letter.topic == topics.name("orders.dlq")
+    assert isinstance(outcomes[0], eventwire.DeliveryReceipt)
+    assert isinstance(outcomes[1], eventwire.DeadLetteredError)
+    assert isinstance(outcomes[2], eventwire.DeliveryReceipt)
+
+    [first, second] = topics.broker.consume(topics.name("orders.dlq"), count=2)
+    assert first.offset == error.dead_letter.offset
+    assert first.key == b"ord-000009"
+    assert first.value in (b"", None)  # too large for any topic: kept out, identified instead
+    assert first.header("ce_id") == error.event_id.encode()
+    assert first.header("ce_type") == b"order.placed"
+    assert first.header("eventwire_error_class") == b"permanent"
+    assert first.header("eventwire_error_code") == b"MSG_SIZE_TOO_LARGE"
+    assert b"message.max.bytes" in (first.header("eventwire_error_message") or b"")
+    assert first.header("eventwire_original_topic") == topics.name("orders").encode()
+    assert first.header("eventwire_attempts") is not None
+    assert first.header("eventwire_first_failure") is not None
+    assert first.header("eventwire_last_failure") is not None
+    size = len(msgspec.json.encode(big))
+    assert first.header("eventwire_value_size") == str(size).encode()
+    assert len(first.header("eventwire_value_sha256") or b"") == 64
+    assert second.header("ce_id") != first.header("ce_id")
+    assert [log["event"] for log in logs].count("eventwire.dead_lettered") == 2
+    assert len(topics.broker.consume(topics.name("orders"), count=2)) == 2
+
+
+async def test_exhausted_retries_are_dead_lettered_with_the_original_bytes(
+    proxied: ProxiedBroker,
+) -> None:
+    proxied.create_topics(["orders", "orders.dlq"], 3)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=proxied.bootstrap_servers,
+        delivery_timeout=1.0,
+        retry=eventwire.RetryPolicy(attempts=2, deadline=30.0, base=0.05, cap=0.1),
+        dead_letter=eventwire.DeadLetterPolicy(),
+        breaker=None,
+    )
+    event = order(5)
+    async with eventwire.AsyncPublisher(config) as publisher:
+        await publisher.publish(order(0))
+        proxied.proxy.cut()  # the broker is unreachable: both attempts time out (1 s each)
+        task = asyncio.create_task(publisher.publish(event))
+        await asyncio.sleep(2.6)
+        proxied.proxy.restore()  # the dead-letter write (retried if it times out) gets through
+        with pytest.raises(eventwire.DeadLetteredError) as caught:
+            await task
+    error = caught.value
+    assert error.attempts == 2
+    assert isinstance(error.__cause__, eventwire.AmbiguousPublishError)
+    [letter] = proxied.consume("orders.dlq", count=1)
+    assert letter.value == msgspec.json.encode(event)  # the original bytes
+    assert letter.key == b"ord-000005"
+    assert letter.header("eventwire_attempts") == b"2"
+    assert letter.header("ce_id") == error.event_id.encode()
+
+
+# -- circuit breaker -------------------------------------------------------------------------
+
+
+async def test_breaker_opens_when_broker_stops_and_closes_after_restart(
+    private_broker: Callable[[], LocalBroker],
+) -> None:
+    broker = private_broker()
+    broker.create_topic("orders", 3)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers,
+        breaker=eventwire.BreakerPolicy(failures=3, window=5.0, cooldown=0.5, probe_timeout=0.5),
+        delivery_timeout=5.0,
+    )
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(config) as publisher:
+            await publisher.publish(order(0))
+            broker.stop()
+            deadline = time.monotonic() + 10
+            while publisher.breaker_state != "open":  # _ALL_BROKERS_DOWN from error_cb
+                assert time.monotonic() < deadline, "the breaker never opened"
+                await asyncio.sleep(0.01)
+            started = time.perf_counter()
+            with pytest.raises(eventwire.CircuitOpenError, match="circuit breaker is open"):
+                await publisher.publish(order(1))
+            elapsed = time.perf_counter() - started
+            assert elapsed < 0.010
+            fast = []
+            for n in range(100):
+                started = time.perf_counter()
+                with pytest.raises(eventwire.CircuitOpenError):
+                    await publisher.publish(order(n))
+                fast.append(time.perf_counter() - started)
+            assert max(fast) < 0.010
+
+            broker.restart()  # memory only: the topic is created again
+            broker.create_topic("orders", 3)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    receipt = await publisher.publish(order(7))
+                    break
+                except (eventwire.CircuitOpenError, eventwire.PublishError):
+                    assert time.monotonic() < deadline, "publishing never resumed"
+                    await asyncio.sleep(0.1)
+            assert receipt.topic == "orders"
+            more = await publisher.publish_many([order(n) for n in range(10, 20)])
+    assert all(isinstance(o, eventwire.DeliveryReceipt) for o in more)
+    keys = {r.key for r in broker.consume("orders")}
+    assert {b"ord-000007"} | {f"ord-{n:06d}".encode() for n in range(10, 20)} <= keys
+    events = [log["event"] for log in logs]
+    assert "eventwire.circuit_opened" in events
+    assert "eventwire.circuit_closed" in events
+
+
+# -- retries through injected faults ---------------------------------------------------------
+
+
+async def test_connection_resets_and_a_cut_are_retried_in_key_order(
+    proxied: ProxiedBroker,
+) -> None:
+    proxied.create_topic("orders", 3)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=proxied.bootstrap_servers,
+        delivery_timeout=3.0,
+        retry=FAST_RETRY,
+        breaker=None,
+    )
+    events = [order(n, key=f"k{n % 10}") for n in range(3000)]
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(config) as publisher:
+            proxied.proxy.reset_every(0.2)
+            first = asyncio.create_task(publisher.publish_many(events[:1500]))
+            await asyncio.sleep(0.5)
+            proxied.proxy.cut()
+            await asyncio.sleep(0.5)
+            proxied.proxy.restore()
+            second = await publisher.publish_many(events[1500:])
+            outcomes = [*await first, *second]
+            proxied.proxy.reset_every(None)
+    assert [o for o in outcomes if not isinstance(o, eventwire.DeliveryReceipt)] == []
+    records = proxied.consume("orders", count=3000, timeout=60)
+    assert _ordered_by_key(records) == _published_by_key(events)
+    ids = Counter(r.header("ce_id") for r in records)
+    duplicates = {i for i, n in ids.items() if n > 1}
+    ambiguous = {
+        log["event_id"].encode()
+        for log in logs
+        if log["event"] == "eventwire.retry_scheduled" and log["error_class"] == "ambiguous"
+    }
+    assert duplicates <= ambiguous  # a duplicate only where the outcome was ambiguous
+    print(f"duplicates: {len(duplicates)}, ambiguous retries: {len(ambiguous)}")
+
+
+async def test_fenced_producer_is_recreated_and_unacknowledged_events_resent(
+    proxied: ProxiedBroker,
+) -> None:
+    """Tansu answers PRODUCER_FENCED to every message after one timed out (the idempotent
+    producer bumped its epoch). A black hole longer than delivery_timeout makes messages time
+    out; the core must recreate the producer and re-send, in order per key."""
+    proxied.create_topic("orders", 3)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=proxied.bootstrap_servers,
+        delivery_timeout=1.0,
+        retry=FAST_RETRY,
+        breaker=None,
+    )
+    events = [order(n, key=f"k{n % 5}") for n in range(400)]
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(config) as publisher:
+            await publisher.publish_many(events[:100])
+            proxied.proxy.blackhole()
+            pending = asyncio.create_task(publisher.publish_many(events[100:300]))
+            await asyncio.sleep(1.5)  # longer than delivery_timeout: messages time out
+            proxied.proxy.restore()
+            after = await publisher.publish_many(events[300:])
+            outcomes = [*await pending, *after]
+    assert [o for o in outcomes if not isinstance(o, eventwire.DeliveryReceipt)] == []
+    names = [log["event"] for log in logs]
+    assert "eventwire.producer_recreated" in names
+    records = proxied.consume("orders", count=400, timeout=60)
+    assert _ordered_by_key(records) == _published_by_key(events)
+    ids = Counter(r.header("ce_id") for r in records)
+    print(
+        f"recreations: {names.count('eventwire.producer_recreated')}, "
+        f"duplicates: {sum(1 for n in ids.values() if n > 1)}"
+    )
