@@ -23,12 +23,12 @@ class BreakerPolicy:
 class CircuitBreaker:
     def __init__(
         self,
-        policy: BreakerPolicy = BreakerPolicy(),  # noqa: B008
+        policy: BreakerPolicy | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[BreakerState, BreakerState, str], None] | None = None,
     ) -> None:
-        self.policy = policy
+        self.policy = policy if policy is not None else BreakerPolicy()
         self._clock = clock
         self._on_change = on_change
         self._state: BreakerState = "closed"
@@ -72,10 +72,12 @@ class CircuitBreaker:
 
     def probe_due(self) -> bool:
         with self._lock:
-            if self._state == "open" and self.opened_at is not None:
-                if self._clock() - self.opened_at >= self.policy.cooldown:
-                    self._move("half_open", "cooldown elapsed")
-                    return True
+            opened = self.opened_at
+            if self._state == "open" and opened is not None:
+                if self._clock() - opened < self.policy.cooldown:
+                    return False
+                self._move("half_open", "cooldown elapsed")
+                return True
             return False
 
     def probe_result(self, ok: bool) -> None:

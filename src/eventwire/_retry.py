@@ -27,7 +27,7 @@ class RetryPolicy:
         return cls(attempts=1)
 
     def backoff(self, failures: int, rand: Callable[[], float] = random.random) -> float:
-        delay = min(self.cap, self.base * 2 ** min(failures - 1, 60))
+        delay: float = min(self.cap, self.base * 2.0 ** min(failures - 1, 60))
         return delay * (1 - self.jitter * rand())
 
     def next_delay(
