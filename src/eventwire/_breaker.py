@@ -1,7 +1,10 @@
-"""CircuitBreaker (provisional; being completed)."""
+"""CircuitBreaker: stop sending to an unreachable cluster and fail fast. A pure state machine
+over an injected monotonic clock; the producer core feeds it and runs its probes."""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import threading
 import time
 from collections import deque
@@ -9,18 +12,57 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from eventwire._errors import ConfigError
+
 BreakerState = Literal["closed", "open", "half_open"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BreakerPolicy:
+    """When the breaker opens and how it recovers.
+
+    Args:
+        failures: delivery failures (retriable or ambiguous) within ``window`` that open it.
+        window: seconds over which failures are counted; a success clears the count.
+        cooldown: seconds it stays open before a probe (a metadata request) is tried.
+        probe_timeout: seconds the probe may take.
+
+    ``_ALL_BROKERS_DOWN`` from librdkafka opens it at once, whatever the count.
+    """
+
     failures: int = 5
     window: float = 10.0
     cooldown: float = 5.0
     probe_timeout: float = 1.0
 
+    def __post_init__(self) -> None:
+        if (
+            not isinstance(self.failures, int)
+            or isinstance(self.failures, bool)
+            or self.failures < 1
+        ):
+            raise ConfigError(f"BreakerPolicy.failures must be an int >= 1, got {self.failures!r}")
+        for name in ("window", "cooldown", "probe_timeout"):
+            value = getattr(self, name)
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise ConfigError(
+                    f"BreakerPolicy.{name} must be a finite number > 0, got {value!r}"
+                )
+
 
 class CircuitBreaker:
+    """closed → open (failures or unreachable) → half_open (cool-down over, probing) → closed
+    (probe ok) or open again (probe failed).
+
+    Thread-safe: fed from librdkafka's poll thread, read from publishing threads. ``allows()``
+    is a single attribute read.
+    """
+
     def __init__(
         self,
         policy: BreakerPolicy | None = None,
@@ -34,54 +76,85 @@ class CircuitBreaker:
         self._state: BreakerState = "closed"
         self._failures: deque[float] = deque()
         self._lock = threading.Lock()
-        self.opened_at: float | None = None
-        self.last_reason: str | None = None
+        self._opened_at: float | None = None
+        self._last_reason: str | None = None
 
     @property
     def state(self) -> BreakerState:
         return self._state
 
+    @property
+    def opened_at(self) -> float | None:
+        """Clock time of the last opening."""
+        return self._opened_at
+
+    @property
+    def last_reason(self) -> str | None:
+        """Why it last opened."""
+        return self._last_reason
+
     def allows(self) -> bool:
+        """Whether events may be sent (only when closed)."""
         return self._state == "closed"
 
-    def _move(self, new: BreakerState, reason: str) -> None:
-        old, self._state = self._state, new
-        if new == "open":
-            self.opened_at = self._clock()
-            self.last_reason = reason
-        if old != new and self._on_change is not None:
-            self._on_change(old, new, reason)
-
     def record_failure(self) -> None:
+        """A delivery failure; opens the breaker at the threshold within the window."""
         with self._lock:
             now = self._clock()
-            self._failures.append(now)
-            while self._failures and self._failures[0] < now - self.policy.window:
-                self._failures.popleft()
-            if self._state == "closed" and len(self._failures) >= self.policy.failures:
-                self._move("open", "delivery failures")
+            failures = self._failures
+            failures.append(now)
+            while failures and failures[0] <= now - self.policy.window:
+                failures.popleft()
+            change = None
+            if self._state == "closed" and len(failures) >= self.policy.failures:
+                change = self._move(
+                    "open", f"{len(failures)} delivery failures in {self.policy.window:g} s"
+                )
+        self._notify(change)
 
     def record_success(self) -> None:
-        with self._lock:
-            self._failures.clear()
+        """A delivery success: the failure count starts over."""
+        if self._failures:
+            with self._lock:
+                self._failures.clear()
 
     def record_unreachable(self, reason: str) -> None:
+        """The cluster is unreachable (e.g. ``_ALL_BROKERS_DOWN``): open at once."""
         with self._lock:
-            if self._state != "open":
-                self._move("open", reason)
+            change = None if self._state == "open" else self._move("open", reason)
+        self._notify(change)
 
     def probe_due(self) -> bool:
+        """True exactly once per cool-down: moves open → half_open; the caller then probes
+        and reports with ``probe_result``."""
         with self._lock:
-            opened = self.opened_at
-            if self._state == "open" and opened is not None:
-                if self._clock() - opened < self.policy.cooldown:
-                    return False
-                self._move("half_open", "cooldown elapsed")
-                return True
-            return False
+            opened = self._opened_at
+            if self._state != "open" or opened is None:
+                return False
+            if self._clock() - opened < self.policy.cooldown:
+                return False
+            change = self._move("half_open", "cool-down elapsed")
+        self._notify(change)
+        return True
 
     def probe_result(self, ok: bool) -> None:
+        """The probe's outcome: closed on success, open again (cool-down restarts) if not."""
         with self._lock:
-            if self._state == "half_open":
-                self._failures.clear()
-                self._move("closed" if ok else "open", "probe " + ("ok" if ok else "failed"))
+            if self._state != "half_open":
+                return
+            self._failures.clear()
+            change = self._move("closed", "probe ok") if ok else self._move("open", "probe failed")
+        self._notify(change)
+
+    def _move(self, new: BreakerState, reason: str) -> tuple[BreakerState, BreakerState, str]:
+        old, self._state = self._state, new
+        if new == "open":
+            self._opened_at = self._clock()
+            self._last_reason = reason
+        return (old, new, reason)
+
+    def _notify(self, change: tuple[BreakerState, BreakerState, str] | None) -> None:
+        if change is None or self._on_change is None or change[0] == change[1]:
+            return
+        with contextlib.suppress(Exception):  # a failing listener must not break the breaker
+            self._on_change(*change)
