@@ -288,7 +288,7 @@ class AsyncPublisher(_PublisherBase):
         except BufferError:
             try:
                 await self._produce_when_room(pending)
-            except PublishError:
+            except BaseException:  # not accepted: refused, or the caller was cancelled
                 core.untrack(1)
                 raise
         except PublishError as exc:
@@ -323,29 +323,34 @@ class AsyncPublisher(_PublisherBase):
         produce = core.produce
         core.track(len(events))
         refused = 0
-        for index, event in enumerate(events):
-            try:
-                pending = _BatchSlot(encode(event, topic), batch, index)
-            except EventwireError as exc:
-                outcomes[index] = exc
-                refused += 1
-                continue
-            batch.remaining += 1
-            try:
-                produce(pending)
-            except BufferError:
+        index = 0
+        try:
+            for index, event in enumerate(events):
                 try:
-                    await self._produce_when_room(pending)
-                except PublishError as exc:
+                    pending = _BatchSlot(encode(event, topic), batch, index)
+                except EventwireError as exc:
                     outcomes[index] = exc
-                    batch.remaining -= 1
                     refused += 1
-            except PublishError as exc:
-                error = core.refuse(pending, exc)
-                if error is not None:
-                    outcomes[index] = error
-                    batch.remaining -= 1
-                    refused += 1
+                    continue
+                batch.remaining += 1
+                try:
+                    produce(pending)
+                except BufferError:
+                    try:
+                        await self._produce_when_room(pending)
+                    except PublishError as exc:
+                        outcomes[index] = exc
+                        batch.remaining -= 1
+                        refused += 1
+                except PublishError as exc:
+                    error = core.refuse(pending, exc)
+                    if error is not None:
+                        outcomes[index] = error
+                        batch.remaining -= 1
+                        refused += 1
+        except BaseException:  # cancelled while waiting for room: the rest was not accepted
+            core.untrack(refused + len(events) - index)
+            raise
         if refused:
             core.untrack(refused)
         batch.release()

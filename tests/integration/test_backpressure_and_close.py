@@ -122,3 +122,23 @@ def test_close_with_broker_stopped_is_bounded_and_counts(
     elapsed = time.monotonic() - started
     worker.join(5)
     _assert_bounded(elapsed, report, outcomes)
+
+
+async def test_cancelled_publishes_waiting_for_room_are_not_counted(topics: Topics) -> None:
+    config = topics.config(librdkafka_overrides={"queue.buffering.max.messages": 1})
+    publisher = eventwire.AsyncPublisher(config)
+    tasks = [asyncio.create_task(publisher.publish(order(n))) for n in range(200)]
+    batch = asyncio.create_task(publisher.publish_many([order(n) for n in range(200, 400)]))
+    await asyncio.sleep(0)  # every task runs up to its first await
+    for task in tasks[100:]:
+        task.cancel()
+    batch.cancel()
+    done = await asyncio.gather(*tasks, batch, return_exceptions=True)
+    receipts = [r for r in done if isinstance(r, eventwire.DeliveryReceipt)]
+    started = time.monotonic()
+    report = await publisher.aclose(timeout=5.0)
+    assert time.monotonic() - started < 2.0  # nothing phantom to wait for
+    assert (report.undelivered, report.timed_out) == (0, False)
+    assert report.delivered >= len(receipts) >= 1
+    records = topics.broker.consume(topics.name("orders"), count=report.delivered)
+    assert len(records) == report.delivered
