@@ -172,6 +172,10 @@ class ProducerCore:
         self._on_room: Callable[[], None] = _noop
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        #: Set while a caller produces a batch: the poll thread then waits, so the two threads
+        #: do not trade the GIL for every delivery callback (confluent-kafka takes and drops
+        #: it per callback); the reports are served in one burst when the batch is in.
+        self.batch_producing = 0
         self._lock = threading.Lock()
         self._room = threading.Condition(threading.Lock())
         self._room_generation = 0
@@ -235,6 +239,9 @@ class ProducerCore:
 
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
+            if self.batch_producing:
+                time.sleep(0.0005)
+                continue
             try:
                 self._producer.poll(self._poll_timeout())
             except KafkaException as exc:  # fatal errors are raised from poll()

@@ -110,6 +110,14 @@ class _PublisherBase:
             attempts=0,
         )
 
+    def _refused(self, pending: Pending, exc: PublishError) -> None:
+        """librdkafka refused one ``publish``: dead-letter it (its outcome follows) or raise."""
+        core = self._core
+        error = core.refuse(pending, exc)
+        if error is not None:
+            core.untrack(1)
+            raise error from exc.__cause__
+
     def _batch_encoder(self) -> Callable[[Any, str | None], EncodedEvent]:
         """``encode(event, topic)`` for a batch: codec, then breaker (steps 1 and 2)."""
         encode = self._codec.encode
@@ -292,10 +300,7 @@ class AsyncPublisher(_PublisherBase):
                 core.untrack(1)
                 raise
         except PublishError as exc:
-            error = core.refuse(pending, exc)
-            if error is not None:
-                core.untrack(1)
-                raise error from exc.__cause__
+            self._refused(pending, exc)
         return await future
 
     async def publish_many(
@@ -317,11 +322,30 @@ class AsyncPublisher(_PublisherBase):
         events = events if isinstance(events, Sequence) else list(events)
         batch = _Batch(len(events))
         batch.done = loop.create_future()
+        core = self._core
+        core.track(len(events))
+        core.batch_producing += 1
+        try:
+            refused = await self._produce_batch(events, batch, topic)
+        finally:
+            core.batch_producing -= 1
+        if refused:
+            core.untrack(refused)
+        batch.release()
+        await batch.done
+        return batch.outcomes  # type: ignore[return-value]  # every slot is filled once done
+
+    async def _produce_batch(self, events: Sequence[Any], batch: _Batch, topic: str | None) -> int:
+        """Encode and produce every event into ``batch``; returns how many were not accepted.
+
+        While it runs, ``core.batch_producing`` keeps the poll thread waiting (one burst of
+        reports afterwards instead of trading the GIL per delivery callback), except while it
+        waits for queue room, which only the poll thread can free.
+        """
         outcomes = batch.outcomes
         encode = self._batch_encoder()
         core = self._core
         produce = core.produce
-        core.track(len(events))
         refused = 0
         index = 0
         try:
@@ -336,12 +360,15 @@ class AsyncPublisher(_PublisherBase):
                 try:
                     produce(pending)
                 except BufferError:
+                    core.batch_producing -= 1
                     try:
                         await self._produce_when_room(pending)
                     except PublishError as exc:
                         outcomes[index] = exc
                         batch.remaining -= 1
                         refused += 1
+                    finally:
+                        core.batch_producing += 1
                 except PublishError as exc:
                     error = core.refuse(pending, exc)
                     if error is not None:
@@ -351,11 +378,7 @@ class AsyncPublisher(_PublisherBase):
         except BaseException:  # cancelled while waiting for room: the rest was not accepted
             core.untrack(refused + len(events) - index)
             raise
-        if refused:
-            core.untrack(refused)
-        batch.release()
-        await batch.done
-        return outcomes  # type: ignore[return-value]  # every slot is filled once done
+        return refused
 
     async def _produce_when_room(self, pending: Pending) -> None:
         """Wait for room in the local queue, then produce; ``QueueFullError`` after the
@@ -500,10 +523,7 @@ class Publisher(_PublisherBase):
             core.untrack(1)
             raise
         except PublishError as exc:
-            error = core.refuse(pending, exc)
-            if error is not None:
-                core.untrack(1)
-                raise error from exc.__cause__
+            self._refused(pending, exc)
         pending.event.wait()
         outcome = pending.outcome
         if isinstance(outcome, DeliveryReceipt):
