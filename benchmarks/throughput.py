@@ -1,0 +1,374 @@
+"""Throughput cases: N events to a fresh topic, every one confirmed by the broker.
+
+Each case gets a ``Workload`` (the events, their pre-encoded bytes, a fresh 3-partition topic),
+warms its client up outside the timed section (connection, producer id, topic metadata, code
+paths), then times publishing ``workload.count`` events until the last confirmation. It
+returns a ``Measurement`` with wall time, process CPU time (every thread of this process:
+librdkafka's, eventwire's poll thread, AIOProducer's executor) and the number of per-message
+confirmations it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import confluent_kafka
+import msgspec
+from confluent_kafka.aio import AIOProducer
+
+import eventwire
+from events import DECLARED_TOPIC, OrderPlaced
+
+#: Events per ``publish_many`` call (and per AIOProducer gather).
+CHUNK: Final = 10_000
+#: Events published before the timed section of every case (same topic, not counted).
+WARMUP_EVENTS: Final = 100
+#: Coroutines awaiting one ``publish()`` each in ``async_publish_concurrent``.
+CONCURRENT_WORKERS: Final = 1_000
+#: ``poll(0)`` interval of the raw ceiling, in messages.
+RAW_POLL_EVERY: Final = 1_000
+#: Seconds a flush may take before a case is declared failed.
+FLUSH_TIMEOUT: Final = 120.0
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What one case publishes and where."""
+
+    bootstrap_servers: str
+    topic: str
+    events: Sequence[OrderPlaced]
+    payloads: Sequence[tuple[bytes, bytes]]  # (value, key), pre-encoded
+    warmup_events: Sequence[OrderPlaced]
+    warmup_payloads: Sequence[tuple[bytes, bytes]]
+
+    @property
+    def count(self) -> int:
+        return len(self.events)
+
+    def config(self, **changes: Any) -> eventwire.PublisherConfig:
+        """An eventwire config sending ``OrderPlaced`` to this workload's topic."""
+        return eventwire.PublisherConfig(
+            bootstrap_servers=self.bootstrap_servers,
+            topic_map={DECLARED_TOPIC: self.topic},
+            **changes,
+        )
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One timed section."""
+
+    wall_s: float
+    cpu_s: float
+    confirmed: int
+
+
+class Stopwatch:
+    """Wall (``perf_counter``) and process CPU (``process_time``) time of a block.
+
+    A full garbage collection runs before the clocks start, so one case does not pay for the
+    garbage of the previous one.
+    """
+
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        gc.collect()
+        self._wall0 = time.perf_counter()
+        self._cpu0 = time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cpu_s = time.process_time() - self._cpu0
+        self.wall_s = time.perf_counter() - self._wall0
+
+
+class CaseFailed(AssertionError):
+    """A case did not confirm every event (or its client failed)."""
+
+
+def librdkafka_settings(bootstrap_servers: str, preset: str = "durable") -> dict[str, Any]:
+    """eventwire's librdkafka settings for ``preset``, without callables (the raw baselines
+    use exactly the producer settings eventwire uses)."""
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=bootstrap_servers,
+        preset=preset,  # type: ignore[arg-type]
+    )
+    return {k: v for k, v in config.to_librdkafka().items() if not callable(v)}
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _expect(workload: Workload, confirmed: int, errors: Sequence[object] = ()) -> None:
+    if confirmed != workload.count or errors:
+        first = f"; first error: {errors[0]!r}" if errors else ""
+        raise CaseFailed(
+            f"{confirmed:,} of {workload.count:,} events confirmed, {len(errors):,} errors{first}"
+        )
+
+
+def _receipts(outcomes: Sequence[object], errors: list[object]) -> int:
+    confirmed = 0
+    for outcome in outcomes:
+        if type(outcome) is eventwire.DeliveryReceipt:
+            confirmed += 1
+        else:
+            errors.append(outcome)
+    return confirmed
+
+
+# -- 1. raw ceiling ----------------------------------------------------------------------------
+
+
+def raw_ceiling(workload: Workload) -> Measurement:
+    """``Producer.produce(topic, value, key)``, no callback, ``poll(0)`` every 1000, ``flush()``.
+
+    There is no per-message callback to count; ``flush()`` returning 0 means librdkafka holds
+    no undelivered message. The caller also checks the topic's offsets afterwards.
+    """
+    producer = confluent_kafka.Producer(librdkafka_settings(workload.bootstrap_servers))
+    produce = producer.produce
+    poll = producer.poll
+    topic = workload.topic
+    for value, key in workload.warmup_payloads:
+        produce(topic, value, key)
+    if producer.flush(FLUSH_TIMEOUT) != 0:
+        raise CaseFailed("warm-up messages were not delivered")
+    with Stopwatch() as watch:
+        for i, (value, key) in enumerate(workload.payloads, 1):
+            try:
+                produce(topic, value, key)
+            except BufferError:  # queue full (only when N exceeds the preset's queue size)
+                poll(0.005)
+                produce(topic, value, key)
+            if i % RAW_POLL_EVERY == 0:
+                poll(0)
+        remaining = producer.flush(FLUSH_TIMEOUT)
+    producer.close()
+    if remaining != 0:
+        raise CaseFailed(f"{remaining:,} messages still undelivered after flush()")
+    return Measurement(watch.wall_s, watch.cpu_s, workload.count)
+
+
+# -- 1b. raw with CloudEvents headers (reference, not a target) -------------------------------
+
+
+def raw_headers_callback(workload: Workload) -> Measurement:
+    """Raw ``produce()`` of pre-encoded bytes WITH eventwire's CloudEvents headers and a
+    per-message callback: what any CloudEvents publisher pays before its own code runs.
+
+    Informational: it is not an eventwire case and has no target; it shows how much of the
+    ceiling is left once every record carries its headers and a delivery report is counted.
+    """
+    codec = eventwire.EventCodec(validate=False)
+    headers = [codec.encode(event).headers for event in workload.events]
+    producer = confluent_kafka.Producer(librdkafka_settings(workload.bootstrap_servers))
+    produce = producer.produce
+    poll = producer.poll
+    topic = workload.topic
+    delivered = [0]
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err is None:
+            delivered[0] += 1
+
+    for value, key in workload.warmup_payloads:
+        produce(topic, value, key)
+    if producer.flush(FLUSH_TIMEOUT) != 0:
+        raise CaseFailed("warm-up messages were not delivered")
+    with Stopwatch() as watch:
+        for i, ((value, key), record_headers) in enumerate(
+            zip(workload.payloads, headers, strict=True), 1
+        ):
+            try:
+                produce(topic, value, key, on_delivery=on_delivery, headers=record_headers)
+            except BufferError:
+                poll(0.005)
+                produce(topic, value, key, on_delivery=on_delivery, headers=record_headers)
+            if i % RAW_POLL_EVERY == 0:
+                poll(0)
+        remaining = producer.flush(FLUSH_TIMEOUT)
+    producer.close()
+    if remaining != 0:
+        raise CaseFailed(f"{remaining:,} messages still undelivered after flush()")
+    return Measurement(watch.wall_s, watch.cpu_s, delivered[0])
+
+
+# -- 2. AIOProducer ----------------------------------------------------------------------------
+
+
+async def _aio(workload: Workload) -> Measurement:
+    # AIOProducer resolves a message's future inside Producer.poll(), which it runs only right
+    # after each produce_batch of 1000 and on flush(). A background task keeps polling (as
+    # eventwire's poll thread does), so futures resolve while later chunks are produced.
+    settings = librdkafka_settings(workload.bootstrap_servers)
+    topic = workload.topic
+    errors: list[object] = []
+    async with AIOProducer(settings) as producer:
+        warm = [
+            await producer.produce(topic, value, key) for value, key in workload.warmup_payloads
+        ]
+        await producer.flush()
+        await asyncio.gather(*warm)
+
+        polling = True
+
+        async def poller() -> None:
+            while polling:
+                await producer.poll(0.05)
+
+        poll_task = asyncio.create_task(poller())
+        try:
+            with Stopwatch() as watch:
+                confirmed = 0
+                in_flight: deque[asyncio.Future[list[Any]]] = deque()
+                for chunk in chunks(workload.payloads, CHUNK):
+                    futures = [await producer.produce(topic, value, key) for value, key in chunk]
+                    in_flight.append(asyncio.gather(*futures, return_exceptions=True))
+                    while len(in_flight) > 2:
+                        confirmed += _messages(await in_flight.popleft(), errors)
+                await producer.flush()  # hands over the buffer's last partial batch
+                while in_flight:
+                    confirmed += _messages(await in_flight.popleft(), errors)
+        finally:
+            polling = False
+            await poll_task
+    _expect(workload, confirmed, errors)
+    return Measurement(watch.wall_s, watch.cpu_s, confirmed)
+
+
+def _messages(results: Sequence[Any], errors: list[object]) -> int:
+    confirmed = 0
+    for result in results:
+        if isinstance(result, BaseException):
+            errors.append(result)
+        else:
+            confirmed += 1
+    return confirmed
+
+
+def aioproducer(workload: Workload) -> Measurement:
+    """``confluent_kafka.aio.AIOProducer`` with the same settings, every future awaited."""
+    return asyncio.run(_aio(workload))
+
+
+# -- 3, 4. AsyncPublisher.publish_many ---------------------------------------------------------
+
+
+async def _async_many(workload: Workload, validate: bool) -> Measurement:
+    errors: list[object] = []
+    async with eventwire.AsyncPublisher(workload.config(validate=validate)) as publisher:
+        warm = await publisher.publish_many(workload.warmup_events)
+        if _receipts(warm, errors) != len(warm):
+            raise CaseFailed(f"warm-up failed: {errors[0]!r}")
+        with Stopwatch() as watch:
+            confirmed = 0
+            for chunk in chunks(workload.events, CHUNK):
+                confirmed += _receipts(await publisher.publish_many(chunk), errors)
+    _expect(workload, confirmed, errors)
+    return Measurement(watch.wall_s, watch.cpu_s, confirmed)
+
+
+def async_publish_many(workload: Workload) -> Measurement:
+    """``await AsyncPublisher.publish_many(chunk)``, default config (validation on)."""
+    return asyncio.run(_async_many(workload, validate=True))
+
+
+def async_publish_many_novalidate(workload: Workload) -> Measurement:
+    """``await AsyncPublisher.publish_many(chunk)`` with ``validate=False``."""
+    return asyncio.run(_async_many(workload, validate=False))
+
+
+# -- 5. concurrent AsyncPublisher.publish ------------------------------------------------------
+
+
+async def _async_concurrent(workload: Workload) -> Measurement:
+    errors: list[object] = []
+    async with eventwire.AsyncPublisher(workload.config()) as publisher:
+        await asyncio.gather(*(publisher.publish(e) for e in workload.warmup_events))
+        confirmed = 0
+        queue = iter(workload.events)  # shared by the workers; next() never yields
+
+        async def worker() -> None:
+            nonlocal confirmed
+            for event in queue:
+                try:
+                    await publisher.publish(event)
+                except eventwire.EventwireError as exc:
+                    errors.append(exc)
+                else:
+                    confirmed += 1
+
+        with Stopwatch() as watch:
+            workers = [asyncio.create_task(worker()) for _ in range(CONCURRENT_WORKERS)]
+            await asyncio.gather(*workers)
+    _expect(workload, confirmed, errors)
+    return Measurement(watch.wall_s, watch.cpu_s, confirmed)
+
+
+def async_publish_concurrent(workload: Workload) -> Measurement:
+    """1000 coroutines, each awaiting one ``publish()`` receipt at a time, N in total."""
+    return asyncio.run(_async_concurrent(workload))
+
+
+# -- 6, 7. Publisher.publish_many --------------------------------------------------------------
+
+
+def _sync_many(workload: Workload, validate: bool) -> Measurement:
+    errors: list[object] = []
+    with eventwire.Publisher(workload.config(validate=validate)) as publisher:
+        warm = publisher.publish_many(workload.warmup_events)
+        if _receipts(warm, errors) != len(warm):
+            raise CaseFailed(f"warm-up failed: {errors[0]!r}")
+        with Stopwatch() as watch:
+            confirmed = 0
+            for chunk in chunks(workload.events, CHUNK):
+                confirmed += _receipts(publisher.publish_many(chunk), errors)
+    _expect(workload, confirmed, errors)
+    return Measurement(watch.wall_s, watch.cpu_s, confirmed)
+
+
+def sync_publish_many_novalidate(workload: Workload) -> Measurement:
+    """``Publisher.publish_many(chunk)`` with ``validate=False``."""
+    return _sync_many(workload, validate=False)
+
+
+def sync_publish_many(workload: Workload) -> Measurement:
+    """``Publisher.publish_many(chunk)``, validation on."""
+    return _sync_many(workload, validate=True)
+
+
+#: Every throughput case, in report order; ``raw_ceiling`` is the denominator of every ratio.
+CASES: Final[dict[str, Callable[[Workload], Measurement]]] = {
+    "raw_ceiling": raw_ceiling,
+    "raw_headers_callback": raw_headers_callback,
+    "aioproducer": aioproducer,
+    "async_publish_many": async_publish_many,
+    "async_publish_many_novalidate": async_publish_many_novalidate,
+    "async_publish_concurrent": async_publish_concurrent,
+    "sync_publish_many_novalidate": sync_publish_many_novalidate,
+    "sync_publish_many": sync_publish_many,
+}
+CEILING: Final = "raw_ceiling"
+
+#: One-line description of each case, for the report.
+DESCRIPTIONS: Final[dict[str, str]] = {
+    name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in CASES.items()
+}
+
+
+def pairs(events: Sequence[OrderPlaced]) -> list[tuple[bytes, bytes]]:
+    """Pre-encoded ``(value, key)`` of each event: the bytes eventwire would put on the wire."""
+    encode = msgspec.json.Encoder().encode
+    return [(encode(e), e.order_id.encode()) for e in events]
