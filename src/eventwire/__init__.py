@@ -26,6 +26,7 @@ from eventwire._errors import (
 )
 from eventwire._events import EventSpec, event, is_event, spec_of
 from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
+from eventwire._protocol import AsyncPublisherProtocol, PublisherProtocol
 from eventwire._publisher import AsyncPublisher, Publisher
 from eventwire._retry import RetryPolicy
 
@@ -35,6 +36,7 @@ __all__ = [
     "CLASSIFICATION",
     "AmbiguousPublishError",
     "AsyncPublisher",
+    "AsyncPublisherProtocol",
     "BreakerPolicy",
     "CircuitOpenError",
     "CloseReport",
@@ -55,6 +57,7 @@ __all__ = [
     "Publisher",
     "PublisherClosedError",
     "PublisherConfig",
+    "PublisherProtocol",
     "QueueFullError",
     "RetriablePublishError",
     "RetryPolicy",

@@ -45,7 +45,30 @@ from eventwire._producer import Pending, ProducerCore
 
 _log = structlog.get_logger("eventwire")
 
-_CLOSED_MESSAGE = "publisher is closed; create a new one"
+CLOSED_MESSAGE = "publisher is closed; create a new one"
+
+
+def circuit_open_error(enc: EncodedEvent, reason: str | None) -> CircuitOpenError:
+    """The error of an event refused because the circuit breaker is open."""
+    return CircuitOpenError(
+        f"event {enc.event_id} ({enc.event_type}) was not sent: the circuit breaker is "
+        f"open ({reason or 'delivery failures'}); the cluster is considered unreachable",
+        topic=enc.topic,
+        event_id=enc.event_id,
+        attempts=0,
+    )
+
+
+def queue_full_error(enc: EncodedEvent, timeout: float) -> QueueFullError:
+    """The error of an event that found no room in the local producer queue in time."""
+    return QueueFullError(
+        f"event {enc.event_id} ({enc.event_type}) was not accepted: the local producer "
+        f"queue stayed full for {timeout:g} s (is the broker "
+        "reachable? raise queue_full_timeout or queue.buffering.max.messages)",
+        topic=enc.topic,
+        event_id=enc.event_id,
+        attempts=0,
+    )
 
 
 class _PublisherBase:
@@ -92,7 +115,7 @@ class _PublisherBase:
     ) -> EncodedEvent:
         """Steps 1 and 2: codec, then breaker."""
         if self._core.closed:
-            raise PublisherClosedError(_CLOSED_MESSAGE)
+            raise PublisherClosedError(CLOSED_MESSAGE)
         encoded = self._codec.encode(event, topic, key, headers)
         breaker = self._core.breaker
         if breaker is not None and not breaker.allows():
@@ -101,14 +124,7 @@ class _PublisherBase:
 
     def _circuit_open(self, enc: EncodedEvent) -> CircuitOpenError:
         breaker = self._core.breaker
-        reason = breaker.last_reason if breaker is not None else None
-        return CircuitOpenError(
-            f"event {enc.event_id} ({enc.event_type}) was not sent: the circuit breaker is "
-            f"open ({reason or 'delivery failures'}); the cluster is considered unreachable",
-            topic=enc.topic,
-            event_id=enc.event_id,
-            attempts=0,
-        )
+        return circuit_open_error(enc, breaker.last_reason if breaker is not None else None)
 
     def _refused(self, pending: Pending, exc: PublishError) -> None:
         """librdkafka refused one ``publish``: dead-letter it (its outcome follows) or raise."""
@@ -134,14 +150,7 @@ class _PublisherBase:
         return encode_checked
 
     def _queue_full(self, enc: EncodedEvent) -> QueueFullError:
-        return QueueFullError(
-            f"event {enc.event_id} ({enc.event_type}) was not accepted: the local producer "
-            f"queue stayed full for {self._config.queue_full_timeout:g} s (is the broker "
-            "reachable? raise queue_full_timeout or queue.buffering.max.messages)",
-            topic=enc.topic,
-            event_id=enc.event_id,
-            attempts=0,
-        )
+        return queue_full_error(enc, self._config.queue_full_timeout)
 
     def _report(self, timed_out: bool, *, log: bool = True) -> CloseReport:
         core = self._core
@@ -318,7 +327,7 @@ class AsyncPublisher(_PublisherBase):
         """
         loop = self._loop or self._bind()
         if self._core.closed:
-            raise PublisherClosedError(_CLOSED_MESSAGE)
+            raise PublisherClosedError(CLOSED_MESSAGE)
         events = events if isinstance(events, Sequence) else list(events)
         batch = _Batch(len(events))
         batch.done = loop.create_future()
@@ -540,7 +549,7 @@ class Publisher(_PublisherBase):
         Returns and raises as ``AsyncPublisher.publish_many``.
         """
         if self._core.closed:
-            raise PublisherClosedError(_CLOSED_MESSAGE)
+            raise PublisherClosedError(CLOSED_MESSAGE)
         events = events if isinstance(events, Sequence) else list(events)
         batch = _SyncBatch(len(events))
         outcomes = batch.outcomes

@@ -1,11 +1,29 @@
-"""Test kit for eventwire users: a real local broker, a fault-injecting TCP proxy in front of
-it (latency, pauses, cuts, black holes, connection resets), and, later, an in-memory fake.
+"""Test kit for eventwire users: in-memory fake publishers, a real local broker, and a
+fault-injecting TCP proxy in front of it (latency, pauses, cuts, black holes, connection resets).
 
-``LocalBroker`` needs the ``testing`` extra: ``pip install 'eventwire[testing]'``. The pytest
-plugin (registered automatically) provides the ``eventwire_broker`` fixture.
+``FakePublisher``/``AsyncFakePublisher`` need nothing else. ``LocalBroker`` needs the
+``testing`` extra: ``pip install 'eventwire[testing]'``. The pytest plugin (registered
+automatically) provides the ``eventwire_broker``, ``fake_publisher`` and
+``async_fake_publisher`` fixtures.
 """
 
 from eventwire.testing._broker import BrokerStartError, ConsumedRecord, LocalBroker
+from eventwire.testing._fake import (
+    FAKE_BOOTSTRAP,
+    AsyncFakePublisher,
+    FakePublisher,
+    PublishedRecord,
+)
 from eventwire.testing._proxy import FaultProxy, ProxiedBroker
 
-__all__ = ["BrokerStartError", "ConsumedRecord", "FaultProxy", "LocalBroker", "ProxiedBroker"]
+__all__ = [
+    "FAKE_BOOTSTRAP",
+    "AsyncFakePublisher",
+    "BrokerStartError",
+    "ConsumedRecord",
+    "FakePublisher",
+    "FaultProxy",
+    "LocalBroker",
+    "ProxiedBroker",
+    "PublishedRecord",
+]

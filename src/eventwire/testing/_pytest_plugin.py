@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from eventwire.testing import LocalBroker
+    from eventwire.testing import AsyncFakePublisher, FakePublisher, LocalBroker
 
 
 def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -47,3 +47,25 @@ def eventwire_broker() -> Iterator[LocalBroker]:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture
+def fake_publisher() -> FakePublisher:
+    """A fresh in-memory ``FakePublisher`` (default config, 3 partitions per topic) per test.
+
+    Pass it where your code takes a publisher; assert with ``published()``,
+    ``assert_published(...)``; inject failures with ``fail_nth``, ``open_breaker``,
+    ``delay_deliveries``. Build your own ``FakePublisher(config)`` to honour a config.
+    """
+    from eventwire.testing import FakePublisher
+
+    return FakePublisher()
+
+
+@pytest.fixture
+def async_fake_publisher() -> AsyncFakePublisher:
+    """A fresh in-memory ``AsyncFakePublisher`` per test; the async twin of
+    ``fake_publisher``."""
+    from eventwire.testing import AsyncFakePublisher
+
+    return AsyncFakePublisher()
