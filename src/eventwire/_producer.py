@@ -155,6 +155,21 @@ class _KeyHold:
         self.head_in_flight = False
 
 
+def too_large_error(enc: EncodedEvent, limit: int, err: KafkaError) -> PermanentPublishError:
+    """The error of an event librdkafka refused as larger than ``message.max.bytes``."""
+    error = PermanentPublishError(
+        f"event {enc.event_id} ({enc.event_type}) is {len(enc.value):,} bytes encoded"
+        f" (+ key and headers), over the producer's limit message.max.bytes="
+        f"{limit:,}; it was not sent",
+        topic=enc.topic,
+        event_id=enc.event_id,
+        attempts=0,
+        code=err.name(),
+    )
+    error.__cause__ = KafkaException(err)
+    return error
+
+
 class ProducerCore:
     """Owns the librdkafka producer, the poll thread and the delivery bookkeeping."""
 
@@ -335,17 +350,7 @@ class ProducerCore:
 
     def _refused(self, err: KafkaError, enc: EncodedEvent) -> PublishError:
         if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
-            error: PublishError = PermanentPublishError(
-                f"event {enc.event_id} ({enc.event_type}) is {len(enc.value):,} bytes encoded"
-                f" (+ key and headers), over the producer's limit message.max.bytes="
-                f"{self.max_message_bytes:,}; it was not sent",
-                topic=enc.topic,
-                event_id=enc.event_id,
-                attempts=0,
-                code=err.name(),
-            )
-            error.__cause__ = KafkaException(err)
-            return error
+            return too_large_error(enc, self.max_message_bytes, err)
         return to_publish_error(
             err, topic=enc.topic, event_id=enc.event_id, attempts=0, context="produce refused"
         )

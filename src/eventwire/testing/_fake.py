@@ -6,8 +6,10 @@ remapping), place keys with the same Java-compatible murmur2 hash as the real
 "delivered" for assertions. ``tests/contract`` runs one suite against these and the real
 publishers on a local broker so the two cannot drift.
 
-Not simulated: librdkafka retries, dead-letter writes and producer recreation. An injected
-failure is the final outcome the caller sees, as after retries were exhausted.
+Events over ``message.max.bytes`` are refused as librdkafka refuses them. Not simulated:
+retries, dead-letter writes (with a ``DeadLetterPolicy`` the real publisher would dead-letter
+what the fake raises) and producer recreation. An injected failure is the final outcome the
+caller sees, as after retries were exhausted.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from eventwire._errors import (
     RetriablePublishError,
 )
 from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
+from eventwire._producer import too_large_error
 from eventwire._publisher import CLOSED_MESSAGE, circuit_open_error, queue_full_error
 
 _E = TypeVar("_E")
@@ -147,6 +150,8 @@ class _FakeBase:
             self._default_partitions, self._partitions = 3, dict(partitions)
         if min([self._default_partitions, *self._partitions.values()]) < 1:
             raise ValueError(f"partitions must be >= 1, got {partitions!r}")
+        limit = self._config.to_librdkafka().get("message.max.bytes", 1_000_000)
+        self._max_message_bytes = int(str(limit))
         self._codec = EventCodec(
             encoding=self._config.encoding,
             validate=self._config.validate,
@@ -352,6 +357,11 @@ class _FakeBase:
 
     def _accept(self, event: Any, enc: EncodedEvent) -> _Accepted:
         """Hand one event to the fake broker: an injected failure, or its place in the log."""
+        size = len(enc.value) + len(enc.key or b"")
+        size += sum(len(name) + len(value or b"") for name, value in enc.headers)
+        if size > self._max_message_bytes:  # librdkafka refuses it in produce()
+            too_large = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)
+            raise too_large_error(enc, self._max_message_bytes, too_large)
         with self._lock:
             self._handed += 1
             failure = self._failures.pop(self._handed, None)
