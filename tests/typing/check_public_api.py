@@ -49,3 +49,34 @@ def sync_api(config: eventwire.PublisherConfig, event: OrderPlaced) -> None:
 
 def config_is_keyword_only() -> eventwire.PublisherConfig:
     return eventwire.PublisherConfig(bootstrap_servers="localhost:9092", preset="throughput")
+
+
+async def place_order(publisher: eventwire.AsyncPublisherProtocol, event: OrderPlaced) -> int:
+    receipt = await publisher.publish(event)
+    assert_type(receipt, eventwire.DeliveryReceipt)
+    return receipt.offset
+
+
+def place_order_sync(publisher: eventwire.PublisherProtocol, event: OrderPlaced) -> int:
+    return publisher.publish(event).offset
+
+
+async def real_and_fake_fit_the_protocols(
+    config: eventwire.PublisherConfig, event: OrderPlaced
+) -> None:
+    from eventwire.testing import AsyncFakePublisher, FakePublisher, PublishedRecord
+
+    async with eventwire.AsyncPublisher(config) as publisher:
+        await place_order(publisher, event)
+    async with AsyncFakePublisher(config, partitions={"orders": 6}) as fake:
+        await place_order(fake, event)
+        assert_type(fake.events(OrderPlaced), list[OrderPlaced])
+        assert_type(fake.published(OrderPlaced, topic="orders"), list[PublishedRecord])
+        fake.fail_nth(1, eventwire.PermanentPublishError)
+        fake.fail_nth(2, code="NETWORK_EXCEPTION")
+        fake.assert_published(event)
+    with eventwire.Publisher(config) as sync_publisher:
+        place_order_sync(sync_publisher, event)
+    with FakePublisher() as sync_fake:
+        place_order_sync(sync_fake, event)
+        assert_type(sync_fake.close(), eventwire.CloseReport)

@@ -82,7 +82,8 @@ class PublishedRecord(msgspec.Struct, frozen=True):
     """One event a fake publisher delivered, as a consumer would read it.
 
     Attributes:
-        event: the event decoded back from ``value`` (equal to the published one).
+        event: the event decoded back from ``value`` (equal to the published one; with
+            ``validate=False``, the object given if its bytes do not decode).
         topic: the topic it was written to, after ``topic_map``/``topic_prefix``.
         partition: the partition (murmur2 of the key; round-robin without a key).
         offset: its offset in that partition, from 0.
@@ -116,12 +117,10 @@ class PublishedRecord(msgspec.Struct, frozen=True):
 class _Accepted:
     """An event handed to the fake broker: its place is fixed, its delivery may be delayed."""
 
-    __slots__ = ("cls", "encoded", "offset", "partition", "timestamp_ms")
+    __slots__ = ("encoded", "event", "offset", "partition", "timestamp_ms")
 
-    def __init__(
-        self, cls: type[Any], encoded: EncodedEvent, partition: int, offset: int, ts: int
-    ) -> None:
-        self.cls = cls
+    def __init__(self, event: Any, encoded: EncodedEvent, partition: int, offset: int, ts: int):
+        self.event = event
         self.encoded = encoded
         self.partition = partition
         self.offset = offset
@@ -373,7 +372,7 @@ class _FakeBase:
             offset = self._next_offset.get(place, 0)
             self._next_offset[place] = offset + 1
             self._outstanding += 1
-        return _Accepted(type(event), enc, partition, offset, time.time_ns() // 1_000_000)
+        return _Accepted(event, enc, partition, offset, time.time_ns() // 1_000_000)
 
     def _injected(self, enc: EncodedEvent, error: type[PublishError], code: str | None) -> Any:
         if error is QueueFullError:
@@ -389,10 +388,11 @@ class _FakeBase:
 
     def _record(self, acc: _Accepted) -> PublishedRecord:
         enc = acc.encoded
-        if self._config.encoding == "json":
-            decoded = msgspec.json.decode(enc.value, type=acc.cls)
-        else:
-            decoded = msgspec.msgpack.decode(enc.value, type=acc.cls)
+        decode = msgspec.json.decode if self._config.encoding == "json" else msgspec.msgpack.decode
+        try:
+            decoded = decode(enc.value, type=type(acc.event))
+        except msgspec.ValidationError:  # only with validate=False: keep what was given
+            decoded = acc.event
         headers = tuple((n, v.encode() if isinstance(v, str) else v) for n, v in enc.headers)
         return PublishedRecord(
             decoded,
@@ -506,36 +506,40 @@ class AsyncFakePublisher(_FakeBase):
     ) -> DeliveryReceipt:
         """Publish one event; as ``AsyncPublisher.publish``, delivered in memory."""
         acc = self._accept(event, self._encode(event, topic, key, headers))
-        return await self._delivery(acc)
+        return await self._schedule(acc)
 
     async def publish_many(
         self, events: Iterable[Any], *, topic: str | None = None
     ) -> list[PublishOutcome]:
         """Publish events in order; as ``AsyncPublisher.publish_many``."""
         outcomes, accepted = self._admit(events, topic)
-        results = await asyncio.gather(
-            *(self._delivery(acc) for _, acc in accepted), return_exceptions=True
-        )
+        futures = [self._schedule(acc) for _, acc in accepted]
+        results = await asyncio.gather(*futures, return_exceptions=True)
         for (index, _), result in zip(accepted, results, strict=True):
             if not isinstance(result, EventwireError | DeliveryReceipt):
                 raise result
             outcomes[index] = result
         return outcomes  # type: ignore[return-value]  # every slot is filled
 
-    async def _delivery(self, acc: _Accepted) -> DeliveryReceipt:
-        if self._delay <= 0:
-            await asyncio.sleep(0)  # a real publish always yields to the loop
-            return self._deliver(acc)
+    def _schedule(self, acc: _Accepted) -> asyncio.Future[DeliveryReceipt]:
+        """Deliver ``acc`` after the delay (on the next loop turn without one: a real publish
+        always waits for its delivery report)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[DeliveryReceipt] = loop.create_future()
         handle = loop.call_later(self._delay, self._complete, acc)
         self._inflight[acc] = (future, handle)
-        return await future
+        return future
 
     def _complete(self, acc: _Accepted) -> None:
         future, _ = self._inflight.pop(acc)
-        if not future.done():
-            future.set_result(self._deliver(acc))
+        try:
+            receipt = self._deliver(acc)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller, who re-raises it
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():  # the caller may have been cancelled; the event is delivered
+            future.set_result(receipt)
 
     async def aclose(self, timeout: float = 30.0) -> CloseReport:  # noqa: ASYNC109 - the API
         """Stop accepting events, wait up to ``timeout`` seconds for delayed deliveries, then

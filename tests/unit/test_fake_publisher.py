@@ -1,0 +1,257 @@
+"""FakePublisher / AsyncFakePublisher beyond the contract suite: failure injection, delays,
+assertion helpers, partition counts and the pytest fixtures."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaException
+from hypothesis import given
+from hypothesis import strategies as st
+
+import eventwire
+from eventwire.testing import AsyncFakePublisher, FakePublisher
+from tests.events import BlobStored, OrderPlaced, PaymentCaptured, order, payment
+from tests.murmur2 import java_partition
+from tests.unit.test_murmur2_reference import JAVA_VECTORS
+
+# Almost every bit of the hash shows in the partition with this many partitions.
+MANY = 2**31 - 1
+
+
+@pytest.mark.parametrize(("key", "signed"), JAVA_VECTORS)
+def test_keys_are_placed_by_javas_murmur2(key: bytes, signed: int) -> None:
+    fake = FakePublisher(partitions=MANY)
+    assert fake.publish(payment(1), key=key).partition == (signed & 0x7FFFFFFF) % MANY
+
+
+@given(st.binary(min_size=1, max_size=64))
+def test_key_placement_matches_the_reference_murmur2(key: bytes) -> None:
+    fake = FakePublisher(partitions=MANY)
+    assert fake.publish(payment(1), key=key).partition == java_partition(key, MANY)
+
+
+# -- failure injection -----------------------------------------------------------------------
+
+
+def test_fail_nth_counts_handed_events_and_builds_the_real_error(
+    fake_publisher: FakePublisher,
+) -> None:
+    fake_publisher.fail_nth(2, eventwire.AmbiguousPublishError)
+    fake_publisher.publish(order(1))
+    with pytest.raises(eventwire.EventValidationError):  # refused before: does not count
+        fake_publisher.publish(order(2, currency="x"))
+    with pytest.raises(eventwire.AmbiguousPublishError) as caught:
+        fake_publisher.publish(order(3))
+    error = caught.value
+    assert (error.code, error.attempts, error.topic) == ("_MSG_TIMED_OUT", 5, "orders")
+    assert str(error) == (
+        f"event {error.event_id} to topic 'orders' failed (ambiguous, _MSG_TIMED_OUT): "
+        "Local: Message timed out after 5 attempts"
+    )
+    assert isinstance(error.__cause__, KafkaException)
+    fake_publisher.publish(order(4))
+    fake_publisher.assert_published(order(1), order(4))
+    report = fake_publisher.close()
+    assert (report.delivered, report.failed) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("code", "cls", "attempts"),
+    [
+        ("UNKNOWN_TOPIC_OR_PART", eventwire.RetriablePublishError, 5),
+        ("TOPIC_AUTHORIZATION_FAILED", eventwire.PermanentPublishError, 1),
+        ("_FATAL", eventwire.FatalPublishError, 1),
+        ("PRODUCER_FENCED", eventwire.FatalPublishError, 1),
+    ],
+)
+def test_fail_nth_by_code_takes_the_class_from_the_classification_table(
+    code: str, cls: type[eventwire.PublishError], attempts: int
+) -> None:
+    fake = FakePublisher()
+    fake.fail_nth(code=code)
+    with pytest.raises(cls) as caught:
+        fake.publish(payment(1))
+    assert type(caught.value) is cls
+    assert (caught.value.code, caught.value.attempts) == (code, attempts)
+
+
+def test_fail_nth_refuses_what_cannot_happen(fake_publisher: FakePublisher) -> None:
+    with pytest.raises(ValueError, match="classified permanent"):
+        fake_publisher.fail_nth(1, eventwire.RetriablePublishError, code="MSG_SIZE_TOO_LARGE")
+    with pytest.raises(ValueError, match="unknown librdkafka error name 'NOPE'"):
+        fake_publisher.fail_nth(code="NOPE")
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        fake_publisher.fail_nth(0)
+    with pytest.raises(ValueError, match="cannot inject DeadLetteredError"):
+        fake_publisher.fail_nth(1, eventwire.DeadLetteredError)
+
+
+async def test_injected_failures_are_outcomes_in_publish_many(
+    async_fake_publisher: AsyncFakePublisher,
+) -> None:
+    async_fake_publisher.fail_nth(2, eventwire.QueueFullError)
+    async_fake_publisher.fail_nth(3, eventwire.CircuitOpenError)
+    outcomes = await async_fake_publisher.publish_many([order(n) for n in range(4)])
+    assert [type(o).__name__ for o in outcomes] == [
+        "DeliveryReceipt",
+        "QueueFullError",
+        "CircuitOpenError",
+        "DeliveryReceipt",
+    ]
+    assert "local producer queue stayed full for 30 s" in str(outcomes[1])
+    assert async_fake_publisher.events(OrderPlaced) == [order(0), order(3)]
+
+
+async def test_open_breaker_fails_fast_after_validation(
+    async_fake_publisher: AsyncFakePublisher,
+) -> None:
+    async_fake_publisher.open_breaker()
+    assert async_fake_publisher.breaker_state == "open"
+    with pytest.raises(eventwire.EventValidationError):
+        await async_fake_publisher.publish(order(1, currency="x"))
+    with pytest.raises(eventwire.CircuitOpenError, match=r"open \(_ALL_BROKERS_DOWN\)") as caught:
+        await async_fake_publisher.publish(order(1))
+    assert caught.value.attempts == 0
+    async_fake_publisher.close_breaker()
+    assert async_fake_publisher.breaker_state == "closed"
+    await async_fake_publisher.publish(order(2))
+    async_fake_publisher.assert_published(order(2))
+
+
+def test_open_breaker_needs_a_breaker() -> None:
+    fake = FakePublisher(eventwire.PublisherConfig(bootstrap_servers="x:1", breaker=None))
+    assert fake.breaker_state == "disabled"
+    with pytest.raises(ValueError, match="no circuit breaker"):
+        fake.open_breaker()
+
+
+# -- delayed deliveries and close --------------------------------------------------------------
+
+
+async def test_delayed_deliveries_are_outstanding_until_delivered() -> None:
+    fake = AsyncFakePublisher()
+    fake.delay_deliveries(0.05)
+    task = asyncio.create_task(fake.publish_many([order(1), order(2)]))
+    await asyncio.sleep(0)  # one loop turn: the task accepts both events and waits
+    assert fake.outstanding == 2
+    assert fake.published() == []
+    report = await fake.aclose(timeout=10.0)
+    assert report == eventwire.CloseReport(
+        delivered=2, failed=0, undelivered=0, undelivered_event_ids=(), timed_out=False
+    )
+    assert all(isinstance(o, eventwire.DeliveryReceipt) for o in await task)
+
+
+async def test_close_timeout_fails_delayed_deliveries_as_purged_in_flight() -> None:
+    fake = AsyncFakePublisher()
+    fake.delay_deliveries(60.0)
+    task = asyncio.create_task(fake.publish(order(1)))
+    await asyncio.sleep(0)
+    report = await fake.aclose(timeout=0.0)
+    assert report.timed_out
+    assert report.undelivered == 1
+    with pytest.raises(eventwire.AmbiguousPublishError, match="_PURGE_INFLIGHT") as caught:
+        await task
+    assert report.undelivered_event_ids == (caught.value.event_id,)
+    assert fake.outstanding == 0
+    assert fake.published() == []
+
+
+class SignallingFake(FakePublisher):
+    """Says when a publish has accepted its event and starts its delivery delay."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accepted = threading.Event()
+
+    def _after_delay(self, accepted: Any) -> Any:
+        self.accepted.set()
+        return super()._after_delay(accepted)
+
+
+def test_sync_close_timeout_fails_a_delayed_publish_in_another_thread() -> None:
+    fake = SignallingFake()
+    fake.delay_deliveries(0.5)
+    outcome: list[object] = []
+
+    def publish() -> None:
+        try:
+            outcome.append(fake.publish(order(1)))
+        except eventwire.PublishError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=publish)
+    worker.start()
+    assert fake.accepted.wait(10.0)
+    report = fake.close(timeout=0.0)
+    worker.join(10.0)
+    assert report.timed_out
+    assert report.undelivered == 1
+    [error] = outcome
+    assert isinstance(error, eventwire.AmbiguousPublishError)
+    assert fake.published() == []
+
+
+def test_publishing_after_close_is_refused() -> None:
+    with FakePublisher() as fake:
+        fake.publish(order(1))
+    assert fake.closed
+    with pytest.raises(eventwire.PublisherClosedError, match="publisher is closed; create a new"):
+        fake.publish(order(2))
+
+
+async def test_async_context_manager_closes() -> None:
+    async with AsyncFakePublisher() as fake:
+        await fake.publish(order(1))
+    assert fake.closed
+    with pytest.raises(eventwire.PublisherClosedError):
+        await fake.publish_many([order(2)])
+
+
+# -- assertion helpers and placement ----------------------------------------------------------
+
+
+def test_published_filters_and_assert_published(fake_publisher: FakePublisher) -> None:
+    fake_publisher.publish_many([order(1), payment(1), order(2, key="k"), payment(2)])
+    assert [r.event for r in fake_publisher.published(PaymentCaptured)] == [payment(1), payment(2)]
+    assert [r.event for r in fake_publisher.published(key="k")] == [order(2, key="k")]
+    assert len(fake_publisher.published(topic="orders")) == 2
+    fake_publisher.assert_published(payment(1), payment(2), topic="payments")
+    fake_publisher.assert_published(order(1), payment(2), exact=False)
+    with pytest.raises(AssertionError, match=r"expected exactly \[\] to be published to 'orders'"):
+        fake_publisher.assert_published(topic="orders")
+    with pytest.raises(AssertionError, match="in order, among others"):
+        fake_publisher.assert_published(payment(2), order(1), exact=False)
+    [record] = fake_publisher.published(key="k")
+    assert record.header("ce_type") == b"order.placed"
+    assert record.header("missing") is None
+
+
+def test_clear_forgets_records_but_offsets_keep_counting(fake_publisher: FakePublisher) -> None:
+    first = fake_publisher.publish(order(1))
+    fake_publisher.clear()
+    fake_publisher.assert_published()
+    second = fake_publisher.publish(order(1))
+    assert (first.partition, second.offset) == (second.partition, first.offset + 1)
+
+
+def test_partition_counts_per_topic_and_round_robin_without_key() -> None:
+    fake = FakePublisher(partitions={"orders": 1, "blobs": 2})
+    assert {fake.publish(order(n)).partition for n in range(20)} == {0}
+    blobs = [fake.publish(BlobStored(name="b", data=str(n))).partition for n in range(4)]
+    assert blobs == [0, 1, 0, 1]
+    assert {fake.publish(payment(n)).partition for n in range(50)} == {0, 1, 2}
+    with pytest.raises(ValueError, match="partitions must be >= 1"):
+        FakePublisher(partitions=0)
+
+
+def test_fixtures_are_fresh_fakes(
+    fake_publisher: FakePublisher, async_fake_publisher: AsyncFakePublisher
+) -> None:
+    assert isinstance(fake_publisher, eventwire.PublisherProtocol)
+    assert isinstance(async_fake_publisher, eventwire.AsyncPublisherProtocol)
+    assert fake_publisher.published() == async_fake_publisher.published() == []
