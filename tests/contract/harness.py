@@ -12,12 +12,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-import msgspec
-
 import eventwire
 from eventwire.testing import (
     FAKE_BOOTSTRAP,
     AsyncFakePublisher,
+    ConsumedRecord,
     FakePublisher,
     LocalBroker,
 )
@@ -26,19 +25,8 @@ PARTITIONS = 3
 TOPICS = ("orders", "payments", "blobs")
 
 
-class Delivered(msgspec.Struct, frozen=True):
-    """A record as a consumer sees it, whichever side delivered it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes | None], ...]
-    timestamp_ms: int
-
-    def header(self, name: str) -> bytes | None:
-        return next((value for key, value in self.headers if key == name), None)
+# A record as a consumer sees it, whichever side delivered it.
+Delivered = ConsumedRecord
 
 
 class Driver:
@@ -161,8 +149,4 @@ class BrokerTarget(Target):
         return cls(eventwire.PublisherConfig(**settings))
 
     async def delivered(self, declared: str) -> list[Delivered]:
-        consumed = await asyncio.to_thread(self.broker.consume, self.topic(declared))
-        return [
-            Delivered(r.topic, r.partition, r.offset, r.key, r.value, r.headers, r.timestamp_ms)
-            for r in consumed
-        ]
+        return await asyncio.to_thread(self.broker.consume, self.topic(declared))

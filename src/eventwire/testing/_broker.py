@@ -60,6 +60,11 @@ class _PortInUseError(BrokerStartError):
     """Another process holds the port; a broker on a port we picked may try another one."""
 
 
+def first_header(headers: Iterable[tuple[str, bytes | None]], name: str) -> bytes | None:
+    """The value of the first header called ``name``; ``None`` if absent or null."""
+    return next((value for key, value in headers if key == name), None)
+
+
 class ConsumedRecord(msgspec.Struct, frozen=True):
     """One record read back from the broker by `LocalBroker.consume`.
 
@@ -83,10 +88,7 @@ class ConsumedRecord(msgspec.Struct, frozen=True):
 
     def header(self, name: str) -> bytes | None:
         """The value of the first header called ``name``; ``None`` if absent or null."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return first_header(self.headers, name)
 
 
 class _TansuProcess:

@@ -41,6 +41,7 @@ from eventwire._errors import (
 from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
 from eventwire._producer import too_large_error
 from eventwire._publisher import CLOSED_MESSAGE, circuit_open_error, queue_full_error
+from eventwire.testing._broker import first_header
 
 _E = TypeVar("_E")
 
@@ -108,10 +109,7 @@ class PublishedRecord(msgspec.Struct, frozen=True):
 
     def header(self, name: str) -> bytes | None:
         """The value of the first header called ``name``; ``None`` if absent or null."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return first_header(self.headers, name)
 
 
 class _Accepted:
@@ -554,7 +552,9 @@ class AsyncFakePublisher(_FakeBase):
                 handle.cancel()
                 del self._inflight[acc]
                 with self._lock:
-                    future.set_exception(self._abandon(acc))
+                    error = self._abandon(acc)
+                if not future.done():  # a cancelled caller no longer waits for it
+                    future.set_exception(error)
         return self._report(timed_out)
 
 
