@@ -131,13 +131,6 @@ class _FakeBase:
     def __init__(
         self, config: PublisherConfig | None = None, *, partitions: int | Mapping[str, int] = 3
     ) -> None:
-        """Args:
-        config: the configuration to honour (encoding, validation, source, topic
-            remapping, breaker on/off); the bootstrap address is never contacted.
-            ``None``: ``PublisherConfig(bootstrap_servers=FAKE_BOOTSTRAP)``.
-        partitions: partitions per topic, or a mapping from topic (after remapping) to
-            its partition count; topics not in the mapping have 3.
-        """
         self._config = (
             config if config is not None else PublisherConfig(bootstrap_servers=FAKE_BOOTSTRAP)
         )
@@ -470,6 +463,16 @@ def _kafka_error(code: str) -> Any:
 class AsyncFakePublisher(_FakeBase):
     """In-memory twin of ``AsyncPublisher`` for unit tests: same methods and errors, no broker.
 
+    Args:
+        config: the configuration to honour (encoding, validation, source, topic remapping,
+            breaker on or off, ``message.max.bytes``); the bootstrap address is never
+            contacted. ``None``: ``PublisherConfig(bootstrap_servers=FAKE_BOOTSTRAP)``.
+        partitions: partitions per topic, or a mapping from topic (after remapping) to its
+            partition count; topics not in the mapping have 3.
+
+    Raises:
+        ValueError: a partition count below 1.
+
     Example::
 
         publisher = AsyncFakePublisher()
@@ -561,7 +564,7 @@ class AsyncFakePublisher(_FakeBase):
 class FakePublisher(_FakeBase):
     """In-memory twin of ``Publisher`` for unit tests: same methods and errors, no broker.
 
-    Thread-safe like ``Publisher``.
+    Thread-safe like ``Publisher``. Arguments and errors as ``AsyncFakePublisher``.
 
     Example::
 
