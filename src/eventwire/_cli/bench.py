@@ -107,10 +107,11 @@ def print_ratios(result: dict[str, Any]) -> None:
     table.add_column("events/s", justify="right")
     table.add_column("ratio to raw", justify="right")
     table.add_column("CPU µs/event", justify="right")
-    table.add_column("CPU ratio", justify="right")
+    table.add_column("CPU ratio (raw ÷ case)", justify="right")
     for row in result.get("summary", []):
-        if row.get("errors") and not row.get("rounds_ok"):
-            table.add_row(row["case"], "failed", "", "", "")
+        if not row.get("rounds_ok") or row.get("ratio") is None:
+            if row.get("errors"):  # cases left out with --cases are not listed
+                table.add_row(row["case"], "failed", str(row["errors"][0])[:60], "", "")
             continue
         ratio = row["ratio"]
         table.add_row(

@@ -89,10 +89,10 @@ def _chunks(stream: BinaryIO, size: int) -> Iterator[list[tuple[int, bytes]]]:
     """Non-blank lines with their 1-based line numbers, ``size`` at a time."""
     chunk: list[tuple[int, bytes]] = []
     for number, raw in enumerate(stream, 1):
-        line = raw.strip()
-        if not line:
+        if not raw.strip():
             continue
-        chunk.append((number, line))
+        # The text stays as written (a rejects line quotes it); JSON allows the whitespace.
+        chunk.append((number, raw.rstrip(b"\r\n")))
         if len(chunk) >= size:
             yield chunk
             chunk = []

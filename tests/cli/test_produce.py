@@ -1,0 +1,165 @@
+"""``eventwire produce`` against the local broker: the good lines arrive, exactly; the bad ones
+are in the rejects file with their line number, field path and reason."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from eventwire._cli import OK, REJECTED
+from eventwire.testing import LocalBroker
+from tests.cli.conftest import run_cli
+from tests.events import OrderPlaced, order
+
+EVENT = "tests.events:OrderPlaced"
+_encode = msgspec.json.Encoder().encode
+
+#: One kind of bad line per residue, with the path the rejects file must name.
+BAD_KINDS: dict[str, str] = {
+    "malformed": "$",
+    "wrong_type": "$.order_id",
+    "constraint": "$.line_items[1].quantity",
+    "float_money": "$.total_price",
+    "naive_datetime": "$.created_at",
+    "missing_field": "$",
+    "bad_currency": "$.currency",
+}
+
+
+def _bad_line(n: int, kind: str) -> bytes:
+    good = _encode(order(n))
+    if kind == "malformed":
+        return good[:-5]
+    if kind == "wrong_type":
+        return good.replace(f'"ord-{n:06d}"'.encode(), str(n).encode(), 1)
+    if kind == "constraint":
+        return good.replace(b'"quantity":2', b'"quantity":0', 1)
+    if kind == "float_money":
+        return good.replace(b'"total_price":"119.94"', b'"total_price":119.94', 1)
+    if kind == "naive_datetime":
+        return good.replace(b'Z","currency"', b'","currency"', 1)
+    if kind == "missing_field":
+        return _encode({"order_id": f"ord-{n:06d}"})
+    return good.replace(b'"EUR"', b'"euro"', 1)
+
+
+def write_file(path: Path, lines: int, bad_every: int = 100) -> tuple[list[bytes], dict[int, str]]:
+    """``lines`` orders, every ``bad_every``-th one broken; returns the good lines and
+    ``{line number: expected path}`` of the bad ones."""
+    good: list[bytes] = []
+    bad: dict[int, str] = {}
+    kinds = list(BAD_KINDS)
+    with path.open("wb") as out:
+        for n in range(lines):
+            if n % bad_every == bad_every // 2:
+                kind = kinds[(n // bad_every) % len(kinds)]
+                out.write(_bad_line(n, kind) + b"\n")
+                bad[n + 1] = BAD_KINDS[kind]
+            else:
+                line = _encode(order(n))
+                out.write(line + b"\n")
+                good.append(line)
+    return good, bad
+
+
+def _summary(stdout: str) -> dict[str, object]:
+    result: dict[str, object] = json.loads(stdout)
+    return result
+
+
+def test_acceptance_100k_lines_with_1_percent_bad(
+    eventwire_broker: LocalBroker, tmp_path: Path
+) -> None:
+    events = tmp_path / "orders.jsonl"
+    rejects = tmp_path / "rejects.jsonl"
+    good, bad = write_file(events, 100_000)
+    assert len(bad) == 1_000
+    topic = eventwire_broker.unique_topic("cli-produce")
+
+    started = time.perf_counter()
+    result = run_cli(
+        "produce", "--event", EVENT, "--file", str(events), "--topic", topic,
+        "--bootstrap-servers", eventwire_broker.bootstrap_servers,
+        "--rejects", str(rejects), "--json",
+    )  # fmt: skip
+    took = time.perf_counter() - started
+    assert result.returncode == REJECTED, result.stderr
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal, no log noise
+    summary = _summary(result.stdout)
+    assert summary["read"] == 100_000
+    assert summary["published"] == 99_000
+    assert summary["rejected"] == 1_000
+    assert summary["failed"] == 0
+    assert summary["topics"] == {topic: 99_000}
+    print(f"100k lines: {took:.1f} s wall, {summary['throughput_per_s']} events/s publishing")
+
+    # A consumer sees exactly the good lines: all of them, nothing else, each once.
+    records = eventwire_broker.consume(topic, timeout=120)
+    assert len(records) == 99_000
+    assert sorted(r.value or b"" for r in records) == sorted(good)
+    assert {r.header("ce_type") for r in records} == {b"order.placed"}
+    decoded = msgspec.json.decode(records[0].value or b"", type=OrderPlaced)
+    assert records[0].key == decoded.order_id.encode()
+
+    # The rejects file names every bad line: number, field path, reason and the text.
+    rejected = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert {r["line"]: r["path"] for r in rejected} == bad
+    assert all(r["stage"] == "validation" and r["reason"] for r in rejected)
+    text_of = {n + 1: line for n, line in enumerate(events.read_bytes().splitlines())}
+    assert all(r["text"].encode() == text_of[r["line"]] for r in rejected)
+    reasons = {r["path"]: r["reason"] for r in rejected}
+    assert reasons["$.line_items[1].quantity"] == "Expected `int` >= 1"
+    assert "Decimal" in reasons["$.total_price"]
+    assert "timezone" in reasons["$.created_at"]
+
+
+def test_all_good_exits_0_and_prints_a_table(eventwire_broker: LocalBroker, tmp_path: Path) -> None:
+    events = tmp_path / "orders.jsonl"
+    good, bad = write_file(events, 50, bad_every=10**9)
+    assert not bad
+    events.write_bytes(events.read_bytes().replace(b"\n", b"\n\n", 3))  # blank lines: skipped
+    topic = eventwire_broker.unique_topic("cli-good")
+    result = run_cli(
+        "produce", "--event", EVENT, "--file", str(events), "--topic", topic,
+        "--bootstrap-servers", eventwire_broker.bootstrap_servers, "--chunk-size", "7",
+    )  # fmt: skip
+    assert result.returncode == OK, result.stderr
+    assert "published" in result.stdout
+    assert "50" in result.stdout
+    rejects = Path(f"{events}.rejects.jsonl")  # the default place, empty
+    assert rejects.read_bytes() == b""
+    records = eventwire_broker.consume(topic, timeout=30)
+    assert sorted(r.value or b"" for r in records) == sorted(good)
+    # One key per order, and in file order within each partition.
+    numbers = [int((r.key or b"").decode().removeprefix("ord-")) for r in records]
+    for partition in {r.partition for r in records}:
+        mine = [n for n, r in zip(numbers, records, strict=True) if r.partition == partition]
+        assert mine == sorted(mine)
+
+
+def test_stdin_and_msgpack_and_the_declared_topic(
+    eventwire_broker: LocalBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = tmp_path / "orders.jsonl"
+    good, bad = write_file(events, 30, bad_every=10)
+    topic = eventwire_broker.unique_topic("cli-stdin")
+    result = run_cli(
+        "produce", "--event", EVENT, "--file", "-", "--topic", topic,
+        "--bootstrap-servers", eventwire_broker.bootstrap_servers, "--encoding", "msgpack",
+        "--rejects", str(tmp_path / "r.jsonl"), "--json",
+        stdin=events.read_bytes(),
+    )  # fmt: skip
+    assert result.returncode == REJECTED, result.stderr
+    assert _summary(result.stdout)["published"] == len(good)
+    records = eventwire_broker.consume(topic, timeout=30)
+    assert {r.header("content-type") for r in records} == {b"application/msgpack"}
+    as_json = sorted(
+        _encode(msgspec.msgpack.decode(r.value or b"", type=OrderPlaced)) for r in records
+    )
+    assert as_json == sorted(good)
+    lines = (tmp_path / "r.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["line"] for line in lines) == sorted(bad)
