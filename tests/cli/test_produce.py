@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from eventwire._cli import OK, REJECTED
+from eventwire._cli import OK, REJECTED, UNDELIVERED
 from eventwire.testing import LocalBroker
 from tests.cli.conftest import run_cli
 from tests.events import OrderPlaced, order
@@ -163,3 +163,26 @@ def test_stdin_and_msgpack_and_the_declared_topic(
     assert as_json == sorted(good)
     lines = (tmp_path / "r.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["line"] for line in lines) == sorted(bad)
+
+
+def test_an_event_the_producer_cannot_deliver_exits_4(
+    eventwire_broker: LocalBroker, tmp_path: Path
+) -> None:
+    events = tmp_path / "orders.jsonl"
+    too_large = _encode(order(1, notes="x" * 2_000_000))  # over librdkafka's message.max.bytes
+    events.write_bytes(b"\n".join([_encode(order(0)), too_large, _encode(order(2))]) + b"\n")
+    topic = eventwire_broker.unique_topic("cli-undelivered")
+    rejects = tmp_path / "rejects.jsonl"
+    result = run_cli(
+        "produce", "--event", EVENT, "--file", str(events), "--topic", topic,
+        "--bootstrap-servers", eventwire_broker.bootstrap_servers, "--rejects", str(rejects),
+        "--json",
+    )  # fmt: skip
+    assert result.returncode == UNDELIVERED, result.stderr
+    summary = _summary(result.stdout)
+    assert (summary["published"], summary["rejected"], summary["failed"]) == (2, 0, 1)
+    [reject] = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert (reject["line"], reject["stage"], reject["path"]) == (2, "delivery", None)
+    assert "PublishError" in reject["error"]
+    records = eventwire_broker.consume(topic, timeout=30)
+    assert sorted(r.value or b"" for r in records) == sorted([_encode(order(0)), _encode(order(2))])
