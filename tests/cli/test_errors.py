@@ -74,10 +74,10 @@ def test_no_broker_is_one_line(tmp_path: Path) -> None:
     events.write_text("{}\n")
     result = run_cli(
         "produce", "--event", EVENT, "--file", str(events), "--bootstrap-servers",
-        f"127.0.0.1:{port}",
+        f"127.0.0.1:{port}", "--connect-timeout", "1.5",
     )  # fmt: skip
     assert result.returncode == FAILURE
-    assert_one_line_error(result, f"cannot reach Kafka at 127.0.0.1:{port}")
+    assert_one_line_error(result, f"cannot reach Kafka at 127.0.0.1:{port} within 1.5 s")
     assert result.stdout == ""
 
 

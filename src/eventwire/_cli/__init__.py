@@ -207,6 +207,13 @@ def _parser() -> _Parser:
         metavar="SECONDS",
         help="give up on an event not acknowledged after this long (60)",
     )
+    produce.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="fail when no broker answers a metadata request within this long (10)",
+    )
     produce.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     produce.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
@@ -319,6 +326,7 @@ def _run(args: argparse.Namespace) -> int:
             preset=args.preset,
             chunk_size=args.chunk_size,
             delivery_timeout=args.delivery_timeout,
+            connect_timeout=args.connect_timeout,
             show_progress=not args.no_progress,
         )
         print_summary(summary, as_json=args.json)

@@ -226,6 +226,7 @@ def run_produce(
     preset: str,
     chunk_size: int,
     delivery_timeout: float,
+    connect_timeout: float,
     show_progress: bool,
 ) -> ProduceSummary:
     """Validate and publish every line of ``file``; returns what happened.
@@ -264,7 +265,7 @@ def run_produce(
         stream, size = _open_input(file)
         if file != "-":
             stack.enter_context(stream)
-        _check_reachable(bootstrap_servers, timeout=10.0)
+        _check_reachable(bootstrap_servers, timeout=connect_timeout)
         rejects_out = stack.enter_context(_open_rejects(rejects_path))
         console = Console(stderr=True)
         progress = None
