@@ -4,15 +4,18 @@ are in the rejects file with their line number, field path and reason."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from eventwire._cli import OK, REJECTED, UNDELIVERED
+from eventwire._cli import INTERRUPTED, OK, REJECTED, UNDELIVERED
 from eventwire.testing import LocalBroker
-from tests.cli.conftest import run_cli, stderr_lines
+from tests.cli.conftest import ROOT, run_cli, stderr_lines
 from tests.events import OrderPlaced, order
 
 EVENT = "tests.events:OrderPlaced"
@@ -186,3 +189,31 @@ def test_an_event_the_producer_cannot_deliver_exits_4(
     assert "PublishError" in reject["error"]
     records = eventwire_broker.consume(topic, timeout=30)
     assert sorted(r.value or b"" for r in records) == sorted([_encode(order(0)), _encode(order(2))])
+
+
+def test_sigint_stops_a_long_run_with_one_line_and_exit_130(
+    eventwire_broker: LocalBroker, tmp_path: Path
+) -> None:
+    events = tmp_path / "orders.jsonl"
+    write_file(events, 200_000, bad_every=10**9)
+    topic = eventwire_broker.unique_topic("cli-interrupted")
+    argv = [sys.executable, "-m", "eventwire", "produce", "--event", EVENT, "--file", str(events)]
+    with subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
+        [*argv, "--topic", topic, "--bootstrap-servers", eventwire_broker.bootstrap_servers],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        # Mid-run: the first events have arrived.
+        eventwire_broker.consume(topic, count=1_000, timeout=60)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == INTERRUPTED
+    [line] = stderr_lines(subprocess.CompletedProcess(argv, 0, out, err))
+    assert line.startswith("eventwire: error: interrupted after ")
+    assert out == ""
+    # What was reported published did arrive; the run stopped well before the end.
+    published = int(line.split(" lines: ")[1].split(" published")[0].replace(",", ""))
+    arrived = len(eventwire_broker.consume(topic, timeout=30))
+    assert published <= arrived < 200_000

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from typing import IO, Any, BinaryIO
 import msgspec
 
 import eventwire
-from eventwire._cli.errors import OK, REJECTED, UNDELIVERED, CliError
+from eventwire._cli.errors import INTERRUPTED, OK, REJECTED, UNDELIVERED, CliError
 from eventwire._cli.loading import load_event_class
 
 
@@ -283,19 +285,32 @@ def run_produce(
                 )
             )
             task = progress.add_task("publish", total=size, name=Path(file).name)
-        asyncio.run(
-            _publish(
-                config,
-                cls,
-                stream,
-                rejects_out,
-                topic=topic,
-                chunk_size=chunk_size,
-                progress=progress,
-                task_id=task,
-                summary=summary,
+        # A shell starts background jobs with SIGINT ignored; Ctrl-C and `kill -INT` must
+        # still stop the run (asyncio.run then cancels it and the publisher closes).
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+            stack.callback(signal.signal, signal.SIGINT, previous)
+        try:
+            asyncio.run(
+                _publish(
+                    config,
+                    cls,
+                    stream,
+                    rejects_out,
+                    topic=topic,
+                    chunk_size=chunk_size,
+                    progress=progress,
+                    task_id=task,
+                    summary=summary,
+                )
             )
-        )
+        except KeyboardInterrupt:
+            raise CliError(
+                f"interrupted after {summary.read:,} lines: {summary.published:,} published,"
+                f" {summary.rejected:,} rejected, {summary.failed:,} failed (the chunk in flight"
+                " was closed: its events may have been delivered too)",
+                INTERRUPTED,
+            ) from None
     return summary
 
 
