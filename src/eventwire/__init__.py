@@ -25,10 +25,12 @@ from eventwire._errors import (
     RetriablePublishError,
 )
 from eventwire._events import EventSpec, event, is_event, spec_of
+from eventwire._health import HealthStatus
 from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
 from eventwire._protocol import AsyncPublisherProtocol, PublisherProtocol
 from eventwire._publisher import AsyncPublisher, Publisher
 from eventwire._retry import RetryPolicy
+from eventwire._telemetry import Telemetry
 
 __version__ = "0.1.0"
 
@@ -51,6 +53,7 @@ __all__ = [
     "EventValidationError",
     "EventwireError",
     "FatalPublishError",
+    "HealthStatus",
     "PermanentPublishError",
     "PublishError",
     "PublishOutcome",
@@ -61,6 +64,7 @@ __all__ = [
     "QueueFullError",
     "RetriablePublishError",
     "RetryPolicy",
+    "Telemetry",
     "event",
     "is_event",
     "spec_of",

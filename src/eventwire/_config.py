@@ -24,6 +24,7 @@ from eventwire._breaker import BreakerPolicy
 from eventwire._dead_letter import DeadLetterPolicy
 from eventwire._errors import ConfigError
 from eventwire._retry import RetryPolicy
+from eventwire._telemetry import Telemetry
 
 Preset: TypeAlias = Literal["durable", "throughput", "low_latency"]
 Encoding: TypeAlias = Literal["json", "msgpack"]
@@ -189,6 +190,8 @@ class PublisherConfig:
             (default) means the caller gets the error and nothing is written.
         breaker: when to stop sending to an unreachable cluster and fail fast
             (``CircuitOpenError``); ``None`` turns the breaker off.
+        telemetry: OpenTelemetry providers and propagator (``Telemetry``; default: the
+            global ones, nothing recorded unless an SDK is configured).
 
     Raises:
         ConfigError: a field is invalid or contradicts another; the message names the field
@@ -216,6 +219,7 @@ class PublisherConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     dead_letter: DeadLetterPolicy | None = None
     breaker: BreakerPolicy | None = field(default_factory=BreakerPolicy)
+    telemetry: Telemetry = field(default_factory=Telemetry)
 
     def __post_init__(self) -> None:
         self._check_bootstrap()
@@ -233,6 +237,8 @@ class PublisherConfig:
             raise ConfigError("dead_letter must be a DeadLetterPolicy or None")
         if self.breaker is not None and not isinstance(self.breaker, BreakerPolicy):
             raise ConfigError("breaker must be a BreakerPolicy or None")
+        if not isinstance(self.telemetry, Telemetry):
+            raise ConfigError("telemetry must be a Telemetry")
 
     # -- public ------------------------------------------------------------------------------
 

@@ -54,7 +54,9 @@ from eventwire._errors import (
     PermanentPublishError,
     PublishError,
 )
+from eventwire._health import HealthProbe
 from eventwire._outcome import DeliveryReceipt
+from eventwire._telemetry import Instrumentation, instrumentation_for
 
 _log = structlog.get_logger("eventwire")
 
@@ -76,12 +78,15 @@ class Pending:
     closure.
     """
 
-    __slots__ = ("_append", "encoded", "failures", "first_failure", "generation")
+    __slots__ = ("_append", "encoded", "failures", "first_failure", "generation", "span", "t0")
     _append: Callable[[Report], None]
     encoded: EncodedEvent
     failures: int
     first_failure: float
     generation: int
+    #: Set by the instrumentation only (``_telemetry``): the event's span and start time.
+    span: Any
+    t0: float | None
 
     def __call__(self, err: Any, msg: Any) -> None:
         # Runs inside Producer.poll() on the poll thread: only record, never resolve here.
@@ -94,7 +99,7 @@ class Pending:
 class _DeadLetterDelivery(Pending):
     """The dead-letter record of ``original``: its outcome settles the original event."""
 
-    __slots__ = ("error", "original")
+    __slots__ = ("error", "original", "telemetry")
 
     #: A dead-letter write that fails transiently (or on a fenced producer) is tried again.
     ATTEMPTS: Final = 3
@@ -105,9 +110,12 @@ class _DeadLetterDelivery(Pending):
         self.error = error
         self.failures = 0
         self.generation = 0
+        self.span = self.t0 = None
+        self.telemetry: Instrumentation | None = None
 
     def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
         error = self.error
+        telemetry = self.telemetry
         if isinstance(outcome, DeliveryReceipt):
             dead = DeadLetteredError(
                 f"event {error.event_id} was dead-lettered to {outcome.topic!r} "
@@ -128,6 +136,9 @@ class _DeadLetterDelivery(Pending):
                 code=error.code,
                 attempts=error.attempts,
             )
+            if telemetry is not None:
+                telemetry.dead_lettered(self.original, outcome.topic)
+                telemetry.finish(self.original, dead)
             self.original.settle(dead)
         else:
             _log.error(
@@ -136,6 +147,8 @@ class _DeadLetterDelivery(Pending):
                 event_id=error.event_id,
                 code=outcome.code,
             )
+            if telemetry is not None:
+                telemetry.finish(self.original, error)
             self.original.settle(error)
 
 
@@ -177,6 +190,12 @@ class ProducerCore:
         self.config = config
         self._settings: dict[str, object] = dict(config.to_librdkafka())
         self._settings["error_cb"] = self._on_error
+        #: ``None`` unless an OpenTelemetry SDK records (decided once, here).
+        self.telemetry = telemetry = instrumentation_for(config)
+        if telemetry is not None and telemetry.statistics_interval_ms > 0:
+            self._settings["stats_cb"] = telemetry.on_statistics
+            self._settings.setdefault("statistics.interval.ms", telemetry.statistics_interval_ms)
+        self.health_probe = HealthProbe()
         self._producer = self._new_producer()
         self._generation = 0
         self._retired: list[tuple[Any, float]] = []
@@ -218,6 +237,8 @@ class ProducerCore:
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.max_message_bytes = int(str(self._settings.get("message.max.bytes", 1_000_000)))
+        if telemetry is not None:
+            telemetry.bind(self)
 
     def _new_producer(self) -> Any:
         try:
@@ -272,6 +293,9 @@ class ProducerCore:
             breaker = self.breaker
             if breaker is not None and breaker.state != "closed" and breaker.probe_due():
                 breaker.probe_result(self._probe(breaker.policy.probe_timeout))
+            health = self.health_probe
+            if health.wanted and health.due():
+                health.record(self._probe(health.timeout))
         # Stopping: whatever is still queued is abandoned (close() drained or purged first);
         # its reports are handed over, then the producers are destroyed (connections closed).
         for producer in [self._producer, *(old for old, _ in self._retired)]:
@@ -328,6 +352,8 @@ class ProducerCore:
             PublishError: librdkafka refused the event (e.g. too large); it was not accepted.
         """
         enc = pending.encoded
+        if self.telemetry is not None:
+            self.telemetry.start(pending)
         pending._append = self._append
         pending.failures = 0
         if self._holds and enc.key is not None and self._hold_if_retrying(pending):
@@ -364,6 +390,8 @@ class ProducerCore:
             pending.first_failure = time.time()
             self._dead_letters.append((pending, error, 0))
             return None
+        if self.telemetry is not None:
+            self.telemetry.finish(pending, error)
         return error
 
     def track(self, count: int) -> None:
@@ -394,6 +422,7 @@ class ProducerCore:
         dead = 0
         failing = self._closing_failures
         holds = self._holds
+        telemetry = self.telemetry
         for pending, err, msg in batch:
             if err is None:
                 if holds and pending.failures:
@@ -410,6 +439,8 @@ class ProducerCore:
                     bad += 1
                 else:
                     ok += 1
+                if telemetry is not None:
+                    telemetry.finish(pending, receipt)
                 pending.settle(receipt)
                 continue
             if type(pending) is _DeadLetterDelivery:
@@ -424,6 +455,8 @@ class ProducerCore:
             bad += 1
             if failing is not None:
                 failing.append(error.event_id)
+            if telemetry is not None:
+                telemetry.finish(pending, error)
             pending.settle(error)
         with self._lock:
             self.outstanding -= ok + bad
@@ -505,6 +538,8 @@ class ProducerCore:
                 attempt=pending.failures + 1,
                 delay_s=round(delay, 3),
             )
+            if self.telemetry is not None:
+                self.telemetry.retry_scheduled(pending, error, delay)
             return None
         _log.warning(
             "eventwire.publish_failed",
@@ -582,6 +617,7 @@ class ProducerCore:
                 last_failure=time.time(),
             )
             letter = _DeadLetterDelivery(record, pending, error)
+            letter.telemetry = self.telemetry
             letter._append = self._append
             letter.generation = self._generation
             letter.failures = tries
@@ -715,6 +751,15 @@ class ProducerCore:
 
     def closing_failures(self) -> tuple[str, ...]:
         return tuple(self._closing_failures or ())
+
+    def queue_depth(self) -> int:
+        """Messages in librdkafka's queue (waiting, or in flight to a broker)."""
+        return len(self._producer)
+
+    def spool_status(self) -> tuple[int, float | None] | None:
+        """``(backlog, age in seconds of the oldest entry)`` of the durable spool; ``None``
+        while the publisher has no spool."""
+        return None
 
     def metadata(self, timeout: float) -> Any:
         """Fetch cluster metadata (used by health and breaker probes)."""

@@ -40,6 +40,7 @@ from eventwire._errors import (
     PublishError,
     QueueFullError,
 )
+from eventwire._health import HealthStatus
 from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
 from eventwire._producer import Pending, ProducerCore
 
@@ -106,6 +107,46 @@ class _PublisherBase:
         """Events accepted (handed to librdkafka) whose outcome is not settled yet."""
         return self._core.outstanding
 
+    def health(self) -> HealthStatus:
+        """A snapshot of this publisher's health; cheap, never blocks (see ``HealthStatus``).
+
+        The broker's reachability comes from a cached metadata probe that the poll thread
+        runs at most every 0.5 s (1 s timeout) while ``health()`` is being called; the first
+        call starts the probes and reports ``broker_reachable=None`` (not ready).
+        """
+        core = self._core
+        probe = core.health_probe
+        probe.want()
+        breaker = self.breaker_state
+        spool = core.spool_status()
+        reasons = []
+        if core.closed:
+            reasons.append("publisher is closed")
+        if probe.reachable is None:
+            reasons.append("broker not probed yet")
+        elif not probe.reachable:
+            reasons.append("broker unreachable (metadata probe failed)")
+        if breaker in ("open", "half_open"):
+            reasons.append(f"circuit breaker is {breaker}")
+        last_error = core.last_error
+        return HealthStatus(
+            ready=not reasons,
+            reasons=tuple(reasons),
+            broker_reachable=probe.reachable,
+            probed_at=probe.probed_at,
+            breaker_state=breaker,
+            queue_depth=core.queue_depth(),
+            outstanding=core.outstanding,
+            spool_backlog=None if spool is None else spool[0],
+            spool_oldest_age=None if spool is None else spool[1],
+            delivered=core.delivered,
+            failed=core.failed,
+            last_error=None if last_error is None else self._config.scrub(last_error),
+            last_error_at=core.last_error_at,
+            closed=core.closed,
+            checked_at=time.time(),
+        )
+
     def _encode(
         self,
         event: Any,
@@ -124,7 +165,10 @@ class _PublisherBase:
 
     def _circuit_open(self, enc: EncodedEvent) -> CircuitOpenError:
         breaker = self._core.breaker
-        return circuit_open_error(enc, breaker.last_reason if breaker is not None else None)
+        error = circuit_open_error(enc, breaker.last_reason if breaker is not None else None)
+        if self._core.telemetry is not None:
+            self._core.telemetry.rejected(enc, error)
+        return error
 
     def _refused(self, pending: Pending, exc: PublishError) -> None:
         """librdkafka refused one ``publish``: dead-letter it (its outcome follows) or raise."""
@@ -149,8 +193,11 @@ class _PublisherBase:
 
         return encode_checked
 
-    def _queue_full(self, enc: EncodedEvent) -> QueueFullError:
-        return queue_full_error(enc, self._config.queue_full_timeout)
+    def _queue_full(self, pending: Pending) -> QueueFullError:
+        error = queue_full_error(pending.encoded, self._config.queue_full_timeout)
+        if self._core.telemetry is not None:
+            self._core.telemetry.finish(pending, error)
+        return error
 
     def _report(self, timed_out: bool, *, log: bool = True) -> CloseReport:
         core = self._core
@@ -398,11 +445,11 @@ class AsyncPublisher(_PublisherBase):
             room.clear()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise self._queue_full(pending.encoded)
+                raise self._queue_full(pending)
             try:
                 await asyncio.wait_for(room.wait(), remaining)
             except TimeoutError:
-                raise self._queue_full(pending.encoded) from None
+                raise self._queue_full(pending) from None
             try:
                 self._core.produce(pending)
             except BufferError:
@@ -595,7 +642,7 @@ class Publisher(_PublisherBase):
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise self._queue_full(pending.encoded)
+                raise self._queue_full(pending)
             core.wait_for_room(generation, min(remaining, 0.5))
             generation = core.room_generation
             try:

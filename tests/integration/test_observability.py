@@ -1,0 +1,399 @@
+"""Observability against a real broker: spans end on the delivery report, trace context
+travels in the headers, metric points by value, health follows the broker, and no secret
+leaks into any signal. The OTel SDK records into in-memory exporters/readers passed through
+``eventwire.Telemetry`` (no global provider is touched)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from opentelemetry import propagate
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from structlog.testing import capture_logs
+
+import eventwire
+from eventwire.testing import ProxiedBroker
+from tests.events import order
+from tests.integration.conftest import Topics
+
+
+@dataclass
+class Otel:
+    spans: InMemorySpanExporter
+    reader: InMemoryMetricReader
+    tracer_provider: TracerProvider
+    telemetry: eventwire.Telemetry
+
+    def finished(self, name: str | None = None) -> list[ReadableSpan]:
+        return [s for s in self.spans.get_finished_spans() if name is None or s.name == name]
+
+    def points(self, metric: str) -> list[Any]:
+        data = self.reader.get_metrics_data()
+        found = []
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for item in scope.metrics:
+                    if item.name == metric:
+                        found.extend(item.data.data_points)
+        return found
+
+
+@pytest.fixture
+def otel() -> Iterator[Otel]:
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    telemetry = eventwire.Telemetry(
+        tracer_provider=tracer_provider, meter_provider=meter_provider, statistics_interval=0.1
+    )
+    yield Otel(spans, reader, tracer_provider, telemetry)
+    meter_provider.shutdown()
+    tracer_provider.shutdown()
+
+
+@pytest.fixture
+def proxied() -> Iterator[ProxiedBroker]:
+    with ProxiedBroker(partitions=3) as broker:
+        yield broker
+
+
+# -- spans -----------------------------------------------------------------------------------
+
+
+async def test_one_producer_span_per_event_with_every_attribute(
+    topics: Topics, otel: Otel
+) -> None:
+    config = topics.config(telemetry=otel.telemetry, client_id="shop-api")
+    async with eventwire.AsyncPublisher(config) as publisher:
+        receipt = await publisher.publish(order(1))
+        batch = await publisher.publish_many([order(n) for n in range(2, 7)])
+    topic = topics.name("orders")
+    spans = otel.finished()
+    assert [s.name for s in spans] == [f"send {topic}"] * 6  # one per message, batch included
+    span = next(s for s in spans if s.attributes["messaging.message.id"] == receipt.event_id)
+    host, port = topics.broker.bootstrap_servers.split(",")[0].rsplit(":", 1)
+    assert span.kind is SpanKind.PRODUCER
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes or {}) == {
+        "messaging.system": "kafka",
+        "messaging.operation.name": "send",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": topic,
+        "messaging.destination.partition.id": str(receipt.partition),
+        "messaging.kafka.message.key": "ord-000001",
+        "messaging.kafka.offset": receipt.offset,
+        "messaging.message.id": receipt.event_id,
+        "messaging.client.id": "shop-api",
+        "server.address": host,
+        "server.port": int(port),
+        "eventwire.event.type": "order.placed",
+    }
+    by_id = {s.attributes["messaging.message.id"]: s for s in spans}
+    for outcome in batch:
+        assert isinstance(outcome, eventwire.DeliveryReceipt)
+        attributes = by_id[outcome.event_id].attributes or {}
+        assert attributes["messaging.kafka.offset"] == outcome.offset
+        assert attributes["messaging.destination.partition.id"] == str(outcome.partition)
+    assert span.instrumentation_scope is not None
+    assert span.instrumentation_scope.schema_url == "https://opentelemetry.io/schemas/1.44.0"
+
+
+async def test_span_ends_on_the_delivery_report_not_on_produce(
+    proxied: ProxiedBroker, otel: Otel
+) -> None:
+    proxied.create_topic("orders", 3)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=proxied.bootstrap_servers, telemetry=otel.telemetry
+    )
+    async with eventwire.AsyncPublisher(config) as publisher:
+        await publisher.publish(order(0))  # connection and producer id set up before timing
+        latency = 0.25
+        proxied.proxy.set_latency(latency)  # each direction: the ack takes >= 2 x latency
+        started = time.time_ns()
+        await publisher.publish(order(1))
+        delivery_ns = time.time_ns() - started
+        proxied.proxy.set_latency(0)
+    span = otel.finished()[-1]
+    assert span.start_time is not None
+    assert span.end_time is not None
+    duration_ns = span.end_time - span.start_time
+    # produce() returns in microseconds; the span lasts until the broker's ack came back.
+    assert duration_ns >= 2 * latency * 1e9
+    assert started <= span.start_time <= span.end_time <= started + delivery_ns
+    assert duration_ns >= 0.9 * delivery_ns  # the span covers (almost) the whole publish
+
+
+async def test_failed_delivery_is_an_error_span_with_error_type(
+    proxied: ProxiedBroker, otel: Otel
+) -> None:
+    proxied.create_topic("orders", 3)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=proxied.bootstrap_servers,
+        telemetry=otel.telemetry,
+        delivery_timeout=1.0,
+        retry=eventwire.RetryPolicy(attempts=2, deadline=30.0, base=0.05, cap=0.1),
+        breaker=None,
+    )
+    async with eventwire.AsyncPublisher(config) as publisher:
+        await publisher.publish(order(0))
+        proxied.proxy.cut()
+        with pytest.raises(eventwire.AmbiguousPublishError) as caught:
+            await publisher.publish(order(1))
+        proxied.proxy.restore()
+    span = otel.finished()[-1]
+    assert (span.attributes or {})["messaging.message.id"] == caught.value.event_id
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {})["error.type"] == "_MSG_TIMED_OUT"
+    assert (span.attributes or {})["eventwire.attempts"] == 2
+    assert "messaging.kafka.offset" not in (span.attributes or {})
+    [retry] = [e for e in span.events if e.name == "eventwire.retry_scheduled"]
+    assert (retry.attributes or {})["error.type"] == "_MSG_TIMED_OUT"
+
+
+async def test_refused_and_dead_lettered_events_are_visible_on_their_spans(
+    topics: Topics, otel: Otel
+) -> None:
+    big = order(9, notes="x" * 1_200_000)
+    async with eventwire.AsyncPublisher(topics.config(telemetry=otel.telemetry)) as publisher:
+        with pytest.raises(eventwire.PermanentPublishError):
+            await publisher.publish(big)
+    topics.broker.create_topic(topics.name("orders.dlq"), 1)
+    config = topics.config(telemetry=otel.telemetry, dead_letter=eventwire.DeadLetterPolicy())
+    async with eventwire.AsyncPublisher(config) as publisher:
+        with pytest.raises(eventwire.DeadLetteredError):
+            await publisher.publish(big)
+    refused, dead = otel.finished()
+    for span in (refused, dead):
+        assert span.status.status_code is StatusCode.ERROR
+        assert (span.attributes or {})["error.type"] == "MSG_SIZE_TOO_LARGE"
+    assert [e.name for e in dead.events] == ["eventwire.dead_lettered"]
+    assert (dead.attributes or {})["eventwire.dead_letter.topic"] == topics.name("orders.dlq")
+
+
+async def test_breaker_rejection_is_an_error_span(proxied: ProxiedBroker, otel: Otel) -> None:
+    proxied.create_topic("orders", 3)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=proxied.bootstrap_servers,
+        telemetry=otel.telemetry,
+        breaker=eventwire.BreakerPolicy(cooldown=30.0),
+    )
+    async with eventwire.AsyncPublisher(config) as publisher:
+        await publisher.publish(order(0))
+        proxied.proxy.cut()
+        await _until(lambda: publisher.breaker_state == "open", 10.0)
+        with pytest.raises(eventwire.CircuitOpenError):
+            await publisher.publish(order(1))
+        proxied.proxy.restore()
+        await publisher.aclose(timeout=0.1)
+    [rejected] = [s for s in otel.finished() if s.events]
+    assert rejected.status.status_code is StatusCode.ERROR
+    assert (rejected.attributes or {})["error.type"] == "CircuitOpenError"
+    assert [e.name for e in rejected.events] == ["eventwire.circuit_open"]
+
+
+# -- propagation -----------------------------------------------------------------------------
+
+
+async def test_consumer_continues_the_producer_trace(topics: Topics, otel: Otel) -> None:
+    tracer = otel.tracer_provider.get_tracer("test")
+    config = topics.config(telemetry=otel.telemetry)
+    async with eventwire.AsyncPublisher(config) as publisher:
+        with tracer.start_as_current_span("handle request") as request:
+            receipt = await publisher.publish(order(1))
+    [record] = topics.broker.consume(topics.name("orders"), count=1)
+    assert record.offset == receipt.offset
+    carrier = {name: value.decode() for name, value in record.headers if value is not None}
+    assert "traceparent" in carrier
+    with tracer.start_as_current_span(
+        f"process {record.topic}", context=propagate.extract(carrier), kind=SpanKind.CONSUMER
+    ):
+        pass
+    producer = otel.finished(f"send {topics.name('orders')}")[0]
+    consumer = otel.finished(f"process {record.topic}")[0]
+    assert producer.parent is not None
+    assert producer.parent.span_id == request.get_span_context().span_id
+    assert consumer.parent is not None
+    assert consumer.context is not None
+    assert producer.context is not None
+    assert consumer.context.trace_id == producer.context.trace_id
+    assert consumer.parent.span_id == producer.context.span_id
+
+
+# -- metrics -----------------------------------------------------------------------------------
+
+
+async def test_metric_points_by_value(topics: Topics, otel: Otel) -> None:
+    config = topics.config(telemetry=otel.telemetry, client_id="metrics-test")
+    async with eventwire.AsyncPublisher(config) as publisher:
+        for n in range(5):
+            await publisher.publish(order(n))
+        outcomes = await publisher.publish_many([order(n) for n in range(5, 25)])
+        assert all(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes)
+        with pytest.raises(eventwire.PermanentPublishError):
+            await publisher.publish(order(99, notes="x" * 1_200_000))
+        # librdkafka statistics arrive every 0.1 s: wait for one taken after the sends.
+        await _until(lambda: _value(otel.points("eventwire.kafka.tx_bytes")) > 25 * 500, 10.0)
+        queue = otel.points("eventwire.producer.queue.messages")
+        outstanding = otel.points("eventwire.publisher.outstanding")
+        breaker = otel.points("eventwire.breaker.state")
+        retries = otel.points("eventwire.publisher.retries")
+        tx_bytes = otel.points("eventwire.kafka.tx_bytes")
+        rtt = otel.points("eventwire.kafka.broker.rtt")
+    topic = topics.name("orders")
+    sent = {
+        point.attributes.get("error.type"): point
+        for point in otel.points("messaging.client.sent.messages")
+    }
+    assert sent[None].value == 25
+    assert sent["MSG_SIZE_TOO_LARGE"].value == 1
+    assert dict(sent[None].attributes) == {
+        "messaging.system": "kafka",
+        "messaging.operation.name": "send",
+        "messaging.destination.name": topic,
+        "messaging.client.id": "metrics-test",
+        "server.address": topics.broker.bootstrap_servers.rsplit(":", 1)[0],
+        "server.port": int(topics.broker.bootstrap_servers.rsplit(":", 1)[1]),
+    }
+    durations = {
+        point.attributes.get("error.type"): point
+        for point in otel.points("messaging.client.operation.duration")
+    }
+    assert durations[None].count == 25  # one point per delivery
+    assert 0 < durations[None].sum < 25 * 30
+    assert durations["MSG_SIZE_TOO_LARGE"].count == 1
+    assert [(p.value, p.attributes["messaging.client.id"]) for p in queue] == [
+        (0, "metrics-test")
+    ]
+    assert [p.value for p in outstanding] == [0]
+    assert [p.value for p in breaker] == [0]  # closed
+    assert [p.value for p in retries] == [0]
+    assert tx_bytes[0].value > 25 * 500  # 25 orders of ~650 bytes went over the wire
+    assert all(0 <= p.value < 5 for p in rtt)
+    assert otel.points("eventwire.spool.backlog") == []  # no spool on this publisher
+
+
+# -- health ----------------------------------------------------------------------------------
+
+
+async def test_health_follows_the_broker_within_two_seconds(proxied: ProxiedBroker) -> None:
+    proxied.create_topic("orders", 3)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=proxied.bootstrap_servers,
+        breaker=eventwire.BreakerPolicy(cooldown=0.5, probe_timeout=0.5),
+    )
+    async with eventwire.AsyncPublisher(config) as publisher:
+        first = publisher.health()
+        assert first.broker_reachable is None
+        assert not first.ready
+        await publisher.publish(order(0))
+        await _until(lambda: publisher.health().ready, 5.0)
+        healthy = publisher.health()
+        assert healthy.reasons == ()
+        assert healthy.breaker_state == "closed"
+        assert healthy.spool_backlog is None
+        assert healthy.spool_oldest_age is None
+        assert healthy.delivered == 1
+        assert json.loads(healthy.to_json()) == healthy.as_dict()
+
+        proxied.proxy.cut()
+        cut_at = time.monotonic()
+        await _until(lambda: not publisher.health().ready, 2.0)
+        assert time.monotonic() - cut_at <= 2.0
+        down = publisher.health()
+        assert down.reasons
+        assert down.last_error is not None
+        assert down.last_error_at is not None
+
+        proxied.proxy.restore()
+        await _until(lambda: publisher.health().ready, 10.0)
+        await publisher.publish(order(1))
+    assert not publisher.health().ready
+    assert publisher.health().reasons == ("publisher is closed",)
+
+
+def test_sync_publisher_health(topics: Topics) -> None:
+    with eventwire.Publisher(topics.config()) as publisher:
+        publisher.publish(order(0))
+        deadline = time.monotonic() + 5.0
+        while not publisher.health().ready:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)  # a readiness probe's cadence, not synchronisation
+        status = publisher.health()
+    assert status.broker_reachable is True
+    assert json.loads(status.to_json())["ready"] is True
+
+
+# -- secrets ---------------------------------------------------------------------------------
+
+SECRET = "pa55-W0rd-never-shown-4242"
+
+
+async def test_no_secret_in_logs_spans_metrics_reprs_or_errors(
+    topics: Topics, otel: Otel
+) -> None:
+    texts: list[str] = []
+    # Tansu has no SASL: a secret carried through librdkafka but unused on PLAINTEXT...
+    carried = topics.config(
+        telemetry=otel.telemetry, librdkafka_overrides={"ssl.key.password": SECRET}
+    )
+    # ...and a SASL password that is really used (the broker cannot authenticate: errors).
+    sasl = topics.config(
+        telemetry=otel.telemetry,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username="shop",
+        sasl_password=SECRET,
+        delivery_timeout=2.0,
+        retry=eventwire.RetryPolicy.never(),
+    )
+    with capture_logs() as logs:
+        for config in (carried, sasl):
+            texts.append(repr(config))
+            async with eventwire.AsyncPublisher(config) as publisher:
+                texts.append(repr(publisher))
+                outcomes = await publisher.publish_many(
+                    [order(1), order(2, notes="x" * 1_200_000), order(3, currency="bad")]
+                )
+                texts.extend(f"{o!r} {o}" for o in outcomes)
+                try:
+                    texts.append(repr(await publisher.publish(order(4))))
+                except eventwire.EventwireError as exc:
+                    texts.append(f"{exc!r} {exc} {exc.__cause__!r}")
+                texts.append(publisher.health().to_json())
+                texts.append(repr(await publisher.aclose(timeout=2.0)))
+    assert isinstance(outcomes[0], eventwire.PublishError)  # SASL did fail
+    texts.extend(repr(entry) for entry in logs)
+    for span in otel.finished():
+        texts.append(span.to_json())
+    data = otel.reader.get_metrics_data()
+    assert data is not None
+    texts.append(data.to_json())
+    everything = "\n".join(texts)
+    assert "ssl.key.password" not in everything or SECRET not in everything
+    assert SECRET not in everything
+    assert len(otel.finished()) >= 6  # the scan did see the spans of both publishers
+
+
+def _value(points: list[Any]) -> float:
+    return sum(point.value for point in points)
+
+
+async def _until(condition: Any, timeout: float) -> None:
+    """Wait for ``condition()`` like a readiness probe would: check, yield, check again."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
