@@ -266,9 +266,10 @@ def aioproducer(workload: Workload) -> Measurement:
 # -- 3, 4. AsyncPublisher.publish_many ---------------------------------------------------------
 
 
-async def _async_many(workload: Workload, validate: bool) -> Measurement:
+async def _async_many(workload: Workload, validate: bool, **changes: Any) -> Measurement:
     errors: list[object] = []
-    async with eventwire.AsyncPublisher(workload.config(validate=validate)) as publisher:
+    config = workload.config(validate=validate, **changes)
+    async with eventwire.AsyncPublisher(config) as publisher:
         warm = await publisher.publish_many(workload.warmup_events)
         if _receipts(warm, errors) != len(warm):
             raise CaseFailed(f"warm-up failed: {errors[0]!r}")
@@ -288,6 +289,44 @@ def async_publish_many(workload: Workload) -> Measurement:
 def async_publish_many_novalidate(workload: Workload) -> Measurement:
     """``await AsyncPublisher.publish_many(chunk)`` with ``validate=False``."""
     return asyncio.run(_async_many(workload, validate=False))
+
+
+# -- 4b. OpenTelemetry overhead ------------------------------------------------------------------
+# ``async_publish_many`` runs with opentelemetry-api only (this process configures no SDK), so
+# eventwire detects the no-op providers once and skips all per-event telemetry. The two cases
+# below bracket it: telemetry switched off explicitly, and the SDK recording everything.
+
+
+def async_publish_many_otel_off(workload: Workload) -> Measurement:
+    """``async_publish_many`` with ``Telemetry(enabled=False)``: reference for the API-only case."""
+    return asyncio.run(_async_many(workload, True, telemetry=eventwire.Telemetry(enabled=False)))
+
+
+def async_publish_many_otel_sdk(workload: Workload) -> Measurement:
+    """``async_publish_many`` with the OTel SDK recording spans (batch processor, no-op
+    exporter) and metrics (in-memory reader), librdkafka statistics every 5 s."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+
+    class NoOpExporter(SpanExporter):
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(NoOpExporter()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    telemetry = eventwire.Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        return asyncio.run(_async_many(workload, True, telemetry=telemetry))
+    finally:
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
 
 
 # -- 5. concurrent AsyncPublisher.publish ------------------------------------------------------
@@ -356,6 +395,8 @@ CASES: Final[dict[str, Callable[[Workload], Measurement]]] = {
     "aioproducer": aioproducer,
     "async_publish_many": async_publish_many,
     "async_publish_many_novalidate": async_publish_many_novalidate,
+    "async_publish_many_otel_off": async_publish_many_otel_off,
+    "async_publish_many_otel_sdk": async_publish_many_otel_sdk,
     "async_publish_concurrent": async_publish_concurrent,
     "sync_publish_many_novalidate": sync_publish_many_novalidate,
     "sync_publish_many": sync_publish_many,

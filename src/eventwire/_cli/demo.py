@@ -99,11 +99,35 @@ def _invalid() -> list[Any]:
     ]
 
 
-async def _publish(broker: LocalBroker, orders: int, payments: int, console: Any) -> dict[str, Any]:
+def _metric_reader() -> Any:
+    """An in-memory OpenTelemetry metric reader, or ``None`` without the SDK."""
+    try:
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    except ImportError:  # the SDK is the application's choice; the demo works without it
+        return None
+    return InMemoryMetricReader()
+
+
+def _telemetry(reader: Any) -> eventwire.Telemetry:
+    if reader is None:
+        return eventwire.Telemetry()
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    return eventwire.Telemetry(
+        meter_provider=MeterProvider(metric_readers=[reader]), statistics_interval=1.0
+    )
+
+
+async def _publish(
+    broker: LocalBroker, orders: int, payments: int, console: Any, reader: Any
+) -> dict[str, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     config = eventwire.PublisherConfig(
-        bootstrap_servers=broker.bootstrap_servers, client_id="eventwire-demo", source="/demo/shop"
+        bootstrap_servers=broker.bootstrap_servers,
+        client_id="eventwire-demo",
+        source="/demo/shop",
+        telemetry=_telemetry(reader),
     )
     stream: list[Any] = []
     for n in range(max(orders, payments)):
@@ -119,6 +143,7 @@ async def _publish(broker: LocalBroker, orders: int, payments: int, console: Any
     receipts: list[eventwire.DeliveryReceipt] = []
     rejected: list[tuple[str, eventwire.EventwireError]] = []
     async with eventwire.AsyncPublisher(config) as publisher:
+        publisher.health()  # starts the cached broker probe; the snapshot at the end is real
         started = time.perf_counter()
         with Progress(
             "[progress.description]{task.description}",
@@ -144,6 +169,7 @@ async def _publish(broker: LocalBroker, orders: int, payments: int, console: Any
             t0 = time.perf_counter()
             receipts.append(await publisher.publish(_order(orders + n)))
             latencies.append(time.perf_counter() - t0)
+        health = publisher.health()
         report = await publisher.aclose()
     return {
         "receipts": receipts,
@@ -152,6 +178,8 @@ async def _publish(broker: LocalBroker, orders: int, payments: int, console: Any
         "bulk": len(stream) - len(rejected),
         "latencies": latencies,
         "report": report,
+        "health": health,
+        "metrics": reader.get_metrics_data() if reader is not None else None,
     }
 
 
@@ -165,7 +193,8 @@ def run_demo(*, orders: int, payments: int, partitions: int) -> int:
         console.print(f"local broker (Tansu) on [bold]{broker.bootstrap_servers}[/]")
         for topic in ("orders", "payments"):
             broker.create_topic(topic, partitions)
-        result = asyncio.run(_publish(broker, orders, payments, console))
+        reader = _metric_reader()
+        result = asyncio.run(_publish(broker, orders, payments, console, reader))
 
         console.print("\n[bold]Rejected before reaching Kafka[/] (validation):")
         for name, error in result["rejected"]:
@@ -213,6 +242,8 @@ def run_demo(*, orders: int, payments: int, partitions: int) -> int:
     )
     summary.add_row("records not matching their receipt", str(mismatched))
     console.print(summary)
+    _print_health(console, result["health"])
+    _print_metrics(console, result["metrics"])
 
     ok = (
         seen == expected
@@ -226,6 +257,48 @@ def run_demo(*, orders: int, payments: int, partitions: int) -> int:
         return 1
     console.print("[bold green]every accepted event was consumed back intact[/]")
     return 0
+
+
+def _print_health(console: Any, health: eventwire.HealthStatus) -> None:
+    from rich.table import Table
+
+    table = Table(title="publisher.health() before closing", show_header=False)
+    for name, value in health.as_dict().items():
+        table.add_row(name, str(value))
+    console.print(table)
+
+
+def _print_metrics(console: Any, data: Any) -> None:
+    """A summary of the OpenTelemetry metrics the publisher recorded."""
+    from rich.table import Table
+
+    if data is None:
+        console.print("(metrics summary: install opentelemetry-sdk to see it)")
+        return
+    table = Table(title="OpenTelemetry metrics (in-memory reader)")
+    table.add_column("metric", overflow="fold")
+    table.add_column("topic / error / broker", overflow="fold")
+    table.add_column("value", justify="right")
+    shown = ("messaging.destination.name", "error.type", "eventwire.kafka.broker")
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    attributes = ", ".join(
+                        str(value)
+                        for key, value in (point.attributes or {}).items()
+                        if key in shown
+                    )
+                    unit = "" if metric.unit == "1" else f" {metric.unit}"
+                    if hasattr(point, "count"):  # histogram
+                        mean = point.sum / point.count if point.count else 0.0
+                        value = f"{point.count:,} sends, mean {mean * 1000:.1f} ms"
+                    elif isinstance(point.value, float):
+                        value = f"{point.value:.6g}{unit}"
+                    else:
+                        value = f"{point.value:,}{unit}"
+                    table.add_row(metric.name, attributes, value)
+    console.print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover
