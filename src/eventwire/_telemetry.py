@@ -211,7 +211,10 @@ class Instrumentation:
     # -- per event -------------------------------------------------------------------------
 
     def start(self, pending: Pending) -> None:
-        """The core took ``pending``: start its span and inject its context into the headers."""
+        """The core took ``pending``: start its span and inject its context into the headers.
+        Once per event: a produce tried again after a full queue keeps the first span."""
+        if getattr(pending, "t0", None) is not None:
+            return
         pending.t0 = time.perf_counter()
         tracer = self.tracer
         if tracer is None:
@@ -259,8 +262,8 @@ class Instrumentation:
             if attributes is None:
                 attributes = self._metric_attributes(topic, error_type)
             instruments.duration.record(time.perf_counter() - t0, attributes)
-            sent = self.sent
-            sent[key] = sent.get(key, 0) + 1
+            with self._lock:  # the sync publisher settles on the poll thread, refuses on callers'
+                self.sent[key] = self.sent.get(key, 0) + 1
 
     def retry_scheduled(self, pending: Pending, error: PublishError, delay: float) -> None:
         span = getattr(pending, "span", None)

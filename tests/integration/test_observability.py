@@ -202,6 +202,23 @@ async def test_breaker_rejection_is_an_error_span(proxied: ProxiedBroker, otel: 
     assert [e.name for e in rejected.events] == ["eventwire.circuit_open"]
 
 
+async def test_without_an_sdk_nothing_is_recorded_or_injected(topics: Topics, otel: Otel) -> None:
+    # This process configures no global SDK: the API's proxy providers are detected once.
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        await publisher.publish(order(1))
+    off = eventwire.Telemetry(
+        enabled=False, tracer_provider=otel.tracer_provider, meter_provider=None
+    )
+    async with eventwire.AsyncPublisher(topics.config(telemetry=off)) as publisher:
+        await publisher.publish(order(2))
+    records = topics.broker.consume(topics.name("orders"), count=2)
+    assert len(records) == 2
+    for record in records:
+        assert record.header("traceparent") is None
+        assert record.header("ce_id") is not None
+    assert otel.finished() == []
+
+
 # -- propagation -----------------------------------------------------------------------------
 
 
@@ -330,6 +347,26 @@ def test_sync_publisher_health(topics: Topics) -> None:
         status = publisher.health()
     assert status.broker_reachable is True
     assert json.loads(status.to_json())["ready"] is True
+
+
+# -- logs --------------------------------------------------------------------------------------
+
+
+async def test_lifecycle_log_lines(topics: Topics) -> None:
+    config = topics.config(preset="low_latency", client_id="shop-api")
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(config) as publisher:
+            await publisher.publish(order(1))
+            await publisher.publish_many([order(2), order(3)])
+    started = [e for e in logs if e["event"] == "eventwire.publisher_started"]
+    closed = [e for e in logs if e["event"] == "eventwire.publisher_closed"]
+    assert len(started) == 1
+    assert started[0]["preset"] == "low_latency"
+    assert started[0]["bootstrap_servers"] == topics.broker.bootstrap_servers
+    assert started[0]["client_id"] == "shop-api"
+    assert len(closed) == 1
+    assert (closed[0]["delivered"], closed[0]["failed"], closed[0]["undelivered"]) == (3, 0, 0)
+    assert all(e["event"].startswith("eventwire.") for e in logs)
 
 
 # -- secrets ---------------------------------------------------------------------------------
