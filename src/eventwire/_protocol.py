@@ -9,6 +9,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 from eventwire._codec import UserHeaders
 from eventwire._config import PublisherConfig
+from eventwire._health import HealthStatus
 from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
 
 
@@ -27,6 +28,8 @@ class AsyncPublisherProtocol(Protocol):
 
     @property
     def breaker_state(self) -> str: ...
+
+    def health(self) -> HealthStatus: ...
 
     async def publish(
         self,
@@ -68,6 +71,8 @@ class PublisherProtocol(Protocol):
 
     @property
     def breaker_state(self) -> str: ...
+
+    def health(self) -> HealthStatus: ...
 
     def publish(
         self,

@@ -38,6 +38,7 @@ from eventwire._errors import (
     QueueFullError,
     RetriablePublishError,
 )
+from eventwire._health import HealthStatus
 from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
 from eventwire._producer import too_large_error
 from eventwire._publisher import CLOSED_MESSAGE, circuit_open_error, queue_full_error
@@ -187,6 +188,35 @@ class _FakeBase:
         if self._config.breaker is None:
             return "disabled"
         return "closed" if self._breaker_reason is None else "open"
+
+    def health(self) -> HealthStatus:
+        """A ``HealthStatus`` as the real publishers give it: ready unless closed or the
+        breaker was opened with ``open_breaker()`` (then the broker counts as unreachable)."""
+        reasons = []
+        if self._closed:
+            reasons.append("publisher is closed")
+        reachable = self._breaker_reason is None
+        if not reachable:
+            reasons.append(f"circuit breaker is open ({self._breaker_reason})")
+        now = time.time()
+        with self._lock:
+            return HealthStatus(
+                ready=not reasons,
+                reasons=tuple(reasons),
+                broker_reachable=reachable,
+                probed_at=now,
+                breaker_state=self.breaker_state,
+                queue_depth=self._outstanding,
+                outstanding=self._outstanding,
+                spool_backlog=None,
+                spool_oldest_age=None,
+                delivered=self._delivered,
+                failed=self._failed,
+                last_error=None,
+                last_error_at=None,
+                closed=self._closed,
+                checked_at=now,
+            )
 
     # -- what was published ------------------------------------------------------------------
 
