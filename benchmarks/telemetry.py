@@ -70,24 +70,9 @@ def _config(**changes: Any) -> eventwire.PublisherConfig:
 def _modes() -> dict[str, dict[str, Any]]:
     modes: dict[str, dict[str, Any]] = {"api_only": {}}
     if hasattr(eventwire, "Telemetry"):
-        from opentelemetry.sdk.metrics import MeterProvider
-        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import (
-            BatchSpanProcessor,
-            SpanExporter,
-            SpanExportResult,
-        )
+        from otel_sdk import sdk_providers
 
-        class NoOpExporter(SpanExporter):
-            def export(self, spans: Sequence[Any]) -> SpanExportResult:
-                return SpanExportResult.SUCCESS
-
-        tracer_provider = TracerProvider()
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(NoOpExporter(), max_queue_size=1_000_000)
-        )
-        meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+        tracer_provider, meter_provider = sdk_providers()
         modes["disabled"] = {"telemetry": eventwire.Telemetry(enabled=False)}
         modes["sdk_metrics"] = {"telemetry": eventwire.Telemetry(meter_provider=meter_provider)}
         modes["sdk_traces_metrics"] = {

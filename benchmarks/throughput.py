@@ -305,22 +305,9 @@ def async_publish_many_otel_off(workload: Workload) -> Measurement:
 def async_publish_many_otel_sdk(workload: Workload) -> Measurement:
     """``async_publish_many`` with the OTel SDK recording spans (batch processor, no-op
     exporter) and metrics (in-memory reader), librdkafka statistics every 5 s."""
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import (
-        BatchSpanProcessor,
-        SpanExporter,
-        SpanExportResult,
-    )
+    from otel_sdk import sdk_providers
 
-    class NoOpExporter(SpanExporter):
-        def export(self, spans: Sequence[Any]) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(NoOpExporter()))
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    tracer_provider, meter_provider = sdk_providers()
     telemetry = eventwire.Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
     try:
         return asyncio.run(_async_many(workload, True, telemetry=telemetry))

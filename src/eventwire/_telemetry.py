@@ -403,8 +403,18 @@ class _Instruments:
             (sc.BREAKER_STATE, "1", "-1 disabled, 0 closed, 1 half-open, 2 open.", _breaker),
             (sc.SPOOL_BACKLOG, "{message}", "Events in the durable spool.", _spool_backlog),
             (sc.SPOOL_OLDEST_AGE, "s", "Age of the oldest spooled event.", _spool_age),
-            (sc.KAFKA_BROKER_RTT, "s", "Broker round-trip time (librdkafka avg).", _rtt),
-            (sc.KAFKA_QUEUE_LATENCY, "s", "librdkafka internal queue latency (avg).", _qlat),
+            (
+                sc.KAFKA_BROKER_RTT,
+                "s",
+                "Broker round-trip time (librdkafka avg).",
+                _broker_figure("rtt"),
+            ),
+            (
+                sc.KAFKA_QUEUE_LATENCY,
+                "s",
+                "librdkafka internal queue latency (avg).",
+                _broker_figure("queue_latency"),
+            ),
         )
         for name, unit, description, read in gauges:
             meter.create_observable_gauge(
@@ -487,18 +497,17 @@ def _recreated(core: ProducerCore, _: Instrumentation) -> _Point:
     return [(core.recreations, {})]
 
 
-def _rtt(_: ProducerCore, instrumentation: Instrumentation) -> _Point:
-    stats = instrumentation.statistics
-    if stats is None:
-        return []
-    return [(value, {sc.KAFKA_BROKER: name}) for name, value in stats.rtt.items()]
+def _broker_figure(figure: str) -> _Reader:
+    """A reader of one per-broker figure of the last librdkafka statistics."""
 
+    def read(_: ProducerCore, instrumentation: Instrumentation) -> _Point:
+        stats = instrumentation.statistics
+        if stats is None:
+            return []
+        per_broker: dict[str, float] = getattr(stats, figure)
+        return [(value, {sc.KAFKA_BROKER: name}) for name, value in per_broker.items()]
 
-def _qlat(_: ProducerCore, instrumentation: Instrumentation) -> _Point:
-    stats = instrumentation.statistics
-    if stats is None:
-        return []
-    return [(value, {sc.KAFKA_BROKER: name}) for name, value in stats.queue_latency.items()]
+    return read
 
 
 def _tx_bytes(_: ProducerCore, instrumentation: Instrumentation) -> _Point:
