@@ -353,6 +353,49 @@ def codec_lines(timings: Sequence[CodecTiming]) -> list[str]:
     return _table(["operation", "what", "us/event (best of 5)", "us/event (median)"], rows, 2)
 
 
+#: (case, what it is) of the OpenTelemetry section; the first is the reference.
+TELEMETRY_CASES: Final = (
+    ("async_publish_many_otel_off", "telemetry off (`Telemetry(enabled=False)`)"),
+    ("async_publish_many", "opentelemetry-api only, no SDK (the default)"),
+    ("async_publish_many_otel_sdk", "SDK: every span (no-op exporter) and metric recorded"),
+)
+
+
+def telemetry_lines(summaries: Sequence[CaseSummary]) -> list[str]:
+    """The OpenTelemetry cases side by side: median wall ratio to the ceiling and CPU per
+    event, each against telemetry switched off."""
+    by_case = {s.case: s for s in summaries}
+    reference = by_case.get(TELEMETRY_CASES[0][0])
+    if reference is None or reference.ratio is None or reference.cpu_us is None:
+        return ["Not measured."]
+    rows = []
+    for case, what in TELEMETRY_CASES:
+        s = by_case.get(case)
+        if s is None or s.ratio is None or s.cpu_us is None:
+            continue
+        rows.append(
+            [
+                f"`{case}`",
+                what,
+                f"{s.ratio.median:.3f}x",
+                f"{(s.ratio.median / reference.ratio.median - 1) * 100:+.1f} %",
+                f"{s.cpu_us.median:.1f}",
+                f"{s.cpu_us.median - reference.cpu_us.median:+.1f}",
+            ]
+        )
+    return _table(
+        [
+            "case",
+            "telemetry",
+            "wall ratio to ceiling (median)",
+            "vs off",
+            "CPU us/event (median)",
+            "vs off",
+        ],
+        rows,
+    )
+
+
 def acceptance_lines(verdicts: Sequence[Verdict]) -> list[str]:
     rows = []
     for v in verdicts:
@@ -438,6 +481,19 @@ def markdown(result: dict[str, Any], summaries: Sequence[CaseSummary]) -> str:
         lines += codec_lines([CodecTiming(**t) for t in codec])
     else:
         lines.append("Not measured.")
+    lines += [
+        "",
+        "## OpenTelemetry overhead",
+        "",
+        "This process configures no OpenTelemetry SDK, so `async_publish_many` is the "
+        "API-only case: eventwire detects the no-op providers once per publisher and skips "
+        "every per-event telemetry step. Its difference to telemetry switched off is run "
+        "noise; the cost of the hooks themselves (compared with a build without them) is "
+        "measured by `benchmarks/telemetry.py`, below. The SDK row is what recording every "
+        "span and metric costs.",
+        "",
+        *telemetry_lines(summaries),
+    ]
     lines += [
         "",
         "## Acceptance targets",

@@ -61,6 +61,24 @@ def place_order_sync(publisher: eventwire.PublisherProtocol, event: OrderPlaced)
     return publisher.publish(event).offset
 
 
+def readiness(publisher: eventwire.AsyncPublisherProtocol | eventwire.PublisherProtocol) -> int:
+    status = publisher.health()
+    assert_type(status, eventwire.HealthStatus)
+    assert_type(status.to_json(), str)
+    assert_type(status.spool_backlog, int | None)
+    return 200 if status.ready else 503
+
+
+def telemetry_seam() -> eventwire.PublisherConfig:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    telemetry = eventwire.Telemetry(
+        tracer_provider=TracerProvider(), meter_provider=MeterProvider(), statistics_interval=1.0
+    )
+    return eventwire.PublisherConfig(bootstrap_servers="localhost:9092", telemetry=telemetry)
+
+
 async def real_and_fake_fit_the_protocols(
     config: eventwire.PublisherConfig, event: OrderPlaced
 ) -> None:
