@@ -109,6 +109,20 @@ async def test_one_producer_span_per_event_with_every_attribute(topics: Topics, 
     assert span.instrumentation_scope.schema_url == "https://opentelemetry.io/schemas/1.44.0"
 
 
+def test_sync_publisher_spans(topics: Topics, otel: Otel) -> None:
+    with eventwire.Publisher(topics.config(telemetry=otel.telemetry)) as publisher:
+        receipt = publisher.publish(order(1))
+        [batch_receipt] = publisher.publish_many([order(2)])
+    assert isinstance(batch_receipt, eventwire.DeliveryReceipt)
+    spans = {s.attributes["messaging.message.id"]: s for s in otel.finished()}
+    for outcome in (receipt, batch_receipt):
+        span = spans[outcome.event_id]
+        assert span.kind is SpanKind.PRODUCER
+        assert (span.attributes or {})["messaging.kafka.offset"] == outcome.offset
+    records = topics.broker.consume(topics.name("orders"), count=2)
+    assert all(record.header("traceparent") for record in records)
+
+
 async def test_span_ends_on_the_delivery_report_not_on_produce(
     proxied: ProxiedBroker, otel: Otel
 ) -> None:
