@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from structlog.testing import capture_logs
 
 import eventwire
-from eventwire.testing import ProxiedBroker
+from eventwire.testing import LocalBroker, ProxiedBroker
 from tests.events import order
 from tests.integration.conftest import Topics
 
@@ -349,6 +349,30 @@ async def test_health_follows_the_broker_within_two_seconds(proxied: ProxiedBrok
         await publisher.publish(order(1))
     assert not publisher.health().ready
     assert publisher.health().reasons == ("publisher is closed",)
+
+
+async def test_health_when_the_broker_process_stops_and_restarts(
+    private_broker: Callable[[], LocalBroker],
+) -> None:
+    broker = private_broker()
+    broker.create_topic("orders", 3)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers,
+        breaker=eventwire.BreakerPolicy(cooldown=0.5, probe_timeout=0.5),
+    )
+    async with eventwire.AsyncPublisher(config) as publisher:
+        publisher.health()
+        await publisher.publish(order(0))
+        await _until(lambda: publisher.health().ready, 5.0)
+        broker.stop()
+        stopped_at = time.monotonic()
+        await _until(lambda: not publisher.health().ready, 2.0)
+        assert time.monotonic() - stopped_at <= 2.0
+        # Tansu comes back empty (no producer ids): readiness is about reaching the cluster.
+        broker.restart()
+        await _until(lambda: publisher.health().ready, 10.0)
+        assert publisher.health().broker_reachable is True
+        await publisher.aclose(timeout=0.5)
 
 
 def test_sync_publisher_health(topics: Topics) -> None:
