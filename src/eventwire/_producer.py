@@ -145,7 +145,11 @@ class _DeadLetterDelivery(Pending):
                 "eventwire.dead_letter_failed",
                 topic=error.topic,
                 event_id=error.event_id,
-                code=outcome.code,
+                event_type=self.original.encoded.event_type,
+                error_class=error.category,
+                code=error.code,
+                attempts=error.attempts,
+                dead_letter_code=outcome.code,
             )
             if telemetry is not None:
                 telemetry.finish(self.original, error)
@@ -390,6 +394,7 @@ class ProducerCore:
             pending.first_failure = time.time()
             self._dead_letters.append((pending, error, 0))
             return None
+        _log_failed(error, pending.encoded.event_type)
         if self.telemetry is not None:
             self.telemetry.finish(pending, error)
         return error
@@ -541,18 +546,12 @@ class ProducerCore:
             if self.telemetry is not None:
                 self.telemetry.retry_scheduled(pending, error, delay)
             return None
-        _log.warning(
-            "eventwire.publish_failed",
-            topic=enc.topic,
-            event_id=enc.event_id,
-            event_type=enc.event_type,
-            error_class=error.category,
-            code=error.code,
-            attempts=pending.failures,
-        )
         if self.dead_letter is not None and not self._abandoning and failure != "fatal":
+            # Its one log line comes with the dead-letter outcome (dead_lettered, or
+            # dead_letter_failed when the caller gets this error after all).
             self._dead_letters.append((pending, error, 0))
             return None
+        _log_failed(error, enc.event_type)
         return error
 
     def _retry_dead_letter(self, letter: _DeadLetterDelivery, err: Any) -> bool:
@@ -764,6 +763,18 @@ class ProducerCore:
     def metadata(self, timeout: float) -> Any:
         """Fetch cluster metadata (used by health and breaker probes)."""
         return self._producer.list_topics(timeout=timeout)
+
+
+def _log_failed(error: PublishError, event_type: str) -> None:
+    _log.warning(
+        "eventwire.publish_failed",
+        topic=error.topic,
+        event_id=error.event_id,
+        event_type=event_type,
+        error_class=error.category,
+        code=error.code,
+        attempts=error.attempts,
+    )
 
 
 def _as_error(err: Any, pending: Pending) -> PublishError:

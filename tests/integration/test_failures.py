@@ -84,7 +84,9 @@ async def test_oversized_event_is_dead_lettered_with_error_headers(topics: Topic
     assert first.header("eventwire_value_size") == str(size).encode()
     assert len(first.header("eventwire_value_sha256") or b"") == 64
     assert second.header("ce_id") != first.header("ce_id")
-    assert [log["event"] for log in logs].count("eventwire.dead_lettered") == 2
+    # One line per failure outcome: the dead-lettering, not also a publish_failed.
+    failure_lines = [log["event"] for log in logs if log["log_level"] in ("warning", "error")]
+    assert failure_lines == ["eventwire.dead_lettered", "eventwire.dead_lettered"]
     assert len(topics.broker.consume(topics.name("orders"), count=2)) == 2
 
 
@@ -244,3 +246,17 @@ async def test_fenced_producer_is_recreated_and_unacknowledged_events_resent(
         f"recreations: {names.count('eventwire.producer_recreated')}, "
         f"duplicates: {sum(1 for n in ids.values() if n > 1)}"
     )
+
+
+async def test_a_refused_event_without_dead_letter_topic_is_one_failure_line(
+    topics: Topics,
+) -> None:
+    big = order(8, notes="x" * 1_200_000)
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(topics.config()) as publisher:
+            outcomes = await publisher.publish_many([order(1), big])
+    assert isinstance(outcomes[1], eventwire.PermanentPublishError)
+    failures = [log for log in logs if log["log_level"] in ("warning", "error")]
+    assert [(log["event"], log["code"], log["event_id"]) for log in failures] == [
+        ("eventwire.publish_failed", "MSG_SIZE_TOO_LARGE", outcomes[1].event_id)
+    ]
