@@ -23,10 +23,12 @@ from eventwire._errors import (
     PublishError,
     QueueFullError,
     RetriablePublishError,
+    SpoolError,
+    SpoolFullError,
 )
 from eventwire._events import EventSpec, event, is_event, spec_of
 from eventwire._health import HealthStatus
-from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
+from eventwire._outcome import Accepted, CloseReport, DeliveryReceipt, PublishOutcome
 from eventwire._protocol import AsyncPublisherProtocol, PublisherProtocol
 from eventwire._publisher import AsyncPublisher, Publisher
 from eventwire._retry import RetryPolicy
@@ -36,6 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CLASSIFICATION",
+    "Accepted",
     "AmbiguousPublishError",
     "AsyncPublisher",
     "AsyncPublisherProtocol",
@@ -64,6 +67,8 @@ __all__ = [
     "QueueFullError",
     "RetriablePublishError",
     "RetryPolicy",
+    "SpoolError",
+    "SpoolFullError",
     "Telemetry",
     "event",
     "is_event",

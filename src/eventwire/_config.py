@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -192,6 +193,15 @@ class PublisherConfig:
             (``CircuitOpenError``); ``None`` turns the breaker off.
         telemetry: OpenTelemetry providers and propagator (``Telemetry``; default: the
             global ones, nothing recorded unless an SDK is configured).
+        spool_path: file of the durable spool (SQLite, WAL); ``None`` (default) turns it off.
+            With a spool, an event is committed to this file before it is produced and
+            removed on its delivery report; what is left is replayed on the next start. While
+            the breaker is open, events are spooled instead of failing. One publisher (one
+            process) uses a file at a time.
+        spool_max_events: most events the spool holds (accepted, not yet acknowledged); when
+            full, publishing waits for room.
+        spool_full_timeout: seconds a publish waits for room in a full spool before it fails
+            with ``SpoolFullError`` (the event is then not accepted; nothing is dropped).
 
     Raises:
         ConfigError: a field is invalid or contradicts another; the message names the field
@@ -220,6 +230,9 @@ class PublisherConfig:
     dead_letter: DeadLetterPolicy | None = None
     breaker: BreakerPolicy | None = field(default_factory=BreakerPolicy)
     telemetry: Telemetry = field(default_factory=Telemetry)
+    spool_path: str | os.PathLike[str] | None = None
+    spool_max_events: int = 1_000_000
+    spool_full_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         self._check_bootstrap()
@@ -229,6 +242,22 @@ class PublisherConfig:
         self._check_security()
         self._check_overrides()
         self._check_policies()
+        self._check_spool()
+
+    def _check_spool(self) -> None:
+        path = self.spool_path
+        if path is not None:
+            if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+                raise ConfigError(f"spool_path must be a non-empty path or None, got {path!r}")
+            parent = os.path.dirname(os.path.abspath(os.fspath(path)))
+            if not os.path.isdir(parent):
+                raise ConfigError(
+                    f"spool_path {os.fspath(path)!r}: directory {parent!r} does not exist"
+                )
+        count = self.spool_max_events
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ConfigError(f"spool_max_events must be an int >= 1, got {count!r}")
+        _check_seconds("spool_full_timeout", self.spool_full_timeout)
 
     def _check_policies(self) -> None:
         if not isinstance(self.retry, RetryPolicy):

@@ -135,3 +135,15 @@ class DeadLetteredError(PublishError):
         super().__init__(message, topic=topic, event_id=event_id, attempts=attempts, code=code)
         #: The ``DeliveryReceipt`` of the dead-letter record.
         self.dead_letter = dead_letter
+
+
+class SpoolFullError(RetriablePublishError):
+    """The durable spool stayed full (``spool_max_events``) for longer than
+    ``spool_full_timeout``; the event was not accepted (nothing already accepted was dropped)."""
+
+    category = "spool_full"
+
+
+class SpoolError(EventwireError):
+    """The spool file cannot be used: not an eventwire spool, a newer schema, corrupt, or
+    held by another process. Raised when the publisher starts, never mid-run."""

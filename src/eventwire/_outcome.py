@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 
 import msgspec
@@ -47,6 +48,10 @@ class CloseReport(msgspec.Struct, frozen=True):
             callers got an error (``PublishError``) rather than a receipt.
         undelivered_event_ids: the ``ce_id`` of each of those events.
         timed_out: whether the deadline passed before every event was settled.
+        spooled: events left in the durable spool (accepted, not acknowledged yet); they are
+            delivered on the next start with the same ``spool_path``. Always 0 without a
+            spool. Their ids are in ``undelivered_event_ids`` when they were in this run's
+            hands; replayed events not delivered again are only counted.
     """
 
     delivered: int
@@ -54,3 +59,44 @@ class CloseReport(msgspec.Struct, frozen=True):
     undelivered: int
     undelivered_event_ids: tuple[str, ...]
     timed_out: bool
+    spooled: int = 0
+
+
+class Accepted:
+    """An event committed to the durable spool: it reaches Kafka even if the process dies
+    now (it is then replayed on the next start with the same ``spool_path``).
+
+    Returned by ``AsyncPublisher.accept``. ``await accepted.delivered()`` waits for Kafka's
+    acknowledgement; cancelling that wait changes nothing for the event.
+
+    Attributes:
+        event_id: the CloudEvents ``ce_id`` of the event (kept across replays).
+        topic: the topic it is produced to.
+    """
+
+    __slots__ = ("_future", "event_id", "topic")
+
+    def __init__(self, event_id: str, topic: str, future: asyncio.Future[DeliveryReceipt]) -> None:
+        self.event_id = event_id
+        self.topic = topic
+        self._future = future
+
+    async def delivered(self) -> DeliveryReceipt:
+        """Wait until Kafka acknowledged the event.
+
+        Returns:
+            The delivery receipt.
+
+        Raises:
+            PublishError: the event can never be delivered (permanent failure, or
+                ``DeadLetteredError``), or the publisher closed first (``code="SPOOLED"``:
+                the event stays in the spool and is delivered on the next start).
+        """
+        return await asyncio.shield(self._future)
+
+    def done(self) -> bool:
+        """Whether the outcome is known (``delivered()`` would not wait)."""
+        return self._future.done()
+
+    def __repr__(self) -> str:
+        return f"Accepted(event_id={self.event_id!r}, topic={self.topic!r})"

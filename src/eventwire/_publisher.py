@@ -35,14 +35,17 @@ from eventwire._codec import EncodedEvent, EventCodec, UserHeaders
 from eventwire._config import PublisherConfig
 from eventwire._errors import (
     CircuitOpenError,
+    ConfigError,
     EventwireError,
     PublisherClosedError,
     PublishError,
     QueueFullError,
+    SpoolFullError,
 )
 from eventwire._health import HealthStatus
-from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
+from eventwire._outcome import Accepted, CloseReport, DeliveryReceipt, PublishOutcome
 from eventwire._producer import Pending, ProducerCore
+from eventwire._spool import Spool, SpoolEntry, run_callbacks, spool_for
 
 _log = structlog.get_logger("eventwire")
 
@@ -78,6 +81,12 @@ class _PublisherBase:
     def __init__(self, config: PublisherConfig) -> None:
         self._config = config
         self._core = ProducerCore(config)
+        try:
+            self._spool: Spool | None = spool_for(self._core)
+        except BaseException:
+            self._core.stop_polling(1.0)
+            raise
+        self._intake_stopped = False
         self._codec = EventCodec(
             encoding=config.encoding,
             validate=config.validate,
@@ -104,8 +113,46 @@ class _PublisherBase:
 
     @property
     def outstanding(self) -> int:
-        """Events accepted (handed to librdkafka) whose outcome is not settled yet."""
-        return self._core.outstanding
+        """Events accepted whose outcome is not settled yet (with a spool: the spool's
+        backlog, replayed events included)."""
+        spool = self._spool
+        return self._core.outstanding if spool is None else spool.backlog
+
+    def _stop_intake(self) -> None:
+        """Refuse new events from now on (``PublisherClosedError``); what was accepted goes
+        on. Non-blocking: the shutdown helper calls it from a signal callback."""
+        self._intake_stopped = True
+
+    def _check_open(self) -> None:
+        if self._core.closed or self._intake_stopped:
+            raise PublisherClosedError(CLOSED_MESSAGE)
+
+    def _spool_full(self, enc: EncodedEvent) -> SpoolFullError:
+        spool = self._spool
+        limit = spool.max_events if spool is not None else 0
+        return SpoolFullError(
+            f"event {enc.event_id} ({enc.event_type}) was not accepted: the spool stayed full "
+            f"({limit:,} events, spool_max_events) for {self._config.spool_full_timeout:g} s "
+            "(is the broker reachable? raise spool_max_events or spool_full_timeout)",
+            topic=enc.topic,
+            event_id=enc.event_id,
+            attempts=0,
+        )
+
+    def _need_spool(self) -> Spool:
+        if self._spool is None:
+            raise ConfigError(
+                "accept() needs a durable spool: PublisherConfig(spool_path=...); "
+                "use publish() without one"
+            )
+        return self._spool
+
+    def _settle_left(self, spool: Spool) -> None:
+        """After the writer stopped: callers of events still parked get the 'left in the
+        spool' error (must run where outcomes may be settled)."""
+        for entry in spool.take_parked():
+            if entry.target is not None:
+                entry.target.settle(spool.left_error(entry.encoded))
 
     def health(self) -> HealthStatus:
         """A snapshot of this publisher's health; cheap, never blocks (see ``HealthStatus``).
@@ -154,12 +201,11 @@ class _PublisherBase:
         key: str | bytes | None,
         headers: UserHeaders | None,
     ) -> EncodedEvent:
-        """Steps 1 and 2: codec, then breaker."""
-        if self._core.closed:
-            raise PublisherClosedError(CLOSED_MESSAGE)
+        """Steps 1 and 2: codec, then breaker (with a spool, an open breaker spools)."""
+        self._check_open()
         encoded = self._codec.encode(event, topic, key, headers)
         breaker = self._core.breaker
-        if breaker is not None and not breaker.allows():
+        if breaker is not None and self._spool is None and not breaker.allows():
             raise self._circuit_open(encoded)
         return encoded
 
@@ -182,7 +228,7 @@ class _PublisherBase:
         """``encode(event, topic)`` for a batch: codec, then breaker (steps 1 and 2)."""
         encode = self._codec.encode
         breaker = self._core.breaker
-        if breaker is None:
+        if breaker is None or self._spool is not None:
             return encode
 
         def encode_checked(event: Any, topic: str | None) -> EncodedEvent:
@@ -202,12 +248,22 @@ class _PublisherBase:
     def _report(self, timed_out: bool, *, log: bool = True) -> CloseReport:
         core = self._core
         failures = core.closing_failures()
+        spool = self._spool
+        if spool is None:
+            spooled = 0
+            undelivered = len(failures) + core.outstanding
+            failed = core.failed
+        else:
+            # Failures the spool absorbed (parked, left) are not failures for the caller.
+            spooled = undelivered = spool.backlog
+            failed = spool.given_up
         report = CloseReport(
             delivered=core.delivered,
-            failed=core.failed,
-            undelivered=len(failures) + core.outstanding,
+            failed=failed,
+            undelivered=undelivered,
             undelivered_event_ids=failures,
             timed_out=timed_out,
+            spooled=spooled,
         )
         if not log:
             return report
@@ -216,6 +272,7 @@ class _PublisherBase:
             delivered=report.delivered,
             failed=report.failed,
             undelivered=report.undelivered,
+            spooled=report.spooled,
             timed_out=timed_out,
         )
         return report
@@ -238,6 +295,31 @@ class _FutureDelivery(Pending):
             self.future.set_result(outcome)
         else:
             self.future.set_exception(outcome)
+
+
+class _AcceptedDelivery(_FutureDelivery):
+    """The delivery of an ``Accepted`` event; the caller may never ask for it."""
+
+    __slots__ = ()
+
+    def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
+        super().settle(outcome)
+        if not isinstance(outcome, DeliveryReceipt) and not self.future.cancelled():
+            # Marks the exception as retrieved: not awaiting delivered() is a legitimate
+            # choice after accept(), not a forgotten error.
+            self.future.exception()
+
+
+def _commit_callback(commit: asyncio.Future[None]) -> Callable[[BaseException | None], None]:
+    def committed(failure: BaseException | None) -> None:
+        if commit.done():
+            return
+        if failure is None:
+            commit.set_result(None)
+        else:
+            commit.set_exception(failure)
+
+    return committed
 
 
 class _Batch:
@@ -310,6 +392,8 @@ class AsyncPublisher(_PublisherBase):
             call_soon = loop.call_soon_threadsafe
             settle = self._core.settle
             self._core.start(handoff=lambda batch: call_soon(settle, batch), on_room=self._room.set)
+            if self._spool is not None:
+                self._spool.start(lambda calls, failure: call_soon(run_callbacks, calls, failure))
         return loop
 
     async def publish(
@@ -345,6 +429,9 @@ class AsyncPublisher(_PublisherBase):
         enc = self._encode(event, topic, key, headers)
         future: asyncio.Future[DeliveryReceipt] = loop.create_future()
         pending = _FutureDelivery(enc, future)
+        if self._spool is not None:
+            await self._accept_one(self._spool, pending)
+            return await future
         core = self._core
         core.track(1)
         try:
@@ -373,11 +460,15 @@ class AsyncPublisher(_PublisherBase):
             PublisherClosedError: the publisher was closed before the call.
         """
         loop = self._loop or self._bind()
-        if self._core.closed:
-            raise PublisherClosedError(CLOSED_MESSAGE)
+        self._check_open()
         events = events if isinstance(events, Sequence) else list(events)
         batch = _Batch(len(events))
         batch.done = loop.create_future()
+        if self._spool is not None:
+            await self._spool_batch(self._spool, events, batch, topic)
+            batch.release()
+            await batch.done
+            return batch.outcomes  # type: ignore[return-value]  # every slot is filled once done
         core = self._core
         core.track(len(events))
         core.batch_producing += 1
@@ -436,6 +527,156 @@ class AsyncPublisher(_PublisherBase):
             raise
         return refused
 
+    async def accept(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> Accepted:
+        """Commit one event to the durable spool and return as soon as it is durable.
+
+        A separate method rather than a mode of ``publish``: ``publish`` keeps meaning
+        "acknowledged by Kafka" and returns a ``DeliveryReceipt``; ``accept`` means "will reach
+        Kafka, even if this process dies now" and returns an ``Accepted`` whose ``delivered()``
+        waits for the receipt. Arguments are those of ``publish``.
+
+        Returns:
+            The ``Accepted`` handle (event id, topic, ``await delivered()``).
+
+        Raises:
+            ConfigError: the publisher has no spool (``PublisherConfig(spool_path=...)``).
+            EventValidationError: the event does not match its schema (nothing was written).
+            SpoolFullError: the spool stayed full for ``spool_full_timeout`` seconds.
+            SpoolError: the spool file could not be written (e.g. disk full).
+            PublisherClosedError: the publisher was closed (or is shutting down).
+
+        Cancelling the call after the event was handed to the spool writer does not take it
+        back: it may still be committed and delivered.
+        """
+        spool = self._need_spool()
+        loop = self._loop or self._bind()
+        enc = self._encode(event, topic, key, headers)
+        future: asyncio.Future[DeliveryReceipt] = loop.create_future()
+        await self._accept_one(spool, _AcceptedDelivery(enc, future))
+        return Accepted(enc.event_id, enc.topic, future)
+
+    async def accept_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[Accepted | EventwireError]:
+        """Commit events to the durable spool in order (few transactions) and return once
+        they are durable.
+
+        Returns:
+            One entry per event, in input order: its ``Accepted`` handle, or the error that
+            kept it out (``EventValidationError``, ``SpoolFullError``).
+
+        Raises:
+            ConfigError: the publisher has no spool.
+            SpoolError: the spool file could not be written.
+            PublisherClosedError: the publisher was closed before the call.
+        """
+        spool = self._need_spool()
+        loop = self._loop or self._bind()
+        self._check_open()
+        encode = self._batch_encoder()
+        results: list[Accepted | EventwireError] = []
+        entries: list[SpoolEntry] = []
+        indexes: list[int] = []
+        for event in events:
+            try:
+                enc = encode(event, topic)
+            except EventwireError as exc:
+                results.append(exc)
+                continue
+            future: asyncio.Future[DeliveryReceipt] = loop.create_future()
+            entries.append(SpoolEntry(enc, spool, _AcceptedDelivery(enc, future)))
+            indexes.append(len(results))
+            results.append(Accepted(enc.event_id, enc.topic, future))
+        refused = await self._spool_submit(spool, entries)
+        if refused is not None:
+            first, error = refused
+            for index in indexes[first:]:
+                results[index] = error
+        return results
+
+    async def _accept_one(self, spool: Spool, target: Pending) -> None:
+        refused = await self._spool_submit(spool, [SpoolEntry(target.encoded, spool, target)])
+        if refused is not None:
+            raise refused[1]
+
+    async def _spool_batch(
+        self, spool: Spool, events: Sequence[Any], batch: _Batch, topic: str | None
+    ) -> None:
+        """``publish_many`` through the spool: every event's slot settles on delivery."""
+        outcomes = batch.outcomes
+        encode = self._batch_encoder()
+        entries: list[SpoolEntry] = []
+        indexes: list[int] = []
+        for index, event in enumerate(events):
+            try:
+                enc = encode(event, topic)
+            except EventwireError as exc:
+                outcomes[index] = exc
+                continue
+            batch.remaining += 1
+            entries.append(SpoolEntry(enc, spool, _BatchSlot(enc, batch, index)))
+            indexes.append(index)
+        refused = await self._spool_submit(spool, entries)
+        if refused is not None:
+            first, error = refused
+            for index in indexes[first:]:
+                outcomes[index] = error
+                batch.remaining -= 1
+
+    async def _spool_submit(
+        self, spool: Spool, entries: Sequence[SpoolEntry]
+    ) -> tuple[int, EventwireError] | None:
+        """Hand ``entries`` to the spool writer in order, as room allows, and wait until
+        they are committed. Returns ``None``, or ``(first, error)``: entries from ``first``
+        on were not accepted (the spool stayed full, or the publisher closed).
+
+        Raises:
+            SpoolError: a commit failed.
+        """
+        loop = self._loop or self._bind()
+        commits: list[asyncio.Future[None]] = []
+        done = 0
+        refused: tuple[int, EventwireError] | None = None
+        while done < len(entries):
+            room = spool.room()
+            if room <= 0:
+                try:
+                    await self._spool_room(spool, entries[done].encoded)
+                except (SpoolFullError, PublisherClosedError) as exc:
+                    refused = (done, exc)
+                    break
+                continue
+            part = entries[done : done + room]
+            commit: asyncio.Future[None] = loop.create_future()
+            spool.submit(part, _commit_callback(commit))
+            commits.append(commit)
+            done += len(part)
+        for commit in commits:
+            await commit
+        return refused
+
+    async def _spool_room(self, spool: Spool, enc: EncodedEvent) -> None:
+        loop = self._loop or self._bind()
+        deadline = loop.time() + self._config.spool_full_timeout
+        room = self._room
+        while spool.room() <= 0:
+            self._check_open()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise self._spool_full(enc)
+            room.clear()
+            try:
+                await asyncio.wait_for(room.wait(), min(remaining, 0.1))
+            except TimeoutError:
+                continue
+
     async def _produce_when_room(self, pending: Pending) -> None:
         """Wait for room in the local queue, then produce; ``QueueFullError`` after the
         configured timeout (the event is then not accepted)."""
@@ -472,11 +713,41 @@ class AsyncPublisher(_PublisherBase):
             core.stop_polling(1.0)
             return self._report(timed_out=False)
         deadline = loop.time() + timeout
+        spool = self._spool
+        if spool is not None:
+            return await self._aclose_spooled(spool, deadline)
         timed_out = not await self._drained(deadline)
         if timed_out:
             core.abandon()
             await self._drained(loop.time() + 1.0)
         await asyncio.to_thread(core.stop_polling, 1.0)
+        return self._report(timed_out)
+
+    async def _aclose_spooled(self, spool: Spool, deadline: float) -> CloseReport:
+        """Flush until ``deadline`` (or until nothing can move: breaker open), then leave the
+        rest in the spool file. Bounded like ``aclose``."""
+        loop = self._loop or self._bind()
+        core = self._core
+        room = self._room
+        while spool.backlog > 0 and not (core.outstanding <= 0 and spool.stalled()):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            room.clear()
+            try:
+                await asyncio.wait_for(room.wait(), min(remaining, 0.1))
+            except TimeoutError:
+                continue
+        timed_out = spool.backlog > 0
+        spool.closing = True
+        if core.outstanding > 0:
+            core.abandon()  # reports come back failed: the spool keeps those rows
+            await self._drained(loop.time() + 1.0)
+        # Reports handed over by the poll thread's last batch are settled (acks queued)
+        # before this returns: call_soon_threadsafe callbacks run in order.
+        await asyncio.to_thread(core.stop_polling, 1.0)
+        await asyncio.to_thread(spool.stop, 1.0)
+        self._settle_left(spool)
         return self._report(timed_out)
 
     async def _drained(self, deadline: float) -> bool:
@@ -530,6 +801,25 @@ class _SyncBatch(_Batch):
             self.remaining += 1
 
 
+class _Commit:
+    """A sync caller waiting for its submission to be committed."""
+
+    __slots__ = ("event", "failure")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.failure: BaseException | None = None
+
+    def __call__(self, failure: BaseException | None) -> None:
+        self.failure = failure
+        self.event.set()
+
+    def wait(self) -> None:
+        self.event.wait()
+        if self.failure is not None:
+            raise self.failure
+
+
 class Publisher(_PublisherBase):
     """The synchronous twin of ``AsyncPublisher``: same core, same guarantees.
 
@@ -544,6 +834,8 @@ class Publisher(_PublisherBase):
     def __init__(self, config: PublisherConfig) -> None:
         super().__init__(config)
         self._core.start()
+        if self._spool is not None:
+            self._spool.start()
 
     def __enter__(self) -> Self:
         return self
@@ -572,14 +864,19 @@ class Publisher(_PublisherBase):
         enc = self._encode(event, topic, key, headers)
         pending = _SyncDelivery(enc)
         core = self._core
-        core.track(1)
-        try:
-            self._produce(pending)
-        except QueueFullError:
-            core.untrack(1)
-            raise
-        except PublishError as exc:
-            self._refused(pending, exc)
+        if self._spool is not None:
+            refused = self._spool_submit(self._spool, [SpoolEntry(enc, self._spool, pending)])
+            if refused is not None:
+                raise refused[1]
+        else:
+            core.track(1)
+            try:
+                self._produce(pending)
+            except QueueFullError:
+                core.untrack(1)
+                raise
+            except PublishError as exc:
+                self._refused(pending, exc)
         pending.event.wait()
         outcome = pending.outcome
         if isinstance(outcome, DeliveryReceipt):
@@ -595,13 +892,17 @@ class Publisher(_PublisherBase):
 
         Returns and raises as ``AsyncPublisher.publish_many``.
         """
-        if self._core.closed:
-            raise PublisherClosedError(CLOSED_MESSAGE)
+        self._check_open()
         events = events if isinstance(events, Sequence) else list(events)
         batch = _SyncBatch(len(events))
         outcomes = batch.outcomes
         encode = self._batch_encoder()
         core = self._core
+        if self._spool is not None:
+            self._spool_batch(self._spool, events, batch, topic)
+            batch.release()
+            batch.done.wait()
+            return outcomes  # type: ignore[return-value]  # every slot is filled once done
         core.track(len(events))
         refused = 0
         for index, event in enumerate(events):
@@ -629,6 +930,65 @@ class Publisher(_PublisherBase):
         batch.release()
         batch.done.wait()
         return outcomes  # type: ignore[return-value]  # every slot is filled once done
+
+    def _spool_batch(
+        self, spool: Spool, events: Sequence[Any], batch: _SyncBatch, topic: str | None
+    ) -> None:
+        outcomes = batch.outcomes
+        encode = self._batch_encoder()
+        entries: list[SpoolEntry] = []
+        indexes: list[int] = []
+        for index, event in enumerate(events):
+            try:
+                enc = encode(event, topic)
+            except EventwireError as exc:
+                outcomes[index] = exc
+                continue
+            batch.hold()
+            entries.append(SpoolEntry(enc, spool, _BatchSlot(enc, batch, index)))
+            indexes.append(index)
+        refused = self._spool_submit(spool, entries)
+        if refused is not None:
+            first, error = refused
+            for index in indexes[first:]:
+                outcomes[index] = error
+                batch.release()
+
+    def _spool_submit(
+        self, spool: Spool, entries: Sequence[SpoolEntry]
+    ) -> tuple[int, EventwireError] | None:
+        """The sync twin of ``AsyncPublisher._spool_submit``: blocks until committed."""
+        commits: list[_Commit] = []
+        done = 0
+        refused: tuple[int, EventwireError] | None = None
+        while done < len(entries):
+            room = spool.room()
+            if room <= 0:
+                try:
+                    self._spool_room(spool, entries[done].encoded)
+                except (SpoolFullError, PublisherClosedError) as exc:
+                    refused = (done, exc)
+                    break
+                continue
+            part = entries[done : done + room]
+            commit = _Commit()
+            spool.submit(part, commit)
+            commits.append(commit)
+            done += len(part)
+        for commit in commits:
+            commit.wait()
+        return refused
+
+    def _spool_room(self, spool: Spool, enc: EncodedEvent) -> None:
+        core = self._core
+        deadline = time.monotonic() + self._config.spool_full_timeout
+        while spool.room() <= 0:
+            self._check_open()
+            generation = core.room_generation
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._spool_full(enc)
+            core.wait_for_room(generation, min(remaining, 0.1))
 
     def _produce(self, pending: Pending) -> None:
         core = self._core
@@ -658,11 +1018,32 @@ class Publisher(_PublisherBase):
         if core.closed:
             return self._report(timed_out=False, log=False)
         core.begin_close()
-        timed_out = not self._drained(time.monotonic() + timeout)
+        deadline = time.monotonic() + timeout
+        spool = self._spool
+        if spool is not None:
+            return self._close_spooled(spool, deadline)
+        timed_out = not self._drained(deadline)
         if timed_out:
             core.abandon()
             self._drained(time.monotonic() + 1.0)
         core.stop_polling(1.0)
+        return self._report(timed_out)
+
+    def _close_spooled(self, spool: Spool, deadline: float) -> CloseReport:
+        core = self._core
+        while spool.backlog > 0 and not (core.outstanding <= 0 and spool.stalled()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            core.wait_for_room(core.room_generation, min(remaining, 0.1))
+        timed_out = spool.backlog > 0
+        spool.closing = True
+        if core.outstanding > 0:
+            core.abandon()
+            self._drained(time.monotonic() + 1.0)
+        core.stop_polling(1.0)
+        spool.stop(1.0)
+        self._settle_left(spool)
         return self._report(timed_out)
 
     def _drained(self, deadline: float) -> bool:

@@ -1,0 +1,498 @@
+"""The durable spool: accepted, unacknowledged events in a local SQLite file (WAL mode).
+
+An event is *accepted* once its row is committed; it is produced after the commit and its row
+is deleted after its delivery report (or once it can never be delivered: permanent failure,
+dead-lettered). Whatever is left — the process was killed, the close deadline passed, the
+broker stayed down — is replayed on the next start, before any new event, in its original
+order (``seq``), with the same bytes, key and headers, so it keeps its ``ce_id``.
+
+Threads: one writer thread owns the SQLite connection. Callers submit events (thread-safe);
+the writer takes everything submitted so far, writes it in one transaction with the pending
+deletes (group commit: the wait for a commit is bounded by the duration of the commit in
+progress, and a transaction holds at most ``_MAX_BATCH`` events), then hands the commit
+notifications to the publisher in one call (the event loop thread, for the async publisher),
+then produces the committed events in order. Delivery reports reach ``SpoolEntry.settle`` on
+the thread that settles reports; acks are queued and deleted in the next transaction.
+
+While the circuit breaker is open, committed events are *parked* (not produced) and drained,
+in ``seq`` order, when it closes. An event whose delivery failed for good after the retry
+policy (retriable, ambiguous, fatal) is parked too and produced again after ``_PARK_DELAY``:
+it never leaves the spool until Kafka acknowledged it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import os
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import msgspec
+import structlog
+
+from eventwire._codec import EncodedEvent, Headers
+from eventwire._errors import PublishError, RetriablePublishError, SpoolError
+from eventwire._outcome import DeliveryReceipt
+from eventwire._producer import Pending, ProducerCore
+
+_log = structlog.get_logger("eventwire")
+
+#: ``PRAGMA application_id`` of an eventwire spool ("EWSP"): a foreign SQLite file is refused.
+APPLICATION_ID: Final = 0x45575350
+#: ``PRAGMA user_version``: the schema version this code reads and writes.
+SCHEMA_VERSION: Final = 1
+#: Most events written in one transaction.
+_MAX_BATCH: Final = 20_000
+#: How long the writer sleeps when idle; bounds how late acks are deleted and parked events
+#: are drained.
+_IDLE_WAIT: Final = 0.05
+#: Delay before an event whose delivery failed for good is produced again.
+_PARK_DELAY: Final = 1.0
+#: Outcomes after which an event can never be delivered: its row is deleted.
+_FINAL: Final = frozenset({"permanent", "dead_lettered"})
+
+_SCHEMA: Final = """
+CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY,
+    topic      TEXT    NOT NULL,
+    key        BLOB,
+    value      BLOB    NOT NULL,
+    headers    BLOB    NOT NULL,
+    event_id   TEXT    NOT NULL,
+    event_type TEXT    NOT NULL
+) STRICT
+"""
+_INSERT: Final = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)"
+_DELETE: Final = "DELETE FROM events WHERE seq BETWEEN ? AND ?"
+
+_encode_headers: Final = msgspec.msgpack.Encoder().encode
+# Untyped: msgpack keeps str and bin apart, so header values come back as they went in.
+_decode_headers: Final = msgspec.msgpack.Decoder().decode
+
+#: Runs once a submission is durable (``None``) or could not be written (the error).
+Callback = Callable[[BaseException | None], None]
+Handoff = Callable[[list[Callback], BaseException | None], object]
+
+
+class SpoolFile:
+    """The SQLite file: schema checks, one transaction per group commit, replay.
+
+    ``synchronous=FULL``, deliberately: in WAL mode a commit is then fsynced before it
+    returns, so an accepted event survives a power loss or an OS crash as well as a killed
+    process. ``NORMAL`` would survive a process crash only (the last commits could vanish on
+    power loss) — and "accepted" is a promise to the caller. Group commit pays one fsync per
+    transaction, not per event. WAL commits are atomic (a frame checksum guards each one), so
+    a crash mid-commit leaves the previous state: no torn writes.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._lock_fd = self._lock()
+        try:
+            self._db = self._open()
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    def _lock(self) -> int:
+        # Two publishers on one file would replay the same events twice: one owner at a time.
+        # flock is released by the kernel when the process dies, even by SIGKILL.
+        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise SpoolError(
+                f"spool {self.path!r} is in use by another publisher (lock {self.path}.lock)"
+            ) from None
+        return fd
+
+    def _open(self) -> sqlite3.Connection:
+        existed = os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise SpoolError(f"spool {self.path!r} cannot be opened: {exc}") from exc
+        try:
+            if existed:
+                self._check(db)
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise SpoolError(f"spool {self.path!r}: WAL mode refused (journal_mode={mode})")
+            db.execute("PRAGMA synchronous=FULL")  # see the class docstring
+            if not existed:
+                with db:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.execute(_SCHEMA)
+                    db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            db.close()
+            raise SpoolError(f"spool {self.path!r} is not a usable eventwire spool: {exc}") from exc
+        except SpoolError:
+            db.close()
+            raise
+        return db
+
+    def _check(self, db: sqlite3.Connection) -> None:
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            raise SpoolError(
+                f"spool {self.path!r} is not an eventwire spool (SQLite application_id "
+                f"{app_id:#x}, expected {APPLICATION_ID:#x}); refusing to touch it"
+            )
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise SpoolError(
+                f"spool {self.path!r} has schema version {version}; this eventwire reads "
+                f"version {SCHEMA_VERSION}"
+            )
+        problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            raise SpoolError(f"spool {self.path!r} is corrupt: {'; '.join(problems)}")
+
+    def load(self) -> list[tuple[int, EncodedEvent]]:
+        """Every spooled event, in ``seq`` (acceptance) order."""
+        rows = self._db.execute(
+            "SELECT seq, topic, key, value, headers, event_id, event_type FROM events ORDER BY seq"
+        ).fetchall()
+        loaded = []
+        for seq, topic, key, value, headers, event_id, event_type in rows:
+            decoded: Headers = [tuple(h) for h in _decode_headers(headers)]  # type: ignore[misc]
+            loaded.append((seq, EncodedEvent(topic, key, value, decoded, event_id, event_type)))
+        return loaded
+
+    def commit(self, entries: Sequence[SpoolEntry], deletes: Sequence[tuple[int, int]]) -> None:
+        """Insert ``entries`` and delete the ``(first, last)`` seq ranges in one transaction."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            if entries:
+                db.executemany(
+                    _INSERT,
+                    [
+                        (
+                            e.seq,
+                            (enc := e.encoded).topic,
+                            enc.key,
+                            enc.value,
+                            _encode_headers(enc.headers),
+                            enc.event_id,
+                            enc.event_type,
+                        )
+                        for e in entries
+                    ],
+                )
+            if deletes:
+                db.executemany(_DELETE, deletes)
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        os.close(self._lock_fd)
+
+
+class SpoolEntry(Pending):
+    """A spooled event on its way to Kafka; its delivery report acks (or parks) its row.
+
+    ``target`` is the caller's own pending outcome (a future, a batch slot), settled once the
+    event is delivered or can never be; ``None`` for replayed events.
+    """
+
+    __slots__ = ("seq", "spool", "target")
+
+    def __init__(self, encoded: EncodedEvent, spool: Spool, target: Pending | None) -> None:
+        self.encoded = encoded
+        self.spool = spool
+        self.target = target
+        self.seq = 0
+
+    def __lt__(self, other: SpoolEntry) -> bool:
+        return self.seq < other.seq
+
+    def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
+        spool = self.spool
+        if isinstance(outcome, DeliveryReceipt):
+            spool.ack(self.seq)
+            if self.target is not None:
+                self.target.settle(outcome)
+        elif spool.closing:
+            # Purged at the close deadline: the row stays and is replayed on the next start.
+            if self.target is not None:
+                self.target.settle(spool.left_error(self.encoded))
+        elif outcome.category in _FINAL:
+            spool.ack(self.seq)
+            spool.given_up += 1
+            if self.target is not None:
+                self.target.settle(outcome)
+        else:
+            spool.park(self, failed=True)
+
+
+class Spool:
+    """The writer thread and the bookkeeping around one ``SpoolFile``."""
+
+    def __init__(self, path: str | os.PathLike[str], core: ProducerCore, max_events: int) -> None:
+        self.file = SpoolFile(path)
+        self.max_events = max_events
+        self._core = core
+        self._replay = self.file.load()
+        self._next_seq = self._replay[-1][0] + 1 if self._replay else 1
+        #: Events accepted over the spool's life (replayed ones included) and events done
+        #: with (delivered, or never deliverable); their difference is the backlog.
+        self.submitted = len(self._replay)
+        self.acked = 0
+        self.replayed = len(self._replay)
+        #: Events removed because they can never be delivered (permanent, dead-lettered).
+        self.given_up = 0
+        #: Set when the publisher closes: failed reports leave rows in place, nothing new
+        #: is produced.
+        self.closing = False
+        self._queue: list[SpoolEntry] = []
+        self._callbacks: list[Callback] = []
+        self._acks: deque[int] = deque()
+        self._parked: deque[SpoolEntry] = deque()
+        self._drain_after = 0.0
+        self._cond = threading.Condition(threading.Lock())
+        self._handoff: Handoff = run_callbacks
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self._failure: BaseException | None = None
+
+    @property
+    def backlog(self) -> int:
+        """Events accepted and not yet delivered (or given up as undeliverable)."""
+        return self.submitted - self.acked
+
+    def room(self) -> int:
+        return self.max_events - self.backlog
+
+    # -- threads ---------------------------------------------------------------------------
+
+    def start(self, handoff: Handoff | None = None) -> None:
+        """Start the writer; ``handoff`` runs each commit's notifications (default: on the
+        writer thread)."""
+        if self._thread is not None:
+            return
+        if handoff is not None:
+            self._handoff = handoff
+        self._thread = threading.Thread(target=self._run, name="eventwire-spool", daemon=True)
+        self._thread.start()
+        if self.replayed:
+            _log.info("eventwire.spool_replay", path=self.file.path, events=self.replayed)
+
+    def submit(self, entries: Sequence[SpoolEntry], on_commit: Callback | None) -> None:
+        """Queue ``entries`` for the next commit; ``on_commit`` runs (through the handoff)
+        once they are durable."""
+        with self._cond:
+            if self._failure is not None:
+                raise SpoolError(f"spool {self.file.path!r} failed: {self._failure}")
+            seq = self._next_seq
+            for entry in entries:
+                entry.seq = seq
+                seq += 1
+            self._next_seq = seq
+            self.submitted += len(entries)
+            self._queue.extend(entries)
+            if on_commit is not None:
+                self._callbacks.append(on_commit)
+            self._cond.notify()
+
+    def ack(self, seq: int) -> None:
+        """The event is done with (called where reports are settled); deleted next commit."""
+        self._acks.append(seq)
+        self.acked += 1
+
+    def park(self, entry: SpoolEntry, *, failed: bool) -> None:
+        """Keep ``entry`` in the spool and produce it again later."""
+        self._parked.append(entry)
+        if failed:
+            self._drain_after = time.monotonic() + _PARK_DELAY
+
+    def take_parked(self) -> list[SpoolEntry]:
+        """Remove and return the parked events (after the writer stopped)."""
+        parked = list(self._parked)
+        self._parked.clear()
+        return parked
+
+    def left_error(self, enc: EncodedEvent) -> PublishError:
+        return RetriablePublishError(
+            f"event {enc.event_id} to topic {enc.topic!r} was not delivered before the "
+            f"publisher closed; it stays in the spool {self.file.path!r} and is delivered on "
+            "the next start",
+            topic=enc.topic,
+            event_id=enc.event_id,
+            attempts=0,
+            code="SPOOLED",
+        )
+
+    def stop(self, timeout: float) -> bool:
+        """Write the last acks, stop the writer and close the file; False if it did not stop
+        within ``timeout`` (the file is then closed when the process exits)."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        if self._thread is None:
+            self.file.close()
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def stalled(self) -> bool:
+        """Nothing can move now: events are waiting, the breaker keeps them parked."""
+        breaker = self._core.breaker
+        return bool(self._parked) and breaker is not None and not breaker.allows()
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        if self._replay:
+            replay = []
+            for seq, enc in self._replay:
+                entry = SpoolEntry(enc, self, None)
+                entry.seq = seq
+                replay.append(entry)
+            self._replay = []
+            self._dispatch(replay)
+        while True:
+            with self._cond:
+                if not (self._queue or self._stop):
+                    self._cond.wait(_IDLE_WAIT)
+                batch = self._queue[:_MAX_BATCH]
+                del self._queue[:_MAX_BATCH]
+                callbacks = self._callbacks if not self._queue else []
+                if callbacks:
+                    self._callbacks = []
+                stopping = self._stop and not self._queue
+            deletes = self._take_acks()
+            if batch or deletes:
+                try:
+                    self.file.commit(batch, deletes)
+                except Exception as exc:  # noqa: BLE001 - reported to every later submit
+                    self._fail(exc, callbacks)
+                    return
+            if callbacks:
+                self._handoff(callbacks, None)
+            if batch:
+                self._dispatch(batch)
+            if self._parked:
+                self._drain()
+            if stopping:
+                break
+        self.file.close()
+
+    def _take_acks(self) -> list[tuple[int, int]]:
+        acks = self._acks
+        if not acks:
+            return []
+        seqs = sorted(acks.popleft() for _ in range(len(acks)))
+        ranges = []
+        first = last = seqs[0]
+        for seq in seqs[1:]:
+            if seq != last + 1:
+                ranges.append((first, last))
+                first = seq
+            last = seq
+        ranges.append((first, last))
+        return ranges
+
+    def _fail(self, exc: BaseException, callbacks: list[Callback]) -> None:
+        _log.error("eventwire.spool_failed", path=self.file.path, error=str(exc))
+        with self._cond:
+            self._failure = exc
+        self.file.close()
+        error = SpoolError(f"spool {self.file.path!r}: the commit failed: {exc}")
+        error.__cause__ = exc
+        with self._cond:
+            callbacks = [*callbacks, *self._callbacks]
+            self._callbacks = []
+        if callbacks:
+            self._handoff(callbacks, error)
+
+    @property
+    def failure(self) -> BaseException | None:
+        """Why the writer stopped (a commit failed, e.g. disk full), or ``None``."""
+        return self._failure
+
+    def _dispatch(self, entries: list[SpoolEntry]) -> None:
+        breaker = self._core.breaker
+        if self._parked or self.closing or (breaker is not None and not breaker.allows()):
+            self._parked.extend(entries)  # behind what already waits: order per key is kept
+            return
+        for index, entry in enumerate(entries):
+            if not self._produce(entry):
+                self._parked.extend(entries[index:])
+                return
+
+    def _drain(self) -> None:
+        breaker = self._core.breaker
+        if self.closing or (breaker is not None and not breaker.allows()):
+            return
+        if time.monotonic() < self._drain_after:
+            return
+        parked = sorted(self._parked.popleft() for _ in range(len(self._parked)))
+        for index, entry in enumerate(parked):
+            if not self._produce(entry):
+                self._parked.extendleft(reversed(parked[index:]))
+                return
+
+    def _produce(self, entry: SpoolEntry) -> bool:
+        """Hand one committed event to the core, waiting for queue room; False if it cannot
+        go now (closing, breaker opened, refused transiently): the caller parks it."""
+        core = self._core
+        core.track(1)
+        generation = core.room_generation
+        while True:
+            try:
+                core.produce(entry)
+            except BufferError:
+                breaker = core.breaker
+                if self.closing or (breaker is not None and not breaker.allows()):
+                    core.untrack(1)
+                    return False
+                core.wait_for_room(generation, _IDLE_WAIT)
+                generation = core.room_generation
+                continue
+            except PublishError as exc:
+                if exc.category not in _FINAL:
+                    core.untrack(1)
+                    return False
+                error = core.refuse(entry, exc)
+                if error is None:  # dead-lettered: its outcome arrives as a report
+                    return True
+                # Never deliverable as it is (e.g. too large): the caller gets the error.
+                core.untrack(1)
+                self.ack(entry.seq)
+                target = entry.target
+                if target is not None:
+                    self._handoff([functools.partial(_settle_refused, target, error)], None)
+                return True
+            return True
+
+
+def _settle_refused(target: Pending, error: PublishError, _failure: BaseException | None) -> None:
+    target.settle(error)
+
+
+def run_callbacks(callbacks: list[Callback], failure: BaseException | None) -> None:
+    for callback in callbacks:
+        callback(failure)
+
+
+def spool_for(core: ProducerCore) -> Spool | None:
+    """The spool a config asks for, opened (and checked) now, or ``None``."""
+    config = core.config
+    if config.spool_path is None:
+        return None
+    return Spool(config.spool_path, core, config.spool_max_events)

@@ -1,0 +1,229 @@
+"""The durable spool in one process: accept, publish through it, replay, refusal of bad files,
+an open breaker spools, a full spool waits then fails, closing leaves the rest in the file."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import eventwire
+from eventwire._spool import SpoolFile
+from eventwire.testing import ProxiedBroker
+from tests.events import order
+from tests.integration.conftest import Topics
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def _rows(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+def _ids(records: list[eventwire.testing.ConsumedRecord]) -> list[str]:
+    return [(r.header("ce_id") or b"").decode() for r in records]
+
+
+async def test_accept_returns_durable_then_delivers(topics: Topics, tmp_path: Path) -> None:
+    path = tmp_path / "spool.db"
+    async with eventwire.AsyncPublisher(topics.config(spool_path=path)) as publisher:
+        accepted = await publisher.accept(order(1))
+        assert _rows(path) in (0, 1)  # durable now; deleted once delivered
+        receipt = await accepted.delivered()
+        assert receipt.event_id == accepted.event_id
+        many = await publisher.accept_many([order(n) for n in range(2, 202)])
+        handles = [a for a in many if isinstance(a, eventwire.Accepted)]
+        assert len(handles) == 200
+        receipts = await asyncio.gather(*(a.delivered() for a in handles))
+    records = topics.broker.consume(topics.name("orders"), count=201)
+    assert sorted(_ids(records)) == sorted([accepted.event_id] + [r.event_id for r in receipts])
+    assert _rows(path) == 0
+
+
+async def test_publish_and_publish_many_through_the_spool(topics: Topics, tmp_path: Path) -> None:
+    config = topics.config(spool_path=tmp_path / "s.db")
+    async with eventwire.AsyncPublisher(config) as publisher:
+        receipt = await publisher.publish(order(0))
+        outcomes = await publisher.publish_many([order(n, key=f"k{n % 7}") for n in range(1, 3001)])
+        report = await publisher.aclose()
+    assert all(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes)
+    assert report.spooled == 0
+    assert report.delivered == 3001
+    records = topics.broker.consume(topics.name("orders"), count=3001)
+    assert set(_ids(records)) == {receipt.event_id} | {
+        o.event_id for o in outcomes if isinstance(o, eventwire.DeliveryReceipt)
+    }
+
+
+def test_sync_publisher_through_the_spool(topics: Topics, tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with eventwire.Publisher(topics.config(spool_path=path)) as publisher:
+        first = publisher.publish(order(0))
+        outcomes = publisher.publish_many([order(n) for n in range(1, 1001)])
+    assert all(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes)
+    records = topics.broker.consume(topics.name("orders"), count=1001)
+    assert first.event_id in _ids(records)
+    assert _rows(path) == 0
+
+
+async def test_replay_keeps_ce_id_and_goes_before_new_events_of_a_key(
+    topics: Topics, tmp_path: Path
+) -> None:
+    path = tmp_path / "s.db"
+    codec = eventwire.EventCodec(resolve_topic=topics.config().resolve_topic)
+    old = [codec.encode(order(n, key="same")) for n in range(50)]
+    _write_without_producing(path, old)
+    async with eventwire.AsyncPublisher(topics.config(spool_path=path)) as publisher:
+        assert publisher.outstanding == 50
+        new = await publisher.publish_many([order(n, key="same") for n in range(50, 60)])
+    records = topics.broker.consume(topics.name("orders"), count=60)
+    expected = [e.event_id for e in old] + [
+        o.event_id for o in new if isinstance(o, eventwire.DeliveryReceipt)
+    ]
+    assert _ids(records) == expected  # one key, one partition: replayed first, in order
+    assert records[0].value == old[0].value
+    assert _rows(path) == 0
+
+
+def _write_without_producing(path: Path, events: list[eventwire.EncodedEvent]) -> None:
+    """What a process killed between the spool commit and produce() leaves behind."""
+    from eventwire._spool import SpoolEntry
+
+    spool_file = SpoolFile(path)
+    entries = []
+    for seq, enc in enumerate(events, 1):
+        entry = SpoolEntry(enc, None, None)  # type: ignore[arg-type]
+        entry.seq = seq
+        entries.append(entry)
+    spool_file.commit(entries, [])
+    spool_file.close()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"this is not a database at all" * 200, "not a usable eventwire spool"),
+        (None, "not an eventwire spool"),
+    ],
+)
+def test_foreign_or_corrupt_file_is_refused_at_start(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "s.db"
+    if content is None:
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE t (x)")
+    else:
+        path.write_bytes(content)
+    config = eventwire.PublisherConfig(bootstrap_servers="127.0.0.1:9", spool_path=path)
+    with pytest.raises(eventwire.SpoolError, match=message):
+        eventwire.Publisher(config)
+
+
+def test_damaged_spool_is_refused_at_start(tmp_path: Path, topics: Topics) -> None:
+    path = tmp_path / "s.db"
+    codec = eventwire.EventCodec()
+    _write_without_producing(path, [codec.encode(order(n)) for n in range(2000)])
+    data = bytearray(path.read_bytes())
+    assert len(data) > 16 * 4096
+    data[8 * 4096 : 12 * 4096] = b"\xa5" * (4 * 4096)  # scribble over table pages
+    path.write_bytes(bytes(data))
+    with pytest.raises(eventwire.SpoolError, match=r"corrupt|usable"):
+        eventwire.Publisher(topics.config(spool_path=path))
+
+
+def test_one_publisher_per_spool_file(topics: Topics, tmp_path: Path) -> None:
+    config = topics.config(spool_path=tmp_path / "s.db")
+    with eventwire.Publisher(config), pytest.raises(eventwire.SpoolError, match="in use"):
+        eventwire.Publisher(config)
+
+
+@pytest.fixture
+def proxied() -> Iterator[ProxiedBroker]:
+    with ProxiedBroker(partitions=3) as broker:
+        yield broker
+
+
+def _outage_config(
+    broker: ProxiedBroker, path: Path, **changes: object
+) -> eventwire.PublisherConfig:
+    settings: dict[str, object] = {
+        "bootstrap_servers": broker.bootstrap_servers,
+        "spool_path": path,
+        "delivery_timeout": 30.0,
+        "breaker": eventwire.BreakerPolicy(failures=1, window=5.0, cooldown=0.2),
+        "librdkafka_overrides": {
+            "socket.timeout.ms": 2_000,
+            "reconnect.backoff.ms": 20,
+            "reconnect.backoff.max.ms": 200,
+        },
+    }
+    settings.update(changes)
+    return eventwire.PublisherConfig(**settings)  # type: ignore[arg-type]
+
+
+async def test_open_breaker_spools_and_drains_when_it_closes(
+    proxied: ProxiedBroker, tmp_path: Path
+) -> None:
+    topic = proxied.unique_topic()
+    path = tmp_path / "s.db"
+    config = _outage_config(proxied, path, topic_map={"orders": topic})
+    async with eventwire.AsyncPublisher(config) as publisher:
+        await publisher.publish(order(0))
+        proxied.proxy.cut()
+        deadline = time.monotonic() + 20
+        # Polls a state with a deadline; the breaker has no event to await.
+        while publisher.breaker_state == "closed" and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # the breaker hears _ALL_BROKERS_DOWN from librdkafka
+        assert publisher.breaker_state != "closed"
+        accepted = await publisher.accept_many([order(n) for n in range(1, 101)])
+        handles = [a for a in accepted if isinstance(a, eventwire.Accepted)]
+        assert len(handles) == 100  # spooled, not failed
+        assert _rows(path) >= 100
+        proxied.proxy.restore()
+        receipts = await asyncio.wait_for(
+            asyncio.gather(*(a.delivered() for a in handles)), timeout=30
+        )
+    assert len(receipts) == 100
+    records = proxied.consume(topic, timeout=20)
+    counts = collections.Counter(_ids(records))
+    assert {a.event_id for a in handles} <= set(counts)
+    assert _rows(path) == 0
+
+
+async def test_full_spool_waits_then_fails_and_close_is_bounded(
+    proxied: ProxiedBroker, tmp_path: Path
+) -> None:
+    topic = proxied.unique_topic()
+    path = tmp_path / "s.db"
+    config = _outage_config(
+        proxied, path, topic_map={"orders": topic}, spool_max_events=20, spool_full_timeout=0.5
+    )
+    publisher = eventwire.AsyncPublisher(config)
+    await publisher.publish(order(0))
+    proxied.proxy.cut()
+    accepted = await publisher.accept_many([order(n) for n in range(1, 21)])
+    assert all(isinstance(a, eventwire.Accepted) for a in accepted)
+    started = time.monotonic()
+    with pytest.raises(eventwire.SpoolFullError, match="spool stayed full"):
+        await publisher.accept(order(21))
+    assert 0.5 <= time.monotonic() - started < 2.0
+    started = time.monotonic()
+    report = await publisher.aclose(timeout=2.0)
+    assert time.monotonic() - started < 3.0
+    assert report.spooled == 20
+    assert report.failed == 0
+    assert _rows(path) == 20
+    proxied.proxy.restore()
+    async with eventwire.AsyncPublisher(config) as again:  # the next start delivers the rest
+        assert again.outstanding == 20
+    records = proxied.consume(topic, timeout=20)
+    expected = {a.event_id for a in accepted if isinstance(a, eventwire.Accepted)}
+    assert expected <= set(_ids(records))
+    assert _rows(path) == 0
