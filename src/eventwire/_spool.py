@@ -164,7 +164,7 @@ class SpoolFile:
         ).fetchall()
         loaded = []
         for seq, topic, key, value, headers, event_id, event_type in rows:
-            decoded: Headers = [tuple(h) for h in _decode_headers(headers)]  # type: ignore[misc]
+            decoded: Headers = [tuple(h) for h in _decode_headers(headers)]
             loaded.append((seq, EncodedEvent(topic, key, value, decoded, event_id, event_type)))
         return loaded
 
