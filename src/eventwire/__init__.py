@@ -32,6 +32,7 @@ from eventwire._outcome import Accepted, CloseReport, DeliveryReceipt, PublishOu
 from eventwire._protocol import AsyncPublisherProtocol, PublisherProtocol
 from eventwire._publisher import AsyncPublisher, Publisher
 from eventwire._retry import RetryPolicy
+from eventwire._shutdown import GracefulShutdown
 from eventwire._telemetry import Telemetry
 
 __version__ = "0.1.0"
@@ -56,6 +57,7 @@ __all__ = [
     "EventValidationError",
     "EventwireError",
     "FatalPublishError",
+    "GracefulShutdown",
     "HealthStatus",
     "PermanentPublishError",
     "PublishError",

@@ -741,10 +741,11 @@ class AsyncPublisher(_PublisherBase):
         timed_out = spool.backlog > 0
         spool.closing = True
         if core.outstanding > 0:
-            core.abandon()  # reports come back failed: the spool keeps those rows
-            await self._drained(loop.time() + 1.0)
-        # Reports handed over by the poll thread's last batch are settled (acks queued)
-        # before this returns: call_soon_threadsafe callbacks run in order.
+            # Purged reports come back failed: the spool keeps those rows. They are settled
+            # by the poll thread's last batch (no wait here: the spool has them anyway).
+            core.abandon()
+        # That last batch is settled (acks queued) before this returns: the handoff's
+        # call_soon_threadsafe callbacks run before to_thread's completion.
         await asyncio.to_thread(core.stop_polling, 1.0)
         await asyncio.to_thread(spool.stop, 1.0)
         self._settle_left(spool)
@@ -1039,8 +1040,7 @@ class Publisher(_PublisherBase):
         timed_out = spool.backlog > 0
         spool.closing = True
         if core.outstanding > 0:
-            core.abandon()
-            self._drained(time.monotonic() + 1.0)
+            core.abandon()  # settled by the poll thread's last batch; the rows stay
         core.stop_polling(1.0)
         spool.stop(1.0)
         self._settle_left(spool)

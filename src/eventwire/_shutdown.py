@@ -1,0 +1,186 @@
+"""GracefulShutdown: SIGTERM/SIGINT stop a publisher within a deadline, never blocking in a
+signal handler.
+
+First signal: intake stops at once (``publish``/``accept`` raise ``PublisherClosedError``),
+``requested`` becomes true and ``wait()`` returns; when the ``with`` block ends, the publisher
+is closed with what is left of the deadline (counted from the signal): outstanding events are
+flushed, and what is not acknowledged by then stays in the spool (with ``spool_path``) or is
+reported in ``CloseReport.undelivered_event_ids`` (without). ``eventwire.publisher_closed`` is
+the one summary line (delivered / spooled / failed / undelivered).
+
+Second signal: the process exits at once (``os._exit(128 + signal)``). With a spool nothing
+accepted is lost by that: it is replayed on the next start.
+
+The handlers only set flags: the async twin uses ``loop.add_signal_handler`` (the callback
+runs on the event loop, between callbacks), the sync twin ``signal.signal`` with a handler that
+sets a flag and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from types import FrameType, TracebackType
+from typing import Any, Final, Self
+
+import structlog
+
+from eventwire._config import _check_seconds
+from eventwire._outcome import CloseReport
+from eventwire._publisher import AsyncPublisher, Publisher
+
+_log = structlog.get_logger("eventwire")
+
+#: Seconds of the deadline kept for the teardown after the flush: the poll thread may be in a
+#: breaker probe (up to ``BreakerPolicy.probe_timeout``) and the producer must be closed.
+_TEARDOWN: Final = 1.0
+
+
+class GracefulShutdown:
+    """Closes a publisher within ``deadline`` seconds of SIGTERM/SIGINT; a second signal
+    exits at once.
+
+    Use ``async with`` around an ``AsyncPublisher`` (on its event loop), or ``with`` around a
+    ``Publisher`` (on the main thread: Python runs signal handlers there). Leaving the block
+    closes the publisher — signal or not — and restores the previous handlers.
+
+    Example::
+
+        async with eventwire.AsyncPublisher(config) as publisher:
+            async with eventwire.GracefulShutdown(publisher, deadline=10.0) as shutdown:
+                while not shutdown.requested:
+                    await publisher.accept(next_event())
+            print(shutdown.report)
+
+    Args:
+        publisher: the publisher to stop.
+        deadline: seconds from the first signal (or from leaving the block, without one)
+            until the publisher is closed; outstanding events get all of it but the last
+            second (kept for stopping threads and closing the producer) to be delivered.
+        signals: the signals to handle.
+
+    Raises:
+        ConfigError: ``deadline`` is not a positive number of seconds.
+    """
+
+    def __init__(
+        self,
+        publisher: AsyncPublisher | Publisher,
+        *,
+        deadline: float = 10.0,
+        signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGINT),
+    ) -> None:
+        _check_seconds("deadline", deadline)
+        self.publisher = publisher
+        self.deadline = float(deadline)
+        self.signals = tuple(signals)
+        #: The signal that started the shutdown, or ``None``.
+        self.signal: signal.Signals | None = None
+        #: What closing the publisher reported (set when the block ends).
+        self.report: CloseReport | None = None
+        self._requested_at: float | None = None
+        self._flag = threading.Event()
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._previous: dict[signal.Signals, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        """Whether a shutdown signal arrived."""
+        return self._flag.is_set()
+
+    def _first(self, signum: signal.Signals) -> None:
+        """Record the first signal: stop intake, set the flag. A second one exits now."""
+        if self._flag.is_set():
+            os._exit(128 + int(signum))
+        self.signal = signum
+        self._requested_at = time.monotonic()
+        self.publisher._stop_intake()
+        self._flag.set()
+
+    def _remaining(self) -> float:
+        """The flush budget: what is left of the deadline, less ``_TEARDOWN`` seconds kept
+        for stopping threads and closing the producer after the flush."""
+        started = self._requested_at if self._requested_at is not None else time.monotonic()
+        return max(0.001, self.deadline - _TEARDOWN - (time.monotonic() - started))
+
+    # -- async -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if not isinstance(self.publisher, AsyncPublisher):
+            raise TypeError("use 'with GracefulShutdown(...)' for a sync Publisher")
+        loop = self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+        for signum in self.signals:
+            loop.add_signal_handler(signum, self._on_signal_async, signum)
+        return self
+
+    def _on_signal_async(self, signum: signal.Signals) -> None:
+        # Runs on the event loop as an ordinary callback: no flush, no wait here.
+        self._first(signum)
+        _log.warning("eventwire.shutdown_requested", signal=signum.name, deadline_s=self.deadline)
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        """Return once a shutdown signal arrived (async twin only)."""
+        if self._event is None:
+            raise RuntimeError("GracefulShutdown.wait() needs 'async with GracefulShutdown(...)'")
+        await self._event.wait()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        publisher = self.publisher
+        assert isinstance(publisher, AsyncPublisher)  # noqa: S101 - checked in __aenter__
+        try:
+            # The handlers stay installed while closing: a second signal still exits at once.
+            self.report = await publisher.aclose(self._remaining())
+        finally:
+            loop = self._loop
+            if loop is not None:
+                for signum in self.signals:
+                    loop.remove_signal_handler(signum)
+
+    # -- sync ------------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        if not isinstance(self.publisher, Publisher):
+            raise TypeError("use 'async with GracefulShutdown(...)' for an AsyncPublisher")
+        for signum in self.signals:
+            self._previous[signum] = signal.signal(signum, self._on_signal_sync)
+        return self
+
+    def _on_signal_sync(self, signum: int, _frame: FrameType | None) -> None:
+        # Only flags: the main thread may be anywhere, even inside a lock the log uses.
+        self._first(signal.Signals(signum))
+
+    def wait_sync(self, timeout: float | None = None) -> bool:
+        """Block until a shutdown signal arrived or ``timeout`` passed; True if it arrived."""
+        return self._flag.wait(timeout)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        publisher = self.publisher
+        assert isinstance(publisher, Publisher)  # noqa: S101 - checked in __enter__
+        if self.signal is not None:
+            _log.warning(
+                "eventwire.shutdown_requested", signal=self.signal.name, deadline_s=self.deadline
+            )
+        try:
+            self.report = publisher.close(self._remaining())
+        finally:
+            for signum, previous in self._previous.items():
+                signal.signal(signum, previous)
+            self._previous.clear()
