@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -316,6 +318,17 @@ def async_publish_many_otel_sdk(workload: Workload) -> Measurement:
         meter_provider.shutdown()
 
 
+# -- 4c. AsyncPublisher.publish_many with the durable spool -------------------------------------
+
+
+def async_publish_many_spool(workload: Workload) -> Measurement:
+    """AsyncPublisher with spool: ``publish_many(chunk)``, each event committed to the SQLite
+    spool (WAL, synchronous=FULL, group commit) before it is produced, deleted on delivery."""
+    with tempfile.TemporaryDirectory(prefix="eventwire-bench-") as directory:
+        spool_path = os.path.join(directory, "spool.db")
+        return asyncio.run(_async_many(workload, True, spool_path=spool_path))
+
+
 # -- 5. concurrent AsyncPublisher.publish ------------------------------------------------------
 
 
@@ -384,6 +397,7 @@ CASES: Final[dict[str, Callable[[Workload], Measurement]]] = {
     "async_publish_many_novalidate": async_publish_many_novalidate,
     "async_publish_many_otel_off": async_publish_many_otel_off,
     "async_publish_many_otel_sdk": async_publish_many_otel_sdk,
+    "async_publish_many_spool": async_publish_many_spool,
     "async_publish_concurrent": async_publish_concurrent,
     "sync_publish_many_novalidate": sync_publish_many_novalidate,
     "sync_publish_many": sync_publish_many,
