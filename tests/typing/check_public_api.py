@@ -98,3 +98,19 @@ async def real_and_fake_fit_the_protocols(
     with FakePublisher() as sync_fake:
         place_order_sync(sync_fake, event)
         assert_type(sync_fake.close(), eventwire.CloseReport)
+
+
+async def spool_api(config: eventwire.PublisherConfig, event: OrderPlaced) -> None:
+    spooled = config.with_overrides(spool_path="/var/lib/app/eventwire.db")
+    async with eventwire.AsyncPublisher(spooled) as publisher:
+        accepted = await publisher.accept(event)
+        assert_type(accepted, eventwire.Accepted)
+        assert_type(accepted.event_id, str)
+        assert_type(await accepted.delivered(), eventwire.DeliveryReceipt)
+        many = await publisher.accept_many([event])
+        assert_type(many, list[eventwire.Accepted | eventwire.EventwireError])
+        async with eventwire.GracefulShutdown(publisher, deadline=5.0) as shutdown:
+            assert_type(shutdown.requested, bool)
+        report = shutdown.report
+        if report is not None:
+            assert_type(report.spooled, int)
