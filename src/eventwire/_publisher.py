@@ -7,7 +7,9 @@ What happens to an event, in order (written once, here; the failure steps live i
    Decimals), encode, key, CloudEvents headers. A bad event raises ``EventValidationError``
    and never reaches Kafka;
 2. **breaker** — while the circuit breaker is open the event is rejected at once with
-   ``CircuitOpenError`` (nothing is sent);
+   ``CircuitOpenError`` (nothing is sent); with a spool (``spool_path``) it is committed to
+   the spool instead and produced when the breaker closes (``_spool.py`` owns that path:
+   commit, then produce, delete on delivery, replay on start);
 3. **produce** — hand it to librdkafka; a full local queue makes the call wait for room (up to
    ``queue_full_timeout``, then ``QueueFullError``), ``BufferError`` never escapes. An event
    whose key is being retried waits behind it;
