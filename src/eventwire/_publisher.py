@@ -149,6 +149,30 @@ class _PublisherBase:
             )
         return self._spool
 
+    def _spool_entries(
+        self,
+        spool: Spool,
+        events: Iterable[Any],
+        topic: str | None,
+        outcomes: list[Any],
+        target: Callable[[EncodedEvent, int], Pending],
+    ) -> tuple[list[SpoolEntry], list[int]]:
+        """Encode ``events`` into spool entries (``target`` makes each caller's outcome);
+        a refused event's error goes into ``outcomes`` at its index. Returns the entries and
+        their indexes."""
+        encode = self._batch_encoder()
+        entries: list[SpoolEntry] = []
+        indexes: list[int] = []
+        for index, event in enumerate(events):
+            try:
+                enc = encode(event, topic)
+            except EventwireError as exc:
+                outcomes[index] = exc
+                continue
+            entries.append(SpoolEntry(enc, spool, target(enc, index)))
+            indexes.append(index)
+        return entries, indexes
+
     def _settle_left(self, spool: Spool) -> None:
         """After the writer stopped: callers of events still parked get the 'left in the
         spool' error (must run where outcomes may be settled)."""
@@ -582,20 +606,15 @@ class AsyncPublisher(_PublisherBase):
         spool = self._need_spool()
         loop = self._loop or self._bind()
         self._check_open()
-        encode = self._batch_encoder()
-        results: list[Accepted | EventwireError] = []
-        entries: list[SpoolEntry] = []
-        indexes: list[int] = []
-        for event in events:
-            try:
-                enc = encode(event, topic)
-            except EventwireError as exc:
-                results.append(exc)
-                continue
+        events = events if isinstance(events, Sequence) else list(events)
+        results: list[Accepted | EventwireError] = [None] * len(events)  # type: ignore[list-item]
+
+        def accepted(enc: EncodedEvent, index: int) -> Pending:
             future: asyncio.Future[DeliveryReceipt] = loop.create_future()
-            entries.append(SpoolEntry(enc, spool, _AcceptedDelivery(enc, future)))
-            indexes.append(len(results))
-            results.append(Accepted(enc.event_id, enc.topic, future))
+            results[index] = Accepted(enc.event_id, enc.topic, future)
+            return _AcceptedDelivery(enc, future)
+
+        entries, indexes = self._spool_entries(spool, events, topic, results, accepted)
         refused = await self._spool_submit(spool, entries)
         if refused is not None:
             first, error = refused
@@ -613,18 +632,12 @@ class AsyncPublisher(_PublisherBase):
     ) -> None:
         """``publish_many`` through the spool: every event's slot settles on delivery."""
         outcomes = batch.outcomes
-        encode = self._batch_encoder()
-        entries: list[SpoolEntry] = []
-        indexes: list[int] = []
-        for index, event in enumerate(events):
-            try:
-                enc = encode(event, topic)
-            except EventwireError as exc:
-                outcomes[index] = exc
-                continue
+
+        def slot(enc: EncodedEvent, index: int) -> Pending:
             batch.remaining += 1
-            entries.append(SpoolEntry(enc, spool, _BatchSlot(enc, batch, index)))
-            indexes.append(index)
+            return _BatchSlot(enc, batch, index)
+
+        entries, indexes = self._spool_entries(spool, events, topic, outcomes, slot)
         refused = await self._spool_submit(spool, entries)
         if refused is not None:
             first, error = refused
@@ -938,18 +951,12 @@ class Publisher(_PublisherBase):
         self, spool: Spool, events: Sequence[Any], batch: _SyncBatch, topic: str | None
     ) -> None:
         outcomes = batch.outcomes
-        encode = self._batch_encoder()
-        entries: list[SpoolEntry] = []
-        indexes: list[int] = []
-        for index, event in enumerate(events):
-            try:
-                enc = encode(event, topic)
-            except EventwireError as exc:
-                outcomes[index] = exc
-                continue
+
+        def slot(enc: EncodedEvent, index: int) -> Pending:
             batch.hold()
-            entries.append(SpoolEntry(enc, spool, _BatchSlot(enc, batch, index)))
-            indexes.append(index)
+            return _BatchSlot(enc, batch, index)
+
+        entries, indexes = self._spool_entries(spool, events, topic, outcomes, slot)
         refused = self._spool_submit(spool, entries)
         if refused is not None:
             first, error = refused

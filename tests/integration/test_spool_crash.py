@@ -174,32 +174,23 @@ async def test_sigkill_at_three_points_then_replay_loses_nothing(
     broker = topics.broker
     topic = topics.name("orders")
     spool = tmp_path / "spool.db"
+    side_file = tmp_path / "accepted.txt"
+
+    def resume() -> Child:
+        """A new child going on where the side file says the last one got to."""
+        done = len(_accepted(side_file))
+        args = ["--start", str(done), "--count", str(FAULT_EVENTS - done)]
+        return start(broker.bootstrap_servers, topic, spool, *args)
+
     kills = []
     for point in (0.25, 0.5, 0.75):
-        done = len(_accepted(tmp_path / "accepted.txt"))
-        child: Child = start(
-            broker.bootstrap_servers,
-            topic,
-            spool,
-            "--start",
-            str(done),
-            "--count",
-            str(FAULT_EVENTS - done),
-        )
+        child = resume()
+        done = len(_accepted(side_file))
         child.read_until("accepted", at_least=int(FAULT_EVENTS * point) - done)
         child.proc.send_signal(signal.SIGKILL)
         child.proc.wait()
-        kills.append((point, len(_accepted(child.side_file)), len(_spooled_ids(spool))))
-    done = len(_accepted(tmp_path / "accepted.txt"))
-    last: Child = start(
-        broker.bootstrap_servers,
-        topic,
-        spool,
-        "--start",
-        str(done),
-        "--count",
-        str(FAULT_EVENTS - done),
-    )
+        kills.append((point, len(_accepted(side_file)), len(_spooled_ids(spool))))
+    last = resume()
     report = last.report()
     assert last.proc.wait() == 0
     assert report["spooled"] == 0
