@@ -724,8 +724,10 @@ class AsyncPublisher(_PublisherBase):
             return self._report(timed_out=False, log=False)
         core.begin_close()
         loop = self._loop
-        if loop is None:  # never used: nothing in flight
+        if loop is None:  # never used: nothing in flight (replayed rows stay in the spool)
             core.stop_polling(1.0)
+            if self._spool is not None:
+                self._spool.stop(1.0)
             return self._report(timed_out=False)
         deadline = loop.time() + timeout
         spool = self._spool

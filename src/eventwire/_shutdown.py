@@ -116,6 +116,7 @@ class GracefulShutdown:
         loop = self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
         for signum in self.signals:
+            self._previous[signum] = signal.getsignal(signum)
             loop.add_signal_handler(signum, self._on_signal_async, signum)
         return self
 
@@ -148,6 +149,7 @@ class GracefulShutdown:
             if loop is not None:
                 for signum in self.signals:
                     loop.remove_signal_handler(signum)
+            self._restore()
 
     # -- sync ------------------------------------------------------------------------------
 
@@ -181,6 +183,12 @@ class GracefulShutdown:
         try:
             self.report = publisher.close(self._remaining())
         finally:
-            for signum, previous in self._previous.items():
+            self._restore()
+
+    def _restore(self) -> None:
+        """Put back the handlers that were installed before (asyncio's
+        ``remove_signal_handler`` alone would reset them to the defaults)."""
+        for signum, previous in self._previous.items():
+            if previous is not None:
                 signal.signal(signum, previous)
-            self._previous.clear()
+        self._previous.clear()

@@ -188,9 +188,13 @@ class SpoolFile:
             raise
 
     def close(self) -> None:
+        """Close the database and release the lock; idempotent."""
+        if self._lock_fd < 0:
+            return
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
         os.close(self._lock_fd)
+        self._lock_fd = -1
 
 
 class SpoolEntry(Pending):
@@ -255,6 +259,7 @@ class Spool:
         self._parked: deque[SpoolEntry] = deque()
         self._drain_after = 0.0
         self._cond = threading.Condition(threading.Lock())
+        self._ack_lock = threading.Lock()
         self._handoff: Handoff = run_callbacks
         self._thread: threading.Thread | None = None
         self._stop = False
@@ -300,9 +305,11 @@ class Spool:
             self._cond.notify()
 
     def ack(self, seq: int) -> None:
-        """The event is done with (called where reports are settled); deleted next commit."""
+        """The event is done with; its row is deleted by the next commit. Called where
+        reports are settled, and by the writer for an event refused for good."""
         self._acks.append(seq)
-        self.acked += 1
+        with self._ack_lock:
+            self.acked += 1
 
     def park(self, entry: SpoolEntry, *, failed: bool) -> None:
         """Keep ``entry`` in the spool and produce it again later."""

@@ -19,7 +19,13 @@ from tests.integration.conftest import Topics
 pytestmark = pytest.mark.timeout(60)
 
 
+def _own_handler(signum: int, frame: object) -> None:
+    raise AssertionError("not called in these tests")
+
+
 async def test_async_signal_stops_intake_and_closes(topics: Topics) -> None:
+    previous = signal.signal(signal.SIGTERM, _own_handler)
+    sigint = signal.getsignal(signal.SIGINT)  # the event loop runner's own handler
     publisher = eventwire.AsyncPublisher(topics.config())
     async with publisher, eventwire.GracefulShutdown(publisher, deadline=5.0) as shutdown:
         receipts = [await publisher.publish(order(n)) for n in range(20)]
@@ -31,7 +37,8 @@ async def test_async_signal_stops_intake_and_closes(topics: Topics) -> None:
             await publisher.publish(order(99))
     assert shutdown.report is not None
     assert (shutdown.report.delivered, shutdown.report.undelivered) == (20, 0)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert signal.getsignal(signal.SIGINT) == sigint  # restored
+    assert signal.signal(signal.SIGTERM, previous) is _own_handler  # restored, not reset
     records = topics.broker.consume(topics.name("orders"), count=20)
     assert {r.header("ce_id") for r in records} == {r.event_id.encode() for r in receipts}
 

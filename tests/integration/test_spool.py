@@ -227,3 +227,11 @@ async def test_full_spool_waits_then_fails_and_close_is_bounded(
     expected = {a.event_id for a in accepted if isinstance(a, eventwire.Accepted)}
     assert expected <= set(_ids(records))
     assert _rows(path) == 0
+
+
+async def test_unused_publisher_releases_the_spool(topics: Topics, tmp_path: Path) -> None:
+    config = topics.config(spool_path=tmp_path / "s.db")
+    report = await eventwire.AsyncPublisher(config).aclose()
+    assert report.spooled == 0
+    async with eventwire.AsyncPublisher(config) as again:  # the lock was released
+        await again.accept(order(1))
