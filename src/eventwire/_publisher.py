@@ -714,7 +714,9 @@ class AsyncPublisher(_PublisherBase):
 
     async def aclose(self, timeout: float = 30.0) -> CloseReport:  # noqa: ASYNC109 - the API
         """Stop accepting events, wait up to ``timeout`` seconds for outstanding deliveries,
-        then fail whatever is left (its callers get a ``PublishError``).
+        then fail whatever is left (its callers get a ``PublishError``). With a spool, what is
+        left stays in the spool file instead (``CloseReport.spooled``), delivered on the next
+        start; waiting callers get a ``RetriablePublishError`` with ``code="SPOOLED"``.
 
         Always returns within ``timeout`` + about one second, even with the broker gone.
         Calling it again returns a fresh report and does nothing else.
