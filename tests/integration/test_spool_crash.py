@@ -66,6 +66,15 @@ class Child:
         line = self.read_until("report ")
         return dict(json.loads(line.removeprefix("report ")))
 
+    def terminate_within(self, seconds: float) -> dict[str, object]:
+        """SIGTERM; the child must report and exit cleanly within ``seconds``."""
+        signalled = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        report = self.report()
+        assert self.proc.wait() == 0
+        assert time.monotonic() - signalled < seconds
+        return report
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -217,12 +226,7 @@ async def test_sigterm_mid_stream_exits_within_deadline(
         broker.bootstrap_servers, topic, spool, "--count", "1000000", "--deadline", str(DEADLINE)
     )
     child.read_until("accepted", at_least=5_000)
-    signalled = time.monotonic()
-    child.proc.send_signal(signal.SIGTERM)
-    report = child.report()
-    assert child.proc.wait() == 0
-    elapsed = time.monotonic() - signalled
-    assert elapsed < DEADLINE + 1.0
+    report = child.terminate_within(DEADLINE + 1.0)
     accepted = _accepted(child.side_file)
     records = broker.consume(topic, timeout=60)
     delivered = set(_ids(records))
@@ -277,11 +281,7 @@ async def test_sigterm_with_broker_down_is_bounded_and_spools(
     child.read_until("accepted", at_least=2_000)
     proxied.proxy.cut()
     child.read_until("accepted")  # accepting goes on with the broker gone
-    signalled = time.monotonic()
-    child.proc.send_signal(signal.SIGTERM)
-    report = child.report()
-    assert child.proc.wait() == 0
-    assert time.monotonic() - signalled < DEADLINE + 1.0
+    report = child.terminate_within(DEADLINE + 1.0)
     accepted = _accepted(child.side_file)
     spooled = _spooled_ids(spool)
     assert report["spooled"] == len(spooled) > 0
@@ -310,11 +310,7 @@ async def test_sigterm_with_spool_full_is_bounded(
         str(DEADLINE),
     )
     child.read_until("accepted", at_least=200)
-    signalled = time.monotonic()
-    child.proc.send_signal(signal.SIGTERM)
-    report = child.report()
-    assert child.proc.wait() == 0
-    assert time.monotonic() - signalled < DEADLINE + 1.0
+    report = child.terminate_within(DEADLINE + 1.0)
     assert report["spooled"] == 200
     assert set(_accepted(child.side_file)) == _spooled_ids(spool)
     proxied.proxy.restore()
