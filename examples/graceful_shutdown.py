@@ -13,23 +13,25 @@ What it shows:
 * the one summary line ``eventwire.publisher_closed`` (delivered / spooled / failed) and the
   ``CloseReport`` the service prints before it exits.
 
-Run it: ``python -m examples.graceful_shutdown --bootstrap-servers HOST:PORT`` (a local broker:
-``eventwire broker``), then press Ctrl-C or ``kill -TERM <pid>``. It prints ``publishing`` once
-it runs and ``report {...}`` (JSON) at the end.
+Run it: ``python -m examples.graceful_shutdown --bootstrap-servers HOST:PORT [--spool FILE]
+[--deadline 5]`` (a local broker: ``eventwire broker``), then press Ctrl-C or
+``kill -TERM <pid>``. It prints ``publishing`` once it runs and ``report {...}`` (JSON) at the
+end; run it again with the same ``--spool`` to deliver what a deadline left behind.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import json
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
 
 import eventwire
+from examples import _common
 
 
 @eventwire.event(topic="stock", key="sku", type="stock.reserved", version=1)
@@ -60,20 +62,15 @@ async def run_service(
     return shutdown.report
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap-servers", required=True)
-    parser.add_argument("--topic", default="stock", help="Kafka topic for StockReserved")
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _common.parser(__doc__)
     parser.add_argument("--spool", type=Path, help="spool file (default: a temporary one)")
     parser.add_argument("--deadline", type=float, default=5.0, help="shutdown deadline, s")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     spool = args.spool or Path(tempfile.mkdtemp()) / "eventwire-spool.db"
-    config = eventwire.PublisherConfig(
-        bootstrap_servers=args.bootstrap_servers,
-        topic_map={"stock": args.topic},
-        spool_path=spool,
+    report = asyncio.run(
+        run_service(_common.config(args, spool_path=spool), deadline=args.deadline)
     )
-    report = asyncio.run(run_service(config, deadline=args.deadline))
     summary = {
         "delivered": report.delivered,
         "spooled": report.spooled,

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import msgspec
@@ -17,6 +16,7 @@ import msgspec
 import eventwire
 from eventwire.testing import LocalBroker
 from examples import graceful_shutdown as example
+from tests.examples.conftest import ExampleTopics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 3.0
@@ -27,19 +27,17 @@ def _ce_ids(broker: LocalBroker, topic: str) -> list[str]:
 
 
 def test_sigterm_stops_the_service_within_its_deadline(
-    eventwire_broker: LocalBroker, tmp_path: Path
+    example_topics: ExampleTopics, tmp_path: Path
 ) -> None:
-    topic = eventwire_broker.create_topic(f"ex{uuid.uuid4().hex[:8]}.stock", 3)
+    eventwire_broker = example_topics.broker
+    topic = eventwire_broker.create_topic(example_topics.prefix + "stock", 3)
     spool = tmp_path / "spool.db"
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [
             sys.executable,
             "-m",
             "examples.graceful_shutdown",
-            "--bootstrap-servers",
-            eventwire_broker.bootstrap_servers,
-            "--topic",
-            topic,
+            *example_topics.argv,
             "--spool",
             str(spool),
             "--deadline",
@@ -71,12 +69,7 @@ def test_sigterm_stops_the_service_within_its_deadline(
     assert len(delivered) == len(set(delivered)) == report["delivered"]
     assert report["failed"] == 0
     if report["spooled"]:  # the next start delivers what the deadline left in the spool
-        config = eventwire.PublisherConfig(
-            bootstrap_servers=eventwire_broker.bootstrap_servers,
-            topic_map={"stock": topic},
-            spool_path=spool,
-        )
-        assert _deliver_rest(config).spooled == 0
+        assert _deliver_rest(example_topics.config(spool_path=spool)).spooled == 0
         assert len(_ce_ids(eventwire_broker, topic)) == report["delivered"] + report["spooled"]
 
 
@@ -87,16 +80,11 @@ def _deliver_rest(config: eventwire.PublisherConfig) -> eventwire.CloseReport:
 
 
 async def test_run_service_in_process_delivers_every_event(
-    eventwire_broker: LocalBroker, tmp_path: Path
+    example_topics: ExampleTopics, tmp_path: Path
 ) -> None:
-    topic = eventwire_broker.create_topic(f"ex{uuid.uuid4().hex[:8]}.stock", 3)
-    config = eventwire.PublisherConfig(
-        bootstrap_servers=eventwire_broker.bootstrap_servers,
-        topic_map={"stock": topic},
-        spool_path=tmp_path / "spool.db",
-    )
+    config = example_topics.config(spool_path=tmp_path / "spool.db")
     report = await example.run_service(config, deadline=5.0, limit=500)
     assert (report.delivered, report.spooled, report.failed) == (500, 0, 0)
-    records = eventwire_broker.consume(topic, count=500, timeout=30)
+    records = example_topics.consume("stock", count=500, timeout=30)
     decode = msgspec.json.Decoder(example.StockReserved).decode
     assert {decode(r.value or b"").order_id for r in records} == {f"ord-{n}" for n in range(500)}
