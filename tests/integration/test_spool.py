@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.timeout(90)
 
 
 def _rows(path: Path) -> int:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
@@ -185,7 +186,12 @@ async def test_open_breaker_spools_and_drains_when_it_closes(
         accepted = await publisher.accept_many([order(n) for n in range(1, 101)])
         handles = [a for a in accepted if isinstance(a, eventwire.Accepted)]
         assert len(handles) == 100  # spooled, not failed
-        assert _rows(path) >= 100
+        rows = _rows(path)
+        # Seen once in ~30 runs under heavy parallel load: 0 rows read here while the spool
+        # held 100 parked events (not understood yet); the message keeps the evidence.
+        assert rows >= 100, (
+            f"rows {rows}, outstanding {publisher.outstanding}, reread {_rows(path)}"
+        )
         proxied.proxy.restore()
         receipts = await asyncio.wait_for(
             asyncio.gather(*(a.delivered() for a in handles)), timeout=30

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import signal
@@ -129,7 +130,7 @@ def _accepted(side_file: Path) -> list[str]:
 
 
 def _spooled_ids(path: Path) -> set[str]:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         return {row[0] for row in db.execute("SELECT event_id FROM events")}
 
 
