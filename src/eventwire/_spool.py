@@ -368,9 +368,11 @@ class Spool:
                     self._cond.wait(_IDLE_WAIT)
                 batch = self._queue[:_MAX_BATCH]
                 del self._queue[:_MAX_BATCH]
-                callbacks = self._callbacks if not self._queue else []
-                if callbacks:
-                    self._callbacks = []
+                # A fresh list each time: the snapshot must not alias the list that later
+                # submits append to, or their callbacks would run before their commit.
+                callbacks: list[Callback] = []
+                if not self._queue:
+                    callbacks, self._callbacks = self._callbacks, callbacks
                 stopping = self._stop and not self._queue
             deletes = self._take_acks()
             if batch or deletes:

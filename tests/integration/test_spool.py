@@ -186,12 +186,7 @@ async def test_open_breaker_spools_and_drains_when_it_closes(
         accepted = await publisher.accept_many([order(n) for n in range(1, 101)])
         handles = [a for a in accepted if isinstance(a, eventwire.Accepted)]
         assert len(handles) == 100  # spooled, not failed
-        rows = _rows(path)
-        # Seen once in ~30 runs under heavy parallel load: 0 rows read here while the spool
-        # held 100 parked events (not understood yet); the message keeps the evidence.
-        assert rows >= 100, (
-            f"rows {rows}, outstanding {publisher.outstanding}, reread {_rows(path)}"
-        )
+        assert _rows(path) >= 100
         proxied.proxy.restore()
         receipts = await asyncio.wait_for(
             asyncio.gather(*(a.delivered() for a in handles)), timeout=30
