@@ -240,6 +240,8 @@ class ProducerCore:
         self._closing_failures: list[str] | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None
+        #: Set by the durable spool (``_spool.Spool``) when the publisher has one.
+        self.spool_status_source: Callable[[], tuple[int, float | None]] | None = None
         self.max_message_bytes = int(str(self._settings.get("message.max.bytes", 1_000_000)))
         if telemetry is not None:
             telemetry.bind(self)
@@ -758,7 +760,8 @@ class ProducerCore:
     def spool_status(self) -> tuple[int, float | None] | None:
         """``(backlog, age in seconds of the oldest entry)`` of the durable spool; ``None``
         while the publisher has no spool."""
-        return None
+        source = self.spool_status_source
+        return None if source is None else source()
 
     def metadata(self, timeout: float) -> Any:
         """Fetch cluster metadata (used by health and breaker probes)."""

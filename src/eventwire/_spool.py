@@ -56,6 +56,8 @@ _IDLE_WAIT: Final = 0.05
 _PARK_DELAY: Final = 1.0
 #: Outcomes after which an event can never be delivered: its row is deleted.
 _FINAL: Final = frozenset({"permanent", "dead_lettered"})
+#: The stamp of entries built outside a submission (tests writing a spool file directly).
+_NO_STAMP: Final[list[float]] = [0.0, 0.0]
 
 # One row per event: ``record`` is the whole ``EncodedEvent`` (topic, key, value, headers,
 # event id and type) as one MessagePack blob — one encode call and one bound parameter per row
@@ -204,13 +206,16 @@ class SpoolEntry(Pending):
     event is delivered or can never be; ``None`` for replayed events.
     """
 
-    __slots__ = ("seq", "spool", "target")
+    __slots__ = ("seq", "spool", "stamp", "target")
 
     def __init__(self, encoded: EncodedEvent, spool: Spool, target: Pending | None) -> None:
         self.encoded = encoded
         self.spool = spool
         self.target = target
         self.seq = 0
+        #: ``[accepted at (epoch s), events of that submission not done yet]``, shared by
+        #: the entries of one submission (for the age of the oldest spooled event).
+        self.stamp: list[float] = _NO_STAMP
 
     def __lt__(self, other: SpoolEntry) -> bool:
         return self.seq < other.seq
@@ -218,7 +223,7 @@ class SpoolEntry(Pending):
     def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
         spool = self.spool
         if isinstance(outcome, DeliveryReceipt):
-            spool.ack(self.seq)
+            spool.ack(self)
             if self.target is not None:
                 self.target.settle(outcome)
         elif spool.closing:
@@ -226,7 +231,7 @@ class SpoolEntry(Pending):
             if self.target is not None:
                 self.target.settle(spool.left_error(self.encoded))
         elif outcome.category in _FINAL:
-            spool.ack(self.seq)
+            spool.ack(self)
             spool.given_up += 1
             if self.target is not None:
                 self.target.settle(outcome)
@@ -260,6 +265,10 @@ class Spool:
         self._drain_after = 0.0
         self._cond = threading.Condition(threading.Lock())
         self._ack_lock = threading.Lock()
+        self._stamps: deque[list[float]] = deque()
+        if self._replay:
+            self._stamps.append([time.time(), float(len(self._replay))])
+        core.spool_status_source = self.status
         self._handoff: Handoff = run_callbacks
         self._thread: threading.Thread | None = None
         self._stop = False
@@ -294,9 +303,12 @@ class Spool:
             if self._failure is not None:
                 raise SpoolError(f"spool {self.file.path!r} failed: {self._failure}")
             seq = self._next_seq
+            stamp = [time.time(), float(len(entries))]
             for entry in entries:
                 entry.seq = seq
+                entry.stamp = stamp
                 seq += 1
+            self._stamps.append(stamp)
             self._next_seq = seq
             self.submitted += len(entries)
             self._queue.extend(entries)
@@ -304,12 +316,23 @@ class Spool:
                 self._callbacks.append(on_commit)
             self._cond.notify()
 
-    def ack(self, seq: int) -> None:
+    def ack(self, entry: SpoolEntry) -> None:
         """The event is done with; its row is deleted by the next commit. Called where
         reports are settled, and by the writer for an event refused for good."""
-        self._acks.append(seq)
+        self._acks.append(entry.seq)
         with self._ack_lock:
             self.acked += 1
+            entry.stamp[1] -= 1
+
+    def status(self) -> tuple[int, float | None]:
+        """``(backlog, seconds since the oldest event still spooled was accepted)``; a
+        replayed event counts from the start of this run. Cheap; any thread."""
+        stamps = self._stamps
+        with self._ack_lock:
+            while stamps and stamps[0][1] <= 0:
+                stamps.popleft()
+            oldest = stamps[0][0] if stamps else None
+        return self.backlog, None if oldest is None else max(0.0, time.time() - oldest)
 
     def park(self, entry: SpoolEntry, *, failed: bool) -> None:
         """Keep ``entry`` in the spool and produce it again later."""
@@ -356,9 +379,11 @@ class Spool:
     def _run(self) -> None:
         if self._replay:
             replay = []
+            stamp = self._stamps[0]  # the replay's, made when the file was loaded
             for seq, enc in self._replay:
                 entry = SpoolEntry(enc, self, None)
                 entry.seq = seq
+                entry.stamp = stamp
                 replay.append(entry)
             self._replay = []
             self._dispatch(replay)
@@ -472,7 +497,7 @@ class Spool:
                     return True
                 # Never deliverable as it is (e.g. too large): the caller gets the error.
                 core.untrack(1)
-                self.ack(entry.seq)
+                self.ack(entry)
                 target = entry.target
                 if target is not None:
                     self._handoff([functools.partial(_settle_refused, target, error)], None)

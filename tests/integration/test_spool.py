@@ -82,6 +82,7 @@ async def test_replay_keeps_ce_id_and_goes_before_new_events_of_a_key(
     _write_without_producing(path, old)
     async with eventwire.AsyncPublisher(topics.config(spool_path=path)) as publisher:
         assert publisher.outstanding == 50
+        assert publisher.health().spool_backlog == 50
         new = await publisher.publish_many([order(n, key="same") for n in range(50, 60)])
     records = topics.broker.consume(topics.name("orders"), count=60)
     expected = [e.event_id for e in old] + [
@@ -90,6 +91,7 @@ async def test_replay_keeps_ce_id_and_goes_before_new_events_of_a_key(
     assert _ids(records) == expected  # one key, one partition: replayed first, in order
     assert records[0].value == old[0].value
     assert _rows(path) == 0
+    assert publisher.health().spool_backlog == 0
 
 
 def _write_without_producing(path: Path, events: list[eventwire.EncodedEvent]) -> None:
@@ -187,6 +189,10 @@ async def test_open_breaker_spools_and_drains_when_it_closes(
         handles = [a for a in accepted if isinstance(a, eventwire.Accepted)]
         assert len(handles) == 100  # spooled, not failed
         assert _rows(path) >= 100
+        health = publisher.health()
+        assert health.spool_backlog == 100
+        assert health.spool_oldest_age is not None
+        assert 0 <= health.spool_oldest_age < 30
         proxied.proxy.restore()
         receipts = await asyncio.wait_for(
             asyncio.gather(*(a.delivered() for a in handles)), timeout=30
