@@ -15,6 +15,7 @@ make ``compile_check`` return ``None``: the codec then always calls ``convert``.
 from __future__ import annotations
 
 import datetime as _dt
+import keyword
 import re
 import uuid
 from collections.abc import Callable
@@ -154,7 +155,8 @@ class _Generator:
             raise _Unsupported
         lines = []
         for field, orig_field in zip(node.fields, original.fields, strict=True):
-            if field.name != orig_field.name or not field.name.isidentifier():
+            name = field.name
+            if name != orig_field.name or not name.isidentifier() or keyword.iskeyword(name):
                 raise _Unsupported
             v = self.name("v")
             lines.append(f"{ind}{v} = {obj}.{field.name}")
@@ -288,7 +290,8 @@ class _Generator:
         for attr, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
             bound = getattr(node, attr)
             if bound is not None:
-                conditions.append(f"not ({v} {op} {bound!r})")
+                # a float bound's repr may not be Python source (`inf`): bind it by name
+                conditions.append(f"not ({v} {op} {self.name('bound', bound)})")
         if getattr(node, "multiple_of", None) is not None:
-            conditions.append(f"{v} % {node.multiple_of!r}")
+            conditions.append(f"{v} % {self.name('bound', node.multiple_of)}")
         return conditions

@@ -222,3 +222,13 @@ def test_unmodelled_types_fall_back_to_convert() -> None:
     with pytest.raises(eventwire.EventValidationError) as caught:
         eventwire.EventCodec().encode(Odd(pair=(1, 2)))  # type: ignore[arg-type]
     assert caught.value.path == "$.pair[1]"
+
+
+def test_a_field_named_like_a_keyword_falls_back_to_convert() -> None:
+    cls = msgspec.defstruct("Keyword", [("class", int)], frozen=True)
+    eventwire.event(topic="keyword", key=None, type="test.keyword")(cls)
+    assert compile_check(cls, eventwire.spec_of(cls).check_type) is None
+    eventwire.EventCodec().encode(cls(1))
+    with pytest.raises(eventwire.EventValidationError) as caught:
+        eventwire.EventCodec().encode(cls("1"))
+    assert caught.value.path == "$.class"
