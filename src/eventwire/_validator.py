@@ -139,7 +139,7 @@ class _Generator:
         cls = original.cls
         if cls in self.functions:
             return self.functions[cls]
-        name = self.functions[cls] = self.name(f"check_{cls.__name__}_")
+        name = self.functions[cls] = self.name("check_" + re.sub(r"\W", "_", cls.__name__) + "_")
         lines = [
             f"def {name}(obj):",
             *self.fields(node, original, "obj", "    "),

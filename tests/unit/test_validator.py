@@ -232,3 +232,12 @@ def test_a_field_named_like_a_keyword_falls_back_to_convert() -> None:
     with pytest.raises(eventwire.EventValidationError) as caught:
         eventwire.EventCodec().encode(cls("1"))
     assert caught.value.path == "$.class"
+
+
+def test_a_class_name_that_is_no_identifier_still_compiles() -> None:
+    cls = msgspec.defstruct("odd-name", [("n", int)], frozen=True)
+    eventwire.event(topic="odd-name", key=None, type="test.odd-name")(cls)
+    check = compile_check(cls, eventwire.spec_of(cls).check_type)
+    assert check is not None
+    assert check(cls(1))
+    assert not check(cls("1"))
