@@ -364,7 +364,9 @@ class _Batch:
 
     def release(self) -> None:
         self.remaining -= 1
-        if self.remaining == 0:
+        # A caller cancelled while awaiting has cancelled `done`; the settling goes on (an
+        # exception here would abort the rest of the report batch, and its counts).
+        if self.remaining == 0 and not self.done.done():
             self.done.set_result(None)
 
 

@@ -158,3 +158,22 @@ async def test_publish_after_close_raises(topics: Topics) -> None:
     with pytest.raises(eventwire.PublisherClosedError):
         await publisher.publish_many([order(3)])
     assert topics.broker.consume(topics.name("orders"), count=1)[0].key == b"ord-000001"
+
+
+async def test_cancelled_publish_many_leaves_the_publisher_settling(topics: Topics) -> None:
+    """A caller cancelled while its batch is in flight: the deliveries still settle (and are
+    counted), later events are delivered, and closing does not wait for a lost outcome."""
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        task = asyncio.create_task(publisher.publish_many([order(n) for n in range(2000)]))
+        await asyncio.sleep(0)  # one loop turn: the task hands its whole batch over in one step
+        assert publisher.outstanding > 0
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        receipt = await publisher.publish(order(5000))
+        report = await publisher.aclose(timeout=20.0)
+    assert receipt.event_id
+    assert not report.timed_out
+    assert (report.delivered, report.failed, report.undelivered) == (2001, 0, 0)
+    records = topics.broker.consume(topics.name("orders"), count=2001)
+    assert len(records) == 2001

@@ -93,6 +93,16 @@ def _any_value() -> st.SearchStrategy[Any]:
     )
 
 
+def _reference_accepts(event: OrderPlaced) -> bool:
+    """The reference: the typed decode of the encoded bytes accepts the event."""
+    try:
+        payload = msgspec.json.encode(event)
+        eventwire.EventCodec(validate=False).validate_bytes(OrderPlaced, payload)
+    except (eventwire.EventValidationError, TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
 FIELD_TYPES: dict[str, type] = {
     "order_id": str,
     "customer_id": str,
@@ -111,12 +121,7 @@ def test_hypothesis_values_judged_like_the_typed_decode_reference(field: str, va
     (a ``bytes`` or ``UUID`` in a ``str`` field encodes to a valid string)."""
     codec = eventwire.EventCodec()
     event = order(1, **{field: value})
-    try:
-        payload = msgspec.json.encode(event)
-        eventwire.EventCodec(validate=False).validate_bytes(OrderPlaced, payload)
-        reference_ok = True
-    except (eventwire.EventValidationError, TypeError, ValueError, OverflowError):
-        reference_ok = False
+    reference_ok = _reference_accepts(event)
     right_type = isinstance(value, FIELD_TYPES[field]) and not isinstance(value, bool)
     if not (reference_ok and right_type):
         with pytest.raises(eventwire.EventValidationError) as caught:
@@ -136,3 +141,44 @@ def test_hypothesis_valid_orders_pass_both_checks(n: int, quantity: int, cents: 
     )
     encoded = eventwire.EventCodec().encode(event)
     assert eventwire.EventCodec().validate_bytes(OrderPlaced, encoded.value) is not None
+
+
+ITEM_FIELD_TYPES: dict[str, type] = {"sku": str, "quantity": int, "unit_price": Decimal}
+
+
+def _item_value(field: str) -> st.SearchStrategy[Any]:
+    """Mostly values near the field's own type (valid and just-invalid), some of any type."""
+    near: dict[str, st.SearchStrategy[Any]] = {
+        "sku": st.text(max_size=3),
+        "quantity": st.integers(-2, 3) | st.integers(),
+        "unit_price": st.decimals(allow_nan=True, allow_infinity=True),
+    }
+    return near[field] | _any_value()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    index=st.integers(0, 2),
+    field_value=st.sampled_from(sorted(ITEM_FIELD_TYPES)).flatmap(
+        lambda f: st.tuples(st.just(f), _item_value(f))
+    ),
+)
+def test_hypothesis_nested_values_judged_like_the_typed_decode_reference(
+    index: int, field_value: tuple[str, Any]
+) -> None:
+    """A value in a line item: the codec (compiled check, ``convert`` behind it) accepts exactly
+    what the reference accepts when the Python type is right, and names the exact path."""
+    field, value = field_value
+    base = order(1)
+    items = list(base.line_items)
+    items[index] = msgspec.structs.replace(items[index], **{field: value})
+    event = msgspec.structs.replace(base, line_items=items)
+    reference_ok = _reference_accepts(event)
+    right_type = isinstance(value, ITEM_FIELD_TYPES[field]) and not isinstance(value, bool)
+    codec = eventwire.EventCodec()
+    if reference_ok and right_type:
+        assert codec.encode(event).event_type == "order.placed"
+        return
+    with pytest.raises(eventwire.EventValidationError) as caught:
+        codec.encode(event)
+    assert caught.value.path == f"$.line_items[{index}].{field}"
