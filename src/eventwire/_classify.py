@@ -148,9 +148,11 @@ def to_publish_error(
     event_id: str,
     attempts: int = 1,
     context: str = "",
+    failure: FailureClass | None = None,
 ) -> PublishError:
-    """Map a ``KafkaError`` to the matching ``PublishError`` subclass (cause attached)."""
-    failure = classify(error)
+    """Map a ``KafkaError`` to the matching ``PublishError`` subclass (cause attached);
+    ``failure`` overrides the table when the caller knows more than the code."""
+    failure = failure or classify(error)
     name = error.name()
     detail = error.str()
     prefix = f"{context}: " if context else ""

@@ -490,10 +490,19 @@ class ProducerCore:
             error.attempts = pending.failures
         else:
             failure = classify(err)
-            error = to_publish_error(
-                err, topic=enc.topic, event_id=enc.event_id, attempts=pending.failures
-            )
             current = pending.generation == self._generation
+            if err.code() == KafkaError._PURGE_QUEUE and not current:
+                # Purged by the replacement of its producer. librdkafka puts a message whose
+                # request failed (connection reset, request timed out) back in its queue, so
+                # this one may have been written: seen in tests/faults (outages).
+                failure = "ambiguous"
+            error = to_publish_error(
+                err,
+                topic=enc.topic,
+                event_id=enc.event_id,
+                attempts=pending.failures,
+                failure=failure,
+            )
             if failure == "fatal":
                 if current and self._recreate_reason is None:
                     self._recreate_reason = f"{err.name()} on a delivery report"
