@@ -92,7 +92,7 @@ class ConsumedRecord(msgspec.Struct, frozen=True):
 
 
 class _TansuProcess:
-    """One launched Tansu process and its log file."""
+    """One launched broker process (Tansu, or noida-db for `NoidaBroker`) and its log file."""
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         # An anonymous file: nothing is left behind however the test run ends.
@@ -305,7 +305,7 @@ class LocalBroker:
         if self.running:
             return self
         self._discard_process()  # it may have exited on its own
-        binary = _resolve_binary(self._binary)
+        binary = self._executable()
         # A port we picked can be taken between the probe and Tansu's bind: try one more.
         retries = 0 if self._fixed_port is not None else 1
         while True:
@@ -347,7 +347,7 @@ class LocalBroker:
         """
         port = self.port
         self.stop()
-        self._launch(_resolve_binary(self._binary), port)
+        self._launch(self._executable(), port)
         return self
 
     def __enter__(self) -> Self:
@@ -365,13 +365,14 @@ class LocalBroker:
         state = f"running, pid={self.pid}" if self.running else "stopped"
         return f"<LocalBroker {self._host}:{self._port} {state}>"
 
-    def _launch(self, binary: Path, port: int) -> None:
+    # -- what a subclass running another broker program replaces ------------------------------
+
+    def _executable(self) -> Path:
+        return _resolve_binary(self._binary)
+
+    def _command(self, binary: Path, port: int) -> list[str]:
         url = f"tcp://{self._host}:{port}"
-        if _port_in_use(self._host, port):
-            raise _PortInUseError(f"cannot start the local broker: {self._host}:{port} is in use")
-        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
-        env["NO_COLOR"] = "1"  # plain text in the log we quote in errors
-        argv = [
+        return [
             os.fspath(binary),
             "broker",
             "--cluster-id",
@@ -383,6 +384,21 @@ class LocalBroker:
             "--storage-engine",
             "memory://tansu/",
         ]
+
+    def _check_identity(self, cluster_id: str | None, port: int) -> None:
+        """Raise `_PortInUseError` if the broker answering on ``port`` is not ours."""
+        if cluster_id != self._cluster_id:
+            raise _PortInUseError(
+                f"another broker (cluster id {cluster_id!r}) answers on"
+                f" {self._host}:{port}; the local broker could not take the port"
+            )
+
+    def _launch(self, binary: Path, port: int) -> None:
+        if _port_in_use(self._host, port):
+            raise _PortInUseError(f"cannot start the local broker: {self._host}:{port} is in use")
+        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
+        env["NO_COLOR"] = "1"  # plain text in the log we quote in errors
+        argv = self._command(binary, port)
         try:
             process = _TansuProcess(argv, env)
         except OSError as exc:
@@ -427,11 +443,7 @@ class LocalBroker:
                 metadata = self._admin_client().list_topics(timeout=min(1.0, remaining))
             except KafkaException:
                 continue
-            if metadata.cluster_id != self._cluster_id:
-                raise _PortInUseError(
-                    f"another broker (cluster id {metadata.cluster_id!r}) answers on"
-                    f" {self._host}:{port}; the local broker could not take the port"
-                )
+            self._check_identity(metadata.cluster_id, port)
             if process.alive:
                 return
 
