@@ -727,7 +727,11 @@ class ProducerCore:
         with contextlib.suppress(KafkaException):
             self._producer.purge(True, True, True)
         with self._lock:
-            waiting = [p for hold in self._holds.values() for p in (*hold.failed, *hold.held)]
+            waiting = []
+            for hold in self._holds.values():
+                # A head being re-sent is in librdkafka: its purge report settles it.
+                failed = list(hold.failed)[1:] if hold.head_in_flight else hold.failed
+                waiting.extend((*failed, *hold.held))
             self._holds.clear()
             self._due.clear()
             self._releases.clear()

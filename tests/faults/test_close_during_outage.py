@@ -1,0 +1,60 @@
+"""Closing while the broker is unreachable and retries are under way: each event gets exactly
+one outcome. Regression (found by the latency/reset fault test): ``aclose`` gave up on the
+events in retry holds, including a hold's head whose re-send was still in librdkafka, whose
+purge report then settled it a second time (``InvalidStateError`` in ``publish_many``'s batch,
+``outstanding`` below zero)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+import eventwire
+from eventwire.testing import ProxiedBroker
+from tests.faults.conftest import Run, publisher_config, ticks
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def broker() -> Iterator[ProxiedBroker]:
+    with ProxiedBroker(partitions=3) as own:
+        own.create_topic("ticks")
+        yield own
+
+
+async def test_close_during_an_outage_settles_each_event_once(
+    broker: ProxiedBroker, spool_mode: str
+) -> None:
+    loop_errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: loop_errors.append(context))
+    config = publisher_config(
+        spool_mode,
+        broker.bootstrap_servers,
+        delivery_timeout=1.0,
+        retry=eventwire.RetryPolicy(attempts=50, deadline=60.0, base=0.01, cap=0.02),
+        breaker=None,
+        librdkafka_overrides={"socket.timeout.ms": 500, "reconnect.backoff.max.ms": 100},
+    )
+    events = ticks(400, keys=4)
+    publisher = eventwire.AsyncPublisher(config)
+    with capture_logs() as logs:
+        await publisher.publish_many(events[:4])  # connected, producer id obtained
+        broker.proxy.cut()
+        batch = asyncio.create_task(publisher.publish_many(events[4:]))
+        run = Run(events)
+        retries = lambda: sum(log["event"] == "eventwire.retry_scheduled" for log in logs)  # noqa: E731
+        # Retries of every key are under way (a re-send is in flight most of the time).
+        await run.until(lambda: retries() >= 8, within=30, what="retries were scheduled")
+        report = await publisher.aclose(timeout=0.5)
+        outcomes = await batch
+    assert report.timed_out
+    assert len(outcomes) == len(events) - 4
+    assert all(isinstance(o, eventwire.PublishError) for o in outcomes)
+    assert publisher.outstanding == 0
+    assert report.undelivered == len(outcomes)
+    assert loop_errors == []
