@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 LINTED := $(wildcard src tests benchmarks examples)
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest faults bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 1; }
@@ -29,6 +29,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	PYTHONASYNCIODEBUG=1 $(BIN)/pytest -q
+
+# The fault suite at full size (tests/faults; CI runs it with a small event count).
+FAULT_EVENTS ?= 100000
+faults: $(STAMP)
+	EVENTWIRE_FAULT_EVENTS=$(FAULT_EVENTS) PYTHONASYNCIODEBUG=1 $(BIN)/pytest -q -rA tests/faults
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

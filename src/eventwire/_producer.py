@@ -44,7 +44,7 @@ import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from eventwire._breaker import CircuitBreaker
-from eventwire._classify import classify, to_publish_error
+from eventwire._classify import FailureClass, classify, to_publish_error
 from eventwire._codec import EncodedEvent
 from eventwire._config import PublisherConfig
 from eventwire._dead_letter import dead_letter_record
@@ -489,20 +489,15 @@ class ProducerCore:
             error, failure = err, err.category
             error.attempts = pending.failures
         else:
-            failure = classify(err)
             current = pending.generation == self._generation
-            if err.code() == KafkaError._PURGE_QUEUE and not current:
-                # Purged by the replacement of its producer. librdkafka puts a message whose
-                # request failed (connection reset, request timed out) back in its queue, so
-                # this one may have been written: seen in tests/faults (outages).
-                failure = "ambiguous"
             error = to_publish_error(
                 err,
                 topic=enc.topic,
                 event_id=enc.event_id,
                 attempts=pending.failures,
-                failure=failure,
+                failure=_known_ambiguous(err, current_producer=current),
             )
+            failure = error.category
             if failure == "fatal":
                 if current and self._recreate_reason is None:
                     self._recreate_reason = f"{err.name()} on a delivery report"
@@ -727,7 +722,7 @@ class ProducerCore:
         with contextlib.suppress(KafkaException):
             self._producer.purge(True, True, True)
         with self._lock:
-            waiting = []
+            waiting: list[Pending] = []
             for hold in self._holds.values():
                 # A head being re-sent is in librdkafka: its purge report settles it.
                 failed = list(hold.failed)[1:] if hold.head_in_flight else hold.failed
@@ -798,6 +793,18 @@ def _as_error(err: Any, pending: Pending) -> PublishError:
         return err
     enc = pending.encoded
     return to_publish_error(err, topic=enc.topic, event_id=enc.event_id)
+
+
+def _known_ambiguous(err: Any, *, current_producer: bool) -> FailureClass | None:
+    """``"ambiguous"`` where the code alone says less than what happened, else ``None``.
+
+    A ``_PURGE_QUEUE`` report from a replaced producer: librdkafka puts a message whose request
+    failed (connection reset, request timed out) back in its queue, so a purged message may
+    have been written (seen in tests/faults: such events were read back).
+    """
+    if err.code() == KafkaError._PURGE_QUEUE and not current_producer:
+        return "ambiguous"
+    return None
 
 
 def _code(err: Any) -> str:

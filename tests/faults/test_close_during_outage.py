@@ -47,9 +47,12 @@ async def test_close_during_an_outage_settles_each_event_once(
         broker.proxy.cut()
         batch = asyncio.create_task(publisher.publish_many(events[4:]))
         run = Run(events)
-        retries = lambda: sum(log["event"] == "eventwire.retry_scheduled" for log in logs)  # noqa: E731
+
+        def retried() -> bool:
+            return sum(log["event"] == "eventwire.retry_scheduled" for log in logs) >= 8  # type: ignore[no-any-return]
+
         # Retries of every key are under way (a re-send is in flight most of the time).
-        await run.until(lambda: retries() >= 8, within=30, what="retries were scheduled")
+        await run.until(retried, within=30, what="retries were scheduled")
         report = await publisher.aclose(timeout=0.5)
         outcomes = await batch
     assert report.timed_out

@@ -1,0 +1,190 @@
+"""Network faults between an AsyncPublisher and a real Tansu broker, through the FaultProxy.
+
+Tansu keeps its state through every fault (the proxy makes the outage, the broker stays up).
+The circuit breaker is off: with one broker every connection reset is ``_ALL_BROKERS_DOWN``,
+which opens it at once; these tests are about what librdkafka and the retry policy make of
+the faults, and the breaker's fail-fast path is tested in tests/integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+import eventwire
+from eventwire.testing import ProxiedBroker
+from tests.faults.conftest import (
+    EVENTS,
+    Run,
+    Tally,
+    Tick,
+    publish_under_faults,
+    publisher_config,
+    tally,
+    ticks,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120 + EVENTS // 500)]
+
+#: Short enough that one outage outlives it; long enough that a loaded CI machine delivers.
+DELIVERY_TIMEOUT = 2.0
+# librdkafka notices a dead connection within a second, and reconnects at once.
+FAST_CLIENT = {
+    "socket.timeout.ms": 1000,
+    "socket.connection.setup.timeout.ms": 1000,
+    "reconnect.backoff.ms": 10,
+    "reconnect.backoff.max.ms": 100,
+    "retry.backoff.ms": 20,
+    "retry.backoff.max.ms": 200,
+}
+
+
+@pytest.fixture
+def broker() -> Iterator[ProxiedBroker]:
+    with ProxiedBroker(partitions=3) as own:
+        own.create_topic("ticks")
+        yield own
+
+
+def _read_back(broker: ProxiedBroker) -> list[eventwire.testing.ConsumedRecord]:
+    broker.proxy.restore()
+    # count=None reads every partition to its end: duplicates beyond the count show up too.
+    return broker.consume("ticks", timeout=60 + EVENTS / 2000)
+
+
+async def test_three_outages_one_longer_than_the_delivery_timeout_none_silent(
+    broker: ProxiedBroker, spool_mode: str, report: Callable[[Tally], None]
+) -> None:
+    """A cut and a pause shorter than ``delivery_timeout``, then a cut that outlives it and
+    the retries: every event is read back or was reported to its caller as an error."""
+    proxy = broker.proxy
+    config = publisher_config(
+        spool_mode,
+        broker.bootstrap_servers,
+        delivery_timeout=DELIVERY_TIMEOUT,
+        retry=eventwire.RetryPolicy(attempts=3, deadline=3.0, base=0.05, cap=0.5),
+        breaker=None,
+        librdkafka_overrides=FAST_CLIENT,
+    )
+    long_outage: dict[str, float] = {}
+
+    async def short_cut(run: Run) -> None:
+        proxy.cut()
+        await asyncio.sleep(DELIVERY_TIMEOUT / 4)  # the outage's length, not a synchronisation
+        proxy.restore()
+
+    async def short_pause(run: Run) -> None:
+        proxy.pause()
+        await asyncio.sleep(DELIVERY_TIMEOUT / 4)
+        proxy.restore()
+
+    async def long_cut(run: Run) -> None:
+        errors_before = run.errors
+        started = time.monotonic()
+        proxy.cut()
+        # Held until callers were told that events failed: message timeouts, the producer's
+        # replacement and the retries within the policy's deadline have all run out.
+        await run.until(
+            lambda: run.errors > errors_before, within=60, what="an error reached a caller"
+        )
+        proxy.restore()
+        long_outage["seconds"] = time.monotonic() - started
+
+    events = ticks()
+    async with eventwire.AsyncPublisher(config) as publisher:
+        run = await publish_under_faults(
+            publisher, events, [(0.2, short_cut), (0.45, short_pause), (0.7, long_cut)]
+        )
+    counts = tally(run, _read_back(broker))
+    report(counts)
+    print(f"long outage: {long_outage['seconds']:.2f} s (delivery_timeout {DELIVERY_TIMEOUT} s)")
+    assert long_outage["seconds"] > DELIVERY_TIMEOUT
+    assert counts.errors > 0  # the long outage did fail some events
+    assert counts.recreations > 0  # the message timeouts replaced the producer
+    assert counts.silent == 0
+    assert counts.lost == 0
+    assert counts.unexplained_duplicates == 0
+    assert counts.unexplained_errored_but_delivered == 0
+    assert counts.order_violations == 0
+
+
+async def test_lost_responses_with_idempotence_make_no_duplicates(
+    broker: ProxiedBroker, spool_mode: str, report: Callable[[Tally], None]
+) -> None:
+    """Requests reach the broker, its responses are black-holed (twice): librdkafka re-sends
+    what the broker already stored, and idempotence keeps every event exactly once."""
+    proxy = broker.proxy
+    config = publisher_config(
+        spool_mode,
+        broker.bootstrap_servers,
+        delivery_timeout=60.0,
+        breaker=None,
+        librdkafka_overrides=FAST_CLIENT,
+    )
+    stored_unacknowledged: list[int] = []
+
+    async def lose_responses(run: Run) -> None:
+        before = proxy.bytes_up
+        proxy.blackhole("downstream")
+        # Held until the broker received at least 64 KiB of requests it could not answer.
+        await run.until(
+            lambda: proxy.bytes_up - before >= 64 * 1024,
+            within=30,
+            what="requests reached the broker through the black hole",
+        )
+        stored_unacknowledged.append(proxy.bytes_up - before)
+        proxy.restore()  # resets the connections that lost responses
+
+    events = ticks()
+    async with eventwire.AsyncPublisher(config) as publisher:
+        run = await publish_under_faults(
+            publisher, events, [(0.3, lose_responses), (0.6, lose_responses)]
+        )
+    counts = tally(run, _read_back(broker))
+    report(counts)
+    print(f"request bytes sent into the black hole: {stored_unacknowledged}")
+    assert counts.errors == 0
+    assert counts.lost == 0
+    assert counts.silent == 0
+    assert counts.duplicates == 0
+    assert counts.incomplete_keys == 0
+
+
+async def test_latency_and_connection_resets_lose_nothing_and_keep_key_order(
+    broker: ProxiedBroker, spool_mode: str, report: Callable[[Tally], None]
+) -> None:
+    """20 ms each way and every connection reset each 0.25 s for the whole run.
+
+    The faults start after one delivered event: an idempotent producer (raw librdkafka too)
+    that must obtain its producer id under resets this frequent never gets it."""
+    proxy = broker.proxy
+    config = publisher_config(
+        spool_mode,
+        broker.bootstrap_servers,
+        delivery_timeout=60.0,
+        breaker=None,
+        librdkafka_overrides=FAST_CLIENT,
+    )
+
+    async def degrade(run: Run) -> None:
+        proxy.set_latency(0.02)
+        proxy.reset_every(0.25)
+
+    events = ticks()
+    resets_before = proxy.resets
+    async with eventwire.AsyncPublisher(config) as publisher:
+        await publisher.publish(Tick(stream="warm-up", seq=0, n=-1, pad=""), topic="warm-up")
+        run = await publish_under_faults(publisher, events, [(0.0, degrade)])
+    resets = proxy.resets - resets_before
+    counts = tally(run, _read_back(broker))
+    report(counts)
+    print(f"connections reset: {resets}")
+    assert resets > 0
+    assert counts.errors == 0
+    assert counts.lost == 0
+    assert counts.silent == 0
+    assert counts.incomplete_keys == 0  # every event of every key, in publishing order
+    assert counts.unexplained_duplicates == 0
