@@ -229,6 +229,16 @@ def tally(run: Run, records: Sequence[ConsumedRecord]) -> Tally:
     )
 
 
+def assert_all_delivered_in_order(counts: Tally) -> None:
+    """Every event delivered (no error, none lost), every key complete and in order, and a
+    duplicate only where the outcome was ambiguous."""
+    assert counts.errors == 0
+    assert counts.lost == 0
+    assert counts.silent == 0
+    assert counts.incomplete_keys == 0
+    assert counts.unexplained_duplicates == 0
+
+
 @pytest.fixture
 def report(
     record_property: Callable[[str, object], None], request: pytest.FixtureRequest

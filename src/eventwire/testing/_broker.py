@@ -363,7 +363,7 @@ class LocalBroker:
 
     def __repr__(self) -> str:
         state = f"running, pid={self.pid}" if self.running else "stopped"
-        return f"<LocalBroker {self._host}:{self._port} {state}>"
+        return f"<{type(self).__name__} {self._host}:{self._port} {state}>"
 
     # -- what a subclass running another broker program replaces ------------------------------
 

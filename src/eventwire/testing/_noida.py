@@ -75,27 +75,15 @@ class NoidaBroker(LocalBroker):
         binary: the noida-db executable; default ``$EVENTWIRE_NOIDA_BIN``, else the one in the
             ``noida-db`` wheel.
         startup_timeout: seconds `start` and `restart` wait for the broker to answer.
+
+    Raises:
+        ValueError: ``partitions`` < 1 or ``startup_timeout`` <= 0.
     """
 
-    def __init__(
-        self,
-        *,
-        partitions: int = 3,
-        host: str = "127.0.0.1",
-        port: int | None = None,
-        binary: str | os.PathLike[str] | None = None,
-        startup_timeout: float = 15.0,
-    ) -> None:
-        super().__init__(
-            partitions=partitions,
-            host=host,
-            port=port,
-            binary=binary,
-            startup_timeout=startup_timeout,
-        )
-        self._data_dir: Path | None = None
-        # noida-db picks its own cluster id; learnt at the first start, checked on restarts.
-        self._noida_cluster_id: str | None = None
+    # Plain defaults instead of an __init__ of our own: LocalBroker's arguments apply as they are.
+    _data_dir: Path | None = None
+    #: noida-db picks its own cluster id; learnt at the first start, checked on restarts.
+    _noida_cluster_id: str | None = None
 
     @property
     def data_dir(self) -> Path | None:
@@ -138,10 +126,6 @@ class NoidaBroker(LocalBroker):
 
     def __exit__(self, *exc_info: object) -> None:
         self.remove_data()
-
-    def __repr__(self) -> str:
-        state = f"running, pid={self.pid}" if self.running else "stopped"
-        return f"<NoidaBroker {self._host}:{self._port} {state} data={self._data_dir}>"
 
     # -- LocalBroker hooks -----------------------------------------------------------------
 
