@@ -61,3 +61,28 @@ async def test_close_during_an_outage_settles_each_event_once(
     assert publisher.outstanding == 0
     assert report.undelivered == len(outcomes)
     assert loop_errors == []
+
+
+async def test_close_after_a_cancelled_publish_many_raises_nothing_on_the_loop(
+    broker: ProxiedBroker, spool_mode: str
+) -> None:
+    """Regression (found by the full fault run, whose timeout cancelled a test): the outcomes
+    of a cancelled ``publish_many`` arrive later, and set a result on its cancelled future."""
+    loop_errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: loop_errors.append(context))
+    config = publisher_config(
+        spool_mode, broker.bootstrap_servers, delivery_timeout=1.0, breaker=None
+    )
+    events = ticks(100, keys=4)
+    publisher = eventwire.AsyncPublisher(config)
+    await publisher.publish_many(events[:4])
+    broker.proxy.cut()
+    batch = asyncio.create_task(publisher.publish_many(events[4:]))
+    await Run(events).until(lambda: publisher.outstanding == 96, within=10, what="accepted")
+    batch.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await batch
+    report = await publisher.aclose(timeout=0.2)
+    assert report.timed_out
+    assert publisher.outstanding == 0
+    assert loop_errors == []
