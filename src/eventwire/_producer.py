@@ -65,6 +65,8 @@ _log = structlog.get_logger("eventwire")
 _POLL_INTERVAL: Final = 0.05
 #: How long a replaced producer is still polled for the reports of what it held.
 _RETIRE_GRACE: Final = 30.0
+#: Delay before a durable (spooled) event whose retries ran out is sent again.
+PARK_DELAY: Final = 1.0
 
 Report = tuple["Pending", Any, Any]
 Handoff = Callable[[list[Report]], object]
@@ -79,6 +81,9 @@ class Pending:
     """
 
     __slots__ = ("_append", "encoded", "failures", "first_failure", "generation", "span", "t0")
+    #: A durable event (in the spool) is never given up for a transient failure: when its
+    #: retries run out it is *parked* (re-sent after ``PARK_DELAY``, its key still held).
+    durable: bool = False
     _append: Callable[[Report], None]
     encoded: EncodedEvent
     failures: int
@@ -427,6 +432,7 @@ class ProducerCore:
         ok = 0
         bad = 0
         dead = 0
+        kept = 0
         failing = self._closing_failures
         holds = self._holds
         telemetry = self.telemetry
@@ -457,16 +463,19 @@ class ProducerCore:
                 pending.settle(_as_error(err, pending))
                 continue
             error = self._on_failure(pending, err)
-            if error is None:  # taken over: retried or dead-lettered, settled later
+            if error is None:  # taken over: retried, parked or dead-lettered, settled later
                 continue
-            bad += 1
+            if pending.durable and self._abandoning:
+                kept += 1  # left in the spool at close: not a failure, replayed next start
+            else:
+                bad += 1
             if failing is not None:
                 failing.append(error.event_id)
             if telemetry is not None:
                 telemetry.finish(pending, error)
             pending.settle(error)
         with self._lock:
-            self.outstanding -= ok + bad
+            self.outstanding -= ok + bad + kept
             self.delivered += ok
             self.failed += bad
             self.dead_lettered += dead
@@ -516,11 +525,7 @@ class ProducerCore:
         if failure in ("retriable", "ambiguous") and self.breaker is not None:
             self.breaker.record_failure()
         key: object = enc.key if enc.key is not None else pending  # no key: a lane of its own
-        delay = None
-        if not self._abandoning and self.retry.should_retry(failure):
-            delay = self.retry.next_delay(
-                failures=pending.failures, first_failure=pending.first_failure, now=now
-            )
+        delay, parked = self._resend_delay(pending, failure, now)
         with self._lock:
             hold = self._holds.get(key)
             is_head = hold is not None and bool(hold.failed) and hold.failed[0] is pending
@@ -540,25 +545,65 @@ class ProducerCore:
                 hold.head_in_flight = False
                 self._advance(key, hold)
         if delay is not None:
-            _log.info(
-                "eventwire.retry_scheduled",
-                topic=enc.topic,
-                event_id=enc.event_id,
-                error_class=error.category,
-                code=error.code,
-                attempt=pending.failures + 1,
-                delay_s=round(delay, 3),
-            )
-            if self.telemetry is not None:
-                self.telemetry.retry_scheduled(pending, error, delay)
+            self._announce_resend(pending, error, delay, parked=parked)
             return None
         if self.dead_letter is not None and not self._abandoning and failure != "fatal":
             # Its one log line comes with the dead-letter outcome (dead_lettered, or
             # dead_letter_failed when the caller gets this error after all).
             self._dead_letters.append((pending, error, 0))
             return None
-        _log_failed(error, enc.event_type)
+        if not (pending.durable and self._abandoning):  # kept in the spool: not a failure
+            _log_failed(error, enc.event_type)
         return error
+
+    def _resend_delay(
+        self, pending: Pending, failure: str, now: float
+    ) -> tuple[float | None, bool]:
+        """``(delay before the re-send or None, whether the event is parked)``."""
+        if self._abandoning:
+            return None, False
+        if self.retry.should_retry(failure):
+            delay = self.retry.next_delay(
+                failures=pending.failures, first_failure=pending.first_failure, now=now
+            )
+            if delay is not None:
+                return delay, False
+        if pending.durable and failure != "permanent":
+            # Like a retry: the event stays the head of its key's hold, so nothing later of
+            # that key overtakes it while it waits in the spool.
+            return PARK_DELAY, True
+        return None, False
+
+    def _announce_resend(
+        self, pending: Pending, error: PublishError, delay: float, *, parked: bool
+    ) -> None:
+        """The one log line (and span event) of a scheduled re-send."""
+        enc = pending.encoded
+        telemetry = self.telemetry
+        if parked:
+            _log.warning(
+                "eventwire.spooled_for_retry",
+                topic=enc.topic,
+                event_id=enc.event_id,
+                error_class=error.category,
+                code=error.code,
+                attempts=pending.failures,
+                delay_s=delay,
+            )
+            if telemetry is not None:
+                telemetry.parked(pending, error, delay)
+            return
+        _log.info(
+            "eventwire.retry_scheduled",
+            topic=enc.topic,
+            event_id=enc.event_id,
+            error_class=error.category,
+            code=error.code,
+            attempt=pending.failures + 1,
+            delay_s=round(delay, 3),
+        )
+        if telemetry is not None:
+            telemetry.retry_scheduled(pending, error, delay)
 
     def _retry_dead_letter(self, letter: _DeadLetterDelivery, err: Any) -> bool:
         """Queue a failed dead-letter write again unless it is hopeless; True if queued."""

@@ -43,6 +43,7 @@ EVENTWIRE_ATTEMPTS: Final = "eventwire.attempts"
 EVENTWIRE_DEAD_LETTER_TOPIC: Final = "eventwire.dead_letter.topic"
 EVENTWIRE_RETRY_DELAY: Final = "eventwire.retry.delay_s"
 EVENT_RETRY_SCHEDULED: Final = "eventwire.retry_scheduled"
+EVENT_SPOOLED_FOR_RETRY: Final = "eventwire.spooled_for_retry"
 EVENT_DEAD_LETTERED: Final = "eventwire.dead_lettered"
 EVENT_CIRCUIT_OPEN: Final = "eventwire.circuit_open"
 

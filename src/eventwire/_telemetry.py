@@ -10,11 +10,13 @@ proxy/no-op providers) no ``Instrumentation`` exists and the per-event path pays
 Spans: one per event, named ``send {topic}``, kind PRODUCER, parent the caller's current
 context; ``publish_many`` makes one span per message (no create/send split: every message is
 produced and acknowledged on its own, so its span measures exactly that). The span is started
-when the core takes the event, its context injected as ``traceparent``/``tracestate`` headers,
-and it ends on the loop thread when the outcome is settled: partition and offset on success;
-status ERROR with ``error.type`` (the librdkafka code, else the error class) on failure.
-Retries and dead-lettering are span events; a breaker rejection is an ERROR span of its own.
-No payload and no secret is ever an attribute.
+when the core takes the event (with a spool: when the caller hands it to the spool, in the
+caller's context, not on the writer thread), its context injected as
+``traceparent``/``tracestate`` headers, and it ends on the loop thread when the outcome is
+settled: partition and offset on success; status ERROR with ``error.type`` (the librdkafka
+code, else the error class) on failure. Retries, parking in the spool and dead-lettering are
+span events; a breaker rejection is an ERROR span of its own. No payload and no secret is
+ever an attribute.
 
 Metrics: ``messaging.client.operation.duration`` (s, one point per settled event, from
 produce to outcome) and ``messaging.client.sent.messages`` (one per settled event, with
@@ -266,10 +268,20 @@ class Instrumentation:
                 self.sent[key] = self.sent.get(key, 0) + 1
 
     def retry_scheduled(self, pending: Pending, error: PublishError, delay: float) -> None:
+        self._failed_attempt(sc.EVENT_RETRY_SCHEDULED, pending, error, delay)
+
+    def parked(self, pending: Pending, error: PublishError, delay: float) -> None:
+        """A spooled event whose retries ran out waits in the spool: a span event, not the
+        end of its span (its final outcome ends it)."""
+        self._failed_attempt(sc.EVENT_SPOOLED_FOR_RETRY, pending, error, delay)
+
+    def _failed_attempt(
+        self, name: str, pending: Pending, error: PublishError, delay: float
+    ) -> None:
         span = getattr(pending, "span", None)
         if span is not None:
             span.add_event(
-                sc.EVENT_RETRY_SCHEDULED,
+                name,
                 {
                     sc.ERROR_TYPE: error.code or type(error).__name__,
                     sc.EVENTWIRE_ERROR_CLASS: error.category,
