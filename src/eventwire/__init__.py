@@ -28,7 +28,13 @@ from eventwire._errors import (
 )
 from eventwire._events import EventSpec, event, is_event, spec_of
 from eventwire._health import HealthStatus
-from eventwire._outcome import Accepted, CloseReport, DeliveryReceipt, PublishOutcome
+from eventwire._outcome import (
+    Accepted,
+    CloseReport,
+    DeliveryReceipt,
+    PublishOutcome,
+    SyncAccepted,
+)
 from eventwire._protocol import AsyncPublisherProtocol, PublisherProtocol
 from eventwire._publisher import AsyncPublisher, Publisher
 from eventwire._retry import RetryPolicy
@@ -71,6 +77,7 @@ __all__ = [
     "RetryPolicy",
     "SpoolError",
     "SpoolFullError",
+    "SyncAccepted",
     "Telemetry",
     "event",
     "is_event",

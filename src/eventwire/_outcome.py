@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as _dt
 
 import msgspec
@@ -67,7 +68,8 @@ class Accepted:
     now (it is then replayed on the next start with the same ``spool_path``).
 
     Returned by ``AsyncPublisher.accept``. ``await accepted.delivered()`` waits for Kafka's
-    acknowledgement; cancelling that wait changes nothing for the event.
+    acknowledgement; cancelling that wait changes nothing for the event. The sync twin is
+    ``SyncAccepted``.
 
     Attributes:
         event_id: the CloudEvents ``ce_id`` of the event (kept across replays).
@@ -100,3 +102,46 @@ class Accepted:
 
     def __repr__(self) -> str:
         return f"Accepted(event_id={self.event_id!r}, topic={self.topic!r})"
+
+
+class SyncAccepted:
+    """The sync twin of ``Accepted``, returned by ``Publisher.accept``: an event committed to
+    the durable spool. ``accepted.wait_delivered(timeout)`` blocks until Kafka acknowledged
+    it; giving up that wait changes nothing for the event.
+
+    Attributes:
+        event_id: the CloudEvents ``ce_id`` of the event (kept across replays).
+        topic: the topic it is produced to.
+    """
+
+    __slots__ = ("_future", "event_id", "topic")
+
+    def __init__(
+        self, event_id: str, topic: str, future: concurrent.futures.Future[DeliveryReceipt]
+    ) -> None:
+        self.event_id = event_id
+        self.topic = topic
+        self._future = future
+
+    def wait_delivered(self, timeout: float | None = None) -> DeliveryReceipt:
+        """Block until Kafka acknowledged the event.
+
+        Args:
+            timeout: most seconds to wait; ``None`` waits as long as it takes.
+
+        Returns:
+            The delivery receipt.
+
+        Raises:
+            TimeoutError: the outcome was not known within ``timeout`` (the event is still
+                on its way).
+            PublishError: as ``Accepted.delivered``.
+        """
+        return self._future.result(timeout)
+
+    def done(self) -> bool:
+        """Whether the outcome is known (``wait_delivered()`` would not block)."""
+        return self._future.done()
+
+    def __repr__(self) -> str:
+        return f"SyncAccepted(event_id={self.event_id!r}, topic={self.topic!r})"

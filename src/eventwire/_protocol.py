@@ -9,8 +9,15 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 from eventwire._codec import UserHeaders
 from eventwire._config import PublisherConfig
+from eventwire._errors import EventwireError
 from eventwire._health import HealthStatus
-from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
+from eventwire._outcome import (
+    Accepted,
+    CloseReport,
+    DeliveryReceipt,
+    PublishOutcome,
+    SyncAccepted,
+)
 
 
 @runtime_checkable
@@ -43,6 +50,19 @@ class AsyncPublisherProtocol(Protocol):
     async def publish_many(
         self, events: Iterable[Any], *, topic: str | None = None
     ) -> list[PublishOutcome]: ...
+
+    async def accept(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> Accepted: ...
+
+    async def accept_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[Accepted | EventwireError]: ...
 
     async def aclose(self, timeout: float = 30.0) -> CloseReport: ...  # noqa: ASYNC109
 
@@ -86,6 +106,19 @@ class PublisherProtocol(Protocol):
     def publish_many(
         self, events: Iterable[Any], *, topic: str | None = None
     ) -> list[PublishOutcome]: ...
+
+    def accept(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> SyncAccepted: ...
+
+    def accept_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[SyncAccepted | EventwireError]: ...
 
     def close(self, timeout: float = 30.0) -> CloseReport: ...
 

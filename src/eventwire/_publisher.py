@@ -25,6 +25,7 @@ What happens to an event, in order (written once, here; the failure steps live i
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -45,13 +46,22 @@ from eventwire._errors import (
     SpoolFullError,
 )
 from eventwire._health import HealthStatus
-from eventwire._outcome import Accepted, CloseReport, DeliveryReceipt, PublishOutcome
+from eventwire._outcome import (
+    Accepted,
+    CloseReport,
+    DeliveryReceipt,
+    PublishOutcome,
+    SyncAccepted,
+)
 from eventwire._producer import Pending, ProducerCore
 from eventwire._spool import Spool, SpoolEntry, run_callbacks, spool_for
 
 _log = structlog.get_logger("eventwire")
 
 CLOSED_MESSAGE = "publisher is closed; create a new one"
+SPOOL_NEEDED_MESSAGE = (
+    "accept() needs a durable spool: PublisherConfig(spool_path=...); use publish() without one"
+)
 
 
 def circuit_open_error(enc: EncodedEvent, reason: str | None) -> CircuitOpenError:
@@ -143,10 +153,7 @@ class _PublisherBase:
 
     def _need_spool(self) -> Spool:
         if self._spool is None:
-            raise ConfigError(
-                "accept() needs a durable spool: PublisherConfig(spool_path=...); "
-                "use publish() without one"
-            )
+            raise ConfigError(SPOOL_NEEDED_MESSAGE)
         return self._spool
 
     def _spool_entries(
@@ -176,9 +183,13 @@ class _PublisherBase:
     def _settle_left(self, spool: Spool) -> None:
         """After the writer stopped: callers of events still parked get the 'left in the
         spool' error (must run where outcomes may be settled)."""
+        telemetry = self._core.telemetry
         for entry in spool.take_parked():
+            error = spool.left_error(entry.encoded)
+            if telemetry is not None:
+                telemetry.finish(entry, error)
             if entry.target is not None:
-                entry.target.settle(spool.left_error(entry.encoded))
+                entry.target.settle(error)
 
     def health(self) -> HealthStatus:
         """A snapshot of this publisher's health; cheap, never blocks (see ``HealthStatus``).
@@ -803,6 +814,29 @@ class _SyncDelivery(Pending):
         self.event.set()
 
 
+class _ThreadFutureDelivery(Pending):
+    """The delivery of a ``SyncAccepted`` event: a thread-safe future any thread may wait on."""
+
+    __slots__ = ("future",)
+
+    def __init__(
+        self, encoded: EncodedEvent, future: concurrent.futures.Future[DeliveryReceipt]
+    ) -> None:
+        self.encoded = encoded
+        self.future = future
+
+    def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
+        if isinstance(outcome, DeliveryReceipt):
+            self.future.set_result(outcome)
+        else:
+            self.future.set_exception(outcome)
+
+
+def _sync_accepted(enc: EncodedEvent) -> tuple[SyncAccepted, Pending]:
+    future: concurrent.futures.Future[DeliveryReceipt] = concurrent.futures.Future()
+    return SyncAccepted(enc.event_id, enc.topic, future), _ThreadFutureDelivery(enc, future)
+
+
 class _SyncBatch(_Batch):
     __slots__ = ("lock",)
 
@@ -952,6 +986,52 @@ class Publisher(_PublisherBase):
         batch.release()
         batch.done.wait()
         return outcomes  # type: ignore[return-value]  # every slot is filled once done
+
+    def accept(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> SyncAccepted:
+        """Commit one event to the durable spool and return as soon as it is durable.
+
+        The sync twin of ``AsyncPublisher.accept``: arguments and errors are the same;
+        returns a ``SyncAccepted`` whose ``wait_delivered(timeout)`` blocks for the receipt.
+        """
+        spool = self._need_spool()
+        enc = self._encode(event, topic, key, headers)
+        accepted, target = _sync_accepted(enc)
+        refused = self._spool_submit(spool, [SpoolEntry(enc, spool, target)])
+        if refused is not None:
+            raise refused[1]
+        return accepted
+
+    def accept_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[SyncAccepted | EventwireError]:
+        """Commit events to the durable spool in order and return once they are durable.
+
+        The sync twin of ``AsyncPublisher.accept_many``: one ``SyncAccepted`` (or the error
+        that kept the event out) per event, in input order; raises the same errors.
+        """
+        spool = self._need_spool()
+        self._check_open()
+        events = events if isinstance(events, Sequence) else list(events)
+        results: list[SyncAccepted | EventwireError] = [None] * len(events)  # type: ignore[list-item]
+
+        def accepted(enc: EncodedEvent, index: int) -> Pending:
+            results[index], target = _sync_accepted(enc)
+            return target
+
+        entries, indexes = self._spool_entries(spool, events, topic, results, accepted)
+        refused = self._spool_submit(spool, entries)
+        if refused is not None:
+            first, error = refused
+            for index in indexes[first:]:
+                results[index] = error
+        return results
 
     def _spool_batch(
         self, spool: Spool, events: Sequence[Any], batch: _SyncBatch, topic: str | None

@@ -270,6 +270,37 @@ async def check_breaker_state(target: Target) -> None:
     assert (with_breaker.outstanding, without.outstanding) == (0, 0)
 
 
+async def check_accept_needs_a_spool_and_delivers_like_publish(target: Target) -> None:
+    with pytest.raises(eventwire.ConfigError, match="needs a durable spool"):
+        await target.open().accept(order(0))
+    publisher = target.open(spool_path=target.spool_path())
+    events = [order(1, key="same"), order(2, currency="euro"), order(3, key="same"), order(4)]
+    outcomes = await publisher.accept_many(events)
+    await publisher.close()
+    assert [type(o).__name__ for o in outcomes] == [
+        "DeliveryReceipt",
+        "EventValidationError",
+        "DeliveryReceipt",
+        "DeliveryReceipt",
+    ]
+    receipts = [o for o in outcomes if isinstance(o, eventwire.DeliveryReceipt)]
+    records = await target.delivered("orders")
+    assert sorted((r.partition, r.offset) for r in records) == sorted(
+        (r.partition, r.offset) for r in receipts
+    )
+    by_id = {r.header("ce_id"): r for r in records}
+    for event, receipt in zip([events[0], events[2], events[3]], receipts, strict=True):
+        record = by_id[receipt.event_id.encode()]
+        assert record.key == event.order_id.encode()
+        assert receipt.partition == java_partition(record.key, PARTITIONS)
+        assert record.value == msgspec.json.encode(event)
+    same = [r for r in records if r.key == b"same"]
+    assert [r.header("ce_id") for r in same] == [
+        receipts[0].event_id.encode(),
+        receipts[1].event_id.encode(),
+    ]
+
+
 CHECKS: list[Check] = [
     check_receipts_place_keys_by_murmur2_with_increasing_offsets,
     check_cloudevents_headers,
@@ -282,4 +313,5 @@ CHECKS: list[Check] = [
     check_key_override,
     check_too_large_event_is_refused,
     check_breaker_state,
+    check_accept_needs_a_spool_and_delivers_like_publish,
 ]

@@ -8,6 +8,8 @@ real publishers, from the fake's records for the fakes. Checks only see this fac
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -61,6 +63,33 @@ class Driver:
             return await publisher.publish_many(events, **options)
         return await asyncio.to_thread(lambda: publisher.publish_many(events, **options))
 
+    async def accept_many(
+        self, events: Iterable[Any], **options: Any
+    ) -> list[eventwire.DeliveryReceipt | eventwire.EventwireError]:
+        """``accept_many``, then each accepted event's delivery (or the error that kept it
+        out)."""
+        publisher = self.publisher
+        if isinstance(publisher, eventwire.AsyncPublisherProtocol):
+            handles = await publisher.accept_many(events, **options)
+            return [
+                await h.delivered() if isinstance(h, eventwire.Accepted) else h for h in handles
+            ]
+
+        def accept_and_wait() -> list[eventwire.DeliveryReceipt | eventwire.EventwireError]:
+            handles = publisher.accept_many(events, **options)
+            return [
+                h.wait_delivered(30.0) if isinstance(h, eventwire.SyncAccepted) else h
+                for h in handles
+            ]
+
+        return await asyncio.to_thread(accept_and_wait)
+
+    async def accept(self, event: Any) -> object:
+        publisher = self.publisher
+        if isinstance(publisher, eventwire.AsyncPublisherProtocol):
+            return await publisher.accept(event)
+        return await asyncio.to_thread(publisher.accept, event)
+
     async def close(self, timeout: float = 10.0) -> eventwire.CloseReport:  # noqa: ASYNC109
         publisher = self.publisher
         if isinstance(publisher, eventwire.AsyncPublisherProtocol):
@@ -76,6 +105,7 @@ class Target:
     def __init__(self) -> None:
         self.prefix = f"c{uuid.uuid4().hex[:10]}."
         self.drivers: list[Driver] = []
+        self._spool_dir: str | None = None
 
     def topic(self, declared: str) -> str:
         return self.prefix + declared
@@ -90,10 +120,18 @@ class Target:
         """Every record in the topic, in (partition, offset) order."""
         raise NotImplementedError
 
+    def spool_path(self) -> str:
+        """A fresh spool file path (its directory is removed by ``aclose``)."""
+        if self._spool_dir is None:
+            self._spool_dir = tempfile.mkdtemp(prefix="eventwire-contract-")
+        return f"{self._spool_dir}/{uuid.uuid4().hex[:8]}.db"
+
     async def aclose(self) -> None:
         for driver in self.drivers:
             if not driver.closed:
                 await driver.close()
+        if self._spool_dir is not None:
+            shutil.rmtree(self._spool_dir, ignore_errors=True)
 
     def _publisher(
         self, **config: Any

@@ -114,3 +114,35 @@ async def spool_api(config: eventwire.PublisherConfig, event: OrderPlaced) -> No
         report = shutdown.report
         if report is not None:
             assert_type(report.spooled, int)
+
+
+async def accept_through_the_protocols(
+    config: eventwire.PublisherConfig, event: OrderPlaced
+) -> None:
+    from eventwire.testing import AsyncFakePublisher, FakePublisher
+
+    spooled = config.with_overrides(spool_path="/var/lib/app/eventwire.db")
+    async_publishers: list[eventwire.AsyncPublisherProtocol] = [
+        eventwire.AsyncPublisher(spooled),
+        AsyncFakePublisher(spooled),
+    ]
+    for publisher in async_publishers:
+        accepted = await publisher.accept(event, key="k")
+        assert_type(accepted, eventwire.Accepted)
+        assert_type(
+            await publisher.accept_many([event]),
+            list[eventwire.Accepted | eventwire.EventwireError],
+        )
+    sync_publishers: list[eventwire.PublisherProtocol] = [
+        eventwire.Publisher(spooled),
+        FakePublisher(spooled),
+    ]
+    for sync_publisher in sync_publishers:
+        handle = sync_publisher.accept(event, topic="orders")
+        assert_type(handle, eventwire.SyncAccepted)
+        assert_type(handle.event_id, str)
+        assert_type(handle.done(), bool)
+        assert_type(handle.wait_delivered(timeout=5.0), eventwire.DeliveryReceipt)
+        assert_type(handle.wait_delivered(), eventwire.DeliveryReceipt)
+        many = sync_publisher.accept_many([event])
+        assert_type(many, list[eventwire.SyncAccepted | eventwire.EventwireError])

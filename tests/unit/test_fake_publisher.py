@@ -255,3 +255,57 @@ def test_fixtures_are_fresh_fakes(
     assert isinstance(fake_publisher, eventwire.PublisherProtocol)
     assert isinstance(async_fake_publisher, eventwire.AsyncPublisherProtocol)
     assert fake_publisher.published() == async_fake_publisher.published() == []
+
+
+# -- accept (the spool's API) ----------------------------------------------------------------
+
+
+def _spooled(tmp_path: Any) -> eventwire.PublisherConfig:
+    return eventwire.PublisherConfig(
+        bootstrap_servers=eventwire.testing.FAKE_BOOTSTRAP, spool_path=tmp_path / "never.db"
+    )
+
+
+async def test_async_fake_accept_as_with_a_spool(tmp_path: Any) -> None:
+    with pytest.raises(eventwire.ConfigError, match="needs a durable spool"):
+        await AsyncFakePublisher().accept(order(1))
+    fake = AsyncFakePublisher(_spooled(tmp_path))
+    fake.open_breaker()  # a spool keeps events while the breaker is open
+    fake.fail_nth(2, eventwire.RetriablePublishError)  # re-sent until delivered
+    fake.fail_nth(3, eventwire.PermanentPublishError)  # can never be delivered
+    accepted = await fake.accept(order(1))
+    many = await fake.accept_many([order(2), order(3, currency="euro"), order(4)])
+    assert isinstance(many[1], eventwire.EventValidationError)
+    handles = [accepted, many[0], many[2]]
+    assert all(isinstance(h, eventwire.Accepted) for h in handles)
+    first, second, third = (h for h in handles if isinstance(h, eventwire.Accepted))
+    assert (await first.delivered()).event_id == first.event_id
+    assert (await second.delivered()).event_id == second.event_id
+    with pytest.raises(eventwire.PermanentPublishError):
+        await third.delivered()
+    assert [r.event_id for r in fake.published()] == [first.event_id, second.event_id]
+    assert not (tmp_path / "never.db").exists()
+    await fake.aclose()
+    with pytest.raises(eventwire.PublisherClosedError):
+        await fake.accept_many([order(5)])
+
+
+def test_sync_fake_accept_as_with_a_spool(tmp_path: Any) -> None:
+    with pytest.raises(eventwire.ConfigError, match="needs a durable spool"):
+        FakePublisher().accept(order(1))
+    fake = FakePublisher(_spooled(tmp_path))
+    fake.fail_nth(3, eventwire.PermanentPublishError)
+    accepted = fake.accept(order(1), key="k")
+    assert accepted.done()
+    assert accepted.wait_delivered(0).event_id == accepted.event_id
+    many = fake.accept_many([order(2, currency="euro"), order(3), order(4)])
+    assert [type(h).__name__ for h in many] == [
+        "EventValidationError",
+        "SyncAccepted",
+        "SyncAccepted",
+    ]
+    delivered, refused = (h for h in many if isinstance(h, eventwire.SyncAccepted))
+    assert delivered.wait_delivered().event_id == delivered.event_id
+    with pytest.raises(eventwire.PermanentPublishError):
+        refused.wait_delivered()
+    assert [r.key for r in fake.published()] == [b"k", b"ord-000003"]

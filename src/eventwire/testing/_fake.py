@@ -15,6 +15,7 @@ caller sees, as after retries were exhausted.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -30,6 +31,7 @@ from eventwire._config import PublisherConfig
 from eventwire._errors import (
     AmbiguousPublishError,
     CircuitOpenError,
+    ConfigError,
     EventwireError,
     FatalPublishError,
     PermanentPublishError,
@@ -39,9 +41,20 @@ from eventwire._errors import (
     RetriablePublishError,
 )
 from eventwire._health import HealthStatus
-from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome
+from eventwire._outcome import (
+    Accepted,
+    CloseReport,
+    DeliveryReceipt,
+    PublishOutcome,
+    SyncAccepted,
+)
 from eventwire._producer import too_large_error
-from eventwire._publisher import CLOSED_MESSAGE, circuit_open_error, queue_full_error
+from eventwire._publisher import (
+    CLOSED_MESSAGE,
+    SPOOL_NEEDED_MESSAGE,
+    circuit_open_error,
+    queue_full_error,
+)
 from eventwire.testing._broker import first_header
 
 _E = TypeVar("_E")
@@ -357,13 +370,15 @@ class _FakeBase:
         topic: str | None,
         key: str | bytes | None = None,
         headers: UserHeaders | None = None,
+        *,
+        spooled: bool = False,
     ) -> EncodedEvent:
-        """Codec, then breaker, as the real publisher."""
+        """Codec, then breaker, as the real publisher (with a spool an open breaker spools)."""
         if self._closed:
             raise PublisherClosedError(CLOSED_MESSAGE)
         with self._lock:  # the codec's event-id counter is not thread-safe
             enc = self._codec.encode(event, topic, key, headers)
-        if self._breaker_reason is not None:
+        if self._breaker_reason is not None and not spooled:
             raise circuit_open_error(enc, self._breaker_reason)
         return enc
 
@@ -375,7 +390,27 @@ class _FakeBase:
             return turn % count
         return (_murmur2(key) & 0x7FFFFFFF) % count
 
-    def _accept(self, event: Any, enc: EncodedEvent) -> _Accepted:
+    def _durable(
+        self,
+        event: Any,
+        topic: str | None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> tuple[EncodedEvent, _Accepted | PublishError]:
+        """``accept``'s first half, as with a real spool: the event is kept (the file is never
+        touched) and delivered; only a permanent failure (injected, or too large) is its
+        outcome — the spool would re-send anything else until delivered."""
+        enc = self._encode(event, topic, key, headers, spooled=True)
+        try:
+            return enc, self._accept(event, enc, durable=True)
+        except PublishError as exc:
+            return enc, exc
+
+    def _need_spool(self) -> None:
+        if self._config.spool_path is None:
+            raise ConfigError(SPOOL_NEEDED_MESSAGE)
+
+    def _accept(self, event: Any, enc: EncodedEvent, *, durable: bool = False) -> _Accepted:
         """Hand one event to the fake broker: an injected failure, or its place in the log."""
         size = len(enc.value) + len(enc.key or b"")
         size += sum(len(name) + len(value or b"") for name, value in enc.headers)
@@ -385,6 +420,8 @@ class _FakeBase:
         with self._lock:
             self._handed += 1
             failure = self._failures.pop(self._handed, None)
+            if failure is not None and durable and failure[0] is not PermanentPublishError:
+                failure = None  # a spool keeps the event and re-sends it until delivered
             if failure is not None:
                 self._failed += 1
                 raise self._injected(enc, *failure)
@@ -552,6 +589,44 @@ class AsyncFakePublisher(_FakeBase):
             outcomes[index] = result
         return outcomes  # type: ignore[return-value]  # every slot is filled
 
+    async def accept(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> Accepted:
+        """Accept one event; as ``AsyncPublisher.accept`` (needs ``spool_path`` in the config;
+        the file is never touched), delivered in memory."""
+        self._need_spool()
+        return self._accepted(*self._durable(event, topic, key, headers))
+
+    async def accept_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[Accepted | EventwireError]:
+        """Accept events in order; as ``AsyncPublisher.accept_many``."""
+        self._need_spool()
+        if self._closed:
+            raise PublisherClosedError(CLOSED_MESSAGE)
+        results: list[Accepted | EventwireError] = []
+        for event in events:
+            try:
+                results.append(self._accepted(*self._durable(event, topic)))
+            except EventwireError as exc:
+                results.append(exc)
+        return results
+
+    def _accepted(self, enc: EncodedEvent, acc: _Accepted | PublishError) -> Accepted:
+        if isinstance(acc, PublishError):
+            future: asyncio.Future[DeliveryReceipt] = asyncio.get_running_loop().create_future()
+            future.set_exception(acc)
+        else:
+            future = self._schedule(acc)
+        # Not awaiting delivered() is a legitimate choice after accept(): mark it retrieved.
+        future.add_done_callback(_retrieve)
+        return Accepted(enc.event_id, enc.topic, future)
+
     def _schedule(self, acc: _Accepted) -> asyncio.Future[DeliveryReceipt]:
         """Deliver ``acc`` after the delay (on the next loop turn without one: a real publish
         always waits for its delivery report)."""
@@ -647,6 +722,54 @@ class FakePublisher(_FakeBase):
             outcomes[index] = outcome
         return outcomes  # type: ignore[return-value]  # every slot is filled
 
+    def accept(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> SyncAccepted:
+        """Accept one event; as ``Publisher.accept`` (needs ``spool_path`` in the config; the
+        file is never touched), delivered in memory before it returns (after the delivery
+        delay, if one is set)."""
+        self._need_spool()
+        return self._sync_accepted([self._durable(event, topic, key, headers)])[0]
+
+    def accept_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[SyncAccepted | EventwireError]:
+        """Accept events in order; as ``Publisher.accept_many``."""
+        self._need_spool()
+        if self._closed:
+            raise PublisherClosedError(CLOSED_MESSAGE)
+        results: list[SyncAccepted | EventwireError | None] = []
+        kept: list[tuple[EncodedEvent, _Accepted | PublishError]] = []
+        for event in events:
+            try:
+                kept.append(self._durable(event, topic))
+            except EventwireError as exc:
+                results.append(exc)
+                continue
+            results.append(None)
+        handles = iter(self._sync_accepted(kept))
+        return [next(handles) if r is None else r for r in results]
+
+    def _sync_accepted(
+        self, kept: list[tuple[EncodedEvent, _Accepted | PublishError]]
+    ) -> list[SyncAccepted]:
+        delivered = iter(self._after_delay([a for _, a in kept if isinstance(a, _Accepted)]))
+        handles = []
+        for enc, acc in kept:
+            outcome = next(delivered) if isinstance(acc, _Accepted) else acc
+            future: concurrent.futures.Future[DeliveryReceipt] = concurrent.futures.Future()
+            if isinstance(outcome, DeliveryReceipt):
+                future.set_result(outcome)
+            else:
+                future.set_exception(outcome)
+            handles.append(SyncAccepted(enc.event_id, enc.topic, future))
+        return handles
+
     def _after_delay(self, accepted: list[_Accepted]) -> list[DeliveryReceipt | PublishError]:
         if self._delay > 0 and accepted:
             with self._lock:
@@ -670,3 +793,8 @@ class FakePublisher(_FakeBase):
                 self._abandoned[acc] = self._abandon(acc)
             self._waiting.clear()
         return self._report(timed_out)
+
+
+def _retrieve(future: asyncio.Future[DeliveryReceipt]) -> None:
+    if not future.cancelled():
+        future.exception()
