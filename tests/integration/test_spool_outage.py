@@ -59,6 +59,23 @@ def _sequence(record: ConsumedRecord) -> int:
     return int(sku.split("-")[1])
 
 
+def _per_key(records: list[ConsumedRecord]) -> tuple[dict[bytes, list[int]], set[str], int]:
+    """Each key's sequence numbers in log order (first copies only), the ids seen, and how
+    many duplicates (a re-send of an event written after all: same ``ce_id``) were skipped."""
+    by_key: dict[bytes, list[int]] = collections.defaultdict(list)
+    seen: set[str] = set()
+    duplicates = 0
+    for record in records:  # per partition, in offset order: a key's records in log order
+        event_id = (record.header("ce_id") or b"").decode()
+        if event_id in seen:
+            duplicates += 1
+            continue
+        seen.add(event_id)
+        assert record.key is not None
+        by_key[record.key].append(_sequence(record))
+    return by_key, seen, duplicates
+
+
 def _spans_of(recorded: Otel, topic: str, event_id: str) -> list[Any]:
     return [
         s
@@ -74,13 +91,21 @@ async def _until(condition: Any, within: float, what: str) -> None:
         await asyncio.sleep(0.02)  # polls a condition; nothing to await
 
 
+@pytest.mark.parametrize(
+    "breaker",
+    [None, eventwire.BreakerPolicy(failures=1, window=5.0, cooldown=0.2)],
+    ids=["no-breaker", "breaker"],
+)
 async def test_per_key_order_and_no_loss_when_retries_run_out(
-    proxied: ProxiedBroker, tmp_path: Path
+    proxied: ProxiedBroker, tmp_path: Path, breaker: eventwire.BreakerPolicy | None
 ) -> None:
+    """With a breaker, events accepted while it is open wait in the spool too (the other
+    parking path) and go behind the parked ones of their key."""
     topic = proxied.unique_topic()
-    config = _config(proxied, tmp_path / "s.db", topic)
+    config = _config(proxied, tmp_path / "s.db", topic, breaker=breaker)
     handles: list[eventwire.Accepted] = []
     counter = iter(range(1_000_000))
+    states: set[str] = set()
 
     async def accept_chunk(publisher: eventwire.AsyncPublisher) -> None:
         chunk = [order(n, key=KEYS[n % len(KEYS)]) for n in (next(counter) for _ in range(20))]
@@ -100,6 +125,7 @@ async def test_per_key_order_and_no_loss_when_retries_run_out(
             # Events keep coming during the outage: in flight, then held behind their keys.
             while not parked():
                 await accept_chunk(publisher)
+                states.add(publisher.breaker_state)
                 await asyncio.sleep(0.05)  # pacing the producer, not synchronisation
                 assert len(handles) < 20_000, "no event was parked"
             await accept_chunk(publisher)
@@ -113,17 +139,7 @@ async def test_per_key_order_and_no_loss_when_retries_run_out(
             report = await publisher.aclose()
     assert len(receipts) == len(handles)
     records = proxied.consume(topic, timeout=30)
-    by_key: dict[bytes, list[int]] = collections.defaultdict(list)
-    seen: set[str] = set()
-    duplicates = 0
-    for record in records:  # per partition, in offset order: a key's records in log order
-        event_id = (record.header("ce_id") or b"").decode()
-        if event_id in seen:
-            duplicates += 1  # a re-send of an event that was written after all (same ce_id)
-            continue
-        seen.add(event_id)
-        assert record.key is not None
-        by_key[record.key].append(_sequence(record))
+    by_key, seen, duplicates = _per_key(records)
     print(f"\n{len(handles)} accepted, {len(records)} records, {duplicates} duplicates")
     assert seen == {a.event_id for a in handles}  # 0 lost
     for key, sequence in by_key.items():
@@ -134,6 +150,8 @@ async def test_per_key_order_and_no_loss_when_retries_run_out(
     parked_ids = {e["event_id"] for e in logs if e["event"] == "eventwire.spooled_for_retry"}
     assert parked_ids <= seen
     assert health.failed == 0
+    if breaker is not None:
+        assert "open" in states  # events accepted meanwhile were parked by the spool
     assert health.delivered == len(handles)
     assert (report.delivered, report.failed, report.spooled) == (len(handles), 0, 0)
 
