@@ -194,3 +194,40 @@ async def test_parked_event_span_has_the_callers_parent_and_ends_with_its_delive
     record = next(r for r in records if r.header("ce_id") == accepted.event_id.encode())
     traceparent = (record.header("traceparent") or b"").decode()
     assert f"{caller.get_span_context().trace_id:032x}" in traceparent
+
+
+async def test_close_with_parked_events_leaves_them_spooled_not_failed(
+    proxied: ProxiedBroker, tmp_path: Path
+) -> None:
+    topic = proxied.unique_topic()
+    config = _config(proxied, tmp_path / "s.db", topic)
+    with capture_logs() as logs:
+        publisher = eventwire.AsyncPublisher(config)
+        await publisher.publish(order(0))
+        proxied.proxy.cut()
+        many = await publisher.accept_many([order(n, key=KEYS[n % 2]) for n in range(1, 41)])
+        handles = [a for a in many if isinstance(a, eventwire.Accepted)]
+        await _until(
+            lambda: any(e["event"] == "eventwire.spooled_for_retry" for e in logs),
+            20,
+            "an event was parked",
+        )
+        report = await publisher.aclose(timeout=0.5)
+    assert (report.failed, report.spooled, report.delivered) == (0, 40, 1)
+    assert publisher.health().failed == 0
+    events = [e["event"] for e in logs]
+    assert "eventwire.publish_failed" not in events
+    closed = [e for e in logs if e["event"] == "eventwire.publisher_closed"]
+    assert [(e["failed"], e["spooled"]) for e in closed] == [(0, 40)]
+    for accepted in handles:
+        with pytest.raises(eventwire.RetriablePublishError) as caught:
+            await accepted.delivered()
+        assert caught.value.code == "SPOOLED"
+    proxied.proxy.restore()
+    async with eventwire.AsyncPublisher(config) as again:  # the next start delivers them
+        assert again.outstanding == 40
+    records = proxied.consume(topic, timeout=20)
+    by_key, seen, _ = _per_key(records)
+    assert {a.event_id for a in handles} <= seen
+    for key, sequence in by_key.items():
+        assert sequence == sorted(sequence), f"key {key!r} out of order"
