@@ -22,7 +22,9 @@ What happens to a failed delivery (``_on_failure``), in order:
    exponential, jittered backoff, within the policy's attempts and deadline. The event's key
    enters a *hold*: events with that key accepted later wait behind it, and after the first
    re-send succeeds everything held is released in order, so no event overtakes an earlier one
-   of the same key;
+   of the same key. A *durable* event (in the spool) whose retries ran out is parked instead
+   of failing: it stays the head of its hold and is re-sent every ``PARK_DELAY`` until
+   delivered (never dead-lettered, never a failure);
 3. **dead-letter** — permanent failures and exhausted retries are written to the dead-letter
    topic when a ``DeadLetterPolicy`` is set; the caller gets ``DeadLetteredError``, or the
    original error if the dead-letter write fails too;
