@@ -182,3 +182,36 @@ def test_hypothesis_nested_values_judged_like_the_typed_decode_reference(
     with pytest.raises(eventwire.EventValidationError) as caught:
         codec.encode(event)
     assert caught.value.path == f"$.line_items[{index}].{field}"
+
+
+BAD_CALL_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
+    ({"headers": {"tenant": 7}}, "header 'tenant'"),
+    ({"headers": [(b"tenant", b"acme")]}, "header name"),
+    ({"key": 12345}, "key"),
+]
+
+
+@pytest.mark.parametrize(("arguments", "named"), BAD_CALL_ARGUMENTS)
+async def test_bad_header_or_key_is_refused_and_costs_nothing_in_flight(
+    topics: Topics, arguments: dict[str, Any], named: str
+) -> None:
+    publisher = eventwire.AsyncPublisher(topics.config())
+    with pytest.raises(eventwire.EventValidationError) as caught:
+        await publisher.publish(order(1), **arguments)
+    assert named in str(caught.value)
+    await publisher.publish(order(2))
+    assert publisher.outstanding == 0
+    report = await publisher.aclose(timeout=5.0)
+    assert (report.delivered, report.undelivered, report.timed_out) == (1, 0, False)
+    records = topics.broker.consume(topics.name("orders"))
+    assert [r.key for r in records] == [b"ord-000002"]
+
+
+def test_bad_header_is_refused_by_the_sync_publisher_too(topics: Topics) -> None:
+    with eventwire.Publisher(topics.config()) as publisher:
+        with pytest.raises(eventwire.EventValidationError, match="header 'tenant'"):
+            publisher.publish(order(1), headers={"tenant": 7})
+        publisher.publish(order(2))
+        assert publisher.outstanding == 0
+        report = publisher.close(timeout=5.0)
+    assert (report.delivered, report.undelivered, report.timed_out) == (1, 0, False)
