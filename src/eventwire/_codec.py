@@ -165,8 +165,14 @@ class EventCodec:
             key_value = None if field is None else getattr(event, field)
             # str first: the common key type, without a function call
             key_bytes = key_value.encode() if type(key_value) is str else _key_bytes(key_value)
-        else:
-            key_bytes = key.encode() if isinstance(key, str) else key
+        elif isinstance(key, str):
+            key_bytes = key.encode()
+        elif isinstance(key, bytes):
+            key_bytes = key
+        else:  # refused here: librdkafka would raise after the event was counted in flight
+            raise EventValidationError(
+                codec.spec.type, "key", f"key must be str or bytes, not {type(key).__name__}"
+            )
         event_id = f"{self._id_prefix}{next(self._ids):x}"
         now_ms = _time_ns() // 1_000_000
         time_header = self._time_header if now_ms == self._time_ms else self._now(now_ms)
@@ -254,9 +260,17 @@ def _user_headers(headers: UserHeaders, event_type: str) -> Headers:
     items = headers.items() if isinstance(headers, Mapping) else headers
     out: Headers = []
     for name, value in items:
+        if not isinstance(name, str):
+            raise EventValidationError(event_type, "headers", f"header name {name!r} must be a str")
         if name in RESERVED_HEADERS:
             raise EventValidationError(
                 event_type, "headers", f"header {name!r} is set by eventwire and cannot be given"
+            )
+        if value is not None and not isinstance(value, str | bytes):
+            raise EventValidationError(
+                event_type,
+                "headers",
+                f"header {name!r} must be str, bytes or None, not {type(value).__name__}",
             )
         out.append((name, value.encode() if isinstance(value, str) else value))
     return out
