@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import defaultdict
 
 import msgspec
@@ -177,3 +178,29 @@ async def test_cancelled_publish_many_leaves_the_publisher_settling(topics: Topi
     assert (report.delivered, report.failed, report.undelivered) == (2001, 0, 0)
     records = topics.broker.consume(topics.name("orders"), count=2001)
     assert len(records) == 2001
+
+
+async def test_publish_from_another_event_loop_is_refused_before_sending(topics: Topics) -> None:
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        await publisher.publish(order(1))
+        errors: list[BaseException] = []
+
+        async def elsewhere() -> None:
+            for call in (
+                lambda: publisher.publish(order(2)),
+                lambda: publisher.publish_many([order(3)]),
+            ):
+                try:
+                    await call()
+                except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                    errors.append(exc)
+
+        thread = threading.Thread(target=asyncio.run, args=(elsewhere(),))
+        thread.start()
+        await asyncio.to_thread(thread.join)
+        assert [type(e) for e in errors] == [RuntimeError, RuntimeError]
+        assert all("event loop" in str(e) and "first used" in str(e) for e in errors)
+        assert publisher.outstanding == 0
+        await publisher.publish(order(4))
+    records = topics.broker.consume(topics.name("orders"))
+    assert sorted(r.key for r in records) == [b"ord-000001", b"ord-000004"]
