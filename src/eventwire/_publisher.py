@@ -426,7 +426,13 @@ class AsyncPublisher(_PublisherBase):
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
-        if loop is None:
+        if loop is not None:  # a call from another loop could not be settled on it
+            if asyncio.get_running_loop() is not loop:
+                raise RuntimeError(
+                    "AsyncPublisher called from another event loop than the one it was first "
+                    "used on; create one publisher per event loop (nothing was sent)"
+                )
+        else:
             loop = self._loop = asyncio.get_running_loop()
             call_soon = loop.call_soon_threadsafe
             settle = self._core.settle
@@ -464,7 +470,7 @@ class AsyncPublisher(_PublisherBase):
 
         Cancelling the call does not recall an event already handed to Kafka.
         """
-        loop = self._loop or self._bind()
+        loop = self._bind()
         enc = self._encode(event, topic, key, headers)
         future: asyncio.Future[DeliveryReceipt] = loop.create_future()
         pending = _FutureDelivery(enc, future)
@@ -498,7 +504,7 @@ class AsyncPublisher(_PublisherBase):
         Raises:
             PublisherClosedError: the publisher was closed before the call.
         """
-        loop = self._loop or self._bind()
+        loop = self._bind()
         self._check_open()
         events = events if isinstance(events, Sequence) else list(events)
         batch = _Batch(len(events))
@@ -595,7 +601,7 @@ class AsyncPublisher(_PublisherBase):
         back: it may still be committed and delivered.
         """
         spool = self._need_spool()
-        loop = self._loop or self._bind()
+        loop = self._bind()
         enc = self._encode(event, topic, key, headers)
         future: asyncio.Future[DeliveryReceipt] = loop.create_future()
         await self._accept_one(spool, _AcceptedDelivery(enc, future))
@@ -617,7 +623,7 @@ class AsyncPublisher(_PublisherBase):
             PublisherClosedError: the publisher was closed before the call.
         """
         spool = self._need_spool()
-        loop = self._loop or self._bind()
+        loop = self._bind()
         self._check_open()
         events = events if isinstance(events, Sequence) else list(events)
         results: list[Accepted | EventwireError] = [None] * len(events)  # type: ignore[list-item]
