@@ -115,6 +115,21 @@ async def check_user_headers_follow_and_reserved_ones_are_refused(target: Target
     assert 0 <= receipt.partition < PARTITIONS
 
 
+async def check_header_and_key_of_a_wrong_type_are_refused(target: Target) -> None:
+    publisher = target.open()
+    refused = []
+    for arguments in ({"headers": {"tenant": 7}}, {"key": 7}):
+        with pytest.raises(eventwire.EventValidationError) as caught:
+            await publisher.publish(BlobStored(name="a", data="x"), **arguments)
+        refused.append(caught.value.path)
+    await publisher.publish(BlobStored(name="b", data="y"))
+    report = await publisher.close()
+
+    assert refused == ["headers", "key"]
+    assert (report.delivered, report.undelivered, report.timed_out) == (1, 0, False)
+    assert [r.value for r in await target.delivered("blobs")] == [b'{"name":"b","data":"y"}']
+
+
 async def check_validation_errors_name_the_path_and_send_nothing(target: Target) -> None:
     bad_items = order(2).line_items
     bad_items[1] = msgspec.structs.replace(bad_items[1], quantity=0)
@@ -306,6 +321,7 @@ CHECKS: list[Check] = [
     check_cloudevents_headers,
     check_msgpack_encoding,
     check_user_headers_follow_and_reserved_ones_are_refused,
+    check_header_and_key_of_a_wrong_type_are_refused,
     check_validation_errors_name_the_path_and_send_nothing,
     check_publish_many_outcomes_in_order_around_a_bad_event,
     check_closed_publisher_refuses_and_reports,
