@@ -215,3 +215,15 @@ def test_bad_header_is_refused_by_the_sync_publisher_too(topics: Topics) -> None
         assert publisher.outstanding == 0
         report = publisher.close(timeout=5.0)
     assert (report.delivered, report.undelivered, report.timed_out) == (1, 0, False)
+
+
+async def test_a_class_or_non_event_passed_as_the_event_is_named(topics: Topics) -> None:
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        outcomes = await publisher.publish_many([order(1), OrderPlaced, None, order(2)])
+    errors = [str(o) for o in outcomes if isinstance(o, eventwire.EventDefinitionError)]
+    assert errors == [
+        "OrderPlaced is a class, not an event: publish an instance, OrderPlaced(...)",
+        "NoneType is not an event: decorate it with @eventwire.event(...)",
+    ]
+    records = topics.broker.consume(topics.name("orders"), count=2)
+    assert sorted(r.key for r in records) == [b"ord-000001", b"ord-000002"]
