@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from eventwire._errors import EventValidationError
+from eventwire._errors import EventDefinitionError, EventValidationError
 from eventwire._events import DECIMAL_EXPECTED, EventSpec, finite_decimal_hook, spec_of
 from eventwire._validator import compile_check
 
@@ -150,6 +150,11 @@ class EventCodec:
         cls = type(event)
         codec = self._types.get(cls)
         if codec is None:
+            if isinstance(event, type):  # else the error would name its metaclass
+                name = event.__qualname__
+                raise EventDefinitionError(
+                    f"{name} is a class, not an event: publish an instance, {name}(...)"
+                )
             codec = self._type_codec(cls)
         if self.validate and not codec.check(event):
             try:
