@@ -217,3 +217,19 @@ def test_sigint_stops_a_long_run_with_one_line_and_exit_130(
     published = int(line.split(" lines: ")[1].split(" published")[0].replace(",", ""))
     arrived = len(eventwire_broker.consume(topic, timeout=30))
     assert published <= arrived < 200_000
+
+
+def test_a_utf8_bom_and_crlf_line_ends_are_read_as_text_editors_write_them(
+    eventwire_broker: LocalBroker, tmp_path: Path
+) -> None:
+    events = tmp_path / "orders.jsonl"
+    good = [_encode(order(n)) for n in range(3)]
+    events.write_bytes(b"\xef\xbb\xbf" + b"".join(line + b"\r\n" for line in good))
+    topic = eventwire_broker.unique_topic("cli-bom")
+    result = run_cli(
+        "produce", "--event", EVENT, "--file", str(events), "--topic", topic,
+        "--bootstrap-servers", eventwire_broker.bootstrap_servers, "--json",
+    )  # fmt: skip
+    assert result.returncode == OK, result.stdout + result.stderr
+    records = eventwire_broker.consume(topic, count=3, timeout=30)
+    assert sorted(r.value or b"" for r in records) == sorted(good)
