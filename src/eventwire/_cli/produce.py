@@ -87,10 +87,15 @@ class _LineChecker:
             ) from None
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 def _chunks(stream: BinaryIO, size: int) -> Iterator[list[tuple[int, bytes]]]:
     """Non-blank lines with their 1-based line numbers, ``size`` at a time."""
     chunk: list[tuple[int, bytes]] = []
-    for number, raw in enumerate(stream, 1):
+    for number, line in enumerate(stream, 1):
+        # Editors on Windows start UTF-8 files with a byte order mark; JSON may not hold it.
+        raw = line.removeprefix(_BOM) if number == 1 else line
         if not raw.strip():
             continue
         # The text stays as written (a rejects line quotes it); JSON allows the whitespace.
