@@ -13,9 +13,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from eventwire._cli import INTERRUPTED, OK, REJECTED, UNDELIVERED
+from eventwire._cli import FAILURE, INTERRUPTED, OK, REJECTED, UNDELIVERED
 from eventwire.testing import LocalBroker
-from tests.cli.conftest import ROOT, run_cli, stderr_lines
+from tests.cli.conftest import ROOT, assert_one_line_error, run_cli, stderr_lines
 from tests.events import OrderPlaced, order
 
 EVENT = "tests.events:OrderPlaced"
@@ -233,3 +233,18 @@ def test_a_utf8_bom_and_crlf_line_ends_are_read_as_text_editors_write_them(
     assert result.returncode == OK, result.stdout + result.stderr
     records = eventwire_broker.consume(topic, count=3, timeout=30)
     assert sorted(r.value or b"" for r in records) == sorted(good)
+
+
+def test_an_illegal_topic_is_one_error_before_anything_is_read(
+    eventwire_broker: LocalBroker, tmp_path: Path
+) -> None:
+    events = tmp_path / "orders.jsonl"
+    write_file(events, 5, bad_every=10**9)
+    rejects = tmp_path / "rejects.jsonl"
+    result = run_cli(
+        "produce", "--event", EVENT, "--file", str(events), "--topic", "no such/topic",
+        "--bootstrap-servers", eventwire_broker.bootstrap_servers, "--rejects", str(rejects),
+    )  # fmt: skip
+    assert result.returncode == FAILURE
+    assert_one_line_error(result, "'no such/topic'", "not a legal Kafka topic name")
+    assert not rejects.exists()
