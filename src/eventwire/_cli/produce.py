@@ -262,6 +262,8 @@ def run_produce(
             source="/eventwire/cli",
             delivery_timeout=delivery_timeout,
         )
+        if topic is not None:  # else every line would fail on it, one by one
+            config.resolve_topic(topic)
     except eventwire.ConfigError as exc:
         raise CliError(f"invalid configuration: {exc}") from None
     rejects_path = rejects or (
