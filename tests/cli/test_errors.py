@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,13 @@ def test_usage_error_in_a_subprocess_is_one_line() -> None:
     result = run_cli("produce", "--event", EVENT)
     assert result.returncode == USAGE
     assert_one_line_error(result, "--file", "--help")
+
+
+def test_without_the_cli_extra_the_error_says_what_to_install(
+    cli_cwd: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [m for m in sys.modules if m == "rich" or m.startswith("rich.")] + ["rich"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if `rich` were not installed
+    assert main(["produce", "--event", EVENT, "--file", "x"]) == FAILURE
+    [line] = capsys.readouterr().err.splitlines()
+    assert "pip install 'eventwire[cli]'" in line
