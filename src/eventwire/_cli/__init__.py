@@ -381,7 +381,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error("interrupted")
         return INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - one line, not a traceback, for any failure
-        _error(f"unexpected {type(exc).__name__}: {exc}")
+        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "rich":
+            # the `eventwire` script comes with the base package; its output needs the extra
+            _error("the command line needs rich: pip install 'eventwire[cli]'")
+        else:
+            _error(f"unexpected {type(exc).__name__}: {exc}")
         return FAILURE
 
 
