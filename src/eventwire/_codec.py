@@ -264,7 +264,14 @@ def _key_bytes(value: Any) -> bytes | None:
 def _user_headers(headers: UserHeaders, event_type: str) -> Headers:
     items = headers.items() if isinstance(headers, Mapping) else headers
     out: Headers = []
-    for name, value in items:
+    for item in items:
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise EventValidationError(
+                event_type,
+                "headers",
+                f"each header must be a (name, value) pair, got {item!r:.80}",
+            )
+        name, value = item
         if not isinstance(name, str):
             raise EventValidationError(event_type, "headers", f"header name {name!r} must be a str")
         if name in RESERVED_HEADERS:

@@ -87,6 +87,13 @@ def queue_full_error(enc: EncodedEvent, timeout: float) -> QueueFullError:
     )
 
 
+#: Futures of one loop cannot be settled on another: a publisher serves the loop it met first.
+OTHER_LOOP_MESSAGE = (
+    "AsyncPublisher called from another event loop than the one it was first used on; "
+    "create one publisher per event loop (nothing was sent)"
+)
+
+
 class _PublisherBase:
     """State and logic shared by both twins; no I/O waits live here."""
 
@@ -428,10 +435,7 @@ class AsyncPublisher(_PublisherBase):
         loop = self._loop
         if loop is not None:  # a call from another loop could not be settled on it
             if asyncio.get_running_loop() is not loop:
-                raise RuntimeError(
-                    "AsyncPublisher called from another event loop than the one it was first "
-                    "used on; create one publisher per event loop (nothing was sent)"
-                )
+                raise RuntimeError(OTHER_LOOP_MESSAGE)
         else:
             loop = self._loop = asyncio.get_running_loop()
             call_soon = loop.call_soon_threadsafe

@@ -188,6 +188,8 @@ BAD_CALL_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
     ({"headers": {"tenant": 7}}, "header 'tenant'"),
     ({"headers": [(b"tenant", b"acme")]}, "header name"),
     ({"key": 12345}, "key"),
+    ({"headers": [("tenant", b"acme", b"extra")]}, "(name, value) pair"),
+    ({"headers": ["tenant"]}, "(name, value) pair"),
 ]
 
 

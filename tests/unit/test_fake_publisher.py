@@ -309,3 +309,23 @@ def test_sync_fake_accept_as_with_a_spool(tmp_path: Any) -> None:
     with pytest.raises(eventwire.PermanentPublishError):
         refused.wait_delivered()
     assert [r.key for r in fake.published()] == [b"k", b"ord-000003"]
+
+
+async def test_async_fake_refuses_another_event_loop_like_the_real_one() -> None:
+    fake = AsyncFakePublisher()
+    await fake.publish(order(1))
+    errors: list[BaseException] = []
+
+    async def elsewhere() -> None:
+        for call in (lambda: fake.publish(order(2)), lambda: fake.publish_many([order(3)])):
+            try:
+                await call()
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+    thread = threading.Thread(target=asyncio.run, args=(elsewhere(),))
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    assert [type(e) for e in errors] == [RuntimeError, RuntimeError]
+    assert all("event loop" in str(e) and "nothing was sent" in str(e) for e in errors)
+    assert [e.order_id for e in fake.events(OrderPlaced)] == ["ord-000001"]

@@ -51,6 +51,7 @@ from eventwire._outcome import (
 from eventwire._producer import too_large_error
 from eventwire._publisher import (
     CLOSED_MESSAGE,
+    OTHER_LOOP_MESSAGE,
     SPOOL_NEEDED_MESSAGE,
     circuit_open_error,
     queue_full_error,
@@ -552,6 +553,15 @@ class AsyncFakePublisher(_FakeBase):
     ) -> None:
         super().__init__(config, partitions=partitions)
         self._inflight: dict[_Accepted, tuple[asyncio.Future[DeliveryReceipt], Any]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _bind(self) -> None:
+        """Refuse another event loop than the first one, as ``AsyncPublisher`` does."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError(OTHER_LOOP_MESSAGE)
 
     async def __aenter__(self) -> Self:
         return self
@@ -573,6 +583,7 @@ class AsyncFakePublisher(_FakeBase):
         headers: UserHeaders | None = None,
     ) -> DeliveryReceipt:
         """Publish one event; as ``AsyncPublisher.publish``, delivered in memory."""
+        self._bind()
         acc = self._accept(event, self._encode(event, topic, key, headers))
         return await self._schedule(acc)
 
@@ -580,6 +591,7 @@ class AsyncFakePublisher(_FakeBase):
         self, events: Iterable[Any], *, topic: str | None = None
     ) -> list[PublishOutcome]:
         """Publish events in order; as ``AsyncPublisher.publish_many``."""
+        self._bind()
         outcomes, accepted = self._admit(events, topic)
         futures = [self._schedule(acc) for _, acc in accepted]
         results = await asyncio.gather(*futures, return_exceptions=True)
@@ -599,6 +611,7 @@ class AsyncFakePublisher(_FakeBase):
     ) -> Accepted:
         """Accept one event; as ``AsyncPublisher.accept`` (needs ``spool_path`` in the config;
         the file is never touched), delivered in memory."""
+        self._bind()
         self._need_spool()
         return self._accepted(*self._durable(event, topic, key, headers))
 
@@ -606,6 +619,7 @@ class AsyncFakePublisher(_FakeBase):
         self, events: Iterable[Any], *, topic: str | None = None
     ) -> list[Accepted | EventwireError]:
         """Accept events in order; as ``AsyncPublisher.accept_many``."""
+        self._bind()
         self._need_spool()
         if self._closed:
             raise PublisherClosedError(CLOSED_MESSAGE)
