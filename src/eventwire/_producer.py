@@ -201,6 +201,7 @@ class ProducerCore:
         self.config = config
         self._settings: dict[str, object] = dict(config.to_librdkafka())
         self._settings["error_cb"] = self._on_error
+        self._settings["logger"] = _LibrdkafkaLog(config.scrub)
         #: ``None`` unless an OpenTelemetry SDK records (decided once, here).
         self.telemetry = telemetry = instrumentation_for(config)
         if telemetry is not None and telemetry.statistics_interval_ms > 0:
@@ -821,6 +822,27 @@ class ProducerCore:
     def metadata(self, timeout: float) -> Any:
         """Fetch cluster metadata (used by health and breaker probes)."""
         return self._producer.list_topics(timeout=timeout)
+
+
+class _LibrdkafkaLog:
+    """librdkafka's own log lines as ``eventwire.librdkafka`` structlog events, so they reach
+    the application's log pipeline instead of raw stderr (served by ``poll()``)."""
+
+    __slots__ = ("_scrub",)
+
+    def __init__(self, scrub: Callable[[str], str]) -> None:
+        self._scrub = scrub
+
+    def log(self, level: int, fmt: str, *args: object) -> None:
+        # confluent-kafka calls log(level, "%s [%s] %s", facility, client name, message).
+        facility, client, message = (*args, "", "", "")[:3]
+        _log.log(
+            level,
+            "eventwire.librdkafka",
+            facility=str(facility),
+            client=str(client),
+            message=self._scrub(str(message)),
+        )
 
 
 def _log_failed(error: PublishError, event_type: str) -> None:
