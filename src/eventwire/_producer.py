@@ -305,7 +305,11 @@ class ProducerCore:
             if self._retired:
                 self._poll_retired()
             breaker = self.breaker
-            if breaker is not None and breaker.state != "closed" and breaker.probe_due():
+            if breaker is not None and breaker.confirmation_due():
+                # _ALL_BROKERS_DOWN is also what one connection reset looks like with a single
+                # broker; only a failed metadata request right after it opens the breaker.
+                breaker.confirm(self._probe(breaker.policy.probe_timeout))
+            elif breaker is not None and breaker.state != "closed" and breaker.probe_due():
                 breaker.probe_result(self._probe(breaker.policy.probe_timeout))
             health = self.health_probe
             if health.wanted and health.due():
@@ -338,7 +342,8 @@ class ProducerCore:
             self._room.notify_all()
 
     def _on_error(self, err: Any) -> None:
-        # error_cb runs on the poll thread; it only records, logs, and feeds the breaker.
+        # error_cb runs on the poll thread; it only records, logs, and feeds the breaker (which
+        # opens on _ALL_BROKERS_DOWN only once the poll loop's probe confirms it).
         self.last_error = f"{err.name()}: {err.str()}"
         self.last_error_at = time.time()
         _log.warning(
