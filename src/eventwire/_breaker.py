@@ -60,8 +60,8 @@ class BreakerPolicy:
 
 
 class CircuitBreaker:
-    """closed → open (failures, or unreachable confirmed by a probe) → half_open (cool-down over, probing) → closed
-    (probe ok) or open again (probe failed).
+    """closed → open (failures, or unreachable confirmed by a probe) → half_open (cool-down
+    over, probing) → closed (probe ok) or open again (probe failed).
 
     Thread-safe: fed from librdkafka's poll thread, read from publishing threads. ``allows()``
     is a single attribute read.

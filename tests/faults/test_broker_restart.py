@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
@@ -60,7 +61,7 @@ def test_restart_keeps_topics_records_and_producer_state(noida: NoidaBroker) -> 
 
 
 async def test_broker_restarts_during_publishing_lose_nothing(
-    noida: NoidaBroker, spool_mode: str, report: Callable[[Tally], None]
+    noida: NoidaBroker, spool_mode: str, tmp_path: Path, report: Callable[[Tally], None]
 ) -> None:
     """Two graceful restarts while events flow: every event delivered, in key order, a
     duplicate only where the outcome was ambiguous; records the broker itself lost after
@@ -68,8 +69,8 @@ async def test_broker_restarts_during_publishing_lose_nothing(
     config = publisher_config(
         spool_mode,
         noida.bootstrap_servers,
+        tmp_path,
         delivery_timeout=60.0,
-        breaker=None,
         librdkafka_overrides={"reconnect.backoff.ms": 10, "reconnect.backoff.max.ms": 200},
     )
     pids: list[int | None] = []

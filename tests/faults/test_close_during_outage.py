@@ -17,7 +17,8 @@ import eventwire
 from eventwire.testing import ProxiedBroker
 from tests.faults.conftest import Run, publisher_config, ticks
 
-pytestmark = pytest.mark.timeout(60)
+#: Without a spool: with one, closing leaves the events in the spool (tests/integration).
+pytestmark = [pytest.mark.timeout(60), pytest.mark.parametrize("spool_mode", ["spool-off"])]
 
 
 @pytest.fixture
@@ -37,7 +38,6 @@ async def test_close_during_an_outage_settles_each_event_once(
         broker.bootstrap_servers,
         delivery_timeout=1.0,
         retry=eventwire.RetryPolicy(attempts=50, deadline=60.0, base=0.01, cap=0.02),
-        breaker=None,
         librdkafka_overrides={"socket.timeout.ms": 500, "reconnect.backoff.max.ms": 100},
     )
     events = ticks(400, keys=4)
@@ -70,9 +70,7 @@ async def test_close_after_a_cancelled_publish_many_raises_nothing_on_the_loop(
     of a cancelled ``publish_many`` arrive later, and set a result on its cancelled future."""
     loop_errors: list[dict[str, Any]] = []
     asyncio.get_running_loop().set_exception_handler(lambda _, context: loop_errors.append(context))
-    config = publisher_config(
-        spool_mode, broker.bootstrap_servers, delivery_timeout=1.0, breaker=None
-    )
+    config = publisher_config(spool_mode, broker.bootstrap_servers, delivery_timeout=1.0)
     events = ticks(100, keys=4)
     publisher = eventwire.AsyncPublisher(config)
     await publisher.publish_many(events[:4])
