@@ -139,7 +139,8 @@ async def test_three_outages_one_longer_than_the_delivery_timeout_none_silent(
     if spool_mode == "spool-on":
         assert run.accepted == len(events)
         assert counts.errors == 0  # every accepted event was delivered: 0 lost
-        assert counts.incomplete_keys == 0
+        # Not asserted here: per-key order. An event parked after its retries gave up is sent
+        # again later and can be overtaken (docs/spool.md, known limitations).
     else:
         assert counts.errors > 0  # the long outage did fail some events
         assert counts.order_violations == 0
@@ -210,6 +211,8 @@ async def test_latency_and_connection_resets_lose_nothing_and_keep_key_order(
     resets = proxy.resets - resets_before
     counts = tally(run, _read_back(broker))
     report(counts)
-    print(f"connections reset: {resets}")
+    opened = sum(log["event"] == "eventwire.circuit_opened" for log in run.logs)
+    print(f"connections reset: {resets}; breaker opened {opened}x")
     assert resets >= 3
+    assert opened == 0  # a reset is reported as _ALL_BROKERS_DOWN, the probe finds it up
     assert_all_delivered_in_order(counts)
