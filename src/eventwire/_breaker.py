@@ -25,9 +25,13 @@ class BreakerPolicy:
         failures: delivery failures (retriable or ambiguous) within ``window`` that open it.
         window: seconds over which failures are counted; a success clears the count.
         cooldown: seconds it stays open before a probe (a metadata request) is tried.
-        probe_timeout: seconds the probe may take.
+        probe_timeout: seconds the probe may take; also bounds the confirmation below.
 
-    ``_ALL_BROKERS_DOWN`` from librdkafka opens it at once, whatever the count.
+    ``_ALL_BROKERS_DOWN`` from librdkafka opens it only once it is *confirmed*: the poll thread
+    then runs a metadata probe (within ``probe_timeout``) and the breaker opens if that fails.
+    With one broker every connection reset is reported as ``_ALL_BROKERS_DOWN`` and librdkafka
+    reconnects at once, so a report alone would make publishing fail fast for a whole
+    cool-down after a blip.
     """
 
     failures: int = 5
@@ -56,8 +60,8 @@ class BreakerPolicy:
 
 
 class CircuitBreaker:
-    """closed → open (failures or unreachable) → half_open (cool-down over, probing) → closed
-    (probe ok) or open again (probe failed).
+    """closed → open (failures, or unreachable confirmed by a probe) → half_open (cool-down
+    over, probing) → closed (probe ok) or open again (probe failed).
 
     Thread-safe: fed from librdkafka's poll thread, read from publishing threads. ``allows()``
     is a single attribute read.
@@ -78,6 +82,7 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         self._opened_at: float | None = None
         self._last_reason: str | None = None
+        self._suspected: str | None = None
 
     @property
     def state(self) -> BreakerState:
@@ -119,9 +124,25 @@ class CircuitBreaker:
                 self._failures.clear()
 
     def record_unreachable(self, reason: str) -> None:
-        """The cluster is unreachable (e.g. ``_ALL_BROKERS_DOWN``): open at once."""
+        """The cluster was reported unreachable (e.g. ``_ALL_BROKERS_DOWN``). Nothing changes
+        yet: while closed, the report waits for ``confirmation_due`` and ``confirm``."""
         with self._lock:
-            change = None if self._state == "open" else self._move("open", reason)
+            if self._state == "closed":
+                self._suspected = reason
+
+    def confirmation_due(self) -> bool:
+        """True exactly once per unconfirmed ``record_unreachable`` while closed; the caller
+        then probes the cluster and reports with ``confirm``."""
+        return self._suspected is not None and self._state == "closed"
+
+    def confirm(self, reachable: bool) -> None:
+        """The confirming probe's outcome: a failed probe opens the breaker, a good one drops
+        the report."""
+        with self._lock:
+            reason, self._suspected = self._suspected, None
+            change = None
+            if not reachable and reason is not None and self._state == "closed":
+                change = self._move("open", f"{reason} (confirmed by a failed probe)")
         self._notify(change)
 
     def probe_due(self) -> bool:
@@ -148,6 +169,8 @@ class CircuitBreaker:
 
     def _move(self, new: BreakerState, reason: str) -> tuple[BreakerState, BreakerState, str]:
         old, self._state = self._state, new
+        if new != "closed":
+            self._suspected = None
         if new == "open":
             self._opened_at = self._clock()
             self._last_reason = reason

@@ -82,11 +82,22 @@ class Pending:
     closure.
     """
 
-    __slots__ = ("_append", "encoded", "failures", "first_failure", "generation", "span", "t0")
+    __slots__ = (
+        "_append",
+        "connection_errors",
+        "encoded",
+        "failures",
+        "first_failure",
+        "generation",
+        "span",
+        "t0",
+    )
     #: A durable event (in the spool) is never given up for a transient failure: when its
     #: retries run out it is *parked* (re-sent after ``PARK_DELAY``, its key still held).
     durable: bool = False
     _append: Callable[[Report], None]
+    #: ``ProducerCore.connection_errors`` when the event was last handed to librdkafka.
+    connection_errors: int
     encoded: EncodedEvent
     failures: int
     first_failure: float
@@ -116,7 +127,7 @@ class _DeadLetterDelivery(Pending):
         self.original = original
         self.error = error
         self.failures = 0
-        self.generation = 0
+        self.generation = self.connection_errors = 0
         self.span = self.t0 = None
         self.telemetry: Instrumentation | None = None
 
@@ -248,6 +259,9 @@ class ProducerCore:
         self._closing_failures: list[str] | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None
+        #: error_cb reports so far (connection failures, request timeouts...): a message
+        #: produced before the latest of them may have been sent and put back in the queue.
+        self.connection_errors = 0
         #: Set by the durable spool (``_spool.Spool``) when the publisher has one.
         self.spool_status_source: Callable[[], tuple[int, float | None]] | None = None
         self.max_message_bytes = int(str(self._settings.get("message.max.bytes", 1_000_000)))
@@ -305,7 +319,11 @@ class ProducerCore:
             if self._retired:
                 self._poll_retired()
             breaker = self.breaker
-            if breaker is not None and breaker.state != "closed" and breaker.probe_due():
+            if breaker is not None and breaker.confirmation_due():
+                # _ALL_BROKERS_DOWN is also what one connection reset looks like with a single
+                # broker; only a failed metadata request right after it opens the breaker.
+                breaker.confirm(self._probe(breaker.policy.probe_timeout))
+            elif breaker is not None and breaker.state != "closed" and breaker.probe_due():
                 breaker.probe_result(self._probe(breaker.policy.probe_timeout))
             health = self.health_probe
             if health.wanted and health.due():
@@ -338,9 +356,11 @@ class ProducerCore:
             self._room.notify_all()
 
     def _on_error(self, err: Any) -> None:
-        # error_cb runs on the poll thread; it only records, logs, and feeds the breaker.
+        # error_cb runs on the poll thread; it only records, logs, and feeds the breaker (which
+        # opens on _ALL_BROKERS_DOWN only once the poll loop's probe confirms it).
         self.last_error = f"{err.name()}: {err.str()}"
         self.last_error_at = time.time()
+        self.connection_errors += 1
         _log.warning(
             "eventwire.kafka_error", code=err.name(), reason=err.str(), fatal=bool(err.fatal())
         )
@@ -373,6 +393,7 @@ class ProducerCore:
         if self._holds and enc.key is not None and self._hold_if_retrying(pending):
             return
         pending.generation = self._generation
+        pending.connection_errors = self.connection_errors
         try:
             self._producer.produce(
                 enc.topic, enc.value, enc.key, on_delivery=pending, headers=enc.headers
@@ -507,7 +528,12 @@ class ProducerCore:
                 topic=enc.topic,
                 event_id=enc.event_id,
                 attempts=pending.failures,
-                failure=_known_ambiguous(err, current_producer=current),
+                failure=_known_ambiguous(
+                    err,
+                    current_producer=current,
+                    maybe_sent=self._abandoning
+                    and pending.connection_errors != self.connection_errors,
+                ),
             )
             failure = error.category
             if failure == "fatal":
@@ -693,6 +719,7 @@ class ProducerCore:
         shortly); a refusal becomes a synthetic failure report."""
         enc = pending.encoded
         pending.generation = self._generation
+        pending.connection_errors = self.connection_errors
         try:
             self._producer.produce(
                 enc.topic, enc.value, enc.key, on_delivery=pending, headers=enc.headers
@@ -712,6 +739,7 @@ class ProducerCore:
                 pending = queue[0]
                 enc = pending.encoded
                 pending.generation = self._generation
+                pending.connection_errors = self.connection_errors
                 try:
                     self._producer.produce(
                         enc.topic, enc.value, enc.key, on_delivery=pending, headers=enc.headers
@@ -864,14 +892,18 @@ def _as_error(err: Any, pending: Pending) -> PublishError:
     return to_publish_error(err, topic=enc.topic, event_id=enc.event_id)
 
 
-def _known_ambiguous(err: Any, *, current_producer: bool) -> FailureClass | None:
+def _known_ambiguous(
+    err: Any, *, current_producer: bool, maybe_sent: bool = False
+) -> FailureClass | None:
     """``"ambiguous"`` where the code alone says less than what happened, else ``None``.
 
-    A ``_PURGE_QUEUE`` report from a replaced producer: librdkafka puts a message whose request
-    failed (connection reset, request timed out) back in its queue, so a purged message may
-    have been written (seen in tests/faults: such events were read back).
+    A ``_PURGE_QUEUE`` report: librdkafka puts a message whose request failed (connection
+    reset, request timed out) back in its queue, so a purged message may have been written
+    (seen in tests/faults: such events were read back). That is assumed for every purge of a
+    replaced producer, and for a purge at close (``maybe_sent``) of a message produced before
+    the producer's latest connection error; librdkafka does not tell whether it was sent.
     """
-    if err.code() == KafkaError._PURGE_QUEUE and not current_producer:
+    if err.code() == KafkaError._PURGE_QUEUE and (not current_producer or maybe_sent):
         return "ambiguous"
     return None
 

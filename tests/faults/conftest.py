@@ -13,6 +13,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -30,9 +31,10 @@ KEYS = 16
 CHUNK = 200
 WINDOW = 5
 
-#: Spool modes the fault tests run in. The durable spool is not built yet: its variant is one
-#: more entry here (and a ``spool_path`` in `publisher_config`) once it exists.
-SPOOL_MODES = ("spool-off",)
+#: Spool modes the fault tests run in: without a spool events are published
+#: (``publish_many``), with one they are accepted (``accept_many``: durable) and their
+#: deliveries awaited.
+SPOOL_MODES = ("spool-off", "spool-on")
 
 
 @eventwire.event(topic="ticks", key="stream", type="fault.tick", version=1)
@@ -56,10 +58,14 @@ def spool_mode(request: pytest.FixtureRequest) -> str:
 
 
 def publisher_config(
-    spool_mode: str, bootstrap_servers: str, **settings: Any
+    spool_mode: str, bootstrap_servers: str, spool_dir: Path | None = None, **settings: Any
 ) -> eventwire.PublisherConfig:
-    """The config of one fault test in one spool mode."""
-    assert spool_mode == "spool-off"
+    """The config of one fault test in one spool mode (``spool-on`` needs ``spool_dir``)."""
+    if spool_mode == "spool-on":
+        assert spool_dir is not None, "spool-on needs a directory for the spool file"
+        settings["spool_path"] = spool_dir / "spool.db"
+    else:
+        assert spool_mode == "spool-off"
     return eventwire.PublisherConfig(bootstrap_servers=bootstrap_servers, **settings)
 
 
@@ -78,6 +84,7 @@ class Run:
     submitted: int = 0
     settled: int = 0
     errors: int = 0
+    accepted: int = 0  # with a spool: events that were durable when accept_many returned
     logs: list[MutableMapping[str, Any]] = field(default_factory=list)
 
     async def until(self, condition: Callable[[], bool], *, within: float, what: str) -> None:
@@ -102,8 +109,15 @@ async def publish_under_faults(
     running: set[asyncio.Task[None]] = set()
     in_flight: set[asyncio.Task[None]] = set()
 
+    spooled = publisher.config.spool_path is not None
+
     async def chunk(start: int, part: Sequence[Tick]) -> None:
-        outcomes = await publisher.publish_many(part)
+        if spooled:
+            handles = await publisher.accept_many(part)
+            run.accepted += sum(1 for h in handles if isinstance(h, eventwire.Accepted))
+            outcomes = [await _delivered(h) for h in handles]
+        else:
+            outcomes = await publisher.publish_many(part)
         run.outcomes[start : start + len(part)] = outcomes
         run.settled += len(part)
         run.errors += sum(1 for o in outcomes if not isinstance(o, eventwire.DeliveryReceipt))
@@ -127,6 +141,17 @@ async def publish_under_faults(
         for task in [*in_flight, *running]:
             await task
     return run
+
+
+async def _delivered(
+    handle: eventwire.Accepted | eventwire.EventwireError,
+) -> eventwire.PublishOutcome:
+    if not isinstance(handle, eventwire.Accepted):  # kept out of the spool: its error
+        return handle
+    try:
+        return await handle.delivered()
+    except eventwire.PublishError as error:
+        return error
 
 
 # -- the tally -------------------------------------------------------------------------------

@@ -169,18 +169,59 @@ def test_success_clears_the_count(clock: Clock) -> None:
     assert b.state == "closed"
 
 
-def test_unreachable_opens_at_once(clock: Clock) -> None:
+def unreachable_confirmed(b: CircuitBreaker, reason: str = "down") -> None:
+    b.record_unreachable(reason)
+    assert b.confirmation_due()
+    b.confirm(reachable=False)
+
+
+def test_unreachable_opens_only_when_a_probe_confirms_it(clock: Clock) -> None:
     changes: list[tuple[str, str, str]] = []
     b = breaker(clock, changes)
     b.record_unreachable("_ALL_BROKERS_DOWN")
+    assert b.state == "closed"  # not confirmed yet: publishing goes on
+    assert b.allows()
+    assert b.confirmation_due()
+    clock.now += 1.0
+    b.confirm(reachable=False)
     assert b.state == "open"
-    b.record_unreachable("_ALL_BROKERS_DOWN")  # already open: no second transition
-    assert changes == [("closed", "open", "_ALL_BROKERS_DOWN")]
+    assert b.opened_at == 101.0
+    assert not b.confirmation_due()
+    b.record_unreachable("_ALL_BROKERS_DOWN")  # already open: nothing to confirm
+    assert not b.confirmation_due()
+    assert changes == [("closed", "open", "_ALL_BROKERS_DOWN (confirmed by a failed probe)")]
+
+
+def test_unreachable_with_a_good_probe_changes_nothing(clock: Clock) -> None:
+    """One connection reset with a single broker: reported, reconnected, probe ok."""
+    changes: list[tuple[str, str, str]] = []
+    b = breaker(clock, changes)
+    for _ in range(3):
+        b.record_unreachable("_ALL_BROKERS_DOWN")
+        assert b.confirmation_due()
+        b.confirm(reachable=True)
+        assert not b.confirmation_due()
+    assert b.state == "closed"
+    assert changes == []
+    b.confirm(reachable=False)  # a stray result without a report
+    assert b.state == "closed"
+
+
+def test_failures_open_while_a_confirmation_is_pending(clock: Clock) -> None:
+    changes: list[tuple[str, str, str]] = []
+    b = breaker(clock, changes)
+    b.record_unreachable("_ALL_BROKERS_DOWN")
+    for _ in range(3):
+        b.record_failure()
+    assert b.state == "open"
+    assert not b.confirmation_due()
+    b.confirm(reachable=False)  # the probe that was running: no second transition
+    assert changes == [("closed", "open", "3 delivery failures in 10 s")]
 
 
 def test_probe_only_after_cooldown_and_only_once(clock: Clock) -> None:
     b = breaker(clock)
-    b.record_unreachable("down")
+    unreachable_confirmed(b)
     clock.now += 4.9
     assert not b.probe_due()
     clock.now += 0.1
@@ -193,7 +234,7 @@ def test_probe_only_after_cooldown_and_only_once(clock: Clock) -> None:
 def test_probe_ok_closes_and_failed_probe_restarts_cooldown(clock: Clock) -> None:
     changes: list[tuple[str, str, str]] = []
     b = breaker(clock, changes)
-    b.record_unreachable("down")
+    unreachable_confirmed(b)
     clock.now += 5
     assert b.probe_due()
     b.probe_result(ok=False)
