@@ -60,7 +60,10 @@ async def test_queue_full_with_broker_gone_fails_clearly_after_timeout(
     assert "queue stayed full for 0.3 s" in str(queue_full[0])
     timed_out = [o for o in outcomes if isinstance(o, eventwire.AmbiguousPublishError)]
     assert len(timed_out) == 10
-    assert {o.code for o in timed_out} == {"_MSG_TIMED_OUT"}
+    # The first timeout replaces the producer; any of the 10 librdkafka had not timed out yet
+    # is purged from the replaced one, also ambiguous (it may have been sent).
+    assert "_MSG_TIMED_OUT" in {o.code for o in timed_out}
+    assert {o.code for o in timed_out} <= {"_MSG_TIMED_OUT", "_PURGE_QUEUE"}
 
 
 def _assert_bounded(elapsed: float, report: eventwire.CloseReport, errors: list[object]) -> None:
