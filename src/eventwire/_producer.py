@@ -223,6 +223,12 @@ class ProducerCore:
         self._generation = 0
         self._retired: list[tuple[Any, float]] = []
         self._recreate_reason: str | None = None
+        #: Closed from a producer's replacement until the reports of what the replaced one
+        #: held are settled; events accepted meanwhile wait in ``_gated`` (see _recreate).
+        self._gate_closed = False
+        self._gated: deque[Pending] = deque()
+        #: The batch whose settling opens the gate, once handed over (identity, not content).
+        self._gate_batch: list[Report] | None = None
         self._reports: list[Report] = []
         self._append = self._reports.append
         self._handoff: Handoff = self.settle
@@ -314,10 +320,15 @@ class ProducerCore:
                 self._hand_over()
             if self._recreate_reason is not None:
                 self._recreate()
-            if self._due or self._releases or self._dead_letters:
+            if (self._due or self._releases or self._dead_letters) and not self._gate_closed:
                 self._produce_internal()
             if self._retired:
                 self._poll_retired()
+            if self._gate_closed and self._gate_batch is None and not self._retired:
+                # Every replaced producer reported all it held: settling one last batch
+                # (maybe empty) opens the gate; batches are settled in hand-over order, so the
+                # purge reports handed over before it are settled by then.
+                self._hand_over(gate=True)
             breaker = self.breaker
             if breaker is not None and breaker.confirmation_due():
                 # _ALL_BROKERS_DOWN is also what one connection reset looks like with a single
@@ -342,11 +353,13 @@ class ProducerCore:
             return max(0.0, min(_POLL_INTERVAL, self._due[0][0] - time.time()))
         return _POLL_INTERVAL
 
-    def _hand_over(self) -> None:
+    def _hand_over(self, *, gate: bool = False) -> None:
         reports = self._reports
-        if reports:
+        if reports or gate:
             batch = reports.copy()
             reports.clear()
+            if gate:
+                self._gate_batch = batch
             try:
                 self._handoff(batch)
             except Exception:  # noqa: BLE001 - the poll thread must outlive a bad batch
@@ -385,21 +398,49 @@ class ProducerCore:
             BufferError: the local queue is full; the caller waits for room and calls again.
             PublishError: librdkafka refused the event (e.g. too large); it was not accepted.
         """
+        # Read before the gate: if a replacement swaps producers in between, the gate is seen
+        # closed; an event that still reaches the old one is purged by _poll_retired.
+        producer = self._producer
         enc = pending.encoded
         if self.telemetry is not None:
             self.telemetry.start(pending)
         pending._append = self._append
         pending.failures = 0
+        if self._gate_closed and self._hold_at_gate(pending):
+            return
         if self._holds and enc.key is not None and self._hold_if_retrying(pending):
             return
         pending.generation = self._generation
         pending.connection_errors = self.connection_errors
         try:
-            self._producer.produce(
+            producer.produce(
                 enc.topic, enc.value, enc.key, on_delivery=pending, headers=enc.headers
             )
         except KafkaException as exc:
             raise self._refused(exc.args[0], enc) from None
+
+    def _hold_at_gate(self, pending: Pending) -> bool:
+        with self._lock:
+            if not self._gate_closed:
+                return False
+            self._gated.append(pending)
+            return True
+
+    def _open_gate(self) -> None:
+        """The replaced producers' reports are settled (their keys on hold where retried):
+        the events accepted meanwhile join their key's hold, or a new one, in order, and are
+        released by the poll thread like any hold."""
+        with self._lock:
+            self._gate_closed = False
+            self._gate_batch = None
+            gated, self._gated = self._gated, deque()
+            for pending in gated:
+                key = pending.encoded.key if pending.encoded.key is not None else pending
+                hold = self._holds.get(key)
+                if hold is None:
+                    hold = self._holds[key] = _KeyHold()
+                    self._releases.append(key)
+                hold.held.append(pending)
 
     def _hold_if_retrying(self, pending: Pending) -> bool:
         with self._lock:
@@ -505,6 +546,8 @@ class ProducerCore:
             self.dead_lettered += dead
         if (ok or dead) and self.breaker is not None:
             self.breaker.record_success()
+        if batch is self._gate_batch:
+            self._open_gate()
         self._on_room()
 
     def _on_failure(self, pending: Pending, err: Any) -> PublishError | None:
@@ -754,8 +797,19 @@ class ProducerCore:
 
     def _recreate(self) -> None:
         """Replace a producer that hit a fatal error; what it still held comes back as failed
-        reports (purged) and is re-sent by the retry policy, in order per key."""
+        reports (purged) and is re-sent by the retry policy, in order per key.
+
+        Those reports reach ``settle`` (which puts their keys on hold) only after the new
+        producer is in place: an event accepted meanwhile would go straight to the new producer
+        and overtake the purged older events of its key. So the gate closes first, and stays
+        closed until the old producer reported everything and that last batch was settled
+        (see ``_poll_loop``). Meanwhile ``produce()`` accepts events into one queue, in order
+        (not ``BufferError``: waiting callers woken later could be overtaken by new ones), and
+        the core's own re-sends and releases wait; ``_open_gate`` then puts them on hold.
+        """
         reason, self._recreate_reason = self._recreate_reason, None
+        self._gate_closed = True
+        self._gate_batch = None
         old = self._producer
         with contextlib.suppress(KafkaException):
             old.purge(True, True, True)
@@ -770,6 +824,10 @@ class ProducerCore:
         keep = []
         for old, until in self._retired:
             with contextlib.suppress(KafkaException):
+                if self._gate_closed:
+                    # A caller that passed the gate just before it closed may have produced
+                    # into the old producer after its purge.
+                    old.purge(True, True, True)
                 old.poll(0)
             if len(old) and now < until:
                 keep.append((old, until))
@@ -803,6 +861,8 @@ class ProducerCore:
                 # A head being re-sent is in librdkafka: its purge report settles it.
                 failed = list(hold.failed)[1:] if hold.head_in_flight else hold.failed
                 waiting.extend((*failed, *hold.held))
+            waiting.extend(self._gated)
+            self._gated.clear()
             self._holds.clear()
             self._due.clear()
             self._releases.clear()
