@@ -21,8 +21,12 @@ from eventwire._events import DECIMAL_EXPECTED, EventSpec, finite_decimal_hook, 
 from eventwire._validator import compile_check
 
 Encoding = Literal["json", "msgpack"]
-Headers = list[tuple[str, str | bytes | None]]
-UserHeaders = Mapping[str, str | bytes | None] | Iterable[tuple[str, str | bytes | None]]
+HeaderValue = str | bytes | None
+#: A record's headers as ``produce()`` takes them: a dict when every name is unique (the
+#: CloudEvents headers alone; a dict of atomic values is not tracked by the garbage collector,
+#: a list of pairs is), else pairs in order. ``header_items`` reads either.
+Headers = dict[str, HeaderValue] | list[tuple[str, HeaderValue]]
+UserHeaders = Mapping[str, HeaderValue] | Iterable[tuple[str, HeaderValue]]
 
 CONTENT_TYPES: Final[Mapping[str, str]] = {
     "json": "application/json",
@@ -59,12 +63,14 @@ class _TypeCodec:
     """Per-event-class state, built once: the validating decoder and constant headers."""
 
     __slots__ = (
+        "ce_eventversion",
+        "ce_type",
         "check",
         "check_type",
+        "content_type",
         "decode",
         "key_field",
         "spec",
-        "static_headers",
         "topic",
     )
 
@@ -82,12 +88,9 @@ class _TypeCodec:
         else:
             decoder = msgspec.msgpack.Decoder(spec.validation_type)
         self.decode = decoder.decode
-        self.static_headers: Final = (
-            ("ce_source", source),
-            ("ce_type", spec.type.encode()),
-            ("ce_eventversion", str(spec.version).encode()),
-            ("content-type", CONTENT_TYPES[encoding].encode()),
-        )
+        self.ce_type: Final = spec.type.encode()
+        self.ce_eventversion: Final = str(spec.version).encode()
+        self.content_type: Final = CONTENT_TYPES[encoding].encode()
 
 
 class EventCodec:
@@ -130,7 +133,7 @@ class EventCodec:
         self._time_ms = -1
         self._time_second = -1
         self._time_prefix = b""
-        self._time_header: tuple[str, bytes] = ("ce_time", b"")
+        self._time = b""
 
     def encode(
         self,
@@ -180,19 +183,23 @@ class EventCodec:
             )
         event_id = f"{self._id_prefix}{next(self._ids):x}"
         now_ms = _time_ns() // 1_000_000
-        time_header = self._time_header if now_ms == self._time_ms else self._now(now_ms)
+        ce_time = self._time if now_ms == self._time_ms else self._now(now_ms)
         # librdkafka's client encodes a str header value to UTF-8 itself, so ce_id is not
         # encoded here.
-        out: Headers = [
-            ("ce_specversion", b"1.0"),
-            ("ce_id", event_id),
-            *codec.static_headers,
-            time_header,
-        ]
-        if headers:
-            out.extend(_user_headers(headers, codec.spec.type))
+        out: dict[str, HeaderValue] = {
+            "ce_specversion": b"1.0",
+            "ce_id": event_id,
+            "ce_source": self._source,
+            "ce_type": codec.ce_type,
+            "ce_eventversion": codec.ce_eventversion,
+            "content-type": codec.content_type,
+            "ce_time": ce_time,
+        }
+        record_headers: Headers = out
+        if headers:  # names may repeat: pairs, in order
+            record_headers = [*out.items(), *_user_headers(headers, codec.spec.type)]
         topic = codec.topic if topic is None else self._topics.get(topic) or self._topic(topic)
-        return EncodedEvent(topic, key_bytes, value, out, event_id, codec.spec.type)
+        return EncodedEvent(topic, key_bytes, value, record_headers, event_id, codec.spec.type)
 
     def validate_bytes(self, cls: type[Any], value: bytes) -> Any:
         """Decode ``value`` with the typed (timezone-checked) decoder of ``cls``."""
@@ -212,7 +219,7 @@ class EventCodec:
         self._types[cls] = codec
         return codec
 
-    def _now(self, now_ms: int) -> tuple[str, bytes]:
+    def _now(self, now_ms: int) -> bytes:
         # Events produced in the same millisecond share the header, and formatting a datetime
         # (~1.5 µs hot, tens of µs on a cold cache: a lone publish pays it) happens once per
         # second; the milliseconds are appended.
@@ -221,9 +228,9 @@ class EventCodec:
             moment = _dt.datetime.fromtimestamp(second, tz=_dt.UTC)
             self._time_prefix = moment.strftime("%Y-%m-%dT%H:%M:%S.").encode()
             self._time_second = second
-        header = self._time_header = ("ce_time", b"%s%03dZ" % (self._time_prefix, millis))
-        self._time_ms = now_ms  # after the header: another thread never pairs it with an old one
-        return header
+        value = self._time = b"%s%03dZ" % (self._time_prefix, millis)
+        self._time_ms = now_ms  # after the value: another thread never pairs it with an old one
+        return value
 
 
 def spec_for(event: Any) -> EventSpec:
@@ -261,9 +268,14 @@ def _key_bytes(value: Any) -> bytes | None:
     return str(value).encode()
 
 
-def _user_headers(headers: UserHeaders, event_type: str) -> Headers:
+def header_items(headers: Headers) -> list[tuple[str, HeaderValue]]:
+    """``headers`` as ``(name, value)`` pairs in record order."""
+    return list(headers.items()) if isinstance(headers, dict) else list(headers)
+
+
+def _user_headers(headers: UserHeaders, event_type: str) -> list[tuple[str, HeaderValue]]:
     items = headers.items() if isinstance(headers, Mapping) else headers
-    out: Headers = []
+    out: list[tuple[str, HeaderValue]] = []
     for item in items:
         if not isinstance(item, tuple) or len(item) != 2:
             raise EventValidationError(

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from eventwire._codec import EncodedEvent, Headers
+from eventwire._codec import EncodedEvent, header_items
 from eventwire._errors import ConfigError, PublishError
 
 _TOPIC: Final = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -72,7 +72,7 @@ def dead_letter_record(
 ) -> EncodedEvent:
     """The record to write to the dead-letter topic for ``encoded`` that failed with
     ``error`` (times are Unix seconds)."""
-    headers: Headers = list(encoded.headers)
+    headers = header_items(encoded.headers)
     headers += [
         ("eventwire_error_class", error.category.encode()),
         ("eventwire_error_code", (error.code or "").encode()),

@@ -4,11 +4,12 @@ failure handling that applies to every delivery report.
 Threads, in one place:
 
 * callers (the event loop thread, or any thread for the sync publisher) call ``produce()``;
-* one daemon thread polls librdkafka; each delivery callback only appends ``(pending, err,
-  msg)`` to a list, and after each ``poll()`` the whole list is handed over at once through the
-  ``handoff`` the publisher injected: ``loop.call_soon_threadsafe(core.settle, batch)`` for the
-  async publisher (so futures are only touched on the loop thread), a direct ``core.settle``
-  call for the sync publisher;
+* one daemon thread polls librdkafka; each delivery callback only stores its report (``err``,
+  and the ``DeliveryReceipt`` when delivered) on its ``Pending`` and appends it to a list; after
+  each ``poll()`` the whole list is handed over at once through the ``handoff`` the publisher
+  injected:
+  ``loop.call_soon_threadsafe(core.settle, batch)`` for the async publisher (so futures are
+  only touched on the loop thread), a direct ``core.settle`` call for the sync publisher;
 * the poll thread also does the core's own producing: retries that are due, events released
   after a retry, dead-letter records, and the replacement of a producer after a fatal error.
   When one of those is refused, a synthetic report goes through the same handoff.
@@ -70,8 +71,7 @@ _RETIRE_GRACE: Final = 30.0
 #: Delay before a durable (spooled) event whose retries ran out is sent again.
 PARK_DELAY: Final = 1.0
 
-Report = tuple["Pending", Any, Any]
-Handoff = Callable[[list[Report]], object]
+Handoff = Callable[[list["Pending"]], object]
 
 
 class Pending:
@@ -86,19 +86,25 @@ class Pending:
         "_append",
         "connection_errors",
         "encoded",
+        "err",
         "failures",
         "first_failure",
         "generation",
+        "receipt",
         "span",
         "t0",
     )
     #: A durable event (in the spool) is never given up for a transient failure: when its
     #: retries run out it is *parked* (re-sent after ``PARK_DELAY``, its key still held).
     durable: bool = False
-    _append: Callable[[Report], None]
+    _append: Callable[[Pending], None]
     #: ``ProducerCore.connection_errors`` when the event was last handed to librdkafka.
     connection_errors: int
     encoded: EncodedEvent
+    #: The latest report, until settled: ``None`` (delivered, then ``receipt`` says where), a
+    #: ``KafkaError``, or the ``PublishError`` of a re-send librdkafka refused.
+    err: Any
+    receipt: DeliveryReceipt
     failures: int
     first_failure: float
     generation: int
@@ -108,7 +114,20 @@ class Pending:
 
     def __call__(self, err: Any, msg: Any) -> None:
         # Runs inside Producer.poll() on the poll thread: only record, never resolve here.
-        self._append((self, err, msg))
+        # The report lives on the instance (no tuple per delivery for the cyclic collector),
+        # and librdkafka's message, which holds a copy of the record, is dropped right away.
+        self.err = err
+        if err is None:
+            enc = self.encoded
+            self.receipt = DeliveryReceipt(
+                enc.topic, msg.partition(), msg.offset(), msg.timestamp()[1], enc.event_id
+            )
+        self._append(self)
+
+    def refused(self, error: PublishError) -> None:
+        """Report a re-send that librdkafka refused (a synthetic failed delivery)."""
+        self.err = error
+        self._append(self)
 
     def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
         raise NotImplementedError
@@ -228,8 +247,8 @@ class ProducerCore:
         self._gate_closed = False
         self._gated: deque[Pending] = deque()
         #: The batch whose settling opens the gate, once handed over (identity, not content).
-        self._gate_batch: list[Report] | None = None
-        self._reports: list[Report] = []
+        self._gate_batch: list[Pending] | None = None
+        self._reports: list[Pending] = []
         self._append = self._reports.append
         self._handoff: Handoff = self.settle
         self._on_room: Callable[[], None] = _noop
@@ -492,7 +511,7 @@ class ProducerCore:
 
     # -- outcomes --------------------------------------------------------------------------
 
-    def settle(self, batch: list[Report]) -> None:
+    def settle(self, batch: list[Pending]) -> None:
         """Turn delivery reports into outcomes (on the loop thread for the async publisher)."""
         ok = 0
         bad = 0
@@ -501,17 +520,12 @@ class ProducerCore:
         failing = self._closing_failures
         holds = self._holds
         telemetry = self.telemetry
-        for pending, err, msg in batch:
+        for pending in batch:
+            err = pending.err
             if err is None:
                 if holds and pending.failures:
                     self._retry_succeeded(pending)
-                receipt = DeliveryReceipt(
-                    msg.topic(),
-                    msg.partition(),
-                    msg.offset(),
-                    msg.timestamp()[1],
-                    pending.encoded.event_id,
-                )
+                receipt = pending.receipt
                 if type(pending) is _DeadLetterDelivery:
                     dead += 1
                     bad += 1
@@ -755,7 +769,7 @@ class ProducerCore:
                 self._dead_letters.appendleft((pending, error, tries))
                 break
             except KafkaException as exc:
-                self._append((letter, self._refused(exc.args[0], record), None))
+                letter.refused(self._refused(exc.args[0], record))
 
     def _send(self, pending: Pending, key: object) -> bool:
         """Re-produce one failed event (lock held). False when the queue is full (retried
@@ -771,7 +785,7 @@ class ProducerCore:
             heapq.heappush(self._due, (time.time() + 0.01, next(self._sequence), key))
             return False
         except KafkaException as exc:
-            self._append((pending, self._refused(exc.args[0], enc), None))
+            pending.refused(self._refused(exc.args[0], enc))
         return True
 
     def _release(self, key: object, hold: _KeyHold) -> bool:
@@ -790,7 +804,7 @@ class ProducerCore:
                 except BufferError:
                     return False
                 except KafkaException as exc:
-                    self._append((pending, self._refused(exc.args[0], enc), None))
+                    pending.refused(self._refused(exc.args[0], enc))
                 queue.popleft()
         del self._holds[key]
         return True
@@ -866,25 +880,18 @@ class ProducerCore:
             self._holds.clear()
             self._due.clear()
             self._releases.clear()
-        errors = []
         for pending in waiting:
             enc = pending.encoded
-            errors.append(
-                (
-                    pending,
-                    PermanentPublishError(
-                        f"event {enc.event_id} to topic {enc.topic!r} was not delivered: the "
-                        "publisher closed before its retry succeeded",
-                        topic=enc.topic,
-                        event_id=enc.event_id,
-                        attempts=getattr(pending, "failures", 0),
-                        code="CLOSED",
-                    ),
-                    None,
-                )
+            pending.err = PermanentPublishError(
+                f"event {enc.event_id} to topic {enc.topic!r} was not delivered: the "
+                "publisher closed before its retry succeeded",
+                topic=enc.topic,
+                event_id=enc.event_id,
+                attempts=getattr(pending, "failures", 0),
+                code="CLOSED",
             )
-        if errors:
-            self.settle(errors)
+        if waiting:
+            self.settle(waiting)
 
     def stop_polling(self, timeout: float) -> None:
         """Stop the poll thread (after its last batch) and release the producer's threads."""

@@ -180,7 +180,8 @@ class SpoolFile:
         loaded = []
         for seq, accepted_at, record in rows:
             fields = _decode_record(record)
-            headers: Headers = [tuple(h) for h in fields["headers"]]
+            stored = fields["headers"]
+            headers: Headers = stored if isinstance(stored, dict) else [tuple(h) for h in stored]
             fields["headers"] = headers
             loaded.append((seq, accepted_at, EncodedEvent(**fields)))
         return loaded

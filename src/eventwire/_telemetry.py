@@ -109,9 +109,12 @@ class Telemetry:
 
 
 class _HeaderSetter(Setter["Headers"]):
-    """Writes propagation fields into a record's header list, replacing a same-named one."""
+    """Writes propagation fields into a record's headers, replacing a same-named one."""
 
     def set(self, carrier: Headers, key: str, value: str) -> None:
+        if isinstance(carrier, dict):
+            carrier[key] = value.encode()
+            return
         carrier[:] = [item for item in carrier if item[0] != key]
         carrier.append((key, value.encode()))
 

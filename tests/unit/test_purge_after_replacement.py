@@ -51,7 +51,8 @@ def _report(core: ProducerCore, *, replaced: bool) -> eventwire.PublishError:
     # A producer generation before the current one: its producer was replaced since.
     pending.generation = -1 if replaced else 0
     core.track(1)
-    core.settle([(pending, KafkaError(KafkaError._PURGE_QUEUE), None)])
+    pending.err = KafkaError(KafkaError._PURGE_QUEUE)
+    core.settle([pending])
     assert isinstance(pending.outcome, eventwire.PublishError)
     return pending.outcome
 

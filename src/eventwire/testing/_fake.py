@@ -26,7 +26,7 @@ import msgspec
 from confluent_kafka import KafkaError
 
 from eventwire._classify import classify, to_publish_error
-from eventwire._codec import EncodedEvent, EventCodec, UserHeaders
+from eventwire._codec import EncodedEvent, EventCodec, UserHeaders, header_items
 from eventwire._config import PublisherConfig
 from eventwire._errors import (
     AmbiguousPublishError,
@@ -414,7 +414,7 @@ class _FakeBase:
     def _accept(self, event: Any, enc: EncodedEvent, *, durable: bool = False) -> _Accepted:
         """Hand one event to the fake broker: an injected failure, or its place in the log."""
         size = len(enc.value) + len(enc.key or b"")
-        size += sum(len(name) + len(value or b"") for name, value in enc.headers)
+        size += sum(len(name) + len(value or b"") for name, value in header_items(enc.headers))
         if size > self._max_message_bytes:  # librdkafka refuses it in produce()
             too_large = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)
             raise too_large_error(enc, self._max_message_bytes, too_large)
@@ -452,7 +452,9 @@ class _FakeBase:
             decoded = decode(enc.value, type=type(acc.event))
         except msgspec.ValidationError:  # only with validate=False: keep what was given
             decoded = acc.event
-        headers = tuple((n, v.encode() if isinstance(v, str) else v) for n, v in enc.headers)
+        headers = tuple(
+            (n, v.encode() if isinstance(v, str) else v) for n, v in header_items(enc.headers)
+        )
         return PublishedRecord(
             decoded,
             enc.topic,
