@@ -207,6 +207,67 @@ def raw_headers_callback(workload: Workload) -> Measurement:
     return Measurement(watch.wall_s, watch.cpu_s, delivered[0])
 
 
+# -- 1c. the least a validating CloudEvents publisher does (reference, not a target) ----------
+
+
+def handwritten_minimum(workload: Workload) -> Measurement:
+    """Hand-written minimum of a validating CloudEvents publisher, one loop: per event the compiled
+    check, ``msgspec`` encode, key, the 7 CloudEvents headers (fresh ``ce_id``), ``produce()``
+    with a per-message callback; ``poll(0)`` every 1000, ``flush()``.
+
+    Informational: the per-event work any publisher meeting the core issue must do, with no
+    bookkeeping, no per-event outcome object, no asyncio and no second thread. The distance
+    from here to ``async_publish_many`` is eventwire's own overhead; the distance from here to
+    the ceiling is the floor no such publisher gets under on this machine.
+    """
+    # eventwire's compiled pre-check of the event type: the cheapest correct validation known.
+    check = eventwire.EventCodec()._type_codec(OrderPlaced).check
+    encode = msgspec.json.Encoder().encode
+    producer = confluent_kafka.Producer(librdkafka_settings(workload.bootstrap_servers))
+    produce = producer.produce
+    poll = producer.poll
+    topic = workload.topic
+    delivered = [0]
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err is None:
+            delivered[0] += 1
+
+    for value, key in workload.warmup_payloads:
+        produce(topic, value, key, on_delivery=on_delivery)
+    if producer.flush(FLUSH_TIMEOUT) != 0:
+        raise CaseFailed("warm-up messages were not delivered")
+    delivered[0] = 0
+    ce_time = b"2026-11-28T12:00:00.000Z"  # formatted once a second by eventwire: ~free
+    with Stopwatch() as watch:
+        for i, event in enumerate(workload.events, 1):
+            if not check(event):
+                raise CaseFailed(f"event {i} did not pass the check")
+            value = encode(event)
+            key = event.order_id.encode()
+            headers = {
+                "ce_specversion": b"1.0",
+                "ce_id": f"0123456789abcdef-{i:x}",
+                "ce_source": b"/eventwire",
+                "ce_type": b"order.placed",
+                "ce_eventversion": b"1",
+                "content-type": b"application/json",
+                "ce_time": ce_time,
+            }
+            try:
+                produce(topic, value, key, on_delivery=on_delivery, headers=headers)
+            except BufferError:
+                poll(0.005)
+                produce(topic, value, key, on_delivery=on_delivery, headers=headers)
+            if i % RAW_POLL_EVERY == 0:
+                poll(0)
+        remaining = producer.flush(FLUSH_TIMEOUT)
+    producer.close()
+    if remaining != 0:
+        raise CaseFailed(f"{remaining:,} messages still undelivered after flush()")
+    return Measurement(watch.wall_s, watch.cpu_s, delivered[0])
+
+
 # -- 2. AIOProducer ----------------------------------------------------------------------------
 
 
@@ -392,6 +453,7 @@ def sync_publish_many(workload: Workload) -> Measurement:
 CASES: Final[dict[str, Callable[[Workload], Measurement]]] = {
     "raw_ceiling": raw_ceiling,
     "raw_headers_callback": raw_headers_callback,
+    "handwritten_minimum": handwritten_minimum,
     "aioproducer": aioproducer,
     "async_publish_many": async_publish_many,
     "async_publish_many_novalidate": async_publish_many_novalidate,

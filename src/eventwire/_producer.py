@@ -254,10 +254,12 @@ class ProducerCore:
         self._on_room: Callable[[], None] = _noop
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        #: Set while a caller produces a batch: the poll thread then waits, so the two threads
+        #: Clear while a caller produces a batch: the poll thread then waits, so the two threads
         #: do not trade the GIL for every delivery callback (confluent-kafka takes and drops
         #: it per callback); the reports are served in one burst when the batch is in.
-        self.batch_producing = 0
+        self._batches = 0
+        self._no_batch = threading.Event()
+        self._no_batch.set()
         self._lock = threading.Lock()
         self._room = threading.Condition(threading.Lock())
         self._room_generation = 0
@@ -274,12 +276,9 @@ class ProducerCore:
         self._releases: deque[object] = deque()
         self._dead_letters: deque[tuple[Pending, PublishError, int]] = deque()
         self._abandoning = False
-        self.outstanding = 0
-        self.delivered = 0
-        self.failed = 0
-        self.retries = 0
-        self.dead_lettered = 0
-        self.recreations = 0
+        #: Counters (``outstanding`` is what was accepted and not settled yet).
+        self.outstanding = self.delivered = self.failed = 0
+        self.retries = self.dead_lettered = self.recreations = 0
         self.closed = False
         self._closing_failures: list[str] | None = None
         self.last_error: str | None = None
@@ -328,8 +327,8 @@ class ProducerCore:
 
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
-            if self.batch_producing:
-                time.sleep(0.0005)
+            if not self._no_batch.is_set():
+                self._no_batch.wait(_POLL_INTERVAL)
                 continue
             try:
                 self._producer.poll(self._poll_timeout())
@@ -489,6 +488,19 @@ class ProducerCore:
         if self.telemetry is not None:
             self.telemetry.finish(pending, error)
         return error
+
+    def batch_started(self) -> None:
+        """A caller starts producing a batch: the poll thread waits until it ends."""
+        with self._lock:
+            self._batches += 1
+            self._no_batch.clear()
+
+    def batch_ended(self) -> None:
+        """Undo ``batch_started`` (also while the caller waits for room the thread frees)."""
+        with self._lock:
+            self._batches -= 1
+            if self._batches == 0:
+                self._no_batch.set()
 
     def track(self, count: int) -> None:
         """Count ``count`` events as outstanding (call before producing them)."""

@@ -520,11 +520,11 @@ class AsyncPublisher(_PublisherBase):
             return batch.outcomes  # type: ignore[return-value]  # every slot is filled once done
         core = self._core
         core.track(len(events))
-        core.batch_producing += 1
+        core.batch_started()
         try:
             refused = await self._produce_batch(events, batch, topic)
         finally:
-            core.batch_producing -= 1
+            core.batch_ended()
         if refused:
             core.untrack(refused)
         batch.release()
@@ -534,7 +534,7 @@ class AsyncPublisher(_PublisherBase):
     async def _produce_batch(self, events: Sequence[Any], batch: _Batch, topic: str | None) -> int:
         """Encode and produce every event into ``batch``; returns how many were not accepted.
 
-        While it runs, ``core.batch_producing`` keeps the poll thread waiting (one burst of
+        While it runs, ``core.batch_started()`` keeps the poll thread waiting (one burst of
         reports afterwards instead of trading the GIL per delivery callback), except while it
         waits for queue room, which only the poll thread can free.
         """
@@ -556,7 +556,7 @@ class AsyncPublisher(_PublisherBase):
                 try:
                     produce(pending)
                 except BufferError:
-                    core.batch_producing -= 1
+                    core.batch_ended()
                     try:
                         await self._produce_when_room(pending)
                     except PublishError as exc:
@@ -564,7 +564,7 @@ class AsyncPublisher(_PublisherBase):
                         batch.remaining -= 1
                         refused += 1
                     finally:
-                        core.batch_producing += 1
+                        core.batch_started()
                 except PublishError as exc:
                     error = core.refuse(pending, exc)
                     if error is not None:
