@@ -49,7 +49,12 @@ RESERVED_HEADERS: Final = frozenset(
 
 
 class EncodedEvent(msgspec.Struct, frozen=True, gc=False):
-    """An event ready for ``produce()``: what goes on the wire, plus what identifies it."""
+    """An event ready for ``produce()``: what goes on the wire, plus what identifies it.
+
+    ``headers`` is what ``produce()`` takes: a ``dict`` of name to value (the CloudEvents
+    headers, in record order), or ``(name, value)`` pairs in order when the caller's headers
+    were added (names may then repeat).
+    """
 
     topic: str
     key: bytes | None
