@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import datetime as _dt
 import functools
+import math
 import operator
 import re
 import types
@@ -181,10 +182,31 @@ def finite_decimal_hook(tp: type[Any], value: Any) -> Any:
             return value
         got = f"`{type(value).__name__}`" + (f" {value}" if isinstance(value, Decimal) else "")
         raise ValueError(f"{DECIMAL_EXPECTED}, got {got}")
+    if tp is FiniteFloat:
+        # convert lets an int stand for a float; a bool is no number here
+        if type(value) in (float, int) and math.isfinite(value):
+            return value
+        raise ValueError(f"{FLOAT_EXPECTED}, got `{type(value).__name__}` {value!r:.40}")
     raise NotImplementedError(tp)
 
 
 DECIMAL_EXPECTED: Final = "Expected a finite `Decimal`"
+
+
+class _FiniteFloatType(type):
+    def __instancecheck__(cls, value: object) -> bool:
+        # convert lets an int stand for a float; a bool is no number here
+        return type(value) in (float, int) and math.isfinite(value)  # type: ignore[arg-type]
+
+
+class FiniteFloat(metaclass=_FiniteFloatType):
+    """Stands for a bare ``float`` in check types: JSON has no NaN or Infinity (msgspec writes
+    ``null``), so a non-finite float would reach Kafka as bytes its typed decoder refuses.
+    A constrained ``Annotated[float, Meta(...)]`` keeps msgspec's own check (NaN fails its
+    bounds)."""
+
+
+FLOAT_EXPECTED: Final = "Expected a finite `float`"
 
 
 class _Shadower:
@@ -244,6 +266,8 @@ class _Shadower:
         if tp is Decimal:
             self._found_decimal = True
             return self.decimal_type
+        if tp is float and self.decimal_type is FiniteDecimal:  # check types only
+            return FiniteFloat
         if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
             found = self._found_decimal
             shadow = self.shadow(tp)
@@ -254,6 +278,8 @@ class _Shadower:
             return tp
         args = typing.get_args(tp)
         if origin is Annotated:
+            if args[0] is float:  # constraints apply to a float, not to the marker
+                return tp
             inner = self.strict(args[0])
             return tp if inner is args[0] else Annotated[(inner, *args[1:])]
         new_args = tuple(a if a is Ellipsis else self.strict(a) for a in args)

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from msgspec import inspect as mi
 
-from eventwire._events import FiniteDecimal
+from eventwire._events import FiniteDecimal, FiniteFloat
 
 Check = Callable[[Any], bool]
 
@@ -116,6 +116,7 @@ class _Generator:
             "Decimal": Decimal,
             "datetime": _dt.datetime,
             "time": _dt.time,
+            "_INF": float("inf"),
         }
         self.functions: dict[type[Any], str] = {}
         self.inlining: set[type[Any]] = set()
@@ -200,6 +201,9 @@ class _Generator:
             return [f"type({v}) is not {exact}", *tz.get(node.tz, [])]
         if kind is mi.CustomType and node.cls is FiniteDecimal:
             return [f"type({v}) is not Decimal", f"not {v}.is_finite()"]
+        if kind is mi.CustomType and node.cls is FiniteFloat:
+            # NaN fails both comparisons; an int goes to `convert`, which takes it
+            return [f"type({v}) is not float", f"not (-_INF < {v} < _INF)"]
         if kind is mi.LiteralType:
             types = self.name("types", frozenset(type(x) for x in node.values))
             values = self.name("values", frozenset(node.values))
