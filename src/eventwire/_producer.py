@@ -232,6 +232,7 @@ class ProducerCore:
         self._settings: dict[str, object] = dict(config.to_librdkafka())
         self._settings["error_cb"] = self._on_error
         self._settings["logger"] = _LibrdkafkaLog(config.scrub)
+        self._error_lines = RepeatLimit()
         #: ``None`` unless an OpenTelemetry SDK records (decided once, here).
         self.telemetry = telemetry = instrumentation_for(config)
         if telemetry is not None and telemetry.statistics_interval_ms > 0:
@@ -392,9 +393,17 @@ class ProducerCore:
         self.last_error = f"{err.name()}: {err.str()}"
         self.last_error_at = time.time()
         self.connection_errors += 1
-        _log.warning(
-            "eventwire.kafka_error", code=err.name(), reason=err.str(), fatal=bool(err.fatal())
-        )
+        # An unreachable cluster reports every failed connect attempt (several a second): one
+        # line per error code, then at most one per interval with how many were left out.
+        repeated = 0 if err.fatal() else self._error_lines.admit(err.code())
+        if repeated is not None:
+            _log.warning(
+                "eventwire.kafka_error",
+                code=err.name(),
+                reason=err.str(),
+                fatal=bool(err.fatal()),
+                repeated=repeated,
+            )
         if err.fatal():
             self._recreate_reason = f"fatal error {err.name()}: {err.str()}"
         elif err.code() == KafkaError._ALL_BROKERS_DOWN and self.breaker is not None:
@@ -931,24 +940,51 @@ class ProducerCore:
         return self._producer.list_topics(timeout=timeout)
 
 
+class RepeatLimit:
+    """Lets the first line of each kind through, then at most one per ``interval`` seconds."""
+
+    __slots__ = ("_clock", "_interval", "_seen")
+
+    def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        self._interval = interval
+        self._clock = clock
+        self._seen: dict[object, tuple[float, int]] = {}  # kind -> (logged at, left out since)
+
+    def admit(self, kind: object) -> int | None:
+        """``None``: leave this line out; else log it, with how many were left out before."""
+        now = self._clock()
+        seen = self._seen.get(kind)
+        if seen is not None and now - seen[0] < self._interval:
+            self._seen[kind] = (seen[0], seen[1] + 1)
+            return None
+        self._seen[kind] = (now, 0)
+        return 0 if seen is None else seen[1]
+
+
 class _LibrdkafkaLog:
     """librdkafka's own log lines as ``eventwire.librdkafka`` structlog events, so they reach
-    the application's log pipeline instead of raw stderr (served by ``poll()``)."""
+    the application's log pipeline instead of raw stderr (served by ``poll()``); a line of the
+    same level and facility repeats at most once per ``RepeatLimit`` interval."""
 
-    __slots__ = ("_scrub",)
+    __slots__ = ("_lines", "_scrub")
 
     def __init__(self, scrub: Callable[[str], str]) -> None:
         self._scrub = scrub
+        self._lines = RepeatLimit()
 
     def log(self, level: int, fmt: str, *args: object) -> None:
         # confluent-kafka calls log(level, "%s [%s] %s", facility, client name, message).
         facility, client, message = (*args, "", "", "")[:3]
+        repeated = self._lines.admit((level, facility))
+        if repeated is None:
+            return
         _log.log(
             level,
             "eventwire.librdkafka",
             facility=str(facility),
             client=str(client),
             message=self._scrub(str(message)),
+            repeated=repeated,
         )
 
 
