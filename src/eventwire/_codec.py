@@ -291,7 +291,7 @@ def _user_headers(headers: UserHeaders, event_type: str) -> list[tuple[str, Head
         name, value = item
         if not isinstance(name, str):
             raise EventValidationError(event_type, "headers", f"header name {name!r} must be a str")
-        if name in RESERVED_HEADERS:
+        if name.lower() in RESERVED_HEADERS:  # consumers may match header names in any case
             raise EventValidationError(
                 event_type, "headers", f"header {name!r} is set by eventwire and cannot be given"
             )

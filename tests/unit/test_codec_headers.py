@@ -6,6 +6,8 @@ import datetime as dt
 import gc
 import re
 
+import pytest
+
 import eventwire
 from eventwire._codec import header_items
 from tests.events import order
@@ -60,3 +62,9 @@ def encoded_names() -> list[str]:
         "content-type",
         "ce_time",
     ]
+
+
+@pytest.mark.parametrize("name", ["ce_id", "CE_ID", "Content-Type", "Ce_Type"])
+def test_reserved_header_names_are_refused_in_any_case(name: str) -> None:
+    with pytest.raises(eventwire.EventValidationError, match="is set by eventwire"):
+        eventwire.EventCodec().encode(order(1), headers={name: "mine"})
