@@ -29,6 +29,15 @@ class Turn:
         self.waker: asyncio.Future[None] | None = None
 
 
+def _produced(produce: Callable[[Any], None], pending: Any) -> bool:
+    """``produce(pending)``; False if the local queue is full."""
+    try:
+        produce(pending)
+    except BufferError:
+        return False
+    return True
+
+
 class _Room(Protocol):
     @property
     def room_generation(self) -> int: ...
@@ -76,13 +85,7 @@ class AsyncRoomLine:
                 except TimeoutError:
                     return False
             room = self._room
-            while True:
-                try:
-                    produce(pending)
-                except BufferError:
-                    pass
-                else:
-                    return True
+            while not _produced(produce, pending):
                 # Settling (which sets the event) runs on this thread: no report slips in
                 # between the refusal and the clear.
                 room.clear()
@@ -93,6 +96,7 @@ class AsyncRoomLine:
                     await asyncio.wait_for(room.wait(), remaining)
                 except TimeoutError:
                     return False
+            return True
         finally:
             if not keep:
                 self.leave(turn)
@@ -145,18 +149,14 @@ class RoomLine:
                         return False
                     changed.wait(remaining)
             room = self._room
-            while True:
-                generation = room.room_generation
-                try:
-                    produce(pending)
-                except BufferError:
-                    pass
-                else:
-                    return True
+            generation = room.room_generation
+            while not _produced(produce, pending):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 room.wait_for_room(generation, min(remaining, 0.5))
+                generation = room.room_generation
+            return True
         finally:
             if not keep:
                 self.leave(turn)

@@ -103,6 +103,12 @@ def overtaking_error(enc: EncodedEvent, earlier: QueueFullError) -> QueueFullErr
     return error
 
 
+def _overtaking(enc: EncodedEvent, blocked: dict[object, QueueFullError]) -> QueueFullError | None:
+    """``overtaking_error`` if an earlier event of ``enc``'s key in the call found no room."""
+    earlier = blocked.get(enc.key)
+    return None if earlier is None else overtaking_error(enc, earlier)
+
+
 #: Futures of one loop cannot be settled on another: a publisher serves the loop it met first.
 OTHER_LOOP_MESSAGE = (
     "AsyncPublisher called from another event loop than the one it was first used on; "
@@ -489,6 +495,8 @@ class AsyncPublisher(_PublisherBase):
                 ambiguous).
             PublisherClosedError: the publisher was closed.
 
+        While other callers wait for room in a full local queue, this call waits behind them
+        (first come, first served), so it never overtakes an earlier event of its key.
         Cancelling the call does not recall an event already handed to Kafka.
         """
         loop = self._bind()
@@ -583,10 +591,8 @@ class AsyncPublisher(_PublisherBase):
                     outcomes[index] = exc
                     refused += 1
                     continue
-                if blocked and pending.encoded.key in blocked:
-                    outcomes[index] = overtaking_error(
-                        pending.encoded, blocked[pending.encoded.key]
-                    )
+                if blocked and (overtaking := _overtaking(pending.encoded, blocked)):
+                    outcomes[index] = overtaking
                     refused += 1
                     continue
                 batch.remaining += 1
@@ -957,7 +963,10 @@ class Publisher(_PublisherBase):
         """Publish one event and block until Kafka acknowledges it.
 
         Arguments, result and errors are those of ``AsyncPublisher.publish``. The wait is
-        bounded by ``delivery_timeout`` (librdkafka reports every message by then).
+        bounded by ``delivery_timeout`` (librdkafka reports every message by then). A call
+        that finds other threads waiting for room in a full local queue waits behind them
+        (first come, first served); threads that reach a full queue at the same moment are
+        not ordered among themselves.
         """
         enc = self._encode(event, topic, key, headers)
         pending = _SyncDelivery(enc)
@@ -1015,10 +1024,8 @@ class Publisher(_PublisherBase):
                     outcomes[index] = exc
                     refused += 1
                     continue
-                if blocked and pending.encoded.key in blocked:
-                    outcomes[index] = overtaking_error(
-                        pending.encoded, blocked[pending.encoded.key]
-                    )
+                if blocked and (overtaking := _overtaking(pending.encoded, blocked)):
+                    outcomes[index] = overtaking
                     refused += 1
                     continue
                 batch.hold()

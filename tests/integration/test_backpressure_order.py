@@ -147,6 +147,38 @@ async def test_publish_many_fails_the_later_events_of_a_key_that_found_no_room(
         await asyncio.sleep(1.5)  # past its timeout (1 s): then room comes back
         proxied.proxy.resume()
         outcomes = await call
+    _assert_a_events_failed_in_order(outcomes, proxied)
+
+
+def test_sync_publish_many_fails_the_later_events_of_a_key_that_found_no_room(
+    proxied: ProxiedBroker,
+) -> None:
+    """The sync twin of the test above."""
+    publisher = eventwire.Publisher(_config(proxied, queue_full_timeout=1.0))
+    line = publisher._line  # test-only: to know when the first "a" event waits
+    events = [
+        *(order(n, key=f"fill-{n}") for n in range(5)),
+        *(order(n, key="a") for n in range(5, 8)),
+        order(8, key="b"),
+    ]
+    outcomes: list[object] = []
+    try:
+        publisher.publish(order(100, key="warm-up"))
+        proxied.proxy.pause()
+        worker = threading.Thread(target=lambda: outcomes.extend(publisher.publish_many(events)))
+        worker.start()
+        _wait_until(lambda: len(line.waiting) == 1)
+        time.sleep(1.5)  # past the first "a" event's timeout (1 s): then room comes back
+        proxied.proxy.resume()
+        worker.join(30)
+    finally:
+        publisher.close()
+    _assert_a_events_failed_in_order(outcomes, proxied)
+
+
+def _assert_a_events_failed_in_order(outcomes: list[Any], broker: ProxiedBroker) -> None:
+    """5 fillers delivered, the first "a" event QueueFullError, the later "a" events failed
+    because of it (none in the topic), the "b" event delivered."""
     assert all(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes[:5])
     first, *later = outcomes[5:8]
     assert isinstance(first, eventwire.QueueFullError)
@@ -155,6 +187,6 @@ async def test_publish_many_fails_the_later_events_of_a_key_that_found_no_room(
         assert "would have overtaken it" in str(outcome)
         assert outcome.__cause__ is first
     assert isinstance(outcomes[8], eventwire.DeliveryReceipt)
-    records = proxied.consume("orders", count=7)
+    records = broker.consume("orders", count=7)
     assert _notes(records, b"a") == []
     assert _notes(records, b"b") == ["order number 8"]
