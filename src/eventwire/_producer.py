@@ -68,6 +68,9 @@ _log = structlog.get_logger("eventwire")
 _POLL_INTERVAL: Final = 0.05
 #: How long a replaced producer is still polled for the reports of what it held.
 _RETIRE_GRACE: Final = 30.0
+#: Back-off of the poll loop while the same step fails again and again: doubles from the base.
+_BACKOFF_BASE: Final = 0.005
+_BACKOFF_MAX: Final = 0.1
 #: Delay before a durable (spooled) event whose retries ran out is sent again.
 PARK_DELAY: Final = 1.0
 
@@ -327,44 +330,83 @@ class ProducerCore:
         )
 
     def _poll_loop(self) -> None:
-        while not self._stop.is_set():
+        # Each step is guarded on its own: whatever one of them raises, the thread goes on (a
+        # dead poll thread would leave every later publish waiting forever), and the other
+        # steps still run (a failing probe must not stop deliveries).
+        steps = (
+            self._poll_step,
+            self._reports_step,
+            self._recreate_step,
+            self._internal_step,
+            self._retired_step,
+            self._probe_step,
+        )
+        errors = _LoopErrors()
+        stop = self._stop
+        while not stop.is_set():
             if not self._no_batch.is_set():
                 self._no_batch.wait(_POLL_INTERVAL)
                 continue
-            try:
-                self._producer.poll(self._poll_timeout())
-            except KafkaException as exc:  # fatal errors are raised from poll()
-                self._on_error(exc.args[0])
-            if self._reports:
-                self._hand_over()
-            if self._recreate_reason is not None:
-                self._recreate()
-            if (self._due or self._releases or self._dead_letters) and not self._gate_closed:
-                self._produce_internal()
-            if self._retired:
-                self._poll_retired()
-            if self._gate_closed and self._gate_batch is None and not self._retired:
-                # Every replaced producer reported all it held: settling one last batch
-                # (maybe empty) opens the gate; batches are settled in hand-over order, so the
-                # purge reports handed over before it are settled by then.
-                self._hand_over(gate=True)
-            breaker = self.breaker
-            if breaker is not None and breaker.confirmation_due():
-                # _ALL_BROKERS_DOWN is also what one connection reset looks like with a single
-                # broker; only a failed metadata request right after it opens the breaker.
-                breaker.confirm(self._probe(breaker.policy.probe_timeout))
-            elif breaker is not None and breaker.state != "closed" and breaker.probe_due():
-                breaker.probe_result(self._probe(breaker.policy.probe_timeout))
-            health = self.health_probe
-            if health.wanted and health.due():
-                health.record(self._probe(health.timeout))
-        # Stopping: whatever is still queued is abandoned (close() drained or purged first);
-        # its reports are handed over, then the producers are destroyed (connections closed).
+            for step in steps:
+                try:
+                    step()
+                except Exception as exc:  # noqa: BLE001 - logged; the thread must survive
+                    errors.record(step.__name__, exc)
+            delay = errors.end_iteration()
+            if delay:
+                stop.wait(delay)  # the same failure again: do not spin on it
+        self._shut_down(errors)
+
+    def _poll_step(self) -> None:
+        try:
+            self._producer.poll(self._poll_timeout())
+        except KafkaException as exc:  # fatal errors are raised from poll()
+            self._on_error(exc.args[0])
+
+    def _reports_step(self) -> None:
+        if self._reports:
+            self._hand_over()
+
+    def _recreate_step(self) -> None:
+        if self._recreate_reason is not None:
+            self._recreate()
+
+    def _internal_step(self) -> None:
+        if (self._due or self._releases or self._dead_letters) and not self._gate_closed:
+            self._produce_internal()
+
+    def _retired_step(self) -> None:
+        if self._retired:
+            self._poll_retired()
+        if self._gate_closed and self._gate_batch is None and not self._retired:
+            # Every replaced producer reported all it held: settling one last batch
+            # (maybe empty) opens the gate; batches are settled in hand-over order, so the
+            # purge reports handed over before it are settled by then.
+            self._hand_over(gate=True)
+
+    def _probe_step(self) -> None:
+        breaker = self.breaker
+        if breaker is not None and breaker.confirmation_due():
+            # _ALL_BROKERS_DOWN is also what one connection reset looks like with a single
+            # broker; only a failed metadata request right after it opens the breaker.
+            breaker.confirm(self._probe(breaker.policy.probe_timeout))
+        elif breaker is not None and breaker.state != "closed" and breaker.probe_due():
+            breaker.probe_result(self._probe(breaker.policy.probe_timeout))
+        health = self.health_probe
+        if health.wanted and health.due():
+            health.record(self._probe(health.timeout))
+
+    def _shut_down(self, errors: _LoopErrors) -> None:
+        """Stopping: whatever is still queued is abandoned (close() drained or purged first);
+        its reports are handed over, then the producers are destroyed (connections closed)."""
         for producer in [self._producer, *(old for old, _ in self._retired)]:
-            producer.purge(True, True, True)
-            with contextlib.suppress(KafkaException):
-                producer.poll(0)
-                producer.close()
+            try:
+                producer.purge(True, True, True)
+                with contextlib.suppress(KafkaException):
+                    producer.poll(0)
+                    producer.close()
+            except Exception as exc:  # noqa: BLE001 - the purge reports must still go out
+                errors.record("shut_down", exc)
         self._hand_over()
 
     def _poll_timeout(self) -> float:
@@ -410,9 +452,11 @@ class ProducerCore:
             self.breaker.record_unreachable(err.name())
 
     def _probe(self, timeout: float) -> bool:
+        """Whether the cluster answers a metadata request within ``timeout``. Any failure
+        counts as unreachable (a closed handle raises ``RuntimeError``, not KafkaException)."""
         try:
-            self._producer.list_topics(timeout=timeout)
-        except KafkaException:
+            self.metadata(timeout)
+        except Exception:  # noqa: BLE001 - a probe answers a question, it never fails
             return False
         return True
 
@@ -959,6 +1003,50 @@ class RepeatLimit:
             return None
         self._seen[kind] = (now, 0)
         return 0 if seen is None else seen[1]
+
+
+class _LoopErrors:
+    """Failures of the poll loop's steps: each distinct one is logged once
+    (``eventwire.poll_loop_error``, with the traceback); a failure that repeats in the next
+    iteration makes the loop back off, doubling up to ``_BACKOFF_MAX``."""
+
+    __slots__ = ("_current", "_previous", "_seen", "_streak")
+
+    #: Distinct failures remembered (the oldest is forgotten first, then logged again).
+    _REMEMBERED: Final = 64
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str, str], None] = {}
+        self._current: set[tuple[str, str, str]] = set()
+        self._previous: set[tuple[str, str, str]] = set()
+        self._streak = 0
+
+    def record(self, step: str, exc: BaseException) -> None:
+        signature = (step.lstrip("_"), type(exc).__qualname__, str(exc))
+        self._current.add(signature)
+        if signature in self._seen:
+            return
+        self._seen[signature] = None
+        if len(self._seen) > self._REMEMBERED:
+            del self._seen[next(iter(self._seen))]
+        _log.error(
+            "eventwire.poll_loop_error",
+            step=signature[0],
+            error_type=signature[1],
+            exc_info=exc,
+        )
+
+    def end_iteration(self) -> float:
+        """Seconds to wait before the next iteration (0 unless a failure repeats)."""
+        current = self._current
+        if not current and not self._streak:
+            return 0.0
+        if current & self._previous:
+            self._streak += 1
+        else:
+            self._streak = 0
+        self._previous, self._current = current, set()
+        return min(_BACKOFF_BASE * 2 ** (self._streak - 1), _BACKOFF_MAX) if self._streak else 0.0
 
 
 class _LibrdkafkaLog:

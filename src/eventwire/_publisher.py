@@ -34,6 +34,7 @@ from typing import Any, Self
 
 import structlog
 
+from eventwire._backpressure import AsyncRoomLine, RoomLine, Turn
 from eventwire._codec import EncodedEvent, EventCodec, UserHeaders
 from eventwire._config import PublisherConfig
 from eventwire._errors import (
@@ -85,6 +86,27 @@ def queue_full_error(enc: EncodedEvent, timeout: float) -> QueueFullError:
         event_id=enc.event_id,
         attempts=0,
     )
+
+
+def overtaking_error(enc: EncodedEvent, earlier: QueueFullError) -> QueueFullError:
+    """The error of a ``publish_many`` event not produced because an earlier event of its key
+    in the same call found no room: producing it would have put it before that one."""
+    error = QueueFullError(
+        f"event {enc.event_id} ({enc.event_type}) was not accepted: an earlier event of its "
+        f"key in this publish_many call ({earlier.event_id}) found no room in the local "
+        "producer queue, and this one would have overtaken it",
+        topic=enc.topic,
+        event_id=enc.event_id,
+        attempts=0,
+    )
+    error.__cause__ = earlier
+    return error
+
+
+def _overtaking(enc: EncodedEvent, blocked: dict[object, QueueFullError]) -> QueueFullError | None:
+    """``overtaking_error`` if an earlier event of ``enc``'s key in the call found no room."""
+    earlier = blocked.get(enc.key)
+    return None if earlier is None else overtaking_error(enc, earlier)
 
 
 #: Futures of one loop cannot be settled on another: a publisher serves the loop it met first.
@@ -418,6 +440,7 @@ class AsyncPublisher(_PublisherBase):
         super().__init__(config)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._room = asyncio.Event()
+        self._line = AsyncRoomLine(self._room)
 
     async def __aenter__(self) -> Self:
         self._bind()
@@ -472,6 +495,8 @@ class AsyncPublisher(_PublisherBase):
                 ambiguous).
             PublisherClosedError: the publisher was closed.
 
+        While other callers wait for room in a full local queue, this call waits behind them
+        (first come, first served), so it never overtakes an earlier event of its key.
         Cancelling the call does not recall an event already handed to Kafka.
         """
         loop = self._bind()
@@ -483,16 +508,20 @@ class AsyncPublisher(_PublisherBase):
             return await future
         core = self._core
         core.track(1)
+        queued = bool(self._line.waiting)  # others wait for room: queue behind them
         try:
-            core.produce(pending)
+            if not queued:
+                core.produce(pending)
         except BufferError:
+            queued = True
+        except PublishError as exc:
+            self._refused(pending, exc)
+        if queued:
             try:
                 await self._produce_when_room(pending)
             except BaseException:  # not accepted: refused, or the caller was cancelled
                 core.untrack(1)
                 raise
-        except PublishError as exc:
-            self._refused(pending, exc)
         return await future
 
     async def publish_many(
@@ -502,8 +531,12 @@ class AsyncPublisher(_PublisherBase):
 
         Returns:
             One outcome per event, in input order: its ``DeliveryReceipt``, or the error it met
-            (``EventValidationError``, a ``PublishError`` subclass). One failure cancels
-            nothing; events with the same key keep their relative order.
+            (``EventValidationError``, a ``PublishError`` subclass). Events with the same key
+            keep their relative order: when one finds no room in the local queue in time
+            (``QueueFullError``), the later events of its key in the call get a
+            ``QueueFullError`` too (they would overtake it); other failures cancel nothing.
+            Once the call waits for room it keeps its place: events of callers arriving later
+            are produced after the rest of the call.
 
         Raises:
             PublisherClosedError: the publisher was closed before the call.
@@ -521,17 +554,21 @@ class AsyncPublisher(_PublisherBase):
         core = self._core
         core.track(len(events))
         core.batch_started()
+        turn = Turn()
         try:
-            refused = await self._produce_batch(events, batch, topic)
+            refused = await self._produce_batch(events, batch, topic, turn)
         finally:
             core.batch_ended()
+            self._line.leave(turn)
         if refused:
             core.untrack(refused)
         batch.release()
         await batch.done
         return batch.outcomes  # type: ignore[return-value]  # every slot is filled once done
 
-    async def _produce_batch(self, events: Sequence[Any], batch: _Batch, topic: str | None) -> int:
+    async def _produce_batch(
+        self, events: Sequence[Any], batch: _Batch, topic: str | None, turn: Turn
+    ) -> int:
         """Encode and produce every event into ``batch``; returns how many were not accepted.
 
         While it runs, ``core.batch_started()`` keeps the poll thread waiting (one burst of
@@ -542,6 +579,8 @@ class AsyncPublisher(_PublisherBase):
         encode = self._batch_encoder()
         core = self._core
         produce = core.produce
+        waiting = self._line.waiting
+        blocked: dict[object, QueueFullError] = {}  # keys whose event found no room
         refused = 0
         index = 0
         try:
@@ -552,17 +591,25 @@ class AsyncPublisher(_PublisherBase):
                     outcomes[index] = exc
                     refused += 1
                     continue
+                if blocked and (overtaking := _overtaking(pending.encoded, blocked)):
+                    outcomes[index] = overtaking
+                    refused += 1
+                    continue
                 batch.remaining += 1
                 try:
+                    if waiting and waiting[0] is not turn:
+                        raise BufferError  # others wait for room: queue behind them
                     produce(pending)
                 except BufferError:
                     core.batch_ended()
                     try:
-                        await self._produce_when_room(pending)
+                        await self._produce_when_room(pending, turn)
                     except PublishError as exc:
                         outcomes[index] = exc
                         batch.remaining -= 1
                         refused += 1
+                        if isinstance(exc, QueueFullError) and pending.encoded.key is not None:
+                            blocked[pending.encoded.key] = exc
                     finally:
                         core.batch_started()
                 except PublishError as exc:
@@ -715,25 +762,15 @@ class AsyncPublisher(_PublisherBase):
             except TimeoutError:
                 continue
 
-    async def _produce_when_room(self, pending: Pending) -> None:
-        """Wait for room in the local queue, then produce; ``QueueFullError`` after the
-        configured timeout (the event is then not accepted)."""
-        deadline = time.monotonic() + self._config.queue_full_timeout
-        room = self._room
-        while True:
-            room.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self._queue_full(pending)
-            try:
-                await asyncio.wait_for(room.wait(), remaining)
-            except TimeoutError:
-                raise self._queue_full(pending) from None
-            try:
-                self._core.produce(pending)
-            except BufferError:
-                continue
-            return
+    async def _produce_when_room(self, pending: Pending, turn: Turn | None = None) -> None:
+        """Wait in line for room in the local queue, then produce (first come, first served:
+        see ``_backpressure``); ``QueueFullError`` after the configured timeout (the event is
+        then not accepted)."""
+        line = self._line
+        if not await line.produce(
+            self._core.produce, pending, self._config.queue_full_timeout, turn
+        ):
+            raise self._queue_full(pending)
 
     async def aclose(self, timeout: float = 30.0) -> CloseReport:  # noqa: ASYNC109 - the API
         """Stop accepting events, wait up to ``timeout`` seconds for outstanding deliveries,
@@ -899,6 +936,7 @@ class Publisher(_PublisherBase):
 
     def __init__(self, config: PublisherConfig) -> None:
         super().__init__(config)
+        self._line = RoomLine(self._core)
         self._core.start()
         if self._spool is not None:
             self._spool.start()
@@ -925,7 +963,10 @@ class Publisher(_PublisherBase):
         """Publish one event and block until Kafka acknowledges it.
 
         Arguments, result and errors are those of ``AsyncPublisher.publish``. The wait is
-        bounded by ``delivery_timeout`` (librdkafka reports every message by then).
+        bounded by ``delivery_timeout`` (librdkafka reports every message by then). A call
+        that finds other threads waiting for room in a full local queue waits behind them
+        (first come, first served); threads that reach a full queue at the same moment are
+        not ordered among themselves.
         """
         enc = self._encode(event, topic, key, headers)
         pending = _SyncDelivery(enc)
@@ -956,7 +997,9 @@ class Publisher(_PublisherBase):
     ) -> list[PublishOutcome]:
         """Publish events in order and block until every one is settled.
 
-        Returns and raises as ``AsyncPublisher.publish_many``.
+        Returns and raises as ``AsyncPublisher.publish_many``, with the same order per key.
+        Once the call waits for room it keeps its place: events of calls that start waiting
+        later (from other threads) are produced after the rest of this call.
         """
         self._check_open()
         events = events if isinstance(events, Sequence) else list(events)
@@ -971,26 +1014,37 @@ class Publisher(_PublisherBase):
             return outcomes  # type: ignore[return-value]  # every slot is filled once done
         core.track(len(events))
         refused = 0
-        for index, event in enumerate(events):
-            try:
-                pending = _BatchSlot(encode(event, topic), batch, index)
-            except EventwireError as exc:
-                outcomes[index] = exc
-                refused += 1
-                continue
-            batch.hold()
-            try:
-                self._produce(pending)
-            except QueueFullError as exc:
-                outcomes[index] = exc
-                batch.release()
-                refused += 1
-            except PublishError as exc:
-                error = core.refuse(pending, exc)
-                if error is not None:
-                    outcomes[index] = error
+        turn = Turn()
+        blocked: dict[object, QueueFullError] = {}  # keys whose event found no room
+        try:
+            for index, event in enumerate(events):
+                try:
+                    pending = _BatchSlot(encode(event, topic), batch, index)
+                except EventwireError as exc:
+                    outcomes[index] = exc
+                    refused += 1
+                    continue
+                if blocked and (overtaking := _overtaking(pending.encoded, blocked)):
+                    outcomes[index] = overtaking
+                    refused += 1
+                    continue
+                batch.hold()
+                try:
+                    self._produce(pending, turn)
+                except QueueFullError as exc:
+                    outcomes[index] = exc
                     batch.release()
                     refused += 1
+                    if pending.encoded.key is not None:
+                        blocked[pending.encoded.key] = exc
+                except PublishError as exc:
+                    error = core.refuse(pending, exc)
+                    if error is not None:
+                        outcomes[index] = error
+                        batch.release()
+                        refused += 1
+        finally:
+            self._line.leave(turn)
         if refused:
             core.untrack(refused)
         batch.release()
@@ -1096,26 +1150,19 @@ class Publisher(_PublisherBase):
                 raise self._spool_full(enc)
             core.wait_for_room(generation, min(remaining, 0.1))
 
-    def _produce(self, pending: Pending) -> None:
+    def _produce(self, pending: Pending, turn: Turn | None = None) -> None:
+        """Produce, or wait in line for room (first come, first served: see
+        ``_backpressure``); ``QueueFullError`` after the configured timeout."""
         core = self._core
-        generation = core.room_generation
-        try:
-            core.produce(pending)
-            return
-        except BufferError:
-            pass
-        deadline = time.monotonic() + self._config.queue_full_timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self._queue_full(pending)
-            core.wait_for_room(generation, min(remaining, 0.5))
-            generation = core.room_generation
+        line = self._line
+        if line.clear_for(turn):
             try:
                 core.produce(pending)
+                return
             except BufferError:
-                continue
-            return
+                pass
+        if not line.produce(core.produce, pending, self._config.queue_full_timeout, turn):
+            raise self._queue_full(pending)
 
     def close(self, timeout: float = 30.0) -> CloseReport:
         """Stop accepting events, wait up to ``timeout`` seconds for outstanding deliveries,

@@ -1,0 +1,109 @@
+"""The poll thread survives anything a step of its loop raises: publishing goes on, the failure
+is logged once, and a failure that repeats makes the loop back off instead of spinning.
+
+These tests break one internal step on purpose (there is no public seam for "the poll loop
+fails"), then check the public outcome: events consumed back from the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+import eventwire
+from tests.events import order
+from tests.integration.conftest import Topics
+
+#: Bounds a publish that would wait forever on a dead poll thread.
+WAIT = 15.0
+
+
+def _failing(calls: list[float], times: int, original: Callable[..., Any]) -> Callable[..., Any]:
+    """``original``, raising RuntimeError on its first ``times`` calls (call times recorded)."""
+    lock = threading.Lock()
+
+    def step(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            calls.append(time.monotonic())
+            if len(calls) <= times:
+                raise RuntimeError("injected poll-loop failure")
+        return original(*args, **kwargs)
+
+    return step
+
+
+def _poll_errors(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [log for log in logs if log["event"] == "eventwire.poll_loop_error"]
+
+
+async def test_publishing_goes_on_after_a_poll_step_raised_once(
+    topics: Topics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        await publisher.publish(order(0, key="k"))
+        core = publisher._core
+        calls: list[float] = []
+        with capture_logs() as logs:
+            monkeypatch.setattr(core, "_poll_timeout", _failing(calls, 1, core._poll_timeout))
+            receipts = [
+                await asyncio.wait_for(publisher.publish(order(n, key="k")), WAIT)
+                for n in range(1, 21)
+            ]
+    assert len(calls) > 1  # it failed once, then was called again
+    assert len(receipts) == 20
+    records = topics.broker.consume(topics.name("orders"), count=21)
+    assert [r.header("ce_id") for r in records[1:]] == [r.event_id.encode() for r in receipts]
+    errors = _poll_errors(logs)
+    assert len(errors) == 1
+    assert errors[0]["step"] == "poll_step"
+    assert errors[0]["error_type"] == "RuntimeError"
+    assert isinstance(errors[0]["exc_info"], RuntimeError)
+
+
+def test_a_repeating_failure_is_logged_once_and_backs_off(
+    topics: Topics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = 8
+    with eventwire.Publisher(topics.config()) as publisher:
+        core = publisher._core
+        calls: list[float] = []
+        with capture_logs() as logs:
+            monkeypatch.setattr(
+                core, "_poll_timeout", _failing(calls, failures, core._poll_timeout)
+            )
+            receipt = publisher.publish(order(1))
+    assert len(calls) > failures
+    # Without the back-off the failing step would be called again at once (no poll() wait in
+    # between): 8 failures in microseconds. With it the loop waits 5+10+20+40+80+100 ms
+    # between the 2nd and the 8th; load on the machine can only make this longer.
+    assert calls[failures - 1] - calls[0] >= 0.25
+    assert len(_poll_errors(logs)) == 1
+    records = topics.broker.consume(topics.name("orders"), count=1)
+    assert records[0].header("ce_id") == receipt.event_id.encode()
+
+
+async def test_a_probe_that_raises_counts_as_unreachable(
+    topics: Topics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A metadata request on a closed handle raises RuntimeError, not KafkaException."""
+
+    def closed(timeout: float) -> None:
+        raise RuntimeError("Producer has been closed")
+
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        await publisher.publish(order(0))
+        monkeypatch.setattr(publisher._core, "metadata", closed)
+        deadline = time.monotonic() + WAIT
+        while (status := publisher.health()).broker_reachable is None:
+            assert time.monotonic() < deadline, "the health probe never ran"
+            await asyncio.sleep(0.01)
+        assert status.broker_reachable is False
+        assert not status.ready
+        receipt = await asyncio.wait_for(publisher.publish(order(1)), WAIT)
+    records = topics.broker.consume(topics.name("orders"), count=2)
+    assert receipt.event_id.encode() in {r.header("ce_id") for r in records}
