@@ -52,6 +52,7 @@ from eventwire._codec import EncodedEvent
 from eventwire._config import PublisherConfig
 from eventwire._dead_letter import dead_letter_record
 from eventwire._errors import (
+    CircuitOpenError,
     ConfigError,
     DeadLetteredError,
     PermanentPublishError,
@@ -290,6 +291,9 @@ class ProducerCore:
         #: error_cb reports so far (connection failures, request timeouts...): a message
         #: produced before the latest of them may have been sent and put back in the queue.
         self.connection_errors = 0
+        #: Whether the cluster ever answered this publisher (a probe or a delivery). Until it
+        #: does, an open breaker also fails what is queued: see `_fail_queued_if_unreached`.
+        self.reached = self._purged_unreached = False
         #: Set by the durable spool (``_spool.Spool``) when the publisher has one.
         self.spool_status_source: Callable[[], tuple[int, float | None]] | None = None
         self.max_message_bytes = int(str(self._settings.get("message.max.bytes", 1_000_000)))
@@ -390,8 +394,10 @@ class ProducerCore:
             # _ALL_BROKERS_DOWN is also what one connection reset looks like with a single
             # broker; only a failed metadata request right after it opens the breaker.
             breaker.confirm(self._probe(breaker.policy.probe_timeout))
+            self._fail_queued_if_unreached(breaker)
         elif breaker is not None and breaker.state != "closed" and breaker.probe_due():
             breaker.probe_result(self._probe(breaker.policy.probe_timeout))
+            self._fail_queued_if_unreached(breaker)
         health = self.health_probe
         if health.wanted and health.due():
             health.record(self._probe(health.timeout))
@@ -458,7 +464,23 @@ class ProducerCore:
             self.metadata(timeout)
         except Exception:  # noqa: BLE001 - a probe answers a question, it never fails
             return False
+        self.reached = True
         return True
+
+    def _fail_queued_if_unreached(self, breaker: CircuitBreaker) -> None:
+        """The breaker opened (or stayed open) and the cluster never answered: a mistyped
+        address, or a cluster down since start. Fail what waits in librdkafka's queue now,
+        as the breaker fails new events, instead of after ``delivery_timeout`` (minutes).
+
+        Only then: nothing was ever sent, so no producer id or sequence is at stake and every
+        purged event is certainly not delivered. Once the cluster answered, queued events may
+        sit behind sent ones of their partition and keep waiting for their delivery report.
+        A spool keeps its events in any case (they are replayed, not failed).
+        """
+        if breaker.state != "open" or self.reached or self.config.spool_path is not None:
+            return
+        self._purged_unreached = True
+        self._producer.purge(True, False, True)  # queued only; reports arrive on the next poll
 
     # -- producing -------------------------------------------------------------------------
 
@@ -623,11 +645,16 @@ class ProducerCore:
             self.delivered += ok
             self.failed += bad
             self.dead_lettered += dead
-        if (ok or dead) and self.breaker is not None:
-            self.breaker.record_success()
+        if ok or dead:
+            self._record_success()
         if batch is self._gate_batch:
             self._open_gate()
         self._on_room()
+
+    def _record_success(self) -> None:
+        self.reached = True
+        if self.breaker is not None:
+            self.breaker.record_success()
 
     def _on_failure(self, pending: Pending, err: Any) -> PublishError | None:
         """Decide what a failed delivery becomes (see the module docstring for the order).
@@ -643,6 +670,14 @@ class ProducerCore:
         if isinstance(err, PublishError):  # refused by an internal produce()
             error, failure = err, err.category
             error.attempts = pending.failures
+        elif (
+            self._purged_unreached
+            and err.code() == KafkaError._PURGE_QUEUE
+            and not self._abandoning
+            and not self.reached
+        ):
+            error = self._unreached_error(pending, err)
+            failure = error.category  # before retry and dead letter, like any breaker refusal
         else:
             current = pending.generation == self._generation
             error = to_publish_error(
@@ -698,13 +733,32 @@ class ProducerCore:
         if delay is not None:
             self._announce_resend(pending, error, delay, parked=parked)
             return None
-        if self.dead_letter is not None and not self._abandoning and failure != "fatal":
+        if (
+            self.dead_letter is not None
+            and not self._abandoning
+            and failure not in ("fatal", "circuit_open")
+        ):
             # Its one log line comes with the dead-letter outcome (dead_lettered, or
             # dead_letter_failed when the caller gets this error after all).
             self._dead_letters.append((pending, error, 0))
             return None
         if not (pending.durable and self._abandoning):  # kept in the spool: not a failure
             _log_failed(error, enc.event_type)
+        return error
+
+    def _unreached_error(self, pending: Pending, err: Any) -> CircuitOpenError:
+        enc = pending.encoded
+        breaker = self.breaker
+        error = CircuitOpenError(
+            f"event {enc.event_id} ({enc.event_type}) was not sent: the cluster at"
+            f" {self.config.bootstrap_servers} has not answered since the publisher started"
+            f" (circuit breaker open: {breaker.last_reason if breaker else 'unreachable'})",
+            topic=enc.topic,
+            event_id=enc.event_id,
+            attempts=0,
+            code=err.name(),
+        )
+        error.__cause__ = KafkaException(err)
         return error
 
     def _resend_delay(

@@ -11,10 +11,12 @@ from typing import Any
 
 import msgspec
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from structlog.testing import capture_logs
 
 import eventwire
 from eventwire.testing import LocalBroker, ProxiedBroker
+from eventwire.testing._broker import _free_port
 from tests.events import OrderPlaced, order
 from tests.integration.conftest import Topics
 
@@ -178,6 +180,64 @@ async def test_breaker_opens_when_broker_stops_and_closes_after_restart(
     events = [log["event"] for log in logs]
     assert "eventwire.circuit_opened" in events
     assert "eventwire.circuit_closed" in events
+
+
+async def test_events_queued_for_a_cluster_never_reached_fail_fast_then_it_recovers() -> None:
+    """A mistyped address, or a cluster down since start: once the breaker opens, the events
+    already queued fail with CircuitOpenError in seconds, not after ``delivery_timeout``
+    (minutes); when a broker answers there, the same publisher delivers."""
+    port = _free_port("127.0.0.1")
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=f"127.0.0.1:{port}",
+        breaker=eventwire.BreakerPolicy(cooldown=0.2, probe_timeout=0.5),
+    )
+    assert config.delivery_timeout >= 60  # the wait this saves
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(config) as publisher:
+            started = time.monotonic()
+            outcomes = await publisher.publish_many([order(n) for n in range(20)])
+            assert time.monotonic() - started < 10
+            assert [type(o) for o in outcomes] == [eventwire.CircuitOpenError] * 20
+            first = outcomes[0]
+            assert isinstance(first, eventwire.CircuitOpenError)
+            assert f"cluster at 127.0.0.1:{port} has not answered since the publisher" in str(first)
+            assert first.attempts == 0
+            assert isinstance(first.__cause__, KafkaException)
+            assert first.__cause__.args[0].code() == KafkaError._PURGE_QUEUE
+            with pytest.raises(eventwire.CircuitOpenError):  # new events: refused at once
+                await publisher.publish(order(20))
+
+            with LocalBroker(partitions=3, port=port) as broker:
+                broker.create_topic("orders", 3)
+                deadline = time.monotonic() + 30
+                while True:  # until a probe of the open breaker reaches the broker
+                    try:
+                        receipt = await publisher.publish(order(21))
+                        break
+                    except eventwire.CircuitOpenError:
+                        assert time.monotonic() < deadline, "the breaker never closed"
+                        await asyncio.sleep(0.05)
+                [record] = broker.consume("orders")
+    assert record.value == msgspec.json.encode(order(21))
+    assert (record.partition, record.offset) == (receipt.partition, receipt.offset)
+    failed = [log for log in logs if log["event"] == "eventwire.publish_failed"]
+    assert len(failed) == 20  # one line per failed event (the purged ones)
+    assert not [log for log in logs if log["event"] == "eventwire.dead_lettered"]
+
+
+def test_sync_publish_to_a_cluster_never_reached_fails_fast() -> None:
+    port = _free_port("127.0.0.1")
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=f"127.0.0.1:{port}",
+        breaker=eventwire.BreakerPolicy(probe_timeout=0.5),
+    )
+    with eventwire.Publisher(config) as publisher:
+        started = time.monotonic()
+        with pytest.raises(eventwire.CircuitOpenError, match="has not answered since"):
+            publisher.publish(order(0))
+        assert time.monotonic() - started < 10
+        report = publisher.close(timeout=1.0)
+    assert (report.failed, report.undelivered, report.timed_out) == (1, 0, False)
 
 
 # -- retries through injected faults ---------------------------------------------------------
