@@ -845,21 +845,30 @@ class ProducerCore:
     def _produce_internal(self) -> None:
         now = time.time()
         with self._lock:
-            due: list[object] = []
             while self._due and self._due[0][0] <= now:
-                due.append(heapq.heappop(self._due)[2])
-            for key in due:
+                key = heapq.heappop(self._due)[2]
                 hold = self._holds.get(key)
                 if hold is None or not hold.failed or hold.head_in_flight:
                     continue
-                head = hold.failed[0]
-                if self._send(head, key):
+                try:
+                    sent = self._send(hold.failed[0], key)
+                except BaseException:
+                    # Unexpected (the poll loop logs it): the key must stay due, or its
+                    # events would wait for ever.
+                    heapq.heappush(self._due, (now + 0.01, next(self._sequence), key))
+                    raise
+                if sent:
                     hold.head_in_flight = True
             releases = len(self._releases)
             for _ in range(releases):
                 key = self._releases.popleft()
                 hold = self._holds.get(key)
-                if hold is not None and not self._release(key, hold):
+                try:
+                    released = hold is None or self._release(key, hold)
+                except BaseException:
+                    self._releases.append(key)  # as above: released on a later step
+                    raise
+                if not released:
                     self._releases.append(key)  # queue full: go on next time
         while self._dead_letters:
             pending, error, tries = self._dead_letters.popleft()

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 
 import eventwire
-from eventwire.testing import LocalBroker
+from eventwire.testing import LocalBroker, ProxiedBroker
 
 PARTITIONS = 3
 
@@ -39,6 +39,13 @@ def topics(eventwire_broker: LocalBroker) -> Topics:
         [prefix + name for name in ("orders", "payments", "blobs")], PARTITIONS
     )
     return Topics(eventwire_broker, prefix)
+
+
+@pytest.fixture
+def proxied() -> Iterator[ProxiedBroker]:
+    """A Tansu broker of the test's own, reachable only through a `FaultProxy`."""
+    with ProxiedBroker(partitions=PARTITIONS) as broker:
+        yield broker
 
 
 @pytest.fixture

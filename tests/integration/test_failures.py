@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -21,12 +21,6 @@ from tests.events import OrderPlaced, order
 from tests.integration.conftest import Topics
 
 FAST_RETRY = eventwire.RetryPolicy(attempts=8, deadline=60.0, base=0.05, cap=0.5, jitter=0.5)
-
-
-@pytest.fixture
-def proxied() -> Iterator[ProxiedBroker]:
-    with ProxiedBroker(partitions=3) as broker:
-        yield broker
 
 
 def _ordered_by_key(records: list[Any]) -> dict[bytes, list[str]]:

@@ -64,12 +64,6 @@ def otel() -> Iterator[Otel]:
     tracer_provider.shutdown()
 
 
-@pytest.fixture
-def proxied() -> Iterator[ProxiedBroker]:
-    with ProxiedBroker(partitions=3) as broker:
-        yield broker
-
-
 # -- spans -----------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ import pytest
 from structlog.testing import capture_logs
 
 import eventwire
+from eventwire.testing import ProxiedBroker
 from tests.events import order
 from tests.integration.conftest import Topics
 
@@ -107,3 +108,42 @@ async def test_a_probe_that_raises_counts_as_unreachable(
         receipt = await asyncio.wait_for(publisher.publish(order(1)), WAIT)
     records = topics.broker.consume(topics.name("orders"), count=2)
     assert receipt.event_id.encode() in {r.header("ce_id") for r in records}
+
+
+async def test_a_retry_whose_resend_raised_is_sent_again(
+    proxied: ProxiedBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-send that raises something unexpected keeps its key due: the event is sent on a
+    later step instead of its key waiting for ever."""
+    proxied.create_topic("orders", 3)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=proxied.bootstrap_servers,
+        delivery_timeout=1.0,
+        retry=eventwire.RetryPolicy(attempts=5, deadline=60.0, base=0.05, cap=0.1),
+        breaker=None,
+    )
+    async with eventwire.AsyncPublisher(config) as publisher:
+        await publisher.publish(order(0, key="k"))
+        core = publisher._core
+        calls: list[float] = []
+        resend_failed = threading.Event()
+        failing = _failing(calls, 1, core._send)
+
+        def send(*args: Any) -> Any:
+            try:
+                return failing(*args)
+            finally:
+                resend_failed.set()
+
+        monkeypatch.setattr(core, "_send", send)
+        with capture_logs() as logs:
+            proxied.proxy.cut()  # the first attempt times out (1 s): a retry is due
+            task = asyncio.create_task(publisher.publish(order(1, key="k")))
+            assert await asyncio.to_thread(resend_failed.wait, WAIT)
+            proxied.proxy.restore()
+            receipt = await asyncio.wait_for(task, WAIT)
+    assert len(calls) >= 2  # raised once, then called again
+    records = proxied.consume("orders", count=2)
+    assert receipt.event_id.encode() in {r.header("ce_id") for r in records}
+    errors = _poll_errors(logs)
+    assert [e["step"] for e in errors] == ["internal_step"]

@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -56,12 +55,6 @@ def test_sync_signal_only_sets_a_flag_then_closes(topics: Topics) -> None:
     assert shutdown.report.delivered == 20
     assert signal.getsignal(signal.SIGTERM) is previous
     assert len(topics.broker.consume(topics.name("orders"), count=20)) == 20
-
-
-@pytest.fixture
-def proxied() -> Iterator[ProxiedBroker]:
-    with ProxiedBroker(partitions=3) as broker:
-        yield broker
 
 
 async def test_without_spool_the_report_names_every_undelivered_event(

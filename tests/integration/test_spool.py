@@ -8,7 +8,6 @@ import collections
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -145,12 +144,6 @@ def test_one_publisher_per_spool_file(topics: Topics, tmp_path: Path) -> None:
     config = topics.config(spool_path=tmp_path / "s.db")
     with eventwire.Publisher(config), pytest.raises(eventwire.SpoolError, match="in use"):
         eventwire.Publisher(config)
-
-
-@pytest.fixture
-def proxied() -> Iterator[ProxiedBroker]:
-    with ProxiedBroker(partitions=3) as broker:
-        yield broker
 
 
 def _outage_config(

@@ -265,12 +265,6 @@ def test_killed_between_spool_commit_and_produce(
     assert collections.Counter(_ids(records)) == dict.fromkeys(rows, 1)  # same ce_ids, once
 
 
-@pytest.fixture
-def proxied() -> Iterator[ProxiedBroker]:
-    with ProxiedBroker(partitions=3) as broker:
-        yield broker
-
-
 async def test_sigterm_with_broker_down_is_bounded_and_spools(
     proxied: ProxiedBroker, tmp_path: Path, spawn: Spawn
 ) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,6 @@ from tests.integration.test_observability import Otel, otel  # noqa: F401 - the 
 pytestmark = pytest.mark.timeout(120)
 
 KEYS = ("k0", "k1", "k2", "k3")
-
-
-@pytest.fixture
-def proxied() -> Iterator[ProxiedBroker]:
-    with ProxiedBroker(partitions=3) as broker:
-        yield broker
 
 
 def _config(broker: ProxiedBroker, path: Path, topic: str, **changes: Any) -> Any:

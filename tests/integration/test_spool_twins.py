@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -43,12 +42,6 @@ def test_sync_accept_and_accept_many(topics: Topics, tmp_path: Path) -> None:
     records = topics.broker.consume(topics.name("orders"), count=200)
     ids = sorted((r.header("ce_id") or b"").decode() for r in records)
     assert ids == sorted([receipt.event_id] + [r.event_id for r in receipts])
-
-
-@pytest.fixture
-def proxied() -> Iterator[ProxiedBroker]:
-    with ProxiedBroker(partitions=3) as broker:
-        yield broker
 
 
 def test_wait_delivered_times_out_then_delivers(proxied: ProxiedBroker, tmp_path: Path) -> None:
