@@ -171,8 +171,9 @@ class EventCodec:
                 raise _validation_error(codec.spec, exc) from None
         try:
             value = self._encode(event)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise EventValidationError(codec.spec.type, "$", str(exc)) from None
+        except _ENCODE_ERRORS as exc:
+            path = _unencodable_path(event, self._encode, "$")
+            raise EventValidationError(codec.spec.type, path, str(exc)) from None
         if key is None:
             field = codec.key_field
             key_value = None if field is None else getattr(event, field)
@@ -253,6 +254,29 @@ def _validation_error(spec: EventSpec, exc: msgspec.ValidationError) -> EventVal
         got = reason.partition(", got ")[2]
         reason = DECIMAL_EXPECTED + (f", got {got}" if got else "")
     return EventValidationError(spec.type, path, reason)
+
+
+_ENCODE_ERRORS = (TypeError, ValueError, OverflowError)  # UnicodeEncodeError is a ValueError
+
+
+def _unencodable_path(value: Any, encode: Callable[[Any], bytes], path: str) -> str:
+    """The path of the value that ``encode`` fails on (error path only: re-encodes parts)."""
+    if isinstance(value, msgspec.Struct):
+        parts: Iterable[tuple[str, Any]] = (
+            (f"{path}.{name}", getattr(value, name)) for name in value.__struct_fields__
+        )
+    elif isinstance(value, list | tuple):
+        parts = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    elif isinstance(value, dict):
+        parts = ((f"{path}[{key!r}]", item) for key, item in value.items())
+    else:
+        return path
+    for part_path, part in parts:
+        try:
+            encode(part)
+        except _ENCODE_ERRORS:
+            return _unencodable_path(part, encode, part_path)
+    return path
 
 
 def _last_field(path: str) -> str:
