@@ -94,6 +94,7 @@ class Pending:
         "failures",
         "first_failure",
         "generation",
+        "order",
         "receipt",
         "span",
         "t0",
@@ -112,6 +113,8 @@ class Pending:
     failures: int
     first_failure: float
     generation: int
+    #: Acceptance order (``ProducerCore.produce``): failures of a key are re-sent in this order.
+    order: int
     #: Set by the instrumentation only (``_telemetry``): the event's span and start time.
     span: Any
     t0: float | None
@@ -150,7 +153,7 @@ class _DeadLetterDelivery(Pending):
         self.original = original
         self.error = error
         self.failures = 0
-        self.generation = self.connection_errors = 0
+        self.generation = self.connection_errors = self.order = 0
         self.span = self.t0 = None
         self.telemetry: Instrumentation | None = None
 
@@ -200,7 +203,7 @@ class _DeadLetterDelivery(Pending):
 class _KeyHold:
     """Events of one key while one of them is being retried.
 
-    ``failed`` are failed events awaiting a re-send, in the order their failures arrived
+    ``failed`` are failed events awaiting a re-send, in the order they were accepted
     (``failed[0]`` is the head, the one re-sent first); ``held`` were accepted later and never
     produced yet.
     """
@@ -211,6 +214,19 @@ class _KeyHold:
         self.failed: deque[Pending] = deque()
         self.held: deque[Pending] = deque()
         self.head_in_flight = False
+
+
+def _insert_failed(hold: _KeyHold, pending: Pending) -> None:
+    """Put a failed event in its place among the failed events of its key. Failures can be
+    reported out of order: after a producer replacement, purge reports of a partition came
+    back with newer events before older ones (the fault suite saw keys re-sent out of order).
+    A head already re-sent keeps its place."""
+    failed = hold.failed
+    index = len(failed)
+    first = 1 if hold.head_in_flight else 0
+    while index > first and failed[index - 1].order > pending.order:
+        index -= 1
+    failed.insert(index, pending)
 
 
 def too_large_error(enc: EncodedEvent, limit: int, err: KafkaError) -> PermanentPublishError:
@@ -277,7 +293,7 @@ class ProducerCore:
         )
         self._holds: dict[object, _KeyHold] = {}
         self._due: list[tuple[float, int, object]] = []
-        self._sequence = itertools.count()
+        self._sequence, self._orders = itertools.count(), itertools.count()
         self._releases: deque[object] = deque()
         self._dead_letters: deque[tuple[Pending, PublishError, int]] = deque()
         self._abandoning = False
@@ -499,6 +515,7 @@ class ProducerCore:
             self.telemetry.start(pending)
         pending._append = self._append
         pending.failures = 0
+        pending.order = next(self._orders)
         if self._gate_closed and self._hold_at_gate(pending):
             return
         if self._holds and enc.key is not None and self._hold_if_retrying(pending):
@@ -724,7 +741,7 @@ class ProducerCore:
                     hold.head_in_flight = False
                     heapq.heappush(self._due, (now + delay, next(self._sequence), key))
                 else:
-                    hold.failed.append(pending)
+                    _insert_failed(hold, pending)
                 self.retries += 1
             elif is_head and hold is not None:
                 hold.failed.popleft()
