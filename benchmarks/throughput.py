@@ -42,6 +42,22 @@ RAW_POLL_EVERY: Final = 1_000
 FLUSH_TIMEOUT: Final = 120.0
 
 
+#: ``await publish(event)`` of a concurrent case: its receipt, or raises.
+PublishFn = Callable[[OrderPlaced], Awaitable[Any]]
+#: The 7 CloudEvents headers eventwire writes for ``OrderPlaced``, for the hand-written references:
+#: each event copies them and sets its own ``ce_id`` (``ce_time`` changes once a millisecond in
+#: eventwire, formatted once a second: ~free, so it stays fixed here).
+CE_HEADERS: Final[dict[str, str | bytes]] = {
+    "ce_specversion": b"1.0",
+    "ce_id": "",
+    "ce_source": b"/eventwire",
+    "ce_type": b"order.placed",
+    "ce_eventversion": b"1",
+    "content-type": b"application/json",
+    "ce_time": b"2026-11-28T12:00:00.000Z",
+}
+
+
 @dataclass(frozen=True)
 class Workload:
     """What one case publishes and where."""
@@ -254,22 +270,15 @@ def _minimum(workload: Workload, *, validate: bool) -> Measurement:
     if producer.flush(FLUSH_TIMEOUT) != 0:
         raise CaseFailed("warm-up messages were not delivered")
     delivered[0] = 0
-    ce_time = b"2026-11-28T12:00:00.000Z"  # formatted once a second by eventwire: ~free
+    new_headers = CE_HEADERS.copy
     with Stopwatch() as watch:
         for i, event in enumerate(workload.events, 1):
             if validate and not check(event):
                 raise CaseFailed(f"event {i} did not pass the check")
             value = encode(event)
             key = event.order_id.encode()
-            headers = {
-                "ce_specversion": b"1.0",
-                "ce_id": f"0123456789abcdef-{i:x}",
-                "ce_source": b"/eventwire",
-                "ce_type": b"order.placed",
-                "ce_eventversion": b"1",
-                "content-type": b"application/json",
-                "ce_time": ce_time,
-            }
+            headers = new_headers()
+            headers["ce_id"] = f"0123456789abcdef-{i:x}"
             try:
                 produce(topic, value, key, on_delivery=on_delivery, headers=headers)
             except BufferError:
@@ -410,25 +419,35 @@ def async_publish_many_spool(workload: Workload) -> Measurement:
 
 
 async def _async_concurrent(workload: Workload) -> Measurement:
-    errors: list[object] = []
     async with eventwire.AsyncPublisher(workload.config()) as publisher:
-        await asyncio.gather(*(publisher.publish(e) for e in workload.warmup_events))
-        confirmed = 0
-        queue = iter(workload.events)  # shared by the workers; next() never yields
+        return await _concurrent_workers(publisher.publish, workload, eventwire.EventwireError)
 
-        async def worker() -> None:
-            nonlocal confirmed
-            for event in queue:
-                try:
-                    await publisher.publish(event)
-                except eventwire.EventwireError as exc:
-                    errors.append(exc)
-                else:
-                    confirmed += 1
 
-        with Stopwatch() as watch:
-            workers = [asyncio.create_task(worker()) for _ in range(CONCURRENT_WORKERS)]
-            await asyncio.gather(*workers)
+async def _concurrent_workers(
+    publish: PublishFn,
+    workload: Workload,
+    failure: type[Exception],
+) -> Measurement:
+    """Warm up (the warm-up events gathered), then time ``CONCURRENT_WORKERS`` tasks that share
+    one iterator of the events, each awaiting one ``publish(event)`` at a time."""
+    await asyncio.gather(*(publish(e) for e in workload.warmup_events))
+    errors: list[object] = []
+    confirmed = 0
+    queue = iter(workload.events)  # shared by the workers; next() never yields
+
+    async def worker() -> None:
+        nonlocal confirmed
+        for event in queue:
+            try:
+                await publish(event)
+            except failure as exc:
+                errors.append(exc)
+            else:
+                confirmed += 1
+
+    with Stopwatch() as watch:
+        workers = [asyncio.create_task(worker()) for _ in range(CONCURRENT_WORKERS)]
+        await asyncio.gather(*workers)
     _expect(workload, confirmed, errors)
     return Measurement(watch.wall_s, watch.cpu_s, confirmed)
 
@@ -439,9 +458,6 @@ def async_publish_concurrent(workload: Workload) -> Measurement:
 
 
 # -- 5b. the least an asyncio publisher with one awaited receipt per call does (reference) ----
-
-
-PublishFn = Callable[[OrderPlaced], Awaitable[Any]]
 
 
 def _minimal_async_publisher(
@@ -466,7 +482,7 @@ def _minimal_async_publisher(
     loop = asyncio.get_running_loop()
     room = asyncio.Event()
     ids = itertools.count()
-    ce_time = b"2026-11-28T12:00:00.000Z"  # formatted once a second by eventwire: ~free
+    new_headers = CE_HEADERS.copy
 
     def settle(batch: list[tuple[asyncio.Future[Any], Any]]) -> None:
         # Loop thread: one call per poll batch.
@@ -491,15 +507,8 @@ def _minimal_async_publisher(
             raise CaseFailed(f"event {event.order_id} did not pass the check")
         value = encode(event)
         key = event.order_id.encode()
-        headers = {
-            "ce_specversion": b"1.0",
-            "ce_id": f"0123456789abcdef-{next(ids):x}",
-            "ce_source": b"/eventwire",
-            "ce_type": b"order.placed",
-            "ce_eventversion": b"1",
-            "content-type": b"application/json",
-            "ce_time": ce_time,
-        }
+        headers = new_headers()
+        headers["ce_id"] = f"0123456789abcdef-{next(ids):x}"
         future = loop.create_future()
         callback = functools.partial(on_delivery, future)
         while True:
@@ -549,33 +558,14 @@ def _poll_thread(
 
 
 async def _concurrent_minimum(workload: Workload) -> Measurement:
-    # The driver is _async_concurrent's, with the hand-written publisher.
-    errors: list[object] = []
     publish, close = _minimal_async_publisher(workload.topic, workload.bootstrap_servers)
     try:
-        await asyncio.gather(*(publish(e) for e in workload.warmup_events))
-        confirmed = 0
-        queue = iter(workload.events)  # shared by the workers; next() never yields
-
-        async def worker() -> None:
-            nonlocal confirmed
-            for event in queue:
-                try:
-                    await publish(event)
-                except confluent_kafka.KafkaException as exc:
-                    errors.append(exc)
-                else:
-                    confirmed += 1
-
-        with Stopwatch() as watch:
-            workers = [asyncio.create_task(worker()) for _ in range(CONCURRENT_WORKERS)]
-            await asyncio.gather(*workers)
+        measured = await _concurrent_workers(publish, workload, confluent_kafka.KafkaException)
     finally:
         remaining = close()
     if remaining != 0:
         raise CaseFailed(f"{remaining:,} messages still undelivered after flush()")
-    _expect(workload, confirmed, errors)
-    return Measurement(watch.wall_s, watch.cpu_s, confirmed)
+    return measured
 
 
 def handwritten_concurrent_minimum(workload: Workload) -> Measurement:
