@@ -36,7 +36,7 @@ REFERENCES: Final = {
     "async_publish_many": "handwritten_minimum",
     "async_publish_many_novalidate": "handwritten_minimum_novalidate",
     "async_publish_many_spool": "handwritten_minimum",
-    "async_publish_concurrent": "handwritten_minimum",
+    "async_publish_concurrent": "handwritten_concurrent_minimum",
     "sync_publish_many_novalidate": "handwritten_minimum_novalidate",
 }
 #: (statistic, maximum eventwire - raw difference in microseconds).

@@ -11,12 +11,15 @@ confirmations it saw.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
+import itertools
 import os
 import tempfile
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -37,6 +40,22 @@ CONCURRENT_WORKERS: Final = 1_000
 RAW_POLL_EVERY: Final = 1_000
 #: Seconds a flush may take before a case is declared failed.
 FLUSH_TIMEOUT: Final = 120.0
+
+
+#: ``await publish(event)`` of a concurrent case: its receipt, or raises.
+PublishFn = Callable[[OrderPlaced], Awaitable[Any]]
+#: The 7 CloudEvents headers eventwire writes for ``OrderPlaced``, for the hand-written references:
+#: each event copies them and sets its own ``ce_id`` (``ce_time`` changes once a millisecond in
+#: eventwire, formatted once a second: ~free, so it stays fixed here).
+CE_HEADERS: Final[dict[str, str | bytes]] = {
+    "ce_specversion": b"1.0",
+    "ce_id": "",
+    "ce_source": b"/eventwire",
+    "ce_type": b"order.placed",
+    "ce_eventversion": b"1",
+    "content-type": b"application/json",
+    "ce_time": b"2026-11-28T12:00:00.000Z",
+}
 
 
 @dataclass(frozen=True)
@@ -251,22 +270,15 @@ def _minimum(workload: Workload, *, validate: bool) -> Measurement:
     if producer.flush(FLUSH_TIMEOUT) != 0:
         raise CaseFailed("warm-up messages were not delivered")
     delivered[0] = 0
-    ce_time = b"2026-11-28T12:00:00.000Z"  # formatted once a second by eventwire: ~free
+    new_headers = CE_HEADERS.copy
     with Stopwatch() as watch:
         for i, event in enumerate(workload.events, 1):
             if validate and not check(event):
                 raise CaseFailed(f"event {i} did not pass the check")
             value = encode(event)
             key = event.order_id.encode()
-            headers = {
-                "ce_specversion": b"1.0",
-                "ce_id": f"0123456789abcdef-{i:x}",
-                "ce_source": b"/eventwire",
-                "ce_type": b"order.placed",
-                "ce_eventversion": b"1",
-                "content-type": b"application/json",
-                "ce_time": ce_time,
-            }
+            headers = new_headers()
+            headers["ce_id"] = f"0123456789abcdef-{i:x}"
             try:
                 produce(topic, value, key, on_delivery=on_delivery, headers=headers)
             except BufferError:
@@ -407,25 +419,35 @@ def async_publish_many_spool(workload: Workload) -> Measurement:
 
 
 async def _async_concurrent(workload: Workload) -> Measurement:
-    errors: list[object] = []
     async with eventwire.AsyncPublisher(workload.config()) as publisher:
-        await asyncio.gather(*(publisher.publish(e) for e in workload.warmup_events))
-        confirmed = 0
-        queue = iter(workload.events)  # shared by the workers; next() never yields
+        return await _concurrent_workers(publisher.publish, workload, eventwire.EventwireError)
 
-        async def worker() -> None:
-            nonlocal confirmed
-            for event in queue:
-                try:
-                    await publisher.publish(event)
-                except eventwire.EventwireError as exc:
-                    errors.append(exc)
-                else:
-                    confirmed += 1
 
-        with Stopwatch() as watch:
-            workers = [asyncio.create_task(worker()) for _ in range(CONCURRENT_WORKERS)]
-            await asyncio.gather(*workers)
+async def _concurrent_workers(
+    publish: PublishFn,
+    workload: Workload,
+    failure: type[Exception],
+) -> Measurement:
+    """Warm up (the warm-up events gathered), then time ``CONCURRENT_WORKERS`` tasks that share
+    one iterator of the events, each awaiting one ``publish(event)`` at a time."""
+    await asyncio.gather(*(publish(e) for e in workload.warmup_events))
+    errors: list[object] = []
+    confirmed = 0
+    queue = iter(workload.events)  # shared by the workers; next() never yields
+
+    async def worker() -> None:
+        nonlocal confirmed
+        for event in queue:
+            try:
+                await publish(event)
+            except failure as exc:
+                errors.append(exc)
+            else:
+                confirmed += 1
+
+    with Stopwatch() as watch:
+        workers = [asyncio.create_task(worker()) for _ in range(CONCURRENT_WORKERS)]
+        await asyncio.gather(*workers)
     _expect(workload, confirmed, errors)
     return Measurement(watch.wall_s, watch.cpu_s, confirmed)
 
@@ -433,6 +455,129 @@ async def _async_concurrent(workload: Workload) -> Measurement:
 def async_publish_concurrent(workload: Workload) -> Measurement:
     """1000 coroutines, each awaiting one ``publish()`` receipt at a time, N in total."""
     return asyncio.run(_async_concurrent(workload))
+
+
+# -- 5b. the least an asyncio publisher with one awaited receipt per call does (reference) ----
+
+
+def _minimal_async_publisher(
+    topic: str, bootstrap_servers: str
+) -> tuple[PublishFn, Callable[[], int]]:
+    """The least an asyncio publisher does that gives each ``await publish(event)`` its own
+    receipt, following the hand-over the core issue prescribes; returns ``(publish, close)``
+    (``close`` returns how many messages stayed undelivered). Call it on the running loop.
+
+    Per event: the compiled check, encode, key, the 7 headers of ``_minimum``, a loop future,
+    ``produce()`` with a per-message callback (a ``functools.partial`` naming the future:
+    confluent-kafka passes no opaque), the caller awaiting the future. One thread blocks in
+    ``poll()``; its callbacks only collect ``(future, receipt or error)``, and after each
+    ``poll()`` the batch goes to the loop with one ``call_soon_threadsafe``, where the futures
+    are resolved. A full queue makes ``publish`` wait until the next batch was settled. No
+    counters, retries, breaker or bookkeeping for close: nothing beyond the required work.
+    """
+    check = eventwire.EventCodec()._type_codec(OrderPlaced).check
+    encode = msgspec.json.Encoder().encode
+    producer = confluent_kafka.Producer(librdkafka_settings(bootstrap_servers))
+    produce = producer.produce
+    loop = asyncio.get_running_loop()
+    room = asyncio.Event()
+    ids = itertools.count()
+    new_headers = CE_HEADERS.copy
+
+    def settle(batch: list[tuple[asyncio.Future[Any], Any]]) -> None:
+        # Loop thread: one call per poll batch.
+        for future, outcome in batch:
+            if type(outcome) is tuple:
+                future.set_result(outcome)
+            else:
+                future.set_exception(outcome)
+        room.set()
+
+    collect, stop_polling = _poll_thread(producer, loop, settle)
+
+    def on_delivery(future: asyncio.Future[Any], err: Any, msg: Any) -> None:
+        # Poll thread: record only; the future belongs to the loop.
+        if err is None:
+            collect((future, (topic, msg.partition(), msg.offset(), msg.timestamp()[1])))
+        else:
+            collect((future, confluent_kafka.KafkaException(err)))
+
+    async def publish(event: OrderPlaced) -> Any:
+        if not check(event):
+            raise CaseFailed(f"event {event.order_id} did not pass the check")
+        value = encode(event)
+        key = event.order_id.encode()
+        headers = new_headers()
+        headers["ce_id"] = f"0123456789abcdef-{next(ids):x}"
+        future = loop.create_future()
+        callback = functools.partial(on_delivery, future)
+        while True:
+            try:
+                produce(topic, value, key, on_delivery=callback, headers=headers)
+            except BufferError:
+                room.clear()
+                await room.wait()
+            else:
+                return await future
+
+    def close() -> int:
+        stop_polling()
+        remaining: int = producer.flush(FLUSH_TIMEOUT)
+        producer.close()
+        return remaining
+
+    return publish, close
+
+
+def _poll_thread(
+    producer: Any, loop: asyncio.AbstractEventLoop, settle: Callable[[list[Any]], object]
+) -> tuple[Callable[[Any], None], Callable[[], None]]:
+    """Start one thread blocking in ``producer.poll()``; what delivery callbacks ``collect``
+    during one ``poll()`` goes to ``settle`` on the loop with one ``call_soon_threadsafe``.
+    Returns ``(collect, stop)``."""
+    reports: list[Any] = []
+    stop = threading.Event()
+    call_soon = loop.call_soon_threadsafe
+
+    def run() -> None:
+        poll = producer.poll
+        while not stop.is_set():
+            poll(0.05)
+            if reports:  # filled only by callbacks inside poll(), on this thread
+                batch = reports.copy()
+                reports.clear()
+                call_soon(settle, batch)
+
+    def stop_thread() -> None:
+        stop.set()
+        thread.join()
+
+    thread = threading.Thread(target=run, name="concurrent-minimum-poll")
+    thread.start()
+    return reports.append, stop_thread
+
+
+async def _concurrent_minimum(workload: Workload) -> Measurement:
+    publish, close = _minimal_async_publisher(workload.topic, workload.bootstrap_servers)
+    try:
+        measured = await _concurrent_workers(publish, workload, confluent_kafka.KafkaException)
+    finally:
+        remaining = close()
+    if remaining != 0:
+        raise CaseFailed(f"{remaining:,} messages still undelivered after flush()")
+    return measured
+
+
+def handwritten_concurrent_minimum(workload: Workload) -> Measurement:
+    """Hand-written minimum of ``async_publish_concurrent``: 1000 workers, one receipt each.
+
+    Per event the check, encode, key, headers, ``produce()`` with a callback and a future the
+    worker awaits; one poll thread hands each poll batch to the loop with one
+    ``call_soon_threadsafe``, which resolves the futures.
+
+    Informational: see ``_concurrent_minimum``.
+    """
+    return asyncio.run(_concurrent_minimum(workload))
 
 
 # -- 6, 7. Publisher.publish_many --------------------------------------------------------------
@@ -468,6 +613,7 @@ CASES: Final[dict[str, Callable[[Workload], Measurement]]] = {
     "raw_headers_callback": raw_headers_callback,
     "handwritten_minimum": handwritten_minimum,
     "handwritten_minimum_novalidate": handwritten_minimum_novalidate,
+    "handwritten_concurrent_minimum": handwritten_concurrent_minimum,
     "aioproducer": aioproducer,
     "async_publish_many": async_publish_many,
     "async_publish_many_novalidate": async_publish_many_novalidate,
