@@ -979,11 +979,14 @@ class Publisher(_PublisherBase):
             core.track(1)
             try:
                 self._produce(pending)
-            except QueueFullError:
+            except PublishError as exc:
+                if isinstance(exc, QueueFullError):
+                    core.untrack(1)
+                    raise
+                self._refused(pending, exc)
+            except BaseException:  # interrupted (Ctrl-C) while waiting for room: not accepted
                 core.untrack(1)
                 raise
-            except PublishError as exc:
-                self._refused(pending, exc)
         pending.event.wait()
         outcome = pending.outcome
         if isinstance(outcome, DeliveryReceipt):
@@ -1013,40 +1016,41 @@ class Publisher(_PublisherBase):
             batch.done.wait()
             return outcomes  # type: ignore[return-value]  # every slot is filled once done
         core.track(len(events))
-        refused = 0
         turn = Turn()
         blocked: dict[object, QueueFullError] = {}  # keys whose event found no room
+        kept = 0  # events whose outcome comes through the core (produced or dead-lettered)
         try:
             for index, event in enumerate(events):
                 try:
                     pending = _BatchSlot(encode(event, topic), batch, index)
                 except EventwireError as exc:
                     outcomes[index] = exc
-                    refused += 1
                     continue
                 if blocked and (overtaking := _overtaking(pending.encoded, blocked)):
                     outcomes[index] = overtaking
-                    refused += 1
                     continue
                 batch.hold()
                 try:
                     self._produce(pending, turn)
+                    kept += 1
                 except QueueFullError as exc:
                     outcomes[index] = exc
                     batch.release()
-                    refused += 1
                     if pending.encoded.key is not None:
                         blocked[pending.encoded.key] = exc
                 except PublishError as exc:
                     error = core.refuse(pending, exc)
-                    if error is not None:
+                    if error is None:
+                        kept += 1
+                    else:
                         outcomes[index] = error
                         batch.release()
-                        refused += 1
         finally:
             self._line.leave(turn)
-        if refused:
-            core.untrack(refused)
+            # The rest was refused, or never reached when interrupted (Ctrl-C): a close must
+            # not wait for it.
+            if kept < len(events):
+                core.untrack(len(events) - kept)
         batch.release()
         batch.done.wait()
         return outcomes  # type: ignore[return-value]  # every slot is filled once done

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from typing import Any, overload
 
 import msgspec
 import pytest
@@ -63,3 +65,35 @@ def test_closed_publisher_refuses(topics: Topics) -> None:
     with pytest.raises(eventwire.PublisherClosedError, match="create a new one"):
         publisher.publish(order(1))
     assert publisher.close().delivered == 0
+
+
+class _InterruptedAt(Sequence[Any]):
+    """Events whose iteration is interrupted (as by Ctrl-C) when it reaches ``stop``."""
+
+    def __init__(self, events: list[Any], stop: int) -> None:
+        self.events, self.stop = events, stop
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if index == self.stop:
+            raise KeyboardInterrupt
+        return self.events[index]
+
+
+def test_publish_many_interrupted_counts_only_what_it_handed_over(topics: Topics) -> None:
+    # The events after the interruption were never accepted: close must not wait for them
+    # until its timeout, nor report them undelivered.
+    publisher = eventwire.Publisher(topics.config())
+    with pytest.raises(KeyboardInterrupt):
+        publisher.publish_many(_InterruptedAt([order(n) for n in range(10)], stop=5))
+    assert publisher.outstanding <= 5
+    report = publisher.close(timeout=20.0)
+    assert (report.delivered, report.undelivered, report.timed_out) == (5, 0, False)
+    records = topics.broker.consume(topics.name("orders"), count=5)
+    assert sorted(r.key for r in records) == [f"ord-{n:06d}".encode() for n in range(5)]
