@@ -2,18 +2,22 @@
 signal handler.
 
 First signal: intake stops at once (``publish``/``accept`` raise ``PublisherClosedError``),
-``requested`` becomes true and ``wait()`` returns; when the ``with`` block ends, the publisher
-is closed with what is left of the deadline (counted from the signal): outstanding events are
-flushed, and what is not acknowledged by then stays in the spool (with ``spool_path``) or is
-reported in ``CloseReport.undelivered_event_ids`` (without). ``eventwire.publisher_closed`` is
-the one summary line (delivered / spooled / failed / undelivered).
+``requested`` becomes true, ``wait()`` returns, and closing starts: outstanding events are
+flushed within the deadline (less a second for the teardown), and what is not acknowledged by
+then stays in the spool (with ``spool_path``) or is reported in
+``CloseReport.undelivered_event_ids`` (without). A caller still blocked in ``publish`` (the
+broker down, the event being retried) gets its outcome by the deadline too, so the service
+loop ends in time. Leaving the ``with`` block waits for that close (or closes, without a
+signal). ``eventwire.publisher_closed`` is the one summary line (delivered / spooled / failed /
+undelivered).
 
 Second signal: the process exits at once (``os._exit(128 + signal)``). With a spool nothing
 accepted is lost by that: it is replayed on the next start.
 
 The handlers only set flags: the async twin uses ``loop.add_signal_handler`` (the callback
-runs on the event loop, between callbacks), the sync twin ``signal.signal`` with a handler that
-sets a flag and returns.
+runs on the event loop, between callbacks, and starts ``aclose`` as a task), the sync twin
+``signal.signal`` with a handler that sets a flag and returns; a thread waiting on that flag
+closes the publisher.
 """
 
 from __future__ import annotations
@@ -87,6 +91,12 @@ class GracefulShutdown:
         self._event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous: dict[signal.Signals, Any] = {}
+        self._closing: asyncio.Task[CloseReport] | None = None
+        self._closer: threading.Thread | None = None
+        self._close_lock = threading.Lock()
+        # Set by the first signal, or once the block is left (the handlers restored by then):
+        # wakes the sync twin's closing thread.
+        self._wake = threading.Event()
 
     @property
     def requested(self) -> bool:
@@ -101,6 +111,7 @@ class GracefulShutdown:
         self._requested_at = time.monotonic()
         self.publisher._stop_intake()
         self._flag.set()
+        self._wake.set()
 
     def _remaining(self) -> float:
         """The flush budget: what is left of the deadline, less ``_TEARDOWN`` seconds kept
@@ -124,6 +135,12 @@ class GracefulShutdown:
         # Runs on the event loop as an ordinary callback: no flush, no wait here.
         self._first(signum)
         _log.warning("eventwire.shutdown_requested", signal=signum.name, deadline_s=self.deadline)
+        publisher = self.publisher
+        assert isinstance(publisher, AsyncPublisher)  # noqa: S101 - checked in __aenter__
+        if self._closing is None:
+            # Closing now, not when the block ends: a caller awaiting an event the broker
+            # does not take gets its outcome by the deadline instead of after its retries.
+            self._closing = asyncio.ensure_future(publisher.aclose(self._remaining()))
         if self._event is not None:
             self._event.set()
 
@@ -143,7 +160,10 @@ class GracefulShutdown:
         assert isinstance(publisher, AsyncPublisher)  # noqa: S101 - checked in __aenter__
         try:
             # The handlers stay installed while closing: a second signal still exits at once.
-            self.report = await publisher.aclose(self._remaining())
+            if self._closing is not None:
+                self.report = await self._closing
+            else:
+                self.report = await publisher.aclose(self._remaining())
         finally:
             loop = self._loop
             if loop is not None:
@@ -156,9 +176,35 @@ class GracefulShutdown:
     def __enter__(self) -> Self:
         if not isinstance(self.publisher, Publisher):
             raise TypeError("use 'async with GracefulShutdown(...)' for an AsyncPublisher")
+        self._closer = threading.Thread(
+            target=self._close_on_signal, name="eventwire-shutdown", daemon=True
+        )
+        self._closer.start()
         for signum in self.signals:
             self._previous[signum] = signal.signal(signum, self._on_signal_sync)
         return self
+
+    def _close_on_signal(self) -> None:
+        """The closing thread: once a signal arrived, close the publisher (a caller blocked
+        in ``publish`` gets its outcome by the deadline); returns when the block is left."""
+        self._wake.wait()
+        if self._flag.is_set():
+            self._close_sync()
+
+    def _close_sync(self) -> CloseReport:
+        """Close the publisher once, from whichever thread comes first."""
+        publisher = self.publisher
+        assert isinstance(publisher, Publisher)  # noqa: S101 - checked in __enter__
+        with self._close_lock:
+            if self.report is None:
+                if self.signal is not None:
+                    _log.warning(
+                        "eventwire.shutdown_requested",
+                        signal=self.signal.name,
+                        deadline_s=self.deadline,
+                    )
+                self.report = publisher.close(self._remaining())
+            return self.report
 
     def _on_signal_sync(self, signum: int, _frame: FrameType | None) -> None:
         # Only flags: the main thread may be anywhere, even inside a lock the log uses.
@@ -174,16 +220,13 @@ class GracefulShutdown:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        publisher = self.publisher
-        assert isinstance(publisher, Publisher)  # noqa: S101 - checked in __enter__
-        if self.signal is not None:
-            _log.warning(
-                "eventwire.shutdown_requested", signal=self.signal.name, deadline_s=self.deadline
-            )
         try:
-            self.report = publisher.close(self._remaining())
+            self._close_sync()
         finally:
             self._restore()
+            self._wake.set()  # after the restore: no handler of ours can interrupt this set
+            if self._closer is not None:
+                self._closer.join()
 
     def _restore(self) -> None:
         """Put back the handlers that were installed before (asyncio's

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -85,3 +86,61 @@ async def test_without_spool_the_report_names_every_undelivered_event(
     assert len(failed) == 30
     assert set(report.undelivered_event_ids) == failed
     assert report.spooled == 0
+
+
+def _unreachable_config(proxied: ProxiedBroker) -> eventwire.PublisherConfig:
+    """Events handed to librdkafka are retried for minutes: delivery_timeout 30 s, 5 attempts."""
+    return eventwire.PublisherConfig(
+        bootstrap_servers=proxied.bootstrap_servers,
+        topic_map={"orders": proxied.unique_topic()},
+        breaker=None,
+        delivery_timeout=30.0,
+    )
+
+
+async def test_async_caller_blocked_in_publish_gets_its_outcome_by_the_deadline(
+    proxied: ProxiedBroker,
+) -> None:
+    # The usual service loop awaits each publish: the close must start at the signal, or the
+    # loop would only end after the event's retries (minutes), long past the deadline.
+    publisher = eventwire.AsyncPublisher(_unreachable_config(proxied))
+    deadline = 2.0
+    async with publisher, eventwire.GracefulShutdown(publisher, deadline=deadline) as shutdown:
+        await publisher.publish(order(0))
+        proxied.proxy.cut()
+        call = asyncio.ensure_future(publisher.publish(order(1)))
+        await asyncio.sleep(0)  # let the call hand its event to librdkafka
+        os.kill(os.getpid(), signal.SIGTERM)
+        await shutdown.wait()
+        signalled = time.monotonic()
+        with pytest.raises(eventwire.PublishError) as failed:
+            await call
+        assert time.monotonic() - signalled < deadline + 1.0
+    assert shutdown.report is not None
+    assert shutdown.report.undelivered_event_ids == (failed.value.event_id,)
+
+
+def test_sync_caller_blocked_in_publish_gets_its_outcome_by_the_deadline(
+    proxied: ProxiedBroker,
+) -> None:
+    publisher = eventwire.Publisher(_unreachable_config(proxied))
+    deadline = 2.0
+
+    def signal_once_waiting() -> None:
+        while publisher.outstanding < 1:  # the main thread is in publish() from here on
+            time.sleep(0.005)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with publisher, eventwire.GracefulShutdown(publisher, deadline=deadline) as shutdown:
+        publisher.publish(order(0))
+        proxied.proxy.cut()
+        sender = threading.Thread(target=signal_once_waiting)
+        sender.start()
+        with pytest.raises(eventwire.PublishError) as failed:
+            publisher.publish(order(1))
+        sender.join()
+        assert shutdown.requested
+        assert shutdown._requested_at is not None
+        assert time.monotonic() - shutdown._requested_at < deadline + 1.0
+    assert shutdown.report is not None
+    assert shutdown.report.undelivered_event_ids == (failed.value.event_id,)
