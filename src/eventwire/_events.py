@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
+import msgspec.inspect
 
 from eventwire._errors import EventDefinitionError
 
@@ -128,6 +129,7 @@ def _register(cls: type[Any], *, topic: str, key: str | None, type_name: str, ve
         raise EventDefinitionError(f"{name}: version must be a positive int, got {version!r}")
     if not (isinstance(topic, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,249}", topic)):
         raise EventDefinitionError(f"{name}: topic {topic!r} is not a valid Kafka topic name")
+    _check_field_types(cls, name)
     fields = {f.name: f for f in msgspec.structs.fields(cls)}
     if key is not None:
         if key not in fields:
@@ -150,6 +152,42 @@ def _register(cls: type[Any], *, topic: str, key: str | None, type_name: str, ve
         check_type=_Shadower(FiniteDecimal, "Check").shadow(cls),
         decimal_fields=frozenset(wire.decimal_fields),
     )
+
+
+def _check_field_types(cls: type[Any], name: str) -> None:
+    """Refuse, at declaration, what every publish would fail on: a field type msgspec can
+    neither encode nor validate without hooks (``object``, ``complex``, an arbitrary class),
+    and a struct that contains itself (its validating copy cannot be built)."""
+    try:
+        info = msgspec.inspect.type_info(cls)
+    except (NameError, TypeError) as exc:  # unresolvable annotation, unsupported generic
+        raise EventDefinitionError(f"{name}: cannot read its field types: {exc}") from None
+
+    def walk(node: Any, path: str, outer: frozenset[type[Any]]) -> None:
+        if isinstance(node, msgspec.inspect.CustomType):
+            raise EventDefinitionError(
+                f"{name}: field {path} has type {node.cls.__qualname__}, which events cannot "
+                "carry (no JSON or MessagePack form); use str, int, float, bool, Decimal, "
+                "datetime, date, UUID, bytes, a msgspec.Struct, or lists/dicts/unions of them"
+            )
+        if isinstance(node, msgspec.inspect.StructType):
+            if node.cls in outer:
+                raise EventDefinitionError(
+                    f"{name}: field {path} holds a {node.cls.__qualname__} inside a "
+                    f"{node.cls.__qualname__}; recursive structs are not supported (nest a "
+                    "bounded number of levels, or flatten them into a list with parent ids)"
+                )
+            outer = outer | {node.cls}
+        if isinstance(node, msgspec.inspect.StructType | msgspec.inspect.DataclassType):
+            for f in node.fields:
+                walk(f.type, f"{path}.{f.name}", outer)
+            return
+        for value in msgspec.structs.astuple(node):
+            for item in value if isinstance(value, tuple) else (value,):
+                if isinstance(item, msgspec.inspect.Type):
+                    walk(item, f"{path}[]", outer)
+
+    walk(info, "$", frozenset())
 
 
 def _can_be_key(tp: Any) -> bool:
@@ -211,7 +249,7 @@ FLOAT_EXPECTED: Final = "Expected a finite `float`"
 
 class _Shadower:
     """Builds shadow copies of a struct and of every struct nested in it, memoised so that
-    recursive and shared nested types are built once.
+    shared nested types are built once (recursive ones are refused before).
 
     Every ``datetime`` becomes timezone-required and every ``Decimal`` becomes
     ``decimal_type``; names, encode names, defaults, constraints and struct options stay.

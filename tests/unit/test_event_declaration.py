@@ -1,0 +1,83 @@
+"""Declaration mistakes are refused by ``@eventwire.event`` with the field named, not at the
+first publish."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+
+import eventwire
+from eventwire.testing import FakePublisher
+
+
+class _Opaque:
+    """A class msgspec has no JSON or MessagePack form for."""
+
+
+class _Nested(msgspec.Struct, frozen=True):
+    label: str
+    blob: _Opaque
+
+
+@pytest.mark.parametrize(
+    ("annotation", "path", "shown"),
+    [
+        (object, "$.value", "object"),
+        (complex, "$.value", "complex"),
+        (_Opaque, "$.value", "_Opaque"),
+        (list[_Opaque], "$.value[]", "_Opaque"),
+        (dict[str, _Opaque | None], "$.value[][]", "_Opaque"),
+        (_Nested, "$.value.blob", "_Opaque"),
+    ],
+)
+def test_a_field_type_without_a_wire_form_is_refused_at_declaration(
+    annotation: Any, path: str, shown: str
+) -> None:
+    cls = msgspec.defstruct("Odd", [("key", str), ("value", annotation)], frozen=True)
+    with pytest.raises(eventwire.EventDefinitionError) as refused:
+        eventwire.event(topic="odd", key="key", type="test.odd.field")(cls)
+    assert f"field {path} has type {shown}," in str(refused.value)
+    assert not eventwire.is_event(cls)
+
+
+def test_an_unresolvable_annotation_is_a_definition_error() -> None:
+    cls = msgspec.defstruct("Dangling", [("key", str), ("value", "Missing")], frozen=True)
+    with pytest.raises(eventwire.EventDefinitionError, match="cannot read its field types"):
+        eventwire.event(topic="odd", key="key", type="test.odd.dangling")(cls)
+
+
+class _Tree(msgspec.Struct, frozen=True):
+    name: str
+    children: list[_Tree] = []
+
+
+def test_a_recursive_struct_is_refused_at_declaration() -> None:
+    cls = msgspec.defstruct("Planted", [("key", str), ("tree", _Tree)], frozen=True)
+    with pytest.raises(eventwire.EventDefinitionError) as refused:
+        eventwire.event(topic="trees", key="key", type="test.tree.planted")(cls)
+    assert "field $.tree.children[] holds a _Tree inside a _Tree" in str(refused.value)
+
+
+class _Money(msgspec.Struct, frozen=True):
+    amount: Decimal
+    currency: str
+
+
+def test_supported_and_shared_field_types_are_accepted() -> None:
+    @eventwire.event(topic="transfers", key="key", type="test.transfer.made")
+    class TransferMade(msgspec.Struct, frozen=True):
+        key: str
+        sent: _Money
+        received: _Money
+        fees: list[_Money] = []
+        tags: set[str] = set()
+        extra: dict[str, Any] = {}
+
+    euros = _Money(Decimal("1.50"), "EUR")
+    event = TransferMade(key="k", sent=euros, received=euros, fees=[euros], extra={"n": 1})
+    with FakePublisher() as publisher:
+        publisher.publish(event)
+    assert publisher.events(TransferMade) == [event]
