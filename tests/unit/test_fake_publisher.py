@@ -106,6 +106,30 @@ async def test_injected_failures_are_outcomes_in_publish_many(
     assert async_fake_publisher.events(OrderPlaced) == [order(0), order(3)]
 
 
+@pytest.mark.parametrize("twin", ["sync", "async"])
+async def test_publish_many_fails_later_events_of_a_key_that_found_no_room(twin: str) -> None:
+    # As the real publishers: producing them would put them before the refused one.
+    events = [order(1), order(1, notes="b"), order(2), order(1, notes="c")]
+    if twin == "sync":
+        fake: FakePublisher | AsyncFakePublisher = FakePublisher()
+        fake.fail_nth(2, eventwire.QueueFullError)
+        outcomes = fake.publish_many(events)
+    else:
+        fake = AsyncFakePublisher()
+        fake.fail_nth(2, eventwire.QueueFullError)
+        outcomes = await fake.publish_many(events)
+    assert [type(o).__name__ for o in outcomes] == [
+        "DeliveryReceipt",
+        "QueueFullError",
+        "DeliveryReceipt",
+        "QueueFullError",
+    ]
+    assert isinstance(outcomes[1], eventwire.QueueFullError)
+    assert outcomes[3].__cause__ is outcomes[1]
+    assert "would have overtaken it" in str(outcomes[3])
+    assert fake.events(OrderPlaced) == [order(1), order(2)]
+
+
 async def test_open_breaker_fails_fast_after_validation(
     async_fake_publisher: AsyncFakePublisher,
 ) -> None:

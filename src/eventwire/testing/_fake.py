@@ -54,6 +54,7 @@ from eventwire._publisher import (
     OTHER_LOOP_MESSAGE,
     SPOOL_NEEDED_MESSAGE,
     circuit_open_error,
+    overtaking_error,
     queue_full_error,
 )
 from eventwire.testing._broker import first_header
@@ -503,10 +504,23 @@ class _FakeBase:
             raise PublisherClosedError(CLOSED_MESSAGE)
         outcomes: list[PublishOutcome | None] = []
         accepted: list[tuple[int, _Accepted]] = []
+        blocked: dict[object, QueueFullError] = {}  # keys whose event found no room
         for index, event in enumerate(events):
             try:
-                accepted.append((index, self._accept(event, self._encode(event, topic))))
+                enc = self._encode(event, topic)
             except EventwireError as exc:
+                outcomes.append(exc)
+                continue
+            # As the real publisher: a later event of a key that found no room would overtake.
+            earlier = blocked.get(enc.key)
+            if earlier is not None:
+                outcomes.append(overtaking_error(enc, earlier))
+                continue
+            try:
+                accepted.append((index, self._accept(event, enc)))
+            except EventwireError as exc:
+                if isinstance(exc, QueueFullError) and enc.key is not None:
+                    blocked[enc.key] = exc
                 outcomes.append(exc)
                 continue
             outcomes.append(None)
