@@ -47,6 +47,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def _port(text: str) -> int:
     value = _positive(text)
     if value > 65535:
@@ -100,11 +110,11 @@ def _parser() -> _Parser:
         "  1   verification failed, or the broker could not start (one line on stderr)\n"
         "  2   usage error\n  130 interrupted",
     )
-    demo.add_argument("--orders", type=int, default=50_000, help="orders to publish (50,000)")
+    demo.add_argument("--orders", type=_count, default=50_000, help="orders to publish (50,000)")
     demo.add_argument(
-        "--payments", type=int, default=None, help="payments to publish (default: orders / 2)"
+        "--payments", type=_count, default=None, help="payments to publish (default: orders / 2)"
     )
-    demo.add_argument("--partitions", type=int, default=3, help="partitions per topic (3)")
+    demo.add_argument("--partitions", type=_positive, default=3, help="partitions per topic (3)")
 
     broker = _add_subcommand(
         sub,
