@@ -69,6 +69,7 @@ class GracefulShutdown:
 
     Raises:
         ConfigError: ``deadline`` is not a positive number of seconds.
+        TypeError: ``publisher`` is not an ``AsyncPublisher`` or ``Publisher``.
     """
 
     def __init__(
@@ -79,6 +80,12 @@ class GracefulShutdown:
         signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGINT),
     ) -> None:
         _check_seconds("deadline", deadline)
+        if not isinstance(publisher, AsyncPublisher | Publisher):
+            # A fake publisher has no producer to flush: test the loop around it instead.
+            raise TypeError(
+                "GracefulShutdown needs an eventwire.AsyncPublisher or eventwire.Publisher, "
+                f"not {type(publisher).__name__}"
+            )
         self.publisher = publisher
         self.deadline = float(deadline)
         self.signals = tuple(signals)

@@ -10,6 +10,7 @@ import pytest
 
 import eventwire
 from eventwire import ConfigError, PublisherConfig
+from eventwire.testing import FakePublisher
 
 SERVERS = "127.0.0.1:1"
 
@@ -85,3 +86,9 @@ async def test_shutdown_twin_must_match_the_publisher() -> None:
                 pass
     finally:
         publisher.close(timeout=0.1)
+
+
+def test_shutdown_refuses_what_is_not_a_publisher() -> None:
+    # A fake publisher has nothing to flush: the old error advised `async with` for it.
+    with pytest.raises(TypeError, match=r"AsyncPublisher or .*, not FakePublisher"):
+        eventwire.GracefulShutdown(FakePublisher())  # type: ignore[arg-type]
