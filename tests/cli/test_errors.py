@@ -36,6 +36,7 @@ EVENT = "tests.events:OrderPlaced"
         (["demo", "--partitions", "0"], USAGE, ["--partitions", "at least 1"]),
         (["demo", "--orders", "-5"], USAGE, ["--orders", "at least 0"]),
         (["demo", "--payments", "many"], USAGE, ["--payments", "'many' is not an integer"]),
+        (["schema", "export", EVENT, "--indent", "-3"], USAGE, ["--indent", "at least 0"]),
         (["schema", "export", "nope_pkg:X"], FAILURE, ["cannot import module 'nope_pkg'"]),
         (["schema", "export", EVENT, "--output", "/nonexistent/dir/s.json"], FAILURE,
          ["cannot write /nonexistent/dir/s.json"]),

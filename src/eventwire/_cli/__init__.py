@@ -289,7 +289,7 @@ def _parser() -> _Parser:
         "--output", default=None, metavar="PATH", help="write to this file instead of stdout"
     )
     export.add_argument(
-        "--indent", type=int, default=2, help="JSON indentation; 0 for one line (2)"
+        "--indent", type=_count, default=2, help="JSON indentation; 0 for one line (2)"
     )
     return parser
 
