@@ -129,6 +129,12 @@ def _register(cls: type[Any], *, topic: str, key: str | None, type_name: str, ve
         raise EventDefinitionError(f"{name}: version must be a positive int, got {version!r}")
     if not (isinstance(topic, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,249}", topic)):
         raise EventDefinitionError(f"{name}: topic {topic!r} is not a valid Kafka topic name")
+    declared = _SPECS.get(cls)
+    if declared is not None:  # e.g. two stacked decorators: the last one would win silently
+        raise EventDefinitionError(
+            f"{name} is already declared as an event (type {declared.type!r} version "
+            f"{declared.version}, topic {declared.topic!r}); declare each class once"
+        )
     _check_field_types(cls, name)
     fields = {f.name: f for f in msgspec.structs.fields(cls)}
     if key is not None:

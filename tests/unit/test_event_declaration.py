@@ -81,3 +81,11 @@ def test_supported_and_shared_field_types_are_accepted() -> None:
     with FakePublisher() as publisher:
         publisher.publish(event)
     assert publisher.events(TransferMade) == [event]
+
+
+def test_a_class_is_declared_once() -> None:
+    cls = msgspec.defstruct("Twice", [("key", str)], frozen=True)
+    eventwire.event(topic="twice", key="key", type="test.twice", version=1)(cls)
+    with pytest.raises(eventwire.EventDefinitionError, match="already declared as an event"):
+        eventwire.event(topic="twice", key="key", type="test.twice", version=2)(cls)
+    assert eventwire.spec_of(cls).version == 1
