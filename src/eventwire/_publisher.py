@@ -128,6 +128,8 @@ class _PublisherBase:
             self._core.stop_polling(1.0)
             raise
         self._intake_stopped = False
+        #: Set when the first close has finished; a second close waits for it.
+        self._close_done = threading.Event()
         self._codec = EventCodec(
             encoding=config.encoding,
             validate=config.validate,
@@ -779,12 +781,22 @@ class AsyncPublisher(_PublisherBase):
         start; waiting callers get a ``RetriablePublishError`` with ``code="SPOOLED"``.
 
         Always returns within ``timeout`` + about one second, even with the broker gone.
-        Calling it again returns a fresh report and does nothing else.
+        Calling it again waits for the first close to finish (e.g. one `GracefulShutdown`
+        started), within its own ``timeout``, then returns a fresh report.
         """
         core = self._core
         if core.closed:
+            if not self._close_done.is_set():
+                await asyncio.to_thread(self._close_done.wait, timeout + 1.0)
             return self._report(timed_out=False, log=False)
         core.begin_close()
+        try:
+            return await self._close_now(timeout)
+        finally:
+            self._close_done.set()
+
+    async def _close_now(self, timeout: float) -> CloseReport:  # noqa: ASYNC109 - as aclose
+        core = self._core
         loop = self._loop
         if loop is None:  # never used: nothing in flight (replayed rows stay in the spool)
             core.stop_polling(1.0)
@@ -1170,11 +1182,20 @@ class Publisher(_PublisherBase):
 
     def close(self, timeout: float = 30.0) -> CloseReport:
         """Stop accepting events, wait up to ``timeout`` seconds for outstanding deliveries,
-        then fail whatever is left. Bounded like ``AsyncPublisher.aclose``."""
+        then fail whatever is left. Bounded like ``AsyncPublisher.aclose``; called again, it
+        waits for the first close to finish (within its own ``timeout``), then reports."""
         core = self._core
         if core.closed:
+            self._close_done.wait(timeout + 1.0)
             return self._report(timed_out=False, log=False)
         core.begin_close()
+        try:
+            return self._close_now(timeout)
+        finally:
+            self._close_done.set()
+
+    def _close_now(self, timeout: float) -> CloseReport:
+        core = self._core
         deadline = time.monotonic() + timeout
         spool = self._spool
         if spool is not None:

@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 import eventwire
+from eventwire.testing import ProxiedBroker
 from tests.events import BlobStored, OrderPlaced, PaymentCaptured, order, payment
 from tests.integration.conftest import PARTITIONS, Topics
 from tests.murmur2 import java_partition
@@ -204,3 +205,25 @@ async def test_publish_from_another_event_loop_is_refused_before_sending(topics:
         await publisher.publish(order(4))
     records = topics.broker.consume(topics.name("orders"))
     assert sorted(r.key for r in records) == [b"ord-000001", b"ord-000004"]
+
+
+async def test_a_second_aclose_waits_for_the_first(proxied: ProxiedBroker) -> None:
+    """As `test_a_second_close_waits_for_the_first` (sync): GracefulShutdown's close task
+    and the caller's own aclose, one after the other."""
+    proxied.create_topic("orders", 3)
+    config = eventwire.PublisherConfig(bootstrap_servers=proxied.bootstrap_servers, breaker=None)
+    publisher = eventwire.AsyncPublisher(config)
+    await publisher.publish(order(0))
+    proxied.proxy.cut()  # the next event cannot be delivered
+    blocked = asyncio.create_task(publisher.publish(order(1)))
+    await asyncio.sleep(0)  # let it produce
+    first = asyncio.create_task(publisher.aclose(timeout=1.0))
+    await asyncio.sleep(0)  # the first close begins
+    assert publisher.closed
+    second = await publisher.aclose(timeout=10.0)
+    report = await first
+    assert report.timed_out
+    assert (report.delivered, report.failed, report.undelivered) == (1, 1, 1)
+    assert (second.delivered, second.failed, second.undelivered) == (1, 1, 1)
+    with pytest.raises(eventwire.PublishError):
+        await blocked

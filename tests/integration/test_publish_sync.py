@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 import eventwire
+from eventwire.testing import ProxiedBroker
 from tests.events import OrderPlaced, order, payment
 from tests.integration.conftest import PARTITIONS, Topics
 from tests.murmur2 import java_partition
@@ -97,3 +98,35 @@ def test_publish_many_interrupted_counts_only_what_it_handed_over(topics: Topics
     assert (report.delivered, report.undelivered, report.timed_out) == (5, 0, False)
     records = topics.broker.consume(topics.name("orders"), count=5)
     assert sorted(r.key for r in records) == [f"ord-{n:06d}".encode() for n in range(5)]
+
+
+def test_a_second_close_waits_for_the_first(proxied: ProxiedBroker) -> None:
+    """A close already under way (e.g. GracefulShutdown's thread) is waited for: the second
+    caller gets the final counts, not a snapshot taken while the first still drains."""
+    proxied.create_topic("orders", 3)
+    config = eventwire.PublisherConfig(bootstrap_servers=proxied.bootstrap_servers, breaker=None)
+    publisher = eventwire.Publisher(config)
+    publisher.publish(order(0))
+    proxied.proxy.cut()  # the next event cannot be delivered
+    outcome: list[object] = []
+    blocked = threading.Thread(target=lambda: outcome.append(_outcome(publisher, order(1))))
+    blocked.start()
+    first: list[eventwire.CloseReport] = []
+    closer = threading.Thread(target=lambda: first.append(publisher.close(timeout=1.0)))
+    closer.start()
+    while not publisher.closed:  # the first close has begun (no event to await for that)
+        closer.join(0.001)
+    second = publisher.close(timeout=10.0)
+    closer.join()
+    blocked.join()
+    assert first[0].timed_out
+    assert (first[0].delivered, first[0].failed, first[0].undelivered) == (1, 1, 1)
+    assert (second.delivered, second.failed, second.undelivered) == (1, 1, 1)
+    assert isinstance(outcome[0], eventwire.PublishError)
+
+
+def _outcome(publisher: eventwire.Publisher, event: OrderPlaced) -> object:
+    try:
+        return publisher.publish(event)
+    except eventwire.PublishError as error:
+        return error
