@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+import eventwire
 from eventwire._cli import OK, main
 from tests.events import OrderPlaced
 
@@ -49,3 +50,18 @@ def test_export_to_a_file(
     schema = json.loads(text)
     assert schema["x-eventwire"]["version"] == 2
     assert schema["title"] == "PaymentCaptured"
+
+
+@eventwire.event(topic="carts", key="cart_id", type="test.cart_opened", version=1)
+class CartOpened(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    cart_id: str
+    opened_by: str
+
+
+def test_the_key_is_named_as_in_the_payload(
+    cli_cwd: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["schema", "export", "tests.cli.test_schema:CartOpened"]) == OK
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["x-eventwire"]["key"] == "cartId"
+    assert "cartId" in schema["$defs"]["CartOpened"]["properties"]

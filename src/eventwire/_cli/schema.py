@@ -39,10 +39,21 @@ def event_schema(cls: type[Any]) -> dict[str, Any]:
             "type": spec.type,
             "version": spec.version,
             "topic": spec.topic,
-            "key": spec.key,
+            "key": _wire_name(cls, spec.key),
         },
         **wire,
     }
+
+
+def _wire_name(cls: type[Any], field: str | None) -> str | None:
+    """The key field as the payload (and this schema's properties) name it: a class with
+    ``rename=`` encodes ``order_id`` as e.g. ``orderId``."""
+    if field is None:
+        return None
+    encoded: dict[str, str] = dict(
+        zip(cls.__struct_fields__, cls.__struct_encode_fields__, strict=True)
+    )
+    return encoded.get(field, field)
 
 
 def _renamed(node: Any, names: dict[str, str]) -> Any:
