@@ -164,7 +164,11 @@ async def test_parked_event_span_has_the_callers_parent_and_ends_with_its_delive
             with tracer.start_as_current_span("handle-request") as caller:
                 accepted = await publisher.accept(order(1))
             await _until(
-                lambda: any(e["event"] == "eventwire.spooled_for_retry" for e in logs),
+                lambda: any(
+                    e["event"] == "eventwire.spooled_for_retry"
+                    and e["event_id"] == accepted.event_id
+                    for e in logs
+                ),
                 20,
                 "the event was parked",
             )
