@@ -29,15 +29,37 @@ import threading
 import time
 from collections.abc import Iterable
 from types import FrameType, TracebackType
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Protocol, Self, runtime_checkable
 
 import structlog
 
 from eventwire._config import _check_seconds
 from eventwire._outcome import CloseReport
-from eventwire._publisher import AsyncPublisher, Publisher
+
+if TYPE_CHECKING:
+    from eventwire._publisher import AsyncPublisher, Publisher
+    from eventwire.testing import AsyncFakePublisher, FakePublisher
 
 _log = structlog.get_logger("eventwire")
+
+
+@runtime_checkable
+class _AsyncTwin(Protocol):
+    """What the async shutdown needs: `AsyncPublisher` or `AsyncFakePublisher`."""
+
+    def _stop_intake(self) -> None: ...
+
+    async def aclose(self, timeout: float = ...) -> CloseReport: ...  # noqa: ASYNC109
+
+
+@runtime_checkable
+class _SyncTwin(Protocol):
+    """What the sync shutdown needs: `Publisher` or `FakePublisher`."""
+
+    def _stop_intake(self) -> None: ...
+
+    def close(self, timeout: float = ...) -> CloseReport: ...
+
 
 #: Seconds of the deadline kept for the teardown after the flush: the poll thread may be in a
 #: breaker probe (up to ``BreakerPolicy.probe_timeout``) and the producer must be closed.
@@ -61,7 +83,8 @@ class GracefulShutdown:
             print(shutdown.report)
 
     Args:
-        publisher: the publisher to stop.
+        publisher: the publisher to stop; the fake publishers of ``eventwire.testing`` work
+            too, so a service's shutdown loop can be unit-tested.
         deadline: seconds from the first signal (or from leaving the block, without one)
             until the publisher is closed; outstanding events get all of it but the last
             second (kept for stopping threads and closing the producer) to be delivered.
@@ -69,22 +92,21 @@ class GracefulShutdown:
 
     Raises:
         ConfigError: ``deadline`` is not a positive number of seconds.
-        TypeError: ``publisher`` is not an ``AsyncPublisher`` or ``Publisher``.
+        TypeError: ``publisher`` is not a publisher (real or fake).
     """
 
     def __init__(
         self,
-        publisher: AsyncPublisher | Publisher,
+        publisher: AsyncPublisher | Publisher | AsyncFakePublisher | FakePublisher,
         *,
         deadline: float = 10.0,
         signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGINT),
     ) -> None:
         _check_seconds("deadline", deadline)
-        if not isinstance(publisher, AsyncPublisher | Publisher):
-            # A fake publisher has no producer to flush: test the loop around it instead.
+        if not isinstance(publisher, _AsyncTwin | _SyncTwin):
             raise TypeError(
-                "GracefulShutdown needs an eventwire.AsyncPublisher or eventwire.Publisher, "
-                f"not {type(publisher).__name__}"
+                "GracefulShutdown needs an eventwire.AsyncPublisher or eventwire.Publisher "
+                f"(or a fake of eventwire.testing), not {type(publisher).__name__}"
             )
         self.publisher = publisher
         self.deadline = float(deadline)
@@ -129,7 +151,7 @@ class GracefulShutdown:
     # -- async -----------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        if not isinstance(self.publisher, AsyncPublisher):
+        if not isinstance(self.publisher, _AsyncTwin):
             raise TypeError("use 'with GracefulShutdown(...)' for a sync Publisher")
         loop = self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
@@ -143,7 +165,7 @@ class GracefulShutdown:
         self._first(signum)
         _log.warning("eventwire.shutdown_requested", signal=signum.name, deadline_s=self.deadline)
         publisher = self.publisher
-        assert isinstance(publisher, AsyncPublisher)  # noqa: S101 - checked in __aenter__
+        assert isinstance(publisher, _AsyncTwin)  # noqa: S101 - checked in __aenter__
         if self._closing is None:
             # Closing now, not when the block ends: a caller awaiting an event the broker
             # does not take gets its outcome by the deadline instead of after its retries.
@@ -164,7 +186,7 @@ class GracefulShutdown:
         tb: TracebackType | None,
     ) -> None:
         publisher = self.publisher
-        assert isinstance(publisher, AsyncPublisher)  # noqa: S101 - checked in __aenter__
+        assert isinstance(publisher, _AsyncTwin)  # noqa: S101 - checked in __aenter__
         try:
             # The handlers stay installed while closing: a second signal still exits at once.
             if self._closing is not None:
@@ -181,7 +203,7 @@ class GracefulShutdown:
     # -- sync ------------------------------------------------------------------------------
 
     def __enter__(self) -> Self:
-        if not isinstance(self.publisher, Publisher):
+        if not isinstance(self.publisher, _SyncTwin) or isinstance(self.publisher, _AsyncTwin):
             raise TypeError("use 'async with GracefulShutdown(...)' for an AsyncPublisher")
         self._closer = threading.Thread(
             target=self._close_on_signal, name="eventwire-shutdown", daemon=True
@@ -201,7 +223,7 @@ class GracefulShutdown:
     def _close_sync(self) -> CloseReport:
         """Close the publisher once, from whichever thread comes first."""
         publisher = self.publisher
-        assert isinstance(publisher, Publisher)  # noqa: S101 - checked in __enter__
+        assert isinstance(publisher, _SyncTwin)  # noqa: S101 - checked in __enter__
         with self._close_lock:
             if self.report is None:
                 if self.signal is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,8 @@ import pytest
 
 import eventwire
 from eventwire import ConfigError, PublisherConfig
-from eventwire.testing import FakePublisher
+from eventwire.testing import AsyncFakePublisher, FakePublisher
+from tests.events import order
 
 SERVERS = "127.0.0.1:1"
 
@@ -89,6 +92,42 @@ async def test_shutdown_twin_must_match_the_publisher() -> None:
 
 
 def test_shutdown_refuses_what_is_not_a_publisher() -> None:
-    # A fake publisher has nothing to flush: the old error advised `async with` for it.
-    with pytest.raises(TypeError, match=r"AsyncPublisher or .*, not FakePublisher"):
-        eventwire.GracefulShutdown(FakePublisher())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"AsyncPublisher or .*, not object"):
+        eventwire.GracefulShutdown(object())  # type: ignore[arg-type]
+
+
+def test_shutdown_of_a_fake_publisher_stops_intake_and_closes_it() -> None:
+    """A service's sync shutdown loop can be unit-tested with the fake."""
+    fake = FakePublisher()
+    with eventwire.GracefulShutdown(fake, deadline=5.0) as shutdown:
+        fake.publish(order(0))
+        signal.raise_signal(signal.SIGTERM)  # the handler only sets the flag
+        assert shutdown.wait_sync(5.0)
+        with pytest.raises(eventwire.PublisherClosedError):
+            fake.publish(order(1))
+    assert fake.closed
+    assert shutdown.signal == signal.SIGTERM
+    assert shutdown.report is not None
+    assert (shutdown.report.delivered, shutdown.report.failed) == (1, 0)
+    assert [r.event for r in fake.published()] == [order(0)]
+
+
+async def test_shutdown_of_an_async_fake_publisher_stops_intake_and_closes_it() -> None:
+    fake = AsyncFakePublisher()
+    async with eventwire.GracefulShutdown(fake, deadline=5.0) as shutdown:
+        await fake.publish(order(0))
+        signal.raise_signal(signal.SIGTERM)
+        await asyncio.wait_for(shutdown.wait(), 5.0)
+        with pytest.raises(eventwire.PublisherClosedError):
+            await fake.publish(order(1))
+    assert fake.closed
+    assert shutdown.report is not None
+    assert shutdown.report.delivered == 1
+
+
+def test_the_sync_twin_refuses_an_async_fake() -> None:
+    with (
+        pytest.raises(TypeError, match="async with"),
+        eventwire.GracefulShutdown(AsyncFakePublisher()),
+    ):
+        pass

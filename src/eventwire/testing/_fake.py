@@ -174,10 +174,20 @@ class _FakeBase:
         self._breaker_reason: str | None = None
         self._delay = 0.0
         self._closed = False
+        self._intake_stopped = False
         self._outstanding = 0
         self._delivered = 0
         self._failed = 0
         self._undelivered: list[str] = []
+
+    def _stop_intake(self) -> None:
+        """Refuse new events from now on, as the real publishers do on a shutdown signal
+        (`GracefulShutdown` calls it from its signal handler)."""
+        self._intake_stopped = True
+
+    def _check_open(self) -> None:
+        if self._closed or self._intake_stopped:
+            raise PublisherClosedError(CLOSED_MESSAGE)
 
     # -- the publisher protocol's properties -----------------------------------------------
 
@@ -376,8 +386,7 @@ class _FakeBase:
         spooled: bool = False,
     ) -> EncodedEvent:
         """Codec, then breaker, as the real publisher (with a spool an open breaker spools)."""
-        if self._closed:
-            raise PublisherClosedError(CLOSED_MESSAGE)
+        self._check_open()
         with self._lock:  # the codec's event-id counter is not thread-safe
             enc = self._codec.encode(event, topic, key, headers)
         if self._breaker_reason is not None and not spooled:
@@ -500,8 +509,7 @@ class _FakeBase:
     ) -> tuple[list[PublishOutcome | None], list[tuple[int, _Accepted]]]:
         """``publish_many``'s first half: every event through codec, breaker and the fake
         broker; refusals become outcomes, the rest waits for delivery."""
-        if self._closed:
-            raise PublisherClosedError(CLOSED_MESSAGE)
+        self._check_open()
         outcomes: list[PublishOutcome | None] = []
         accepted: list[tuple[int, _Accepted]] = []
         blocked: dict[object, QueueFullError] = {}  # keys whose event found no room
@@ -637,8 +645,7 @@ class AsyncFakePublisher(_FakeBase):
         """Accept events in order; as ``AsyncPublisher.accept_many``."""
         self._bind()
         self._need_spool()
-        if self._closed:
-            raise PublisherClosedError(CLOSED_MESSAGE)
+        self._check_open()
         results: list[Accepted | EventwireError] = []
         for event in events:
             try:
@@ -771,8 +778,7 @@ class FakePublisher(_FakeBase):
     ) -> list[SyncAccepted | EventwireError]:
         """Accept events in order; as ``Publisher.accept_many``."""
         self._need_spool()
-        if self._closed:
-            raise PublisherClosedError(CLOSED_MESSAGE)
+        self._check_open()
         results: list[SyncAccepted | EventwireError | None] = []
         kept: list[tuple[EncodedEvent, _Accepted | PublishError]] = []
         for event in events:
