@@ -904,9 +904,9 @@ class _SyncBatch(_Batch):
         self.lock = threading.Lock()
         self.done = threading.Event()
 
-    def release(self) -> None:
+    def release(self, count: int = 1) -> None:
         with self.lock:
-            self.remaining -= 1
+            self.remaining -= count
             finished = self.remaining == 0
         if finished:
             self.done.set()
@@ -1028,9 +1028,13 @@ class Publisher(_PublisherBase):
             batch.done.wait()
             return outcomes  # type: ignore[return-value]  # every slot is filled once done
         core.track(len(events))
+        # Every event holds the batch from the start (no lock per event); the ones whose
+        # outcome does not come through the core give their hold back at the end.
+        batch.remaining += len(events)
         turn = Turn()
         blocked: dict[object, QueueFullError] = {}  # keys whose event found no room
         kept = 0  # events whose outcome comes through the core (produced or dead-lettered)
+        core.batch_started()
         try:
             for index, event in enumerate(events):
                 try:
@@ -1041,13 +1045,11 @@ class Publisher(_PublisherBase):
                 if blocked and (overtaking := _overtaking(pending.encoded, blocked)):
                     outcomes[index] = overtaking
                     continue
-                batch.hold()
                 try:
-                    self._produce(pending, turn)
+                    self._produce(pending, turn, in_batch=True)
                     kept += 1
                 except QueueFullError as exc:
                     outcomes[index] = exc
-                    batch.release()
                     if pending.encoded.key is not None:
                         blocked[pending.encoded.key] = exc
                 except PublishError as exc:
@@ -1056,13 +1058,14 @@ class Publisher(_PublisherBase):
                         kept += 1
                     else:
                         outcomes[index] = error
-                        batch.release()
         finally:
+            core.batch_ended()
             self._line.leave(turn)
             # The rest was refused, or never reached when interrupted (Ctrl-C): a close must
             # not wait for it.
             if kept < len(events):
                 core.untrack(len(events) - kept)
+                batch.release(len(events) - kept)
         batch.release()
         batch.done.wait()
         return outcomes  # type: ignore[return-value]  # every slot is filled once done
@@ -1166,9 +1169,15 @@ class Publisher(_PublisherBase):
                 raise self._spool_full(enc)
             core.wait_for_room(generation, min(remaining, 0.1))
 
-    def _produce(self, pending: Pending, turn: Turn | None = None) -> None:
+    def _produce(
+        self, pending: Pending, turn: Turn | None = None, *, in_batch: bool = False
+    ) -> None:
         """Produce, or wait in line for room (first come, first served: see
-        ``_backpressure``); ``QueueFullError`` after the configured timeout."""
+        ``_backpressure``); ``QueueFullError`` after the configured timeout.
+
+        ``in_batch``: the caller holds ``core.batch_started()``, given up while it waits (only
+        the poll thread frees room, and a caller ahead in line waits for it too).
+        """
         core = self._core
         line = self._line
         if line.clear_for(turn):
@@ -1177,7 +1186,14 @@ class Publisher(_PublisherBase):
                 return
             except BufferError:
                 pass
-        if not line.produce(core.produce, pending, self._config.queue_full_timeout, turn):
+        if in_batch:
+            core.batch_ended()
+        try:
+            produced = line.produce(core.produce, pending, self._config.queue_full_timeout, turn)
+        finally:
+            if in_batch:
+                core.batch_started()
+        if not produced:
             raise self._queue_full(pending)
 
     def close(self, timeout: float = 30.0) -> CloseReport:
