@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as _dt
+from typing import Final
 
 import msgspec
 
@@ -38,6 +39,9 @@ class DeliveryReceipt(msgspec.Struct, frozen=True, gc=False):
 PublishOutcome = DeliveryReceipt | EventwireError
 
 
+_IDS_SHOWN: Final = 5
+
+
 class CloseReport(msgspec.Struct, frozen=True):
     """What ``close``/``aclose`` could and could not do.
 
@@ -61,6 +65,21 @@ class CloseReport(msgspec.Struct, frozen=True):
     undelivered_event_ids: tuple[str, ...]
     timed_out: bool
     spooled: int = 0
+
+    def __repr__(self) -> str:
+        # A close with a large backlog leaves up to hundreds of thousands of ids: a report
+        # printed or logged shows the first few and how many more there are.
+        ids = self.undelivered_event_ids
+        shown = ", ".join(repr(event_id) for event_id in ids[:_IDS_SHOWN])
+        if len(ids) > _IDS_SHOWN:
+            shown += f", ... {len(ids) - _IDS_SHOWN:,} more"
+        elif len(ids) == 1:
+            shown += ","
+        return (
+            f"CloseReport(delivered={self.delivered}, failed={self.failed}, "
+            f"undelivered={self.undelivered}, undelivered_event_ids=({shown}), "
+            f"timed_out={self.timed_out}, spooled={self.spooled})"
+        )
 
 
 class Accepted:
