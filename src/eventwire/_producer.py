@@ -74,6 +74,9 @@ _BACKOFF_BASE: Final = 0.005
 _BACKOFF_MAX: Final = 0.1
 #: Delay before a durable (spooled) event whose retries ran out is sent again.
 PARK_DELAY: Final = 1.0
+#: Most reports handed over in one batch: the event loop settles one batch per iteration, so
+#: a burst of reports (a large publish_many) does not stall the loop's other tasks.
+HANDOFF_MAX: Final = 4096
 
 Handoff = Callable[[list["Pending"]], object]
 
@@ -439,14 +442,17 @@ class ProducerCore:
     def _hand_over(self, *, gate: bool = False) -> None:
         reports = self._reports
         if reports or gate:
-            batch = reports.copy()
+            batches = [reports[at : at + HANDOFF_MAX] for at in range(0, len(reports), HANDOFF_MAX)]
             reports.clear()
+            if not batches:
+                batches.append([])
             if gate:
-                self._gate_batch = batch
-            try:
-                self._handoff(batch)
-            except Exception:  # noqa: BLE001 - the poll thread must outlive a bad batch
-                _log.exception("eventwire.settle_failed", reports=len(batch))
+                self._gate_batch = batches[-1]
+            for batch in batches:
+                try:
+                    self._handoff(batch)
+                except Exception:  # noqa: BLE001 - the poll thread must outlive a bad batch
+                    _log.exception("eventwire.settle_failed", reports=len(batch))
         with self._room:
             self._room_generation += 1
             self._room.notify_all()

@@ -28,6 +28,7 @@ import asyncio
 import concurrent.futures
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -63,6 +64,11 @@ CLOSED_MESSAGE = "publisher is closed; create a new one"
 SPOOL_NEEDED_MESSAGE = (
     "accept() needs a durable spool: PublisherConfig(spool_path=...); use publish() without one"
 )
+# An AsyncPublisher call encoding and producing many events lets the loop's other tasks run
+# this often (seconds), so one large publish_many does not stall the application; the clock
+# is read once per _SLICE_CHECK events.
+_LOOP_SLICE = 0.01
+_SLICE_CHECK = 256
 
 
 def circuit_open_error(enc: EncodedEvent, reason: str | None) -> CircuitOpenError:
@@ -194,14 +200,16 @@ class _PublisherBase:
         topic: str | None,
         outcomes: list[Any],
         target: Callable[[EncodedEvent, int], Pending],
+        *,
+        first: int = 0,
     ) -> tuple[list[SpoolEntry], list[int]]:
         """Encode ``events`` into spool entries (``target`` makes each caller's outcome);
-        a refused event's error goes into ``outcomes`` at its index. Returns the entries and
-        their indexes."""
+        a refused event's error goes into ``outcomes`` at its index (the first event's index
+        is ``first``). Returns the entries and their indexes."""
         encode = self._batch_encoder()
         entries: list[SpoolEntry] = []
         indexes: list[int] = []
-        for index, event in enumerate(events):
+        for index, event in enumerate(events, first):
             try:
                 enc = encode(event, topic)
             except EventwireError as exc:
@@ -390,6 +398,41 @@ def _commit_callback(commit: asyncio.Future[None]) -> Callable[[BaseException | 
     return committed
 
 
+class _LoopSettler:
+    """Settles the poll thread's report batches on the loop, at most one per loop iteration.
+
+    The first batch of an iteration is settled at once (no added latency); batches arriving in
+    the same iteration wait for the next ones, in order, so the loop's other tasks run in
+    between (a burst of 100,000 reports is ~25 batches).
+    """
+
+    __slots__ = ("_core_settle", "_loop", "_queued", "_settling")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, settle: Callable[[list[Pending]], None]
+    ) -> None:
+        self._loop = loop
+        self._core_settle = settle
+        self._queued: deque[list[Pending]] = deque()
+        self._settling = False
+
+    def settle(self, batch: list[Pending]) -> None:
+        if self._settling:
+            self._queued.append(batch)
+            return
+        self._settling = True
+        self._loop.call_soon(self._next)
+        self._core_settle(batch)
+
+    def _next(self) -> None:
+        queued = self._queued
+        if not queued:
+            self._settling = False
+            return
+        self._loop.call_soon(self._next)
+        self._core_settle(queued.popleft())
+
+
 class _Batch:
     """Outcomes of one ``publish_many`` call; completes when every slot is settled.
 
@@ -464,7 +507,7 @@ class AsyncPublisher(_PublisherBase):
         else:
             loop = self._loop = asyncio.get_running_loop()
             call_soon = loop.call_soon_threadsafe
-            settle = self._core.settle
+            settle = _LoopSettler(loop, self._core.settle).settle
             self._core.start(handoff=lambda batch: call_soon(settle, batch), on_room=self._room.set)
             if self._spool is not None:
                 self._spool.start(lambda calls, failure: call_soon(run_callbacks, calls, failure))
@@ -540,6 +583,10 @@ class AsyncPublisher(_PublisherBase):
             Once the call waits for room it keeps its place: events of callers arriving later
             are produced after the rest of the call.
 
+        A large call lets the loop's other tasks run about every 10 ms while it encodes and
+        produces; their events may be produced in between. Cancelling it stops producing:
+        the events already handed to Kafka are still delivered.
+
         Raises:
             PublisherClosedError: the publisher was closed before the call.
         """
@@ -585,8 +632,14 @@ class AsyncPublisher(_PublisherBase):
         blocked: dict[object, QueueFullError] = {}  # keys whose event found no room
         refused = 0
         index = 0
+        clock = time.perf_counter
+        slice_end = clock() + _LOOP_SLICE
         try:
             for index, event in enumerate(events):
+                if not index % _SLICE_CHECK and clock() >= slice_end:
+                    # The poll thread keeps standing aside: the reports wait for the batch.
+                    await asyncio.sleep(0)
+                    slice_end = clock() + _LOOP_SLICE
                 try:
                     pending = _BatchSlot(encode(event, topic), batch, index)
                 except EventwireError as exc:
@@ -603,27 +656,37 @@ class AsyncPublisher(_PublisherBase):
                         raise BufferError  # others wait for room: queue behind them
                     produce(pending)
                 except BufferError:
-                    core.batch_ended()
-                    try:
-                        await self._produce_when_room(pending, turn)
-                    except PublishError as exc:
-                        outcomes[index] = exc
+                    if not await self._produce_in_batch_when_room(pending, turn, blocked):
                         batch.remaining -= 1
                         refused += 1
-                        if isinstance(exc, QueueFullError) and pending.encoded.key is not None:
-                            blocked[pending.encoded.key] = exc
-                    finally:
-                        core.batch_started()
                 except PublishError as exc:
                     error = core.refuse(pending, exc)
                     if error is not None:
                         outcomes[index] = error
                         batch.remaining -= 1
                         refused += 1
-        except BaseException:  # cancelled while waiting for room: the rest was not accepted
+        except BaseException:  # cancelled while waiting: the rest was not accepted
             core.untrack(refused + len(events) - index)
             raise
         return refused
+
+    async def _produce_in_batch_when_room(
+        self, pending: _BatchSlot, turn: Turn, blocked: dict[object, QueueFullError]
+    ) -> bool:
+        """``_produce_when_room`` for ``_produce_batch``: the poll thread runs meanwhile (only
+        it frees room). Returns whether the event was accepted; if not, its outcome is set."""
+        core = self._core
+        core.batch_ended()
+        try:
+            await self._produce_when_room(pending, turn)
+        except PublishError as exc:
+            pending.batch.outcomes[pending.index] = exc
+            if isinstance(exc, QueueFullError) and pending.encoded.key is not None:
+                blocked[pending.encoded.key] = exc
+            return False
+        finally:
+            core.batch_started()
+        return True
 
     async def accept(
         self,
@@ -686,13 +749,34 @@ class AsyncPublisher(_PublisherBase):
             results[index] = Accepted(enc.event_id, enc.topic, future)
             return _AcceptedDelivery(enc, future)
 
-        entries, indexes = self._spool_entries(spool, events, topic, results, accepted)
+        entries, indexes = await self._spool_entries_sliced(spool, events, topic, results, accepted)
         refused = await self._spool_submit(spool, entries)
         if refused is not None:
             first, error = refused
             for index in indexes[first:]:
                 results[index] = error
         return results
+
+    async def _spool_entries_sliced(
+        self,
+        spool: Spool,
+        events: Sequence[Any],
+        topic: str | None,
+        outcomes: list[Any],
+        target: Callable[[EncodedEvent, int], Pending],
+    ) -> tuple[list[SpoolEntry], list[int]]:
+        """``_spool_entries`` in slices, letting the loop's other tasks run in between."""
+        entries: list[SpoolEntry] = []
+        indexes: list[int] = []
+        size = _SLICE_CHECK * 8
+        for start in range(0, len(events), size):
+            if start:
+                await asyncio.sleep(0)
+            part = [events[index] for index in range(start, min(start + size, len(events)))]
+            more, where = self._spool_entries(spool, part, topic, outcomes, target, first=start)
+            entries += more
+            indexes += where
+        return entries, indexes
 
     async def _accept_one(self, spool: Spool, target: Pending) -> None:
         refused = await self._spool_submit(spool, [SpoolEntry(target.encoded, spool, target)])
@@ -709,7 +793,7 @@ class AsyncPublisher(_PublisherBase):
             batch.remaining += 1
             return _BatchSlot(enc, batch, index)
 
-        entries, indexes = self._spool_entries(spool, events, topic, outcomes, slot)
+        entries, indexes = await self._spool_entries_sliced(spool, events, topic, outcomes, slot)
         refused = await self._spool_submit(spool, entries)
         if refused is not None:
             first, error = refused

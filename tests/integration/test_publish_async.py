@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import defaultdict
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -162,23 +163,38 @@ async def test_publish_after_close_raises(topics: Topics) -> None:
     assert topics.broker.consume(topics.name("orders"), count=1)[0].key == b"ord-000001"
 
 
-async def test_cancelled_publish_many_leaves_the_publisher_settling(topics: Topics) -> None:
-    """A caller cancelled while its batch is in flight: the deliveries still settle (and are
-    counted), later events are delivered, and closing does not wait for a lost outcome."""
+@pytest.mark.parametrize("size", [2000, 20_000])
+async def test_cancelled_publish_many_leaves_the_publisher_settling(
+    topics: Topics, size: int
+) -> None:
+    """A caller cancelled while its batch is in flight (2000: all of it handed over in the
+    first slice, most likely) or still being produced (20,000: the call lets the loop run
+    every 10 ms): what was handed to Kafka is delivered and counted, in order, the rest was
+    never sent, later events are delivered, and closing does not wait for a lost outcome."""
+    events = [order(n) for n in range(size)]
     async with eventwire.AsyncPublisher(topics.config()) as publisher:
-        task = asyncio.create_task(publisher.publish_many([order(n) for n in range(2000)]))
-        await asyncio.sleep(0)  # one loop turn: the task hands its whole batch over in one step
+        task = asyncio.create_task(publisher.publish_many(events))
+        await asyncio.sleep(0)  # one loop turn: the task produces its first slice
         assert publisher.outstanding > 0
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        receipt = await publisher.publish(order(5000))
+        receipt = await publisher.publish(order(50_000))
         report = await publisher.aclose(timeout=20.0)
     assert receipt.event_id
     assert not report.timed_out
-    assert (report.delivered, report.failed, report.undelivered) == (2001, 0, 0)
-    records = topics.broker.consume(topics.name("orders"), count=2001)
-    assert len(records) == 2001
+    assert (report.failed, report.undelivered) == (0, 0)
+    sent = report.delivered - 1
+    assert 0 < sent <= size
+    if size == 20_000:
+        assert sent < size  # cancelled mid-production: the rest was never handed over
+    records = topics.broker.consume(topics.name("orders"), count=sent + 1)
+    assert len(records) == sent + 1
+    consumed = sorted(
+        (msgspec.json.decode(r.value, type=OrderPlaced) for r in records if r.key != b"ord-050000"),
+        key=lambda event: event.created_at,
+    )
+    assert consumed == events[:sent]  # a prefix of the call: nothing skipped
 
 
 async def test_publish_from_another_event_loop_is_refused_before_sending(topics: Topics) -> None:
@@ -227,3 +243,29 @@ async def test_a_second_aclose_waits_for_the_first(proxied: ProxiedBroker) -> No
     assert (second.delivered, second.failed, second.undelivered) == (1, 1, 1)
     with pytest.raises(eventwire.PublishError):
         await blocked
+
+
+@pytest.mark.parametrize("spooled", [False, True], ids=["no-spool", "spool"])
+async def test_a_large_publish_many_lets_other_tasks_publish_meanwhile(
+    topics: Topics, tmp_path: Path, spooled: bool
+) -> None:
+    # One key, so every event lands on one partition and offsets give the produce order.
+    events = [order(n, key="one-key") for n in range(20_000)]
+    other = order(99_999, key="one-key")
+    spool: dict[str, object] = {"spool_path": tmp_path / "spool.db"} if spooled else {}
+    async with eventwire.AsyncPublisher(topics.config(**spool)) as publisher:
+        many = asyncio.create_task(publisher.publish_many(events))
+        await asyncio.sleep(0)  # publish_many starts encoding and producing
+        receipt = await publisher.publish(other)
+        outcomes = await many
+
+    receipts = [o for o in outcomes if isinstance(o, eventwire.DeliveryReceipt)]
+    assert len(receipts) == len(events)
+    # The other task ran while the batch was being encoded and produced, not after all of it
+    # (the loop was not blocked for the whole call).
+    assert receipt.offset < max(r.offset for r in receipts)
+    records = topics.broker.consume(topics.name("orders"), count=len(events) + 1)
+    by_offset = {r.offset: r for r in records}
+    assert by_offset[receipt.offset].header("ce_id") == receipt.event_id.encode()
+    batch_order = [by_offset[r.offset] for r in sorted(receipts, key=lambda r: r.offset)]
+    assert [msgspec.json.decode(r.value, type=OrderPlaced) for r in batch_order] == events
