@@ -421,16 +421,20 @@ class _LoopSettler:
             self._queued.append(batch)
             return
         self._settling = True
-        self._loop.call_soon(self._next)
-        self._core_settle(batch)
+        try:
+            self._core_settle(batch)
+        finally:  # after the callers' wake-ups the settling scheduled
+            self._loop.call_soon(self._next)
 
     def _next(self) -> None:
         queued = self._queued
         if not queued:
             self._settling = False
             return
-        self._loop.call_soon(self._next)
-        self._core_settle(queued.popleft())
+        try:
+            self._core_settle(queued.popleft())
+        finally:
+            self._loop.call_soon(self._next)
 
 
 class _Batch:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from eventwire._publisher import _LoopSettler
 
 
@@ -39,3 +41,21 @@ async def test_a_lone_batch_is_settled_at_once_and_the_next_one_too() -> None:
     await asyncio.sleep(0)
     settler.settle([2])  # type: ignore[list-item]
     assert seen == [1, 2]
+
+
+async def test_a_batch_whose_settling_raised_does_not_stop_the_next_ones() -> None:
+    loop = asyncio.get_running_loop()
+    seen: list[object] = []
+
+    def settle(batch: list[object]) -> None:
+        if batch == ["bad"]:
+            raise RuntimeError("boom")
+        seen.extend(batch)
+
+    settler = _LoopSettler(loop, settle)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        settler.settle(["bad"])  # type: ignore[list-item]
+    settler.settle([1])  # type: ignore[list-item]  # queued: the failed one is "this iteration"
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert seen == [1]
