@@ -43,6 +43,9 @@ class PublisherClosedError(EventwireError):
     """The publisher was closed; create a new one to publish again."""
 
 
+CLOSED_MESSAGE = "publisher is closed; create a new one"
+
+
 class PublishError(EventwireError):
     """An event could not be delivered.
 

@@ -39,6 +39,7 @@ from eventwire._backpressure import AsyncRoomLine, RoomLine, Turn
 from eventwire._codec import EncodedEvent, EventCodec, UserHeaders
 from eventwire._config import PublisherConfig
 from eventwire._errors import (
+    CLOSED_MESSAGE,
     CircuitOpenError,
     ConfigError,
     EventwireError,
@@ -60,7 +61,6 @@ from eventwire._spool import Spool, SpoolEntry, run_callbacks, spool_for
 
 _log = structlog.get_logger("eventwire")
 
-CLOSED_MESSAGE = "publisher is closed; create a new one"
 SPOOL_NEEDED_MESSAGE = (
     "accept() needs a durable spool: PublisherConfig(spool_path=...); use publish() without one"
 )
@@ -107,6 +107,13 @@ def overtaking_error(enc: EncodedEvent, earlier: QueueFullError) -> QueueFullErr
     )
     error.__cause__ = earlier
     return error
+
+
+def _refuse_rest(outcomes: list[Any], first: int) -> int:
+    """A call interrupted by a close: its events from ``first`` on were not accepted."""
+    for index in range(first, len(outcomes)):
+        outcomes[index] = PublisherClosedError(CLOSED_MESSAGE)
+    return len(outcomes) - first
 
 
 def _overtaking(enc: EncodedEvent, blocked: dict[object, QueueFullError]) -> QueueFullError | None:
@@ -644,6 +651,9 @@ class AsyncPublisher(_PublisherBase):
                     # The poll thread keeps standing aside: the reports wait for the batch.
                     await asyncio.sleep(0)
                     slice_end = clock() + _LOOP_SLICE
+                    if self._intake_stopped or core.closed:  # closing meanwhile: not the rest
+                        refused += _refuse_rest(outcomes, index)
+                        break
                 try:
                     pending = _BatchSlot(encode(event, topic), batch, index)
                 except EventwireError as exc:
@@ -776,6 +786,9 @@ class AsyncPublisher(_PublisherBase):
         for start in range(0, len(events), size):
             if start:
                 await asyncio.sleep(0)
+                if self._intake_stopped or self._core.closed:  # closing meanwhile
+                    _refuse_rest(outcomes, start)
+                    break
             part = [events[index] for index in range(start, min(start + size, len(events)))]
             more, where = self._spool_entries(spool, part, topic, outcomes, target, first=start)
             entries += more
@@ -820,6 +833,9 @@ class AsyncPublisher(_PublisherBase):
         done = 0
         refused: tuple[int, EventwireError] | None = None
         while done < len(entries):
+            if self._intake_stopped or self._core.closed:  # closing began while this call ran
+                refused = (done, PublisherClosedError(CLOSED_MESSAGE))
+                break
             room = spool.room()
             if room <= 0:
                 try:
@@ -830,7 +846,11 @@ class AsyncPublisher(_PublisherBase):
                 continue
             part = entries[done : done + room]
             commit: asyncio.Future[None] = loop.create_future()
-            spool.submit(part, _commit_callback(commit))
+            try:
+                spool.submit(part, _commit_callback(commit))
+            except PublisherClosedError as exc:  # closed while this call waited or encoded
+                refused = (done, exc)
+                break
             commits.append(commit)
             done += len(part)
         for commit in commits:
@@ -1229,6 +1249,9 @@ class Publisher(_PublisherBase):
         done = 0
         refused: tuple[int, EventwireError] | None = None
         while done < len(entries):
+            if self._intake_stopped or self._core.closed:  # closed by another thread meanwhile
+                refused = (done, PublisherClosedError(CLOSED_MESSAGE))
+                break
             room = spool.room()
             if room <= 0:
                 try:
@@ -1239,7 +1262,11 @@ class Publisher(_PublisherBase):
                 continue
             part = entries[done : done + room]
             commit = _Commit()
-            spool.submit(part, commit)
+            try:
+                spool.submit(part, commit)
+            except PublisherClosedError as exc:  # closed by another thread meanwhile
+                refused = (done, exc)
+                break
             commits.append(commit)
             done += len(part)
         for commit in commits:

@@ -39,7 +39,13 @@ import msgspec
 import structlog
 
 from eventwire._codec import EncodedEvent, Headers
-from eventwire._errors import PublishError, RetriablePublishError, SpoolError
+from eventwire._errors import (
+    CLOSED_MESSAGE,
+    PublisherClosedError,
+    PublishError,
+    RetriablePublishError,
+    SpoolError,
+)
 from eventwire._outcome import DeliveryReceipt
 from eventwire._producer import PARK_DELAY, Pending, ProducerCore
 
@@ -333,14 +339,21 @@ class Spool:
     def submit(self, entries: Sequence[SpoolEntry], on_commit: Callback | None) -> None:
         """Queue ``entries`` for the next commit; ``on_commit`` runs (through the handoff)
         once they are durable. Runs on the caller's thread, in its context: the spans start
-        here, so their parent is the caller's span (not the writer thread's empty context)."""
-        telemetry = self._telemetry
-        if telemetry is not None:
-            for entry in entries:
-                telemetry.start(entry)
+        here, so their parent is the caller's span (not the writer thread's empty context).
+
+        Raises:
+            PublisherClosedError: the writer was told to stop (nothing was queued).
+            SpoolError: an earlier commit failed.
+        """
         with self._cond:
+            if self._stop:  # the writer commits what it holds, then exits: no commit would come
+                raise PublisherClosedError(CLOSED_MESSAGE)
             if self._failure is not None:
                 raise SpoolError(f"spool {self.file.path!r} failed: {self._failure}")
+            telemetry = self._telemetry
+            if telemetry is not None:
+                for entry in entries:
+                    telemetry.start(entry)
             seq = self._next_seq
             stamp = [time.time(), float(len(entries))]
             for entry in entries:

@@ -269,3 +269,32 @@ async def test_a_large_publish_many_lets_other_tasks_publish_meanwhile(
     assert by_offset[receipt.offset].header("ce_id") == receipt.event_id.encode()
     batch_order = [by_offset[r.offset] for r in sorted(receipts, key=lambda r: r.offset)]
     assert [msgspec.json.decode(r.value, type=OrderPlaced) for r in batch_order] == events
+
+
+@pytest.mark.parametrize("spooled", [False, True], ids=["no-spool", "spool"])
+async def test_a_close_during_a_large_publish_many_refuses_the_rest(
+    topics: Topics, tmp_path: Path, spooled: bool
+) -> None:
+    """The call lets the loop run while it works, so a close can come in the middle: the
+    events handed over before it are delivered, the rest get ``PublisherClosedError``
+    (nothing waits for ever, nothing is left unaccounted)."""
+    events = [order(n) for n in range(20_000)]
+    spool: dict[str, object] = {"spool_path": tmp_path / "spool.db"} if spooled else {}
+    publisher = eventwire.AsyncPublisher(topics.config(**spool))
+    many = asyncio.create_task(publisher.publish_many(events))
+    await asyncio.sleep(0)  # publish_many starts encoding and producing
+    report = await asyncio.wait_for(publisher.aclose(timeout=20.0), 60)
+    outcomes = await asyncio.wait_for(many, 60)
+
+    sent = sum(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes)
+    assert sent < len(events)
+    assert all(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes[:sent])
+    assert all(isinstance(o, eventwire.PublisherClosedError) for o in outcomes[sent:])
+    assert (report.delivered, report.failed, report.undelivered) == (sent, 0, 0)
+    assert (report.timed_out, report.spooled) == (False, 0)
+    records = topics.broker.consume(topics.name("orders"))  # to every partition's end
+    consumed = sorted(
+        (msgspec.json.decode(r.value, type=OrderPlaced) for r in records),
+        key=lambda event: event.created_at,
+    )
+    assert consumed == events[:sent]

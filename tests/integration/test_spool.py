@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import eventwire
-from eventwire._spool import SpoolFile
+from eventwire._spool import SpoolEntry, SpoolFile
 from eventwire.testing import ProxiedBroker
 from tests.events import order
 from tests.integration.conftest import Topics
@@ -235,3 +235,22 @@ async def test_unused_publisher_releases_the_spool(topics: Topics, tmp_path: Pat
     assert report.spooled == 0
     async with eventwire.AsyncPublisher(config) as again:  # the lock was released
         await again.accept(order(1))
+
+
+def test_a_submit_after_the_writer_was_told_to_stop_is_refused(
+    topics: Topics, tmp_path: Path
+) -> None:
+    """The writer commits what it holds and exits: a later submit would wait for a commit
+    that never comes, so it is refused (the race a close from another thread could hit)."""
+    path = tmp_path / "s.db"
+    publisher = eventwire.Publisher(topics.config(spool_path=path))
+    try:
+        spool = publisher._spool
+        assert spool is not None
+        encoded = publisher._codec.encode(order(1))
+        spool.stop(5.0)
+        with pytest.raises(eventwire.PublisherClosedError):
+            spool.submit([SpoolEntry(encoded, spool, None)], None)
+    finally:
+        publisher.close(timeout=5.0)
+    assert _rows(path) == 0

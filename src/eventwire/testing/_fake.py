@@ -29,6 +29,7 @@ from eventwire._classify import classify, to_publish_error
 from eventwire._codec import EncodedEvent, EventCodec, UserHeaders, header_items
 from eventwire._config import PublisherConfig
 from eventwire._errors import (
+    CLOSED_MESSAGE,
     AmbiguousPublishError,
     CircuitOpenError,
     ConfigError,
@@ -50,7 +51,6 @@ from eventwire._outcome import (
 )
 from eventwire._producer import too_large_error
 from eventwire._publisher import (
-    CLOSED_MESSAGE,
     OTHER_LOOP_MESSAGE,
     SPOOL_NEEDED_MESSAGE,
     circuit_open_error,
