@@ -183,6 +183,12 @@ class _PublisherBase:
         if self._core.closed or self._intake_stopped:
             raise PublisherClosedError(CLOSED_MESSAGE)
 
+    def _produce_unless_closing(self, pending: Pending) -> None:
+        """``core.produce`` for a caller that waited for room: a close may have begun since
+        (the event is then not accepted: ``PublisherClosedError``)."""
+        self._check_open()
+        self._core.produce(pending)
+
     def _spool_full(self, enc: EncodedEvent) -> SpoolFullError:
         spool = self._spool
         limit = spool.max_events if spool is not None else 0
@@ -673,6 +679,9 @@ class AsyncPublisher(_PublisherBase):
                     if not await self._produce_in_batch_when_room(pending, turn, blocked):
                         batch.remaining -= 1
                         refused += 1
+                        if isinstance(outcomes[index], PublisherClosedError):
+                            refused += _refuse_rest(outcomes, index + 1)
+                            break
                 except PublishError as exc:
                     error = core.refuse(pending, exc)
                     if error is not None:
@@ -693,7 +702,7 @@ class AsyncPublisher(_PublisherBase):
         core.batch_ended()
         try:
             await self._produce_when_room(pending, turn)
-        except PublishError as exc:
+        except (PublishError, PublisherClosedError) as exc:
             pending.batch.outcomes[pending.index] = exc
             if isinstance(exc, QueueFullError) and pending.encoded.key is not None:
                 blocked[pending.encoded.key] = exc
@@ -878,7 +887,7 @@ class AsyncPublisher(_PublisherBase):
         then not accepted)."""
         line = self._line
         if not await line.produce(
-            self._core.produce, pending, self._config.queue_full_timeout, turn
+            self._produce_unless_closing, pending, self._config.queue_full_timeout, turn
         ):
             raise self._queue_full(pending)
 
@@ -1127,14 +1136,20 @@ class Publisher(_PublisherBase):
         self._check_open()
         events = events if isinstance(events, Sequence) else list(events)
         batch = _SyncBatch(len(events))
+        if self._spool is not None:
+            self._spool_batch(self._spool, events, batch, topic)
+        else:
+            self._produce_batch(events, batch, topic)
+        batch.release()
+        batch.done.wait()
+        return batch.outcomes  # type: ignore[return-value]  # every slot is filled once done
+
+    def _produce_batch(self, events: Sequence[Any], batch: _SyncBatch, topic: str | None) -> None:
+        """Encode and produce every event into ``batch`` (the sync twin of
+        ``AsyncPublisher._produce_batch``)."""
         outcomes = batch.outcomes
         encode = self._batch_encoder()
         core = self._core
-        if self._spool is not None:
-            self._spool_batch(self._spool, events, batch, topic)
-            batch.release()
-            batch.done.wait()
-            return outcomes  # type: ignore[return-value]  # every slot is filled once done
         core.track(len(events))
         # Every event holds the batch from the start (no lock per event); the ones whose
         # outcome does not come through the core give their hold back at the end.
@@ -1160,6 +1175,10 @@ class Publisher(_PublisherBase):
                     outcomes[index] = exc
                     if pending.encoded.key is not None:
                         blocked[pending.encoded.key] = exc
+                except PublisherClosedError as exc:  # closed by another thread while waiting
+                    outcomes[index] = exc
+                    _refuse_rest(outcomes, index + 1)
+                    break
                 except PublishError as exc:
                     error = core.refuse(pending, exc)
                     if error is None:
@@ -1174,9 +1193,6 @@ class Publisher(_PublisherBase):
             if kept < len(events):
                 core.untrack(len(events) - kept)
                 batch.release(len(events) - kept)
-        batch.release()
-        batch.done.wait()
-        return outcomes  # type: ignore[return-value]  # every slot is filled once done
 
     def accept(
         self,
@@ -1304,7 +1320,9 @@ class Publisher(_PublisherBase):
         if in_batch:
             core.batch_ended()
         try:
-            produced = line.produce(core.produce, pending, self._config.queue_full_timeout, turn)
+            produced = line.produce(
+                self._produce_unless_closing, pending, self._config.queue_full_timeout, turn
+            )
         finally:
             if in_batch:
                 core.batch_started()

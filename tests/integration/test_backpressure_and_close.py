@@ -145,3 +145,69 @@ async def test_cancelled_publishes_waiting_for_room_are_not_counted(topics: Topi
     assert report.delivered >= len(receipts) >= 1
     records = topics.broker.consume(topics.name("orders"), count=report.delivered)
     assert len(records) == report.delivered
+
+
+def _stopped_with_full_queue(broker: LocalBroker) -> eventwire.PublisherConfig:
+    return eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers,
+        librdkafka_overrides={"queue.buffering.max.messages": 10},
+        breaker=None,  # the events wait for room instead of failing fast
+    )
+
+
+def _assert_closed_while_waiting(
+    elapsed: float, report: eventwire.CloseReport, outcomes: list[object]
+) -> None:
+    """The close is bounded; the 10 queued events failed (counted as undelivered), the one
+    waiting for room and the rest of the call were refused, none was produced after."""
+    assert elapsed < CLOSE_TIMEOUT + 1.0
+    assert (report.delivered, report.undelivered, report.timed_out) == (1, 10, True)
+    assert len(outcomes) == 2000
+    failed = [o for o in outcomes if isinstance(o, eventwire.PublishError)]
+    assert len(failed) == 10
+    closed = [o for o in outcomes if isinstance(o, eventwire.PublisherClosedError)]
+    assert len(closed) == 1990
+    assert {e.event_id for e in failed} == set(report.undelivered_event_ids)
+
+
+async def test_aclose_while_publish_many_waits_for_room_refuses_the_rest(
+    private_broker: Callable[[], LocalBroker],
+) -> None:
+    broker = private_broker()
+    broker.create_topic("orders", 3)
+    publisher = eventwire.AsyncPublisher(_stopped_with_full_queue(broker))
+    await publisher.publish(order(0))
+    broker.stop()
+    many = asyncio.create_task(publisher.publish_many([order(n) for n in range(1, 2001)]))
+    await asyncio.sleep(0)  # the call fills the queue and waits for room
+    assert publisher.health().queue_depth == 10
+    started = time.monotonic()
+    report = await publisher.aclose(timeout=CLOSE_TIMEOUT)
+    elapsed = time.monotonic() - started
+    outcomes: list[object] = list(await asyncio.wait_for(many, 5))
+    _assert_closed_while_waiting(elapsed, report, outcomes)
+
+
+def test_close_while_publish_many_waits_for_room_refuses_the_rest(
+    private_broker: Callable[[], LocalBroker],
+) -> None:
+    broker = private_broker()
+    broker.create_topic("orders", 3)
+    publisher = eventwire.Publisher(_stopped_with_full_queue(broker))
+    publisher.publish(order(0))
+    broker.stop()
+    outcomes: list[object] = []
+    worker = threading.Thread(
+        target=lambda: outcomes.extend(publisher.publish_many([order(n) for n in range(1, 2001)]))
+    )
+    worker.start()
+    deadline = time.monotonic() + 10
+    while publisher.health().queue_depth < 10:  # sync code has nothing to await
+        assert time.monotonic() < deadline, "the queue did not fill"
+        time.sleep(0.01)
+    started = time.monotonic()
+    report = publisher.close(timeout=CLOSE_TIMEOUT)
+    elapsed = time.monotonic() - started
+    worker.join(5)
+    assert not worker.is_alive()
+    _assert_closed_while_waiting(elapsed, report, outcomes)
