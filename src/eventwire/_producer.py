@@ -52,10 +52,12 @@ from eventwire._codec import EncodedEvent
 from eventwire._config import PublisherConfig
 from eventwire._dead_letter import dead_letter_record
 from eventwire._errors import (
+    CLOSED_MESSAGE,
     CircuitOpenError,
     ConfigError,
     DeadLetteredError,
     PermanentPublishError,
+    PublisherClosedError,
     PublishError,
 )
 from eventwire._health import HealthProbe
@@ -512,16 +514,20 @@ class ProducerCore:
         Raises:
             BufferError: the local queue is full; the caller waits for room and calls again.
             PublishError: librdkafka refused the event (e.g. too large); it was not accepted.
+            PublisherClosedError: the publisher closed meanwhile; it was not accepted.
         """
         # Read before the gate: if a replacement swaps producers in between, the gate is seen
         # closed; an event that still reaches the old one is purged by _poll_retired.
         producer = self._producer
-        enc = pending.encoded
         if self.telemetry is not None:
             self.telemetry.start(pending)
         pending._append = self._append
         pending.failures = 0
         pending.order = next(self._orders)
+        self._hand_to(producer, pending)
+
+    def _hand_to(self, producer: Any, pending: Pending) -> None:
+        enc = pending.encoded
         if self._gate_closed and self._hold_at_gate(pending):
             return
         if self._holds and enc.key is not None and self._hold_if_retrying(pending):
@@ -534,6 +540,12 @@ class ProducerCore:
             )
         except KafkaException as exc:
             raise self._refused(exc.args[0], enc) from None
+        except RuntimeError:  # "Producer has been closed"
+            if producer is self._producer:
+                raise PublisherClosedError(CLOSED_MESSAGE) from None
+            # A replacement retired the producer read before the gate, and closed it: go
+            # through the gate again (it holds the event until the old reports are settled).
+            self._hand_to(self._producer, pending)
 
     def _hold_at_gate(self, pending: Pending) -> bool:
         with self._lock:

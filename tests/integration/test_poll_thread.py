@@ -147,3 +147,34 @@ async def test_a_retry_whose_resend_raised_is_sent_again(
     assert receipt.event_id.encode() in {r.header("ce_id") for r in records}
     errors = _poll_errors(logs)
     assert [e["step"] for e in errors] == ["internal_step"]
+
+
+def test_an_event_that_meets_a_closed_producer_is_handed_on_or_refused(topics: Topics) -> None:
+    """``produce()`` on a closed librdkafka producer raises RuntimeError. A replacement may
+    retire and close the producer a caller read a moment before: the event goes to the
+    current one. On the publisher's own closed producer: PublisherClosedError, not accepted."""
+    from confluent_kafka import Producer
+
+    from eventwire._publisher import _SyncDelivery
+
+    retired = Producer({"bootstrap.servers": topics.broker.bootstrap_servers})
+    retired.close()
+    with eventwire.Publisher(topics.config()) as publisher:
+        core = publisher._core
+        hand_to = core._hand_to
+        given: list[object] = []
+
+        def first_to_the_retired_one(producer: object, pending: Any) -> None:
+            given.append(producer)
+            hand_to(retired if len(given) == 1 else producer, pending)
+
+        core._hand_to = first_to_the_retired_one  # type: ignore[method-assign]
+        receipt = publisher.publish(order(1))
+    assert given == [core._producer, core._producer]  # the retired one, then the current one
+    [record] = topics.broker.consume(topics.name("orders"), count=1)
+    assert (record.partition, record.offset) == (receipt.partition, receipt.offset)
+
+    closed = eventwire.Publisher(topics.config())
+    closed.close()
+    with pytest.raises(eventwire.PublisherClosedError):
+        closed._core.produce(_SyncDelivery(closed._codec.encode(order(2))))
