@@ -32,7 +32,9 @@ class DeadLetterPolicy:
 
     Args:
         topic: a format string with ``{topic}`` (default ``"{topic}.dlq"``), or a callable
-            from the original topic to the dead-letter topic.
+            from the original topic to the dead-letter topic. When the callable raises or
+            returns an invalid name, the event is not dead-lettered: its caller gets the
+            original error and ``eventwire.dead_letter_failed`` is logged with the reason.
     """
 
     topic: str | Callable[[str], str] = "{topic}.dlq"

@@ -199,6 +199,7 @@ class _DeadLetterDelivery(Pending):
                 code=error.code,
                 attempts=error.attempts,
                 dead_letter_code=outcome.code,
+                dead_letter_error=str(outcome),
             )
             if telemetry is not None:
                 telemetry.finish(self.original, error)
@@ -908,18 +909,21 @@ class ProducerCore:
         while self._dead_letters:
             pending, error, tries = self._dead_letters.popleft()
             assert self.dead_letter is not None  # noqa: S101 - only queued when set
-            record = dead_letter_record(
-                self.dead_letter,
-                pending.encoded,
-                error,
-                first_failure=pending.first_failure,
-                last_failure=time.time(),
-            )
-            letter = _DeadLetterDelivery(record, pending, error)
-            letter.telemetry = self.telemetry
-            letter._append = self._append
-            letter.generation = self._generation
-            letter.failures = tries
+            try:
+                record = dead_letter_record(
+                    self.dead_letter,
+                    pending.encoded,
+                    error,
+                    first_failure=pending.first_failure,
+                    last_failure=time.time(),
+                )
+            except Exception as exc:  # noqa: BLE001 - a user's topic callable may raise anything
+                # The event is out of every queue: it must settle (with its original error,
+                # like a failed write) or its caller would wait for ever.
+                letter = self._dead_letter_of(pending, error, tries, pending.encoded)
+                letter.refused(_no_dead_letter_topic(pending.encoded, error, exc))
+                continue
+            letter = self._dead_letter_of(pending, error, tries, record)
             try:
                 self._producer.produce(
                     record.topic,
@@ -933,6 +937,16 @@ class ProducerCore:
                 break
             except KafkaException as exc:
                 letter.refused(self._refused(exc.args[0], record))
+
+    def _dead_letter_of(
+        self, pending: Pending, error: PublishError, tries: int, record: EncodedEvent
+    ) -> _DeadLetterDelivery:
+        letter = _DeadLetterDelivery(record, pending, error)
+        letter.telemetry = self.telemetry
+        letter._append = self._append
+        letter.generation = self._generation
+        letter.failures = tries
+        return letter
 
     def _send(self, pending: Pending, key: object) -> bool:
         """Re-produce one failed event (lock held). False when the queue is full (retried
@@ -1183,6 +1197,21 @@ def _log_failed(error: PublishError, event_type: str) -> None:
         error_class=error.category,
         code=error.code,
         attempts=error.attempts,
+    )
+
+
+def _no_dead_letter_topic(
+    enc: EncodedEvent, error: PublishError, exc: Exception
+) -> PermanentPublishError:
+    """The failure of a dead-letter write that never started: the policy gave no valid
+    topic (its callable raised, or returned a bad name)."""
+    detail = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+    return PermanentPublishError(
+        f"no dead-letter topic for event {enc.event_id} of topic {enc.topic!r}: {detail}",
+        topic=enc.topic,
+        event_id=enc.event_id,
+        attempts=error.attempts,
+        code="_INVALID_DEAD_LETTER_TOPIC",
     )
 
 

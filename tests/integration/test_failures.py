@@ -92,6 +92,39 @@ async def test_oversized_event_is_dead_lettered_with_error_headers(topics: Topic
     assert len(topics.broker.consume(topics.name("orders"), count=2)) == 2
 
 
+def _raising_topic(topic: str) -> str:
+    raise LookupError(f"no route for {topic}")
+
+
+@pytest.mark.parametrize(
+    ("topic_of", "reason"),
+    [(_raising_topic, b"LookupError: no route for"), (lambda topic: "bad name!", b"not a valid")],
+    ids=["callable-raises", "invalid-name"],
+)
+async def test_dead_letter_topic_that_cannot_be_named_gives_the_original_error(
+    topics: Topics, topic_of: Callable[[str], str], reason: bytes
+) -> None:
+    # The event had left every queue when its dead-letter topic was asked for: it used to
+    # be settled never (its caller waited for ever, close timed out with it undelivered).
+    config = topics.config(dead_letter=eventwire.DeadLetterPolicy(topic=topic_of))
+    big = order(9, notes="x" * 1_200_000)
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(config) as publisher:
+            outcomes = await asyncio.wait_for(publisher.publish_many([order(1), big, order(2)]), 10)
+            report = await publisher.aclose(timeout=5)
+    assert isinstance(outcomes[0], eventwire.DeliveryReceipt)
+    assert type(outcomes[1]) is eventwire.PermanentPublishError
+    assert outcomes[1].code == "MSG_SIZE_TOO_LARGE"
+    assert isinstance(outcomes[2], eventwire.DeliveryReceipt)
+    assert (report.delivered, report.failed, report.undelivered) == (2, 1, 0)
+    [line] = [log for log in logs if log["event"] in OUTCOME_LINES]
+    assert line["event"] == "eventwire.dead_letter_failed"
+    assert line["event_id"] == outcomes[1].event_id
+    assert line["dead_letter_code"] == "_INVALID_DEAD_LETTER_TOPIC"
+    assert reason in line["dead_letter_error"].encode()
+    assert len(topics.broker.consume(topics.name("orders"), count=2)) == 2
+
+
 async def test_exhausted_retries_are_dead_lettered_with_the_original_bytes(
     proxied: ProxiedBroker,
 ) -> None:
