@@ -20,7 +20,7 @@ class HealthStatus(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         ready: the publisher can deliver now: not closed, the broker answered the last probe,
-            and the circuit breaker is not open or probing.
+            the circuit breaker is not open or probing, and its spool (if any) has not failed.
         reasons: why it is not ready (empty when ready).
         broker_reachable: the last metadata probe's verdict; ``None`` before the first probe
             (the first ``health()`` call starts them).

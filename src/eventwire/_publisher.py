@@ -264,6 +264,8 @@ class _PublisherBase:
             reasons.append("broker unreachable (metadata probe failed)")
         if breaker in ("open", "half_open"):
             reasons.append(f"circuit breaker is {breaker}")
+        if self._spool is not None and self._spool.failure is not None:
+            reasons.append(f"spool failed ({self._spool.failure}): events are refused")
         last_error = core.last_error
         return HealthStatus(
             ready=not reasons,

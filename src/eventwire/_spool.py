@@ -461,7 +461,7 @@ class Spool:
                 try:
                     self.file.commit(batch, deletes)
                 except Exception as exc:  # noqa: BLE001 - reported to every later submit
-                    self._fail(exc, callbacks)
+                    self._fail(exc, batch, callbacks)
                     return
             if callbacks:
                 self._handoff(callbacks, None)
@@ -488,7 +488,7 @@ class Spool:
         ranges.append((first, last))
         return ranges
 
-    def _fail(self, exc: BaseException, callbacks: list[Callback]) -> None:
+    def _fail(self, exc: BaseException, batch: list[SpoolEntry], callbacks: list[Callback]) -> None:
         _log.error("eventwire.spool_failed", path=self.file.path, error=str(exc))
         with self._cond:
             self._failure = exc
@@ -498,6 +498,14 @@ class Spool:
         with self._cond:
             callbacks = [*callbacks, *self._callbacks]
             self._callbacks = []
+            # Never committed, and their callers get the error: not accepted, so not in the
+            # backlog (a close would wait its whole deadline for them and report them spooled).
+            lost = [*batch, *self._queue]
+            self._queue = []
+            self.submitted -= len(lost)
+        with self._ack_lock:
+            for entry in lost:
+                entry.stamp[1] -= 1
         if callbacks:
             self._handoff(callbacks, error)
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import resource
+import signal
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -254,3 +257,55 @@ def test_a_submit_after_the_writer_was_told_to_stop_is_refused(
     finally:
         publisher.close(timeout=5.0)
     assert _rows(path) == 0
+
+
+@contextlib.contextmanager
+def _disk_full_past(limit: int) -> Iterator[None]:
+    """This process cannot write a file past ``limit`` bytes (EFBIG, as a full disk)."""
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+async def _accept_into(
+    publisher: eventwire.AsyncPublisher, handles: list[eventwire.Accepted], count: int
+) -> None:
+    for n in range(1, count):
+        handles.append(await publisher.accept(order(n, key=f"k{n % 5}")))
+
+
+async def test_failed_commit_refuses_events_and_shows_in_health_and_close(
+    topics: Topics, tmp_path: Path
+) -> None:
+    # The events of the failed commit were counted in the backlog for ever: close waited its
+    # whole timeout and reported them spooled; health stayed ready while every accept failed.
+    path = tmp_path / "s.db"
+    async with eventwire.AsyncPublisher(topics.config(spool_path=path)) as publisher:
+        await (await publisher.accept(order(0))).delivered()
+        handles: list[eventwire.Accepted] = []
+        with _disk_full_past(1_000_000), pytest.raises(eventwire.SpoolError) as caught:
+            await _accept_into(publisher, handles, 20_000)
+        assert "commit failed" in str(caught.value)
+        with pytest.raises(eventwire.SpoolError):
+            await publisher.accept(order(0))
+        receipts = await asyncio.gather(*(a.delivered() for a in handles))
+        health = publisher.health()
+        assert not health.ready
+        assert any(reason.startswith("spool failed") for reason in health.reasons)
+        assert health.spool_backlog == 0
+        started = time.monotonic()
+        report = await publisher.aclose(timeout=10.0)
+    assert time.monotonic() - started < 5.0
+    assert (report.delivered, report.failed, report.spooled, report.timed_out) == (
+        len(handles) + 1,
+        0,
+        0,
+        False,
+    )
+    records = topics.broker.consume(topics.name("orders"), count=len(handles) + 1)
+    assert {r.event_id for r in receipts} <= set(_ids(records))
