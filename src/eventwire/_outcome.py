@@ -48,9 +48,11 @@ class CloseReport(msgspec.Struct, frozen=True):
     Attributes:
         delivered: events acknowledged over the publisher's lifetime.
         failed: events whose delivery failed over the publisher's lifetime (their callers got
-            the error).
+            the error). Without a spool this includes the ``undelivered`` ones, so
+            ``delivered + failed`` counts every event settled; with a spool it does not.
         undelivered: events accepted but not acknowledged when the close deadline passed; their
-            callers got an error (``PublishError``) rather than a receipt.
+            callers got an error (``PublishError``) rather than a receipt. Without a spool they
+            are counted in ``failed`` too; with a spool they are the ``spooled`` ones.
         undelivered_event_ids: the ``ce_id`` of each of those events.
         timed_out: whether the deadline passed before every event was settled.
         spooled: events left in the durable spool (accepted, not acknowledged yet); they are

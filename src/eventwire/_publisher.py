@@ -899,7 +899,9 @@ class AsyncPublisher(_PublisherBase):
         left stays in the spool file instead (``CloseReport.spooled``), delivered on the next
         start; waiting callers get a ``RetriablePublishError`` with ``code="SPOOLED"``.
 
-        Always returns within ``timeout`` + about one second, even with the broker gone.
+        Always returns within ``timeout`` + about one second, even with the broker gone, plus
+        the time to settle (and log) each event given up: ~40 us each, so tens of thousands
+        in flight add a second or two.
         Calling it again waits for the first close to finish (e.g. one `GracefulShutdown`
         started), within its own ``timeout``, then returns a fresh report.
         """
