@@ -429,6 +429,13 @@ class Spool:
     # -- the writer thread -----------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._write()
+        except Exception as exc:  # noqa: BLE001 - reported to every waiting and later submit
+            # A dead writer must not leave submitters waiting for a commit for ever.
+            self._fail(exc, [], [])
+
+    def _write(self) -> None:
         if self._replay:
             replay = []
             stamps = iter(self._replay_stamps)  # made when the file was loaded
@@ -543,8 +550,18 @@ class Spool:
         core.track(1)
         generation = core.room_generation
         while True:
+            if self.closing:
+                # The rest of a batch stays in the spool; the producer may be closed already.
+                core.untrack(1)
+                return False
             try:
                 core.produce(entry)
+            except RuntimeError:
+                if not self.closing:
+                    raise
+                # Closed between the check and produce() ("Producer has been closed").
+                core.untrack(1)
+                return False
             except BufferError:
                 breaker = core.breaker
                 if self.closing or (breaker is not None and not breaker.allows()):
