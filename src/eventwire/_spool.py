@@ -556,10 +556,10 @@ class Spool:
                 return False
             try:
                 core.produce(entry)
-            except RuntimeError:
+            except PublisherClosedError:
                 if not self.closing:
                     raise
-                # Closed between the check and produce() ("Producer has been closed").
+                # The producer was closed between the check and produce().
                 core.untrack(1)
                 return False
             except BufferError:

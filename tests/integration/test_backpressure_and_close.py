@@ -6,6 +6,9 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
+
+from structlog.testing import capture_logs
 
 import eventwire
 from eventwire.testing import LocalBroker
@@ -211,3 +214,33 @@ def test_close_while_publish_many_waits_for_room_refuses_the_rest(
     worker.join(5)
     assert not worker.is_alive()
     _assert_closed_while_waiting(elapsed, report, outcomes)
+
+
+async def _close_while_publish_many_waits_for_room(
+    topics: Topics,
+) -> tuple[eventwire.AsyncPublisher, eventwire.CloseReport, list[object], list[dict[str, Any]]]:
+    publisher = eventwire.AsyncPublisher(
+        topics.config(librdkafka_overrides=SMALL_QUEUE, validate=False)
+    )
+    await publisher.publish(order(0))
+    task = asyncio.create_task(publisher.publish_many(_events()[:20_000]))
+    await asyncio.sleep(0)  # its first step fills the queue, then it waits for room
+    with capture_logs() as logs:
+        report = await publisher.aclose(timeout=0.001)
+        outcomes = await asyncio.wait_for(task, 10)
+    return publisher, report, list(outcomes), logs
+
+
+async def test_publish_many_waiting_for_room_at_close_is_refused(topics: Topics) -> None:
+    # It waited out queue_full_timeout (30 s) after the close, or met the closed producer
+    # and raised a bare RuntimeError ("Producer has been closed"), its outcomes lost.
+    publisher, report, outcomes, _ = await _close_while_publish_many_waits_for_room(topics)
+    closed = [o for o in outcomes if isinstance(o, eventwire.PublisherClosedError)]
+    receipts = [o for o in outcomes if isinstance(o, eventwire.DeliveryReceipt)]
+    failed = [o for o in outcomes if isinstance(o, eventwire.PublishError)]
+    assert closed, "the close came after the call stopped waiting for room"
+    assert len(closed) + len(receipts) + len(failed) == len(outcomes)
+    assert (report.delivered, report.failed) == (len(receipts) + 1, len(failed))
+    assert publisher.outstanding == 0
+    records = topics.broker.consume(topics.name("orders"), count=len(receipts) + 1, timeout=10)
+    assert {r.event_id for r in receipts} <= {r.header("ce_id").decode() for r in records}  # type: ignore[union-attr]
