@@ -744,7 +744,12 @@ class ProducerCore:
                 # is re-sending what it had in flight (ambiguous: same ce_id, consumers
                 # de-duplicate).
                 self._recreate_reason = "a message timed out (idempotence state in doubt)"
-        if failure in ("retriable", "ambiguous") and self.breaker is not None:
+        if (
+            failure in ("retriable", "ambiguous")
+            and self.breaker is not None
+            and not self._abandoning
+        ):
+            # A purge at close is the publisher's own doing, not a sign of the cluster.
             self.breaker.record_failure()
         key: object = enc.key if enc.key is not None else pending  # no key: a lane of its own
         delay, parked = self._resend_delay(pending, failure, now)

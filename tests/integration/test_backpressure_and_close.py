@@ -244,3 +244,12 @@ async def test_publish_many_waiting_for_room_at_close_is_refused(topics: Topics)
     assert publisher.outstanding == 0
     records = topics.broker.consume(topics.name("orders"), count=len(receipts) + 1, timeout=10)
     assert {r.event_id for r in receipts} <= {r.header("ce_id").decode() for r in records}  # type: ignore[union-attr]
+
+
+async def test_purge_at_close_does_not_open_the_breaker(topics: Topics) -> None:
+    # Every event purged at the close deadline counted as a delivery failure: a healthy
+    # broker's shutdown logged eventwire.circuit_opened (an error line that pages someone).
+    publisher, report, _, logs = await _close_while_publish_many_waits_for_room(topics)
+    assert report.failed > 5  # purged: more than BreakerPolicy.failures
+    assert publisher.breaker_state == "closed"
+    assert "eventwire.circuit_opened" not in {log["event"] for log in logs}
