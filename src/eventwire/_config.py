@@ -251,9 +251,8 @@ class PublisherConfig:
                 raise ConfigError(f"spool_path must be a non-empty path or None, got {path!r}")
             parent = os.path.dirname(os.path.abspath(os.fspath(path)))
             if not os.path.isdir(parent):
-                raise ConfigError(
-                    f"spool_path {os.fspath(path)!r}: directory {parent!r} does not exist"
-                )
+                problem = "is not a directory" if os.path.exists(parent) else "does not exist"
+                raise ConfigError(f"spool_path {os.fspath(path)!r}: {parent!r} {problem}")
         count = self.spool_max_events
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ConfigError(f"spool_max_events must be an int >= 1, got {count!r}")

@@ -62,6 +62,10 @@ def test_spool_directory_must_exist(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "s.db"
     with pytest.raises(ConfigError, match="does not exist"):
         make(spool_path=missing)
+    afile = tmp_path / "afile"
+    afile.touch()
+    with pytest.raises(ConfigError, match=r"afile' is not a directory$"):  # not "does not exist"
+        make(spool_path=afile / "s.db")
 
 
 async def test_accept_needs_a_spool() -> None:
