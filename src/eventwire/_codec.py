@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal
 
 import msgspec
+import msgspec.inspect
 
 from eventwire._errors import EventDefinitionError, EventValidationError
 from eventwire._events import DECIMAL_EXPECTED, EventSpec, finite_decimal_hook, spec_of
@@ -33,6 +34,7 @@ CONTENT_TYPES: Final[Mapping[str, str]] = {
     "msgpack": "application/msgpack",
 }
 _convert: Final = msgspec.convert
+_json_encode: Final = msgspec.json.encode
 _time_ns: Final = time.time_ns
 _decimal_hook: Final = finite_decimal_hook
 RESERVED_HEADERS: Final = frozenset(
@@ -75,6 +77,7 @@ class _TypeCodec:
         "content_type",
         "decode",
         "key_field",
+        "reference_check",
         "spec",
         "topic",
     )
@@ -87,6 +90,16 @@ class _TypeCodec:
         # The compiled pre-check passes valid events in a fraction of `convert`'s time; anything
         # it does not pass (or a type it cannot compile) goes to `convert`, which decides.
         self.check = compile_check(spec.cls, spec.check_type) or _never
+        # `convert` cannot check some valid types: a union of a `Decimal` or `float` with
+        # another type (its marker types must stand alone), and a union of tagged structs
+        # (`from_attributes` looks for the tag as an attribute of the object). Such events are
+        # checked by the reference instead: typed decode of their JSON form, whatever the
+        # publisher's encoding, so NaN is refused the same way.
+        self.reference_check: Callable[[bytes], Any] | None = (
+            None
+            if _convert_can_check(spec.check_type)
+            else msgspec.json.Decoder(spec.validation_type).decode
+        )
         decoder: msgspec.json.Decoder[Any] | msgspec.msgpack.Decoder[Any]
         if encoding == "json":
             decoder = msgspec.json.Decoder(spec.validation_type)
@@ -165,10 +178,7 @@ class EventCodec:
                 )
             codec = self._type_codec(cls)
         if self.validate and not codec.check(event):
-            try:
-                _convert(event, codec.check_type, from_attributes=True, dec_hook=_decimal_hook)
-            except msgspec.ValidationError as exc:
-                raise _validation_error(codec.spec, exc) from None
+            _full_check(codec, event)
         try:
             value = self._encode(event)
         except _ENCODE_ERRORS as exc:
@@ -237,6 +247,50 @@ class EventCodec:
         value = self._time = b"%s%03dZ" % (self._time_prefix, millis)
         self._time_ms = now_ms  # after the value: another thread never pairs it with an old one
         return value
+
+
+def _full_check(codec: _TypeCodec, event: Any) -> None:
+    """Decide whether ``event`` is valid; raise ``EventValidationError`` if not."""
+    try:
+        if codec.reference_check is None:
+            _convert(event, codec.check_type, from_attributes=True, dec_hook=_decimal_hook)
+        else:
+            try:
+                data = _json_encode(event)
+            except _ENCODE_ERRORS:
+                return  # encoding it for the publisher fails too, and names the field
+            codec.reference_check(data)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(codec.spec, exc) from None
+
+
+def _convert_can_check(check_type: type[Any]) -> bool:
+    try:
+        info = msgspec.inspect.type_info(check_type)
+    except TypeError:  # msgspec refuses a marker type in a union, e.g. `FiniteFloat | int`
+        return False
+    return not _has_unchecked_union(info, set())
+
+
+def _has_unchecked_union(node: Any, seen: set[type[Any]]) -> bool:
+    """Whether the type holds a union ``convert`` cannot check: a marker type (``FiniteFloat``,
+    ``FiniteDecimal``) beside anything but ``None``, or two structs (tagged)."""
+    if isinstance(node, msgspec.inspect.UnionType):
+        kinds = [t for t in node.types if not isinstance(t, msgspec.inspect.NoneType)]
+        if len(kinds) > 1 and any(isinstance(t, msgspec.inspect.CustomType) for t in kinds):
+            return True
+        if sum(isinstance(t, msgspec.inspect.StructType) for t in kinds) > 1:
+            return True
+    if isinstance(node, msgspec.inspect.StructType):
+        if node.cls in seen:
+            return False
+        seen.add(node.cls)
+        return any(_has_unchecked_union(f.type, seen) for f in node.fields)
+    for value in msgspec.structs.astuple(node):
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, msgspec.inspect.Type) and _has_unchecked_union(item, seen):
+                return True
+    return False
 
 
 def spec_for(event: Any) -> EventSpec:

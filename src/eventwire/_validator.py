@@ -99,7 +99,7 @@ def compile_check(cls: type[Any], check_type: type[Any]) -> Check | None:
     if key not in _CHECKS:
         try:
             _CHECKS[key] = _Generator().build(mi.type_info(check_type), mi.type_info(cls))
-        except _Unsupported:
+        except (_Unsupported, TypeError):  # TypeError: msgspec refuses e.g. `FiniteFloat | int`
             _CHECKS[key] = None
     return _CHECKS[key]
 
