@@ -7,6 +7,7 @@ the event's data, attributes travel as ``ce_*`` headers and ``content-type``.
 from __future__ import annotations
 
 import datetime as _dt
+import enum
 import itertools
 import os
 import time
@@ -344,6 +345,8 @@ def _never(event: Any) -> bool:
 def _key_bytes(value: Any) -> bytes | None:
     if value is None:
         return None
+    if isinstance(value, enum.Enum):  # the key is what the payload carries: the member's value
+        value = value.value
     if isinstance(value, str):
         return value.encode()
     if isinstance(value, bytes):
