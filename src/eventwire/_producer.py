@@ -103,6 +103,7 @@ class Pending:
         "receipt",
         "span",
         "t0",
+        "unassigned",
     )
     #: A durable event (in the spool) is never given up for a transient failure: when its
     #: retries run out it is *parked* (re-sent after ``PARK_DELAY``, its key still held).
@@ -123,6 +124,9 @@ class Pending:
     #: Set by the instrumentation only (``_telemetry``): the event's span and start time.
     span: Any
     t0: float | None
+    #: The latest failed report came without a partition: librdkafka never assigned the
+    #: message one (no metadata for its topic), so it was never sent.
+    unassigned: bool
 
     def __call__(self, err: Any, msg: Any) -> None:
         # Runs inside Producer.poll() on the poll thread: only record, never resolve here.
@@ -134,6 +138,8 @@ class Pending:
             self.receipt = DeliveryReceipt(
                 enc.topic, msg.partition(), msg.offset(), msg.timestamp()[1], enc.event_id
             )
+        else:
+            self.unassigned = msg.partition() is None
         self._append(self)
 
     def refused(self, error: PublishError) -> None:
@@ -716,18 +722,7 @@ class ProducerCore:
             failure = error.category  # before retry and dead letter, like any breaker refusal
         else:
             current = pending.generation == self._generation
-            error = to_publish_error(
-                err,
-                topic=enc.topic,
-                event_id=enc.event_id,
-                attempts=pending.failures,
-                failure=_known_ambiguous(
-                    err,
-                    current_producer=current,
-                    maybe_sent=self._abandoning
-                    and pending.connection_errors != self.connection_errors,
-                ),
-            )
+            error = self._delivery_error(pending, err, current=current)
             failure = error.category
             if failure == "fatal":
                 if current and self._recreate_reason is None:
@@ -735,6 +730,7 @@ class ProducerCore:
                 failure = "ambiguous"
             elif (
                 err.code() == KafkaError._MSG_TIMED_OUT
+                and failure == "ambiguous"  # else never sent: the sequence state is sound
                 and current
                 and self._recreate_reason is None
             ):
@@ -786,6 +782,31 @@ class ProducerCore:
         if not (pending.durable and self._abandoning):  # kept in the spool: not a failure
             _log_failed(error, enc.event_type)
         return error
+
+    def _delivery_error(self, pending: Pending, err: Any, *, current: bool) -> PublishError:
+        enc = pending.encoded
+        if err.code() == KafkaError._MSG_TIMED_OUT and pending.unassigned:
+            # Timed out before it had a partition, so never sent (no metadata for its topic:
+            # it does not exist and the cluster does not create it, or it has no leader).
+            return to_publish_error(
+                err,
+                topic=enc.topic,
+                event_id=enc.event_id,
+                attempts=pending.failures,
+                context=f"topic {enc.topic!r} has no known partition (does it exist?)",
+                failure="retriable",
+            )
+        return to_publish_error(
+            err,
+            topic=enc.topic,
+            event_id=enc.event_id,
+            attempts=pending.failures,
+            failure=_known_ambiguous(
+                err,
+                current_producer=current,
+                maybe_sent=self._abandoning and pending.connection_errors != self.connection_errors,
+            ),
+        )
 
     def _unreached_error(self, pending: Pending, err: Any) -> CircuitOpenError:
         enc = pending.encoded

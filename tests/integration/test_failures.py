@@ -353,3 +353,40 @@ async def test_a_refused_event_without_dead_letter_topic_is_one_failure_line(
     assert [(log["event"], log["code"], log["event_id"]) for log in failures] == [
         ("eventwire.publish_failed", "MSG_SIZE_TOO_LARGE", outcomes[1].event_id)
     ]
+
+
+# -- missing topic ---------------------------------------------------------------------------
+
+
+async def test_a_missing_topic_times_out_as_never_sent_without_replacing_the_producer(
+    topics: Topics,
+) -> None:
+    """With auto-creation off (Tansu honours the client's flag), an event for a missing topic
+    never gets a partition: its timeout is retriable (never sent, not ambiguous), names the
+    topic, and does not replace the producer, which would re-send what the other topics had
+    in flight as ambiguous (qa5a finding)."""
+    config = topics.config(
+        delivery_timeout=1.0,
+        retry=eventwire.RetryPolicy.never(),
+        librdkafka_overrides={"allow.auto.create.topics": False},
+    )
+    others = [order(n) for n in range(1, 40)]
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(config) as publisher:
+            missing, outcomes = await asyncio.gather(
+                publisher.publish(order(0), topic="missing"),
+                publisher.publish_many(others),
+                return_exceptions=True,
+            )
+            after = await publisher.publish(order(40))
+    assert isinstance(missing, eventwire.RetriablePublishError), repr(missing)
+    assert missing.code == "_MSG_TIMED_OUT"
+    assert missing.topic == topics.name("missing")
+    assert f"topic {topics.name('missing')!r} has no known partition" in str(missing)
+    assert not [line for line in logs if line["event"] == "eventwire.producer_recreated"]
+    assert isinstance(outcomes, list)
+    assert all(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes), outcomes
+    records = topics.broker.consume(topics.name("orders"), count=len(others) + 1)
+    ids = Counter(r.header("ce_id") for r in records)
+    assert sorted(ids.values()) == [1] * (len(others) + 1)
+    assert after.event_id.encode() in ids

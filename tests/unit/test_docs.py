@@ -17,6 +17,8 @@ def render() -> str:
         "The `fatal()` flag of a `KafkaError` wins over the table; a code not listed is",
         "**permanent** (surfaced, never retried forever). `KafkaError.retriable()` is not used:",
         "librdkafka reports it `False` on delivery reports even for transient errors.",
+        "A `_MSG_TIMED_OUT` of a message that never had a partition (no metadata for its topic,",
+        "e.g. a missing topic with auto-creation off) is **retriable**: it was never sent.",
         "",
         "| class | exception | what eventwire does | librdkafka codes |",
         "|---|---|---|---|",
