@@ -103,7 +103,7 @@ class Pending:
         "receipt",
         "span",
         "t0",
-        "unassigned",
+        "unsent",
     )
     #: A durable event (in the spool) is never given up for a transient failure: when its
     #: retries run out it is *parked* (re-sent after ``PARK_DELAY``, its key still held).
@@ -124,9 +124,10 @@ class Pending:
     #: Set by the instrumentation only (``_telemetry``): the event's span and start time.
     span: Any
     t0: float | None
-    #: The latest failed report came without a partition: librdkafka never assigned the
-    #: message one (no metadata for its topic), so it was never sent.
-    unassigned: bool
+    #: No attempt can have been written: every failed report so far came without a
+    #: partition (librdkafka never assigned the message one: no metadata for its topic).
+    #: Set by ``ProducerCore.produce``.
+    unsent: bool
 
     def __call__(self, err: Any, msg: Any) -> None:
         # Runs inside Producer.poll() on the poll thread: only record, never resolve here.
@@ -138,8 +139,8 @@ class Pending:
             self.receipt = DeliveryReceipt(
                 enc.topic, msg.partition(), msg.offset(), msg.timestamp()[1], enc.event_id
             )
-        else:
-            self.unassigned = msg.partition() is None
+        elif msg.partition() is not None:
+            self.unsent = False
         self._append(self)
 
     def refused(self, error: PublishError) -> None:
@@ -530,6 +531,7 @@ class ProducerCore:
             self.telemetry.start(pending)
         pending._append = self._append
         pending.failures = 0
+        pending.unsent = True
         pending.order = next(self._orders)
         self._hand_to(producer, pending)
 
@@ -744,6 +746,9 @@ class ProducerCore:
             failure in ("retriable", "ambiguous")
             and self.breaker is not None
             and not self._abandoning
+            # once the cluster has answered, a message that never had a partition says its
+            # topic is missing: the cluster is up, and other topics must not fail fast
+            and not (self.reached and getattr(pending, "unsent", False))
         ):
             # A purge at close is the publisher's own doing, not a sign of the cluster.
             self.breaker.record_failure()
@@ -785,7 +790,7 @@ class ProducerCore:
 
     def _delivery_error(self, pending: Pending, err: Any, *, current: bool) -> PublishError:
         enc = pending.encoded
-        if err.code() == KafkaError._MSG_TIMED_OUT and pending.unassigned:
+        if err.code() == KafkaError._MSG_TIMED_OUT and getattr(pending, "unsent", False):
             # Timed out before it had a partition, so never sent (no metadata for its topic:
             # it does not exist and the cluster does not create it, or it has no leader).
             return to_publish_error(
