@@ -547,7 +547,11 @@ class AsyncPublisher(_PublisherBase):
             topic: send to this topic instead of the declared one (the publisher's remapping
                 still applies).
             key: use this Kafka key instead of the event's key field.
-            headers: extra record headers; ``ce_*`` and ``content-type`` are reserved.
+            headers: extra record headers (names may repeat; str values are sent UTF-8). The
+                headers eventwire sets (``ce_specversion``, ``ce_id``, ``ce_source``,
+                ``ce_type``, ``ce_time``, ``ce_eventversion``, ``content-type``, in any case)
+                are refused; other ``ce_*`` extensions may be given. When tracing records,
+                the span's ``traceparent``/``tracestate`` replace the caller's.
 
         Returns:
             The receipt: topic, partition, offset, timestamp and event id.

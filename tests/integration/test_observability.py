@@ -459,3 +459,25 @@ async def _until(condition: Any, within: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.02)
+
+
+async def test_a_callers_traceparent_header_is_replaced_by_the_spans(
+    topics: Topics, otel: Otel
+) -> None:
+    """One ``traceparent`` per record: the caller's is replaced when tracing records (as the
+    publish docstring says), kept when it does not; other headers stay in order."""
+    stale = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    headers = [("traceparent", stale), ("x-tenant", "t1"), ("x-tenant", b"t2")]
+    async with eventwire.AsyncPublisher(topics.config(telemetry=otel.telemetry)) as traced:
+        receipt = await traced.publish(order(1), headers=headers)
+    async with eventwire.AsyncPublisher(topics.config()) as plain:
+        untraced = await plain.publish(order(2), headers=headers)
+    records = {r.header("ce_id"): r for r in topics.broker.consume(topics.name("orders"), count=2)}
+    traced_record = records[receipt.event_id.encode()]
+    [span] = otel.finished()
+    names = [name for name, _ in traced_record.headers]
+    assert names.count("traceparent") == 1
+    assert f"{span.context.trace_id:032x}".encode() in (traced_record.header("traceparent") or b"")
+    assert [v for n, v in traced_record.headers if n == "x-tenant"] == [b"t1", b"t2"]
+    plain_record = records[untraced.event_id.encode()]
+    assert [v for n, v in plain_record.headers if n == "traceparent"] == [stale.encode()]
