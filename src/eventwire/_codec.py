@@ -270,12 +270,13 @@ def _convert_can_check(check_type: type[Any]) -> bool:
         info = msgspec.inspect.type_info(check_type)
     except TypeError:  # msgspec refuses a marker type in a union, e.g. `FiniteFloat | int`
         return False
-    return not _has_unchecked_union(info, set())
+    return not _convert_cannot_check(info, set())
 
 
-def _has_unchecked_union(node: Any, seen: set[type[Any]]) -> bool:
-    """Whether the type holds a union ``convert`` cannot check: a marker type (``FiniteFloat``,
-    ``FiniteDecimal``) beside anything but ``None``, or two structs (tagged)."""
+def _convert_cannot_check(node: Any, seen: set[type[Any]]) -> bool:
+    """Whether the type holds what ``convert`` cannot check: a marker type (``FiniteFloat``,
+    ``FiniteDecimal``) in a union beside anything but ``None``, a union of (tagged) structs,
+    or a field that may be ``msgspec.UNSET`` (an ``UNSET`` attribute fails ``convert``)."""
     if isinstance(node, msgspec.inspect.UnionType):
         kinds = [t for t in node.types if not isinstance(t, msgspec.inspect.NoneType)]
         if len(kinds) > 1 and any(isinstance(t, msgspec.inspect.CustomType) for t in kinds):
@@ -286,12 +287,22 @@ def _has_unchecked_union(node: Any, seen: set[type[Any]]) -> bool:
         if node.cls in seen:
             return False
         seen.add(node.cls)
-        return any(_has_unchecked_union(f.type, seen) for f in node.fields)
+        return any(_may_be_unset(f) or _convert_cannot_check(f.type, seen) for f in node.fields)
     for value in msgspec.structs.astuple(node):
         for item in value if isinstance(value, tuple) else (value,):
-            if isinstance(item, msgspec.inspect.Type) and _has_unchecked_union(item, seen):
+            if isinstance(item, msgspec.inspect.Type) and _convert_cannot_check(item, seen):
                 return True
     return False
+
+
+def _may_be_unset(field: msgspec.inspect.Field) -> bool:
+    # `inspect` drops `UnsetType` from the type; a field defaulting to UNSET shows as optional
+    # with neither a default nor a factory.
+    return (
+        not field.required
+        and field.default is msgspec.NODEFAULT
+        and field.default_factory is msgspec.NODEFAULT
+    )
 
 
 def spec_for(event: Any) -> EventSpec:
