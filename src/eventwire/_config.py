@@ -285,11 +285,17 @@ class PublisherConfig:
             ``topic_prefix + topic_map.get(declared, declared)``.
 
         Raises:
-            ConfigError: the resulting name is not a legal Kafka topic name (e.g. the prefix
-                makes it longer than 249 characters).
+            ConfigError: ``declared`` or the resulting name is not a legal Kafka topic name
+                (e.g. an empty name, or a prefix that makes it longer than 249 characters).
         """
+        # A per-call topic must be legal itself: an empty one resolved to the prefix alone.
+        if not _legal_topic(declared):
+            raise ConfigError(
+                f"topic {declared!r} is not a legal Kafka topic name "
+                "([a-zA-Z0-9._-], 1 to 249 characters)"
+            )
         topic = self.topic_prefix + self.topic_map.get(declared, declared)
-        if not _TOPIC_NAME.fullmatch(topic) or topic in {".", ".."}:
+        if not _legal_topic(topic):
             raise ConfigError(
                 f"topic {declared!r} resolves to {topic!r} (topic_prefix + topic_map), which is "
                 "not a legal Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters)"
@@ -561,6 +567,10 @@ class PublisherConfig:
         if self.linger_ms is not None:
             return self.linger_ms
         return float(_PRESETS[self.preset]["linger.ms"])
+
+
+def _legal_topic(name: object) -> bool:
+    return isinstance(name, str) and bool(_TOPIC_NAME.fullmatch(name)) and name not in {".", ".."}
 
 
 def _check_seconds(name: str, value: object) -> None:

@@ -108,6 +108,23 @@ async def test_topic_map_remaps_and_call_override_is_remapped_too(topics: Topics
     assert [r.key for r in topics.broker.consume(topics.name("blobs"), count=1)] == [b"ord-000002"]
 
 
+@pytest.mark.parametrize("topic", ["", ".", ".."])
+async def test_an_illegal_call_topic_is_refused_not_resolved_to_the_prefix(
+    topics: Topics, topic: str
+) -> None:
+    """``topic=""`` (e.g. from an unset setting) went to the topic named by the prefix alone
+    (qa5a finding); the call's topic must be a legal name itself."""
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        with pytest.raises(eventwire.ConfigError, match=f"^topic {topic!r} is not a legal"):
+            await publisher.publish(order(1), topic=topic)
+        [outcome] = await publisher.publish_many([order(2)], topic=topic)
+        assert isinstance(outcome, eventwire.ConfigError)
+        await publisher.publish(order(3))
+    assert [r.key for r in topics.broker.consume(topics.name("orders"), count=1)] == [b"ord-000003"]
+    with pytest.raises(ValueError, match="does not exist"):  # nothing went to the prefix alone
+        topics.broker.consume(topics.prefix, timeout=5)
+
+
 async def test_null_key_events_and_extra_headers(topics: Topics) -> None:
     async with eventwire.AsyncPublisher(topics.config()) as publisher:
         receipt = await publisher.publish(
