@@ -76,6 +76,7 @@ class _TypeCodec:
         "check",
         "check_type",
         "content_type",
+        "convert_checks",
         "decode",
         "key_field",
         "reference_check",
@@ -94,13 +95,10 @@ class _TypeCodec:
         # `convert` cannot check some valid types: a union of a `Decimal` or `float` with
         # another type (its marker types must stand alone), and a union of tagged structs
         # (`from_attributes` looks for the tag as an attribute of the object). Such events are
-        # checked by the reference instead: typed decode of their JSON form, whatever the
+        # checked by the reference alone: typed decode of their JSON form, whatever the
         # publisher's encoding, so NaN is refused the same way.
-        self.reference_check: Callable[[bytes], Any] | None = (
-            None
-            if _convert_can_check(spec.check_type)
-            else msgspec.json.Decoder(spec.validation_type).decode
-        )
+        self.convert_checks = _convert_can_check(spec.check_type)
+        self.reference_check: Final = msgspec.json.Decoder(spec.validation_type).decode
         decoder: msgspec.json.Decoder[Any] | msgspec.msgpack.Decoder[Any]
         if encoding == "json":
             decoder = msgspec.json.Decoder(spec.validation_type)
@@ -119,9 +117,9 @@ class EventCodec:
     with ``from_attributes``: types, ``Meta`` constraints, timezone-aware datetimes, finite
     ``Decimal`` money) before encoding it. A pre-check compiled once per event type
     (``_validator``) passes valid events without calling ``convert``; whatever it does not
-    pass goes to ``convert``, which decides and words the error. Decoding the encoded bytes
-    with the typed decoder remains the reference (``validate_bytes``, and the tests hold the
-    checks to the same verdicts).
+    pass goes to ``convert``, which words the error, and what ``convert`` accepts then goes to
+    the reference, the typed decode of the event's JSON form (``validate_bytes`` decodes
+    encoded bytes the same way), which has the last word.
 
     Event ids (``ce_id``) are a random per-codec prefix plus a counter: unique, cheap, and
     assigned once so that a retried event keeps its id.
@@ -253,14 +251,16 @@ class EventCodec:
 def _full_check(codec: _TypeCodec, event: Any) -> None:
     """Decide whether ``event`` is valid; raise ``EventValidationError`` if not."""
     try:
-        if codec.reference_check is None:
+        if codec.convert_checks:
             _convert(event, codec.check_type, from_attributes=True, dec_hook=_decimal_hook)
-        else:
-            try:
-                data = _json_encode(event)
-            except _ENCODE_ERRORS:
-                return  # encoding it for the publisher fails too, and names the field
-            codec.reference_check(data)
+        # What `convert` accepts here, the pre-check did not pass: the reference decides too,
+        # because `convert` is laxer than the typed decoder in places (it lets a `Decimal`
+        # stand for a constrained float, which would reach Kafka as a JSON string).
+        try:
+            data = _json_encode(event)
+        except _ENCODE_ERRORS:
+            return  # encoding it for the publisher fails too, and names the field
+        codec.reference_check(data)
     except msgspec.ValidationError as exc:
         raise _validation_error(codec.spec, exc) from None
 

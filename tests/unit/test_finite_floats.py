@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from decimal import Decimal
+from typing import Annotated, Literal
 
 import msgspec
 import pytest
@@ -50,3 +51,40 @@ def test_finite_floats_and_ints_pass_and_decode_back(encoding: Literal["json", "
     event = ReadingTaken(sensor="s", value=-0.0, history=[1e308, -5e-324, 3], spare=None)
     encoded = codec.encode(event)
     assert codec.validate_bytes(ReadingTaken, encoded.value) is not None
+
+
+@eventwire.event(topic="readings", key="sensor", type="test.ratio_measured", version=1)
+class RatioMeasured(msgspec.Struct, frozen=True, kw_only=True):
+    sensor: str
+    ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.5
+    note: Annotated[float, msgspec.Meta(description="no bounds")] = 0.0
+
+
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
+@pytest.mark.parametrize(
+    ("fields", "path", "reason"),
+    [
+        # msgspec's convert lets a Decimal stand for a float; it would reach Kafka as a string
+        ({"ratio": Decimal("0.5")}, "$.ratio", "Expected `float`, got `str`"),
+        ({"note": Decimal("2")}, "$.note", "Expected `float`, got `str`"),
+        # no bounds to refuse NaN: JSON would carry null
+        ({"note": math.nan}, "$.note", "Expected `float`, got `null`"),
+        ({"note": math.inf}, "$.note", "Expected `float`, got `null`"),
+        ({"ratio": math.nan}, "$.ratio", "Expected `float` >= 0.0"),
+    ],
+)
+def test_a_constrained_float_gets_no_decimal_and_no_nan(
+    encoding: Literal["json", "msgpack"], fields: dict[str, object], path: str, reason: str
+) -> None:
+    event = RatioMeasured(sensor="s", **fields)  # type: ignore[arg-type]
+    with pytest.raises(eventwire.EventValidationError) as info:
+        eventwire.EventCodec(encoding=encoding).encode(event)
+    assert (info.value.path, info.value.reason) == (path, reason)
+
+
+def test_a_constrained_float_passes_and_decodes_back() -> None:
+    codec = eventwire.EventCodec()
+    event = RatioMeasured(sensor="s", ratio=1, note=-1e300)
+    encoded = codec.encode(event)
+    assert msgspec.json.decode(encoded.value, type=RatioMeasured) == event
+    assert codec.validate_bytes(RatioMeasured, encoded.value) is not None
