@@ -165,3 +165,17 @@ def to_publish_error(
     )
     exc.__cause__ = KafkaException(error)
     return exc
+
+
+def still_ambiguous(error: PublishError) -> PublishError:
+    """``error`` of a retriable attempt, as an ``AmbiguousPublishError``: an earlier attempt
+    failed ambiguously, so the event may be in Kafka although this attempt was not written."""
+    exc = AmbiguousPublishError(
+        f"an earlier attempt may have been written: {error}",
+        topic=error.topic,
+        event_id=error.event_id,
+        attempts=error.attempts,
+        code=error.code,
+    )
+    exc.__cause__ = error.__cause__
+    return exc

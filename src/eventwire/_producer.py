@@ -47,7 +47,7 @@ import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from eventwire._breaker import CircuitBreaker
-from eventwire._classify import FailureClass, classify, to_publish_error
+from eventwire._classify import FailureClass, classify, still_ambiguous, to_publish_error
 from eventwire._codec import EncodedEvent
 from eventwire._config import PublisherConfig
 from eventwire._dead_letter import dead_letter_record
@@ -99,6 +99,7 @@ class Pending:
         "failures",
         "first_failure",
         "generation",
+        "maybe_written",
         "order",
         "receipt",
         "span",
@@ -119,6 +120,9 @@ class Pending:
     failures: int
     first_failure: float
     generation: int
+    #: An earlier attempt failed ambiguously (it may be in Kafka). Set only then: read it
+    #: with ``getattr(pending, "maybe_written", False)``.
+    maybe_written: bool
     #: Acceptance order (``ProducerCore.produce``): failures of a key are re-sent in this order.
     order: int
     #: Set by the instrumentation only (``_telemetry``): the event's span and start time.
@@ -711,37 +715,7 @@ class ProducerCore:
         pending.failures += 1
         if pending.failures == 1:
             pending.first_failure = now
-        if isinstance(err, PublishError):  # refused by an internal produce()
-            error, failure = err, err.category
-            error.attempts = pending.failures
-        elif (
-            self._purged_unreached
-            and err.code() == KafkaError._PURGE_QUEUE
-            and not self._abandoning
-            and not self.reached
-        ):
-            error = self._unreached_error(pending, err)
-            failure = error.category  # before retry and dead letter, like any breaker refusal
-        else:
-            current = pending.generation == self._generation
-            error = self._delivery_error(pending, err, current=current)
-            failure = error.category
-            if failure == "fatal":
-                if current and self._recreate_reason is None:
-                    self._recreate_reason = f"{err.name()} on a delivery report"
-                failure = "ambiguous"
-            elif (
-                err.code() == KafkaError._MSG_TIMED_OUT
-                and failure == "ambiguous"  # else never sent: the sequence state is sound
-                and current
-                and self._recreate_reason is None
-            ):
-                # After a timeout the idempotent producer's sequence state is in doubt: Kafka
-                # bumps the epoch, Tansu fences it, a broker that lost its state no longer
-                # knows the producer id (it stalls). A fresh producer starts clean; the price
-                # is re-sending what it had in flight (ambiguous: same ce_id, consumers
-                # de-duplicate).
-                self._recreate_reason = "a message timed out (idempotence state in doubt)"
+        error, failure = self._classified(pending, err)
         if (
             failure in ("retriable", "ambiguous")
             and self.breaker is not None
@@ -787,6 +761,48 @@ class ProducerCore:
         if not (pending.durable and self._abandoning):  # kept in the spool: not a failure
             _log_failed(error, enc.event_type)
         return error
+
+    def _classified(self, pending: Pending, err: Any) -> tuple[PublishError, str]:
+        """The error a failed attempt settles with, and the class that decides what follows
+        (a fatal error counts as ambiguous; a class once ambiguous stays so)."""
+        if isinstance(err, PublishError):  # refused by an internal produce()
+            error, failure = err, err.category
+            error.attempts = pending.failures
+        elif (
+            self._purged_unreached
+            and err.code() == KafkaError._PURGE_QUEUE
+            and not self._abandoning
+            and not self.reached
+        ):
+            error = self._unreached_error(pending, err)
+            failure = error.category  # before retry and dead letter, like any breaker refusal
+        else:
+            current = pending.generation == self._generation
+            error = self._delivery_error(pending, err, current=current)
+            failure = error.category
+            if failure == "fatal":
+                if current and self._recreate_reason is None:
+                    self._recreate_reason = f"{err.name()} on a delivery report"
+                failure = "ambiguous"
+            elif (
+                err.code() == KafkaError._MSG_TIMED_OUT
+                and failure == "ambiguous"  # else never sent: the sequence state is sound
+                and current
+                and self._recreate_reason is None
+            ):
+                # After a timeout the idempotent producer's sequence state is in doubt: Kafka
+                # bumps the epoch, Tansu fences it, a broker that lost its state no longer
+                # knows the producer id (it stalls). A fresh producer starts clean; the price
+                # is re-sending what it had in flight (ambiguous: same ce_id, consumers
+                # de-duplicate).
+                self._recreate_reason = "a message timed out (idempotence state in doubt)"
+        if failure == "ambiguous":
+            pending.maybe_written = True
+        elif failure == "retriable" and getattr(pending, "maybe_written", False):
+            # This attempt was not written, but an earlier one may have been: what the caller
+            # learns is what can be true of the event, not of its last attempt.
+            error, failure = still_ambiguous(error), "ambiguous"
+        return error, failure
 
     def _delivery_error(self, pending: Pending, err: Any, *, current: bool) -> PublishError:
         enc = pending.encoded
