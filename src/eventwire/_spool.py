@@ -513,6 +513,10 @@ class Spool:
         with self._ack_lock:
             for entry in lost:
                 entry.stamp[1] -= 1
+        telemetry = self._telemetry
+        if telemetry is not None:  # their spans started at submit
+            for entry in lost:
+                telemetry.not_sent(entry, error)
         if callbacks:
             self._handoff(callbacks, error)
 

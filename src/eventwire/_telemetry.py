@@ -42,7 +42,7 @@ from opentelemetry.propagators.textmap import Setter, TextMapPropagator
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
 from eventwire import _semconv as sc
-from eventwire._errors import ConfigError, PublishError
+from eventwire._errors import ConfigError, EventwireError, PublishError
 
 if TYPE_CHECKING:
     from eventwire._codec import EncodedEvent, Headers
@@ -269,6 +269,16 @@ class Instrumentation:
             instruments.duration.record(time.perf_counter() - t0, attributes)
             with self._lock:  # the sync publisher settles on the poll thread, refuses on callers'
                 self.sent[key] = self.sent.get(key, 0) + 1
+
+    def not_sent(self, pending: Pending, error: EventwireError) -> None:
+        """``pending`` will never be sent (its spool commit failed): end its span with the
+        error, and record no metric point, as for an event the breaker refused."""
+        span = getattr(pending, "span", None)
+        pending.t0 = pending.span = None
+        if span is not None:
+            span.set_attribute(sc.ERROR_TYPE, type(error).__name__)
+            span.set_status(Status(StatusCode.ERROR, self.scrub(str(error))))
+            span.end()
 
     def retry_scheduled(self, pending: Pending, error: PublishError, delay: float) -> None:
         self._failed_attempt(sc.EVENT_RETRY_SCHEDULED, pending, error, delay)

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ import eventwire
 from eventwire.testing import LocalBroker, ProxiedBroker
 from tests.events import order
 from tests.integration.conftest import Topics
+from tests.integration.test_spool import _accept_into, _disk_full_past
 
 
 @dataclass
@@ -208,6 +210,25 @@ async def test_breaker_rejection_is_an_error_span(proxied: ProxiedBroker, otel: 
     assert rejected.status.status_code is StatusCode.ERROR
     assert (rejected.attributes or {})["error.type"] == "CircuitOpenError"
     assert [e.name for e in rejected.events] == ["eventwire.circuit_open"]
+
+
+async def test_an_event_whose_spool_commit_failed_ends_its_span_as_an_error(
+    topics: Topics, otel: Otel, tmp_path: Path
+) -> None:
+    # Its span started when it was handed to the spool writer and was never ended.
+    config = topics.config(spool_path=tmp_path / "s.db", telemetry=otel.telemetry)
+    async with eventwire.AsyncPublisher(config) as publisher:
+        await (await publisher.accept(order(0))).delivered()
+        handles: list[eventwire.Accepted] = []
+        with _disk_full_past(1_000_000), pytest.raises(eventwire.SpoolError) as caught:
+            await _accept_into(publisher, handles, 20_000)
+        await asyncio.gather(*(a.delivered() for a in handles))
+    spans = otel.finished(f"send {topics.name('orders')}")
+    assert len(spans) == len(handles) + 2  # the first, the accepted, the one refused
+    [failed] = [s for s in spans if s.status.status_code is StatusCode.ERROR]
+    assert (failed.attributes or {})["error.type"] == "SpoolError"
+    assert failed.status.description == str(caught.value)
+    assert otel.points("messaging.client.sent.messages")[0].value == len(handles) + 1
 
 
 async def test_without_an_sdk_nothing_is_recorded_or_injected(topics: Topics, otel: Otel) -> None:
