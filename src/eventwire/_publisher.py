@@ -69,6 +69,18 @@ SPOOL_NEEDED_MESSAGE = (
 # is read once per _SLICE_CHECK events.
 _LOOP_SLICE = 0.01
 _SLICE_CHECK = 256
+# Events given up at close get no line each: the close's line names this many of them.
+_LOGGED_IDS = 5
+# After its deadline a close has this long (seconds) for everything left: settling what it
+# gave up, stopping the poll thread (the last _STOP_SHARE of it at least) and the spool
+# writer; so it returns within its timeout + about one second, whatever is left.
+_CLOSE_GRACE = 0.9
+_STOP_SHARE = 0.3
+
+
+def _left(until: float, now: float) -> float:
+    """Seconds from ``now`` to ``until``, at least 0.1: a last step always gets a moment."""
+    return max(0.1, until - now)
 
 
 def circuit_open_error(enc: EncodedEvent, reason: str | None) -> CircuitOpenError:
@@ -110,10 +122,12 @@ def overtaking_error(enc: EncodedEvent, earlier: QueueFullError) -> QueueFullErr
 
 
 def _refuse_rest(outcomes: list[Any], first: int) -> int:
-    """A call interrupted by a close: its events from ``first`` on were not accepted."""
-    for index in range(first, len(outcomes)):
-        outcomes[index] = PublisherClosedError(CLOSED_MESSAGE)
-    return len(outcomes) - first
+    """A call interrupted by a close: its events from ``first`` on were not accepted.
+    They share one error: a large call's hundreds of thousands of exceptions would cost the
+    closing process a full collection or two."""
+    count = len(outcomes) - first
+    outcomes[first:] = [PublisherClosedError(CLOSED_MESSAGE)] * count
+    return count
 
 
 def _overtaking(enc: EncodedEvent, blocked: dict[object, QueueFullError]) -> QueueFullError | None:
@@ -365,6 +379,7 @@ class _PublisherBase:
             undelivered=report.undelivered,
             spooled=report.spooled,
             timed_out=timed_out,
+            first_undelivered_event_ids=report.undelivered_event_ids[:_LOGGED_IDS],
         )
         return report
 
@@ -906,9 +921,10 @@ class AsyncPublisher(_PublisherBase):
         left stays in the spool file instead (``CloseReport.spooled``), delivered on the next
         start; waiting callers get a ``RetriablePublishError`` with ``code="SPOOLED"``.
 
-        Always returns within ``timeout`` + about one second, even with the broker gone, plus
-        the time to settle (and log) each event given up: ~40 us each, so tens of thousands
-        in flight add a second or two.
+        Always returns within ``timeout`` + about one second, even with the broker gone and
+        hundreds of thousands of events in flight. Events given up get no log line each (the
+        close's ``eventwire.publisher_closed`` line counts them, the report lists them);
+        those whose purge is still being settled when it returns count as undelivered.
         Calling it again waits for the first close to finish (e.g. one `GracefulShutdown`
         started), within its own ``timeout``, then returns a fresh report.
         """
@@ -936,10 +952,11 @@ class AsyncPublisher(_PublisherBase):
         if spool is not None:
             return await self._aclose_spooled(spool, deadline)
         timed_out = not await self._drained(deadline)
+        grace = loop.time() + _CLOSE_GRACE
         if timed_out:
             core.abandon()
-            await self._drained(loop.time() + 1.0)
-        await asyncio.to_thread(core.stop_polling, 1.0)
+            await self._drained(grace - _STOP_SHARE)
+        await asyncio.to_thread(core.stop_polling, _left(grace, loop.time()))
         return self._report(timed_out)
 
     async def _aclose_spooled(self, spool: Spool, deadline: float) -> CloseReport:
@@ -965,8 +982,9 @@ class AsyncPublisher(_PublisherBase):
             core.abandon()
         # That last batch is settled (acks queued) before this returns: the handoff's
         # call_soon_threadsafe callbacks run before to_thread's completion.
-        await asyncio.to_thread(core.stop_polling, 1.0)
-        await asyncio.to_thread(spool.stop, 1.0)
+        grace = loop.time() + _CLOSE_GRACE
+        await asyncio.to_thread(core.stop_polling, _left(grace - _STOP_SHARE, loop.time()))
+        await asyncio.to_thread(spool.stop, _left(grace, loop.time()))
         self._settle_left(spool)
         return self._report(timed_out)
 
@@ -1361,10 +1379,11 @@ class Publisher(_PublisherBase):
         if spool is not None:
             return self._close_spooled(spool, deadline)
         timed_out = not self._drained(deadline)
+        grace = time.monotonic() + _CLOSE_GRACE
         if timed_out:
             core.abandon()
-            self._drained(time.monotonic() + 1.0)
-        core.stop_polling(1.0)
+            self._drained(grace - _STOP_SHARE)
+        core.stop_polling(_left(grace, time.monotonic()))
         return self._report(timed_out)
 
     def _close_spooled(self, spool: Spool, deadline: float) -> CloseReport:
@@ -1378,8 +1397,9 @@ class Publisher(_PublisherBase):
         spool.closing = True
         if core.outstanding > 0:
             core.abandon()  # settled by the poll thread's last batch; the rows stay
-        core.stop_polling(1.0)
-        spool.stop(1.0)
+        grace = time.monotonic() + _CLOSE_GRACE
+        core.stop_polling(_left(grace - _STOP_SHARE, time.monotonic()))
+        spool.stop(_left(grace, time.monotonic()))
         self._settle_left(spool)
         return self._report(timed_out)
 
