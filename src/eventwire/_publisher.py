@@ -74,8 +74,8 @@ _LOGGED_IDS = 5
 # After its deadline a close has this long (seconds) for everything left: settling what it
 # gave up, stopping the poll thread (the last _STOP_SHARE of it at least) and the spool
 # writer; so it returns within its timeout + about one second, whatever is left.
-_CLOSE_GRACE = 0.9
-_STOP_SHARE = 0.3
+_CLOSE_GRACE = 0.7
+_STOP_SHARE = 0.25
 
 
 def _left(until: float, now: float) -> float:

@@ -269,24 +269,53 @@ async def test_purge_at_close_does_not_open_the_breaker(proxied: ProxiedBroker) 
     assert "eventwire.circuit_opened" not in {log["event"] for log in logs}
 
 
+BACKLOG = 50_000
+
+
+def _backlog_config(proxied: ProxiedBroker) -> eventwire.PublisherConfig:
+    proxied.create_topic("orders", 3)
+    return eventwire.PublisherConfig(
+        bootstrap_servers=proxied.bootstrap_servers,
+        librdkafka_overrides={"queue.buffering.max.messages": 2 * BACKLOG},
+    )
+
+
+def _backlog_queued(publisher: eventwire.Publisher | eventwire.AsyncPublisher) -> bool:
+    assert publisher.health().queue_depth <= BACKLOG
+    return publisher.health().queue_depth == BACKLOG
+
+
+def _assert_large_backlog_closed(
+    elapsed: float, report: eventwire.CloseReport, outcomes: list[Any], logs: list[Any]
+) -> None:
+    assert elapsed < CLOSE_TIMEOUT + 1.0
+    assert (report.delivered, report.undelivered, report.timed_out) == (1, BACKLOG, True)
+    assert len(outcomes) == BACKLOG
+    assert all(isinstance(o, eventwire.PublishError) for o in outcomes)
+    # Those settled before the report are named in it; the rest are counted as undelivered.
+    errors = {o.event_id for o in outcomes}
+    assert set(report.undelivered_event_ids) <= errors
+    assert "eventwire.publish_failed" not in [log["event"] for log in logs]  # one summary line
+    [closed] = [log for log in logs if log["event"] == "eventwire.publisher_closed"]
+    assert closed["undelivered"] == BACKLOG
+    assert list(closed["first_undelivered_event_ids"]) == list(report.undelivered_event_ids[:5])
+
+
+# 50,000 events in librdkafka's queue, the broker silent (packets dropped): closing took
+# timeout + 1.7 s, most of it one log line per purged event, and then the poll thread's stop
+# and the drain each had a second of their own.
+
+
 async def test_aclose_with_a_large_backlog_to_a_silent_broker_is_bounded(
     proxied: ProxiedBroker,
 ) -> None:
-    # 50,000 events in librdkafka's queue, the broker silent (packets dropped): closing took
-    # timeout + 1.7 s, most of it one log line per purged event, and then the poll thread's
-    # stop and the drain each had a second of their own.
-    proxied.create_topic("orders", 3)
-    count = 50_000
-    config = eventwire.PublisherConfig(
-        bootstrap_servers=proxied.bootstrap_servers,
-        librdkafka_overrides={"queue.buffering.max.messages": 100_000},
-    )
-    publisher = eventwire.AsyncPublisher(config)
+    publisher = eventwire.AsyncPublisher(_backlog_config(proxied))
     await publisher.publish(order(0))
     proxied.proxy.blackhole()
-    calls = asyncio.create_task(publisher.publish_many([order(n) for n in range(1, count + 1)]))
+    events = [order(n) for n in range(1, BACKLOG + 1)]
+    calls = asyncio.create_task(publisher.publish_many(events))
     deadline = time.monotonic() + 30
-    while publisher.health().queue_depth < count:
+    while not _backlog_queued(publisher):
         assert time.monotonic() < deadline, f"queued: {publisher.health().queue_depth}"
         await asyncio.sleep(0.05)
     with capture_logs() as logs:
@@ -295,14 +324,25 @@ async def test_aclose_with_a_large_backlog_to_a_silent_broker_is_bounded(
         elapsed = time.monotonic() - started
         outcomes = await calls
     proxied.proxy.restore()
-    assert elapsed < CLOSE_TIMEOUT + 1.0
-    assert (report.delivered, report.undelivered, report.timed_out) == (1, count, True)
-    assert all(isinstance(o, eventwire.PublishError) for o in outcomes)
-    # Those settled before the report are named in it; the rest are counted as undelivered.
-    errors = {o.event_id for o in outcomes if isinstance(o, eventwire.PublishError)}
-    assert set(report.undelivered_event_ids) <= errors
-    events = [log["event"] for log in logs]
-    assert "eventwire.publish_failed" not in events  # one summary line instead
-    [closed] = [log for log in logs if log["event"] == "eventwire.publisher_closed"]
-    assert closed["undelivered"] == count
-    assert list(closed["first_undelivered_event_ids"]) == list(report.undelivered_event_ids[:5])
+    _assert_large_backlog_closed(elapsed, report, outcomes, logs)
+
+
+def test_close_with_a_large_backlog_to_a_silent_broker_is_bounded(proxied: ProxiedBroker) -> None:
+    publisher = eventwire.Publisher(_backlog_config(proxied))
+    publisher.publish(order(0))
+    proxied.proxy.blackhole()
+    outcomes: list[Any] = []
+    events = [order(n) for n in range(1, BACKLOG + 1)]
+    worker = threading.Thread(target=lambda: outcomes.extend(publisher.publish_many(events)))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not _backlog_queued(publisher):  # sync code has nothing to await
+        assert time.monotonic() < deadline, f"queued: {publisher.health().queue_depth}"
+        time.sleep(0.05)
+    with capture_logs() as logs:
+        started = time.monotonic()
+        report = publisher.close(timeout=CLOSE_TIMEOUT)
+        elapsed = time.monotonic() - started
+        worker.join(10)
+    proxied.proxy.restore()
+    _assert_large_backlog_closed(elapsed, report, outcomes, logs)
