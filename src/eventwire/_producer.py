@@ -422,6 +422,8 @@ class ProducerCore:
             self._hand_over(gate=True)
 
     def _probe_step(self) -> None:
+        if self._abandoning:  # a close gave up: a probe would only hold up its last reports
+            return
         breaker = self.breaker
         if breaker is not None and breaker.confirmation_due():
             # _ALL_BROKERS_DOWN is also what one connection reset looks like with a single

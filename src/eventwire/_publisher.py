@@ -74,7 +74,7 @@ _LOGGED_IDS = 5
 # After its deadline a close has this long (seconds) for everything left: settling what it
 # gave up, stopping the poll thread (the last _STOP_SHARE of it at least) and the spool
 # writer; so it returns within its timeout + about one second, whatever is left.
-_CLOSE_GRACE = 0.7
+_CLOSE_GRACE = 0.75
 _STOP_SHARE = 0.25
 
 
@@ -957,6 +957,9 @@ class AsyncPublisher(_PublisherBase):
             core.abandon()
             await self._drained(grace - _STOP_SHARE)
         await asyncio.to_thread(core.stop_polling, _left(grace, loop.time()))
+        # The poll thread may have been busy (a breaker probe blocks it up to probe_timeout):
+        # its last reports still count if they are settled within the grace.
+        await self._drained(grace)
         return self._report(timed_out)
 
     async def _aclose_spooled(self, spool: Spool, deadline: float) -> CloseReport:
@@ -1384,6 +1387,7 @@ class Publisher(_PublisherBase):
             core.abandon()
             self._drained(grace - _STOP_SHARE)
         core.stop_polling(_left(grace, time.monotonic()))
+        self._drained(grace)  # as in AsyncPublisher._close_now
         return self._report(timed_out)
 
     def _close_spooled(self, spool: Spool, deadline: float) -> CloseReport:

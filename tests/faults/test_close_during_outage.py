@@ -83,7 +83,10 @@ async def test_close_after_a_cancelled_publish_many_raises_nothing_on_the_loop(
         await batch
     report = await publisher.aclose(timeout=0.2)
     assert report.timed_out
-    assert publisher.outstanding == 0
+    assert report.undelivered == 96
+    # A breaker probe may hold the poll thread past the close's grace (the cut makes one
+    # due right now): the last reports are then settled just after aclose returns.
+    await Run(events).until(lambda: publisher.outstanding == 0, within=5, what="settled")
     assert loop_errors == []
 
 
