@@ -69,6 +69,9 @@ _log = structlog.get_logger("eventwire")
 #: How long one ``poll()`` blocks when nothing happens; bounds how fast the thread sees a stop
 #: or a due retry.
 _POLL_INTERVAL: Final = 0.05
+#: How long one ``flush()`` of a closing publisher blocks: short, so the reports it served
+#: are handed over about as soon as by ``poll()``.
+_CLOSE_FLUSH_SLICE: Final = 0.01
 #: How long a replaced producer is still polled for the reports of what it held.
 _RETIRE_GRACE: Final = 30.0
 #: Back-off of the poll loop while the same step fails again and again: doubles from the base.
@@ -395,8 +398,14 @@ class ProducerCore:
         self._shut_down(errors)
 
     def _poll_step(self) -> None:
+        producer = self._producer
         try:
-            self._producer.poll(self._poll_timeout())
+            if self.closed and len(producer):
+                # While flush() runs librdkafka sends at once, ignoring linger.ms: a close
+                # shorter than the linger time would otherwise purge events it could deliver.
+                producer.flush(min(self._poll_timeout(), _CLOSE_FLUSH_SLICE))
+            else:
+                producer.poll(self._poll_timeout())
         except KafkaException as exc:  # fatal errors are raised from poll()
             self._on_error(exc.args[0])
 

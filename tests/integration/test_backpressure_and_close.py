@@ -346,3 +346,43 @@ def test_close_with_a_large_backlog_to_a_silent_broker_is_bounded(proxied: Proxi
         worker.join(10)
     proxied.proxy.restore()
     _assert_large_backlog_closed(elapsed, report, outcomes, logs)
+
+
+LINGER_MS = 60_000  # far longer than the close timeout: only a flush sends the batch in time
+
+
+async def test_aclose_sends_what_lingers_at_once(topics: Topics) -> None:
+    config = topics.config(linger_ms=LINGER_MS, delivery_timeout=120.0)
+    publisher = eventwire.AsyncPublisher(config)
+    events = [order(n, key=f"k{n % 7}") for n in range(50)]
+    pending = [asyncio.create_task(publisher.publish(e)) for e in events]
+    await asyncio.sleep(0)  # one loop turn: each task runs up to its await (produced)
+    assert publisher.outstanding == 50
+    report = await publisher.aclose(timeout=5.0)
+    receipts = await asyncio.gather(*pending)
+    assert (report.delivered, report.failed, report.undelivered) == (50, 0, 0)
+    assert not report.timed_out
+    records = topics.broker.consume(topics.name("orders"), count=50)
+    codec = eventwire.EventCodec(resolve_topic=config.resolve_topic)
+    assert sorted(r.value for r in records) == sorted(codec.encode(e).value for e in events)
+    assert sorted((r.partition, r.offset) for r in records) == sorted(
+        (r.partition, r.offset) for r in receipts
+    )
+
+
+def test_close_sends_what_lingers_at_once(topics: Topics) -> None:
+    publisher = eventwire.Publisher(topics.config(linger_ms=LINGER_MS, delivery_timeout=120.0))
+    outcomes: list[object] = []
+    worker = threading.Thread(
+        target=lambda: outcomes.extend(publisher.publish_many([order(n) for n in range(50)]))
+    )
+    worker.start()
+    deadline = time.monotonic() + 10
+    while publisher.outstanding < 50:  # all 50 accepted; sync code has nothing to await
+        assert time.monotonic() < deadline, f"only {publisher.outstanding} accepted"
+        time.sleep(0.01)
+    report = publisher.close(timeout=5.0)
+    worker.join(5)
+    assert (report.delivered, report.failed, report.undelivered) == (50, 0, 0)
+    assert all(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes)
+    assert len(topics.broker.consume(topics.name("orders"), count=50)) == 50
