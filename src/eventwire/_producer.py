@@ -267,6 +267,10 @@ def too_large_error(enc: EncodedEvent, limit: int, err: KafkaError) -> Permanent
 class ProducerCore:
     """Owns the librdkafka producer, the poll thread and the delivery bookkeeping."""
 
+    #: The last client error other than _ALL_BROKERS_DOWN (which follows every failed
+    #: connection): the cause a failure message names (a refused TLS or SASL handshake).
+    _last_cause: str | None = None
+
     def __init__(self, config: PublisherConfig) -> None:
         self.config = config
         self._settings: dict[str, object] = dict(config.to_librdkafka())
@@ -487,6 +491,8 @@ class ProducerCore:
         # opens on _ALL_BROKERS_DOWN only once the poll loop's probe confirms it).
         self.last_error = f"{err.name()}: {err.str()}"
         self.last_error_at = time.time()
+        if err.code() != KafkaError._ALL_BROKERS_DOWN:
+            self._last_cause = self.last_error
         self.connection_errors += 1
         # An unreachable cluster reports every failed connect attempt (several a second): one
         # line per error code, then at most one per interval with how many were left out.
@@ -828,7 +834,9 @@ class ProducerCore:
                 topic=enc.topic,
                 event_id=enc.event_id,
                 attempts=pending.failures,
-                context=f"topic {enc.topic!r} has no known partition (does it exist?)",
+                context=f"topic {enc.topic!r} has no known partition (does it exist?"
+                + ("" if self.reached else self._client_error_hint())
+                + ")",
                 failure="retriable",
             )
         return to_publish_error(
@@ -849,7 +857,8 @@ class ProducerCore:
         error = CircuitOpenError(
             f"event {enc.event_id} ({enc.event_type}) was not sent: the cluster at"
             f" {self.config.bootstrap_servers} has not answered since the publisher started"
-            f" (circuit breaker open: {breaker.last_reason if breaker else 'unreachable'})",
+            f" (circuit breaker open: {breaker.last_reason if breaker else 'unreachable'}"
+            f"{self._client_error_hint()})",
             topic=enc.topic,
             event_id=enc.event_id,
             attempts=0,
@@ -857,6 +866,11 @@ class ProducerCore:
         )
         error.__cause__ = KafkaException(err)
         return error
+
+    def _client_error_hint(self) -> str:
+        """The client error that may explain why the cluster never answered, for messages."""
+        cause = self._last_cause or self.last_error
+        return "" if cause is None else f"; last client error: {self.config.scrub(cause)}"
 
     def _resend_delay(
         self, pending: Pending, failure: str, now: float

@@ -267,6 +267,32 @@ def test_sync_publish_to_a_cluster_never_reached_fails_fast() -> None:
     assert (report.failed, report.undelivered, report.timed_out) == (1, 0, False)
 
 
+def test_sasl_against_a_plaintext_broker_names_the_handshake_and_no_secret(
+    topics: Topics,
+) -> None:
+    # The local broker speaks plaintext only: the SASL handshake fails on every connection. The
+    # error used to say only that the cluster "has not answered" (the cause was in the logs).
+    secret = "s3cret-pa55word"  # noqa: S105 - a fake secret the test hunts for
+    config = topics.config(
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username="svc",
+        sasl_password=secret,
+        breaker=eventwire.BreakerPolicy(probe_timeout=0.5),
+    )
+    with capture_logs() as logs, eventwire.Publisher(config) as publisher:
+        with pytest.raises(eventwire.CircuitOpenError) as raised:
+            publisher.publish(order(0))
+        report = publisher.close(timeout=1.0)
+    message = str(raised.value)
+    assert "has not answered since" in message
+    assert "last client error: _AUTHENTICATION" in message
+    assert secret not in message
+    assert not [log for log in logs if secret in repr(log)]
+    assert (report.delivered, report.failed) == (0, 1)
+    assert topics.broker.consume(topics.name("orders")) == []
+
+
 # -- retries through injected faults ---------------------------------------------------------
 
 
