@@ -254,7 +254,7 @@ def too_large_error(enc: EncodedEvent, limit: int, err: KafkaError) -> Permanent
     error = PermanentPublishError(
         f"event {enc.event_id} ({enc.event_type}) is {len(enc.value):,} bytes encoded"
         f" (+ key and headers), over the producer's limit message.max.bytes="
-        f"{limit:,}; it was not sent",
+        f"{limit:,}, which librdkafka checks before compression; it was not sent",
         topic=enc.topic,
         event_id=enc.event_id,
         attempts=0,

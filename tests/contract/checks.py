@@ -268,7 +268,8 @@ async def check_too_large_event_is_refused(target: Target) -> None:
     )
     assert str(error) == (
         f"event {error.event_id} (blob.stored) is 20,024 bytes encoded (+ key and headers), "
-        "over the producer's limit message.max.bytes=10,000; it was not sent"
+        "over the producer's limit message.max.bytes=10,000, which librdkafka checks before "
+        "compression; it was not sent"
     )
     assert [type(o).__name__ for o in outcomes] == ["DeliveryReceipt", "PermanentPublishError"]
     assert [r.key for r in await target.delivered("blobs")] == [None]
