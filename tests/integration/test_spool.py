@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
+import re
 import resource
 import signal
 import sqlite3
@@ -13,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 import eventwire
@@ -309,3 +312,70 @@ async def test_failed_commit_refuses_events_and_shows_in_health_and_close(
     )
     records = topics.broker.consume(topics.name("orders"), count=len(handles) + 1)
     assert {r.event_id for r in receipts} <= set(_ids(records))
+
+
+@eventwire.event(topic="orders", key="account_id", type="account.opened", version=1)
+class AccountOpenedV1(msgspec.Struct, frozen=True, kw_only=True):
+    account_id: str
+    owner: str
+
+
+# Version 2 of the same event, as the next release declares it: a new optional field and a
+# renamed type. Rows spooled by version 1 must be replayed as they were written.
+@eventwire.event(topic="orders", key="account_id", type="account.registered", version=2)
+class AccountOpenedV2(msgspec.Struct, frozen=True, kw_only=True):
+    account_id: str
+    owner: str
+    email: str | None = None
+
+
+async def test_rows_of_an_older_event_version_replay_as_written(
+    topics: Topics, tmp_path: Path
+) -> None:
+    path = tmp_path / "s.db"
+    codec = eventwire.EventCodec(resolve_topic=topics.config().resolve_topic)
+    old = [codec.encode(AccountOpenedV1(account_id=f"a{n % 5}", owner=f"o{n}")) for n in range(40)]
+    _write_without_producing(path, old)  # what a process killed after the commit leaves
+    async with eventwire.AsyncPublisher(topics.config(spool_path=path)) as publisher:
+        new = await publisher.publish(AccountOpenedV2(account_id="a0", owner="new", email="e@x"))
+    records = topics.broker.consume(topics.name("orders"), count=41)
+    assert len(records) == 41
+    by_id = {(r.header("ce_id") or b"").decode(): r for r in records}
+    for enc in old:
+        record = by_id.pop(enc.event_id)
+        assert (record.key, record.value) == (enc.key, enc.value)
+        assert record.header("ce_type") == b"account.opened"
+    [(new_id, fresh)] = by_id.items()
+    assert new_id == new.event_id
+    assert fresh.header("ce_type") == b"account.registered"
+    assert msgspec.json.decode(fresh.value)["email"] == "e@x"
+    assert _rows(path) == 0
+
+
+async def test_a_spool_reopened_with_another_prefix_replays_to_the_topics_it_was_accepted_for(
+    topics: Topics, tmp_path: Path
+) -> None:
+    # A row holds the topic resolved when the event was accepted: a restart with another
+    # topic_prefix does not move it (docs/spool.md, "Replay").
+    path = tmp_path / "s.db"
+    staging = topics.config(topic_prefix=topics.prefix + "staging.")
+    topics.broker.create_topics([topics.prefix + "staging.orders"], 3)
+    codec = eventwire.EventCodec(resolve_topic=staging.resolve_topic)
+    old = [codec.encode(order(n)) for n in range(10)]
+    _write_without_producing(path, old)
+    async with eventwire.AsyncPublisher(topics.config(spool_path=path)) as publisher:
+        new = await publisher.publish(order(10))
+    replayed = topics.broker.consume(topics.prefix + "staging.orders", count=10)
+    assert sorted(_ids(replayed)) == sorted(e.event_id for e in old)
+    assert _ids(topics.broker.consume(topics.name("orders"), count=1)) == [new.event_id]
+
+
+@pytest.mark.parametrize("kept", [0.5, 0.95])
+def test_truncated_spool_is_refused_naming_its_path(tmp_path: Path, kept: float) -> None:
+    path = tmp_path / "s.db"
+    _write_without_producing(path, [eventwire.EventCodec().encode(order(n)) for n in range(2000)])
+    os.truncate(path, int(path.stat().st_size * kept))
+    config = eventwire.PublisherConfig(bootstrap_servers="127.0.0.1:9", spool_path=path)
+    with pytest.raises(eventwire.SpoolError, match=re.escape(repr(str(path)))):
+        eventwire.Publisher(config)
+    assert path.stat().st_size > 0  # left as it was, for the operator to inspect
