@@ -4,6 +4,7 @@ injected faults, and recovery from a fenced producer. Everything is consumed bac
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from structlog.testing import capture_logs
 import eventwire
 from eventwire.testing import LocalBroker, ProxiedBroker
 from eventwire.testing._broker import _free_port
+from eventwire.testing._noida import NoidaBroker
 from tests.events import OrderPlaced, order
 from tests.integration.conftest import Topics
 
@@ -90,6 +92,51 @@ async def test_oversized_event_is_dead_lettered_with_error_headers(topics: Topic
     failure_lines = [log["event"] for log in logs if log["event"] in OUTCOME_LINES]
     assert failure_lines == ["eventwire.dead_lettered", "eventwire.dead_lettered"]
     assert len(topics.broker.consume(topics.name("orders"), count=2)) == 2
+
+
+async def test_event_the_broker_refuses_as_too_large_is_dead_lettered() -> None:
+    # The broker-side refusal (noida-db; Tansu has no limit): the produce response says
+    # MSG_SIZE_TOO_LARGE. The dead-letter topic has the same limit, so the record keeps the
+    # key and headers and identifies the value (size, sha256), as for librdkafka's refusal.
+    with NoidaBroker(partitions=3) as broker:
+        broker.create_topics(["orders", "orders.dlq"])
+        config = eventwire.PublisherConfig(
+            bootstrap_servers=broker.bootstrap_servers,
+            librdkafka_overrides={"message.max.bytes": 20_000_000},
+            dead_letter=eventwire.DeadLetterPolicy(),
+        )
+        big = order(9, notes="x" * 3_000_000)
+        with capture_logs() as logs:
+            async with eventwire.AsyncPublisher(config) as publisher:
+                outcomes = await publisher.publish_many([order(1), big, order(2)])
+        [letter] = broker.consume("orders.dlq", count=1)
+        delivered = broker.consume("orders", count=2)
+    error = outcomes[1]
+    assert isinstance(error, eventwire.DeadLetteredError)
+    assert error.code == "MSG_SIZE_TOO_LARGE"
+    assert isinstance(error.__cause__, eventwire.PermanentPublishError)
+    assert (letter.partition, letter.offset) == (
+        error.dead_letter.partition,
+        error.dead_letter.offset,
+    )
+    assert letter.key == b"ord-000009"
+    assert letter.value in (b"", None)
+    assert letter.header("ce_id") == error.event_id.encode()
+    assert letter.header("eventwire_error_class") == b"permanent"
+    assert letter.header("eventwire_error_code") == b"MSG_SIZE_TOO_LARGE"
+    assert b"Message size too large" in (letter.header("eventwire_error_message") or b"")
+    assert letter.header("eventwire_original_topic") == b"orders"
+    assert letter.header("eventwire_attempts") == b"1"
+    assert letter.header("eventwire_first_failure") is not None
+    assert letter.header("eventwire_last_failure") is not None
+    value = msgspec.json.encode(big)
+    assert letter.header("eventwire_value_size") == str(len(value)).encode()
+    assert letter.header("eventwire_value_sha256") == hashlib.sha256(value).hexdigest().encode()
+    assert [o.event_id for o in (outcomes[0], outcomes[2])] == [
+        (r.header("ce_id") or b"").decode() for r in sorted(delivered, key=lambda r: r.key or b"")
+    ]
+    failure_lines = [log["event"] for log in logs if log["event"] in OUTCOME_LINES]
+    assert failure_lines == ["eventwire.dead_lettered"]
 
 
 def _raising_topic(topic: str) -> str:

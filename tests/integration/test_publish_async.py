@@ -12,6 +12,7 @@ import pytest
 
 import eventwire
 from eventwire.testing import ProxiedBroker
+from eventwire.testing._noida import NoidaBroker
 from tests.events import BlobStored, OrderPlaced, PaymentCaptured, order, payment
 from tests.integration.conftest import PARTITIONS, Topics
 from tests.murmur2 import java_partition
@@ -315,3 +316,34 @@ async def test_a_close_during_a_large_publish_many_refuses_the_rest(
         key=lambda event: event.created_at,
     )
     assert consumed == events[:sent]
+
+
+async def test_event_over_the_brokers_limit_fails_alone_in_publish_many() -> None:
+    # Tansu has no size limit; noida-db refuses a record over its own limit in the produce
+    # response (broker-side MSG_SIZE_TOO_LARGE), after librdkafka's check let it through.
+    with NoidaBroker(partitions=PARTITIONS) as broker:
+        topic = broker.create_topic("orders")
+        config = eventwire.PublisherConfig(
+            bootstrap_servers=broker.bootstrap_servers,
+            librdkafka_overrides={"message.max.bytes": 20_000_000},
+        )
+        events = [order(n, key=f"k{n % 3}") for n in range(10)]
+        events[4] = order(4, key="k1", notes="x" * 3_000_000)
+        async with eventwire.AsyncPublisher(config) as publisher:
+            outcomes = await publisher.publish_many(events)
+        records = broker.consume(topic, count=9)
+    error = outcomes[4]
+    assert isinstance(error, eventwire.PermanentPublishError)
+    assert (error.code, error.attempts, error.topic) == ("MSG_SIZE_TOO_LARGE", 1, topic)
+    assert "Message size too large" in str(error)
+    receipts = [o for i, o in enumerate(outcomes) if i != 4]
+    assert all(isinstance(r, eventwire.DeliveryReceipt) for r in receipts)
+    by_id = {(r.header("ce_id") or b"").decode(): r for r in records}
+    assert len(records) == 9
+    for i, receipt in enumerate(outcomes):
+        if i == 4:
+            continue
+        assert isinstance(receipt, eventwire.DeliveryReceipt)
+        record = by_id[receipt.event_id]
+        assert record.value == msgspec.json.encode(events[i])
+        assert (record.partition, record.offset) == (receipt.partition, receipt.offset)
