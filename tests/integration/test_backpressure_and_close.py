@@ -24,20 +24,27 @@ def _events() -> list[OrderPlaced]:
     return [template[n % 1000] for n in range(COUNT)]
 
 
+def _assert_each_delivered_once(topics: Topics, outcomes: list[Any]) -> None:
+    """Every outcome is a receipt, and the topic holds exactly those events, once each."""
+    ids = [o.event_id for o in outcomes if isinstance(o, eventwire.DeliveryReceipt)]
+    assert len(ids) == COUNT
+    records = topics.broker.consume(topics.name("orders"), count=COUNT, timeout=120)
+    assert len(records) == COUNT
+    assert {(r.header("ce_id") or b"").decode() for r in records} == set(ids)
+
+
 async def test_async_publish_many_waits_for_room(topics: Topics) -> None:
     config = topics.config(librdkafka_overrides=SMALL_QUEUE, validate=False)
     async with eventwire.AsyncPublisher(config) as publisher:
         outcomes = await publisher.publish_many(_events())
-    assert sum(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes) == COUNT
-    assert len(topics.broker.consume(topics.name("orders"), count=COUNT, timeout=120)) == COUNT
+    _assert_each_delivered_once(topics, outcomes)
 
 
 def test_sync_publish_many_waits_for_room(topics: Topics) -> None:
     config = topics.config(librdkafka_overrides=SMALL_QUEUE, validate=False)
     with eventwire.Publisher(config) as publisher:
         outcomes = publisher.publish_many(_events())
-    assert sum(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes) == COUNT
-    assert len(topics.broker.consume(topics.name("orders"), count=COUNT, timeout=120)) == COUNT
+    _assert_each_delivered_once(topics, outcomes)
 
 
 async def test_queue_full_with_broker_gone_fails_clearly_after_timeout(

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eventwire
+from eventwire.testing import LocalBroker
 from tests.events import LineItem, OrderPlaced, order
 from tests.integration.conftest import Topics
 
@@ -141,6 +142,46 @@ def test_hypothesis_valid_orders_pass_both_checks(n: int, quantity: int, cents: 
     )
     encoded = eventwire.EventCodec().encode(event)
     assert eventwire.EventCodec().validate_bytes(OrderPlaced, encoded.value) is not None
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    changes=st.lists(
+        st.tuples(st.sampled_from(sorted(FIELD_TYPES)), _any_value()), min_size=1, max_size=6
+    )
+)
+def test_hypothesis_invalid_events_in_a_batch_are_refused_and_neighbours_delivered(
+    eventwire_broker: LocalBroker, changes: list[tuple[str, Any]]
+) -> None:
+    """Through the publisher to the broker: each generated event the reference refuses gets
+    its own EventValidationError with the path; every valid one between them is consumed back
+    with its bytes, and nothing else reaches the topic."""
+    topic = eventwire_broker.unique_topic("hypothesis")
+    batch: list[OrderPlaced] = []
+    bad_fields: dict[int, str] = {}
+    for n, (field, value) in enumerate(changes):
+        batch.append(order(2 * n))
+        event = order(2 * n + 1, **{field: value})
+        right_type = isinstance(value, FIELD_TYPES[field]) and not isinstance(value, bool)
+        if not (_reference_accepts(event) and right_type):
+            bad_fields[len(batch)] = field
+        batch.append(event)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=eventwire_broker.bootstrap_servers, topic_map={"orders": topic}
+    )
+    with eventwire.Publisher(config) as publisher:
+        outcomes = publisher.publish_many(batch)
+    delivered: dict[str, bytes] = {}
+    for index, (event, outcome) in enumerate(zip(batch, outcomes, strict=True)):
+        if index in bad_fields:
+            assert isinstance(outcome, eventwire.EventValidationError), outcome
+            assert outcome.path.startswith(f"$.{bad_fields[index]}")
+        else:
+            assert isinstance(outcome, eventwire.DeliveryReceipt), outcome
+            delivered[outcome.event_id] = msgspec.json.encode(event)
+    records = eventwire_broker.consume(topic)
+    assert {(r.header("ce_id") or b"").decode(): r.value for r in records} == delivered
+    assert len(records) == len(delivered)
 
 
 ITEM_FIELD_TYPES: dict[str, type] = {"sku": str, "quantity": int, "unit_price": Decimal}
