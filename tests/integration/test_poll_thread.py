@@ -178,3 +178,39 @@ def test_an_event_that_meets_a_closed_producer_is_handed_on_or_refused(topics: T
     closed.close()
     with pytest.raises(eventwire.PublisherClosedError):
         closed._core.produce(_SyncDelivery(closed._codec.encode(order(2))))
+
+
+async def test_outcomes_are_settled_on_the_loop_thread_only(topics: Topics) -> None:
+    # The acceptance check without relying on PYTHONASYNCIODEBUG being set by the caller:
+    # debug mode on here (call_soon from another thread raises), and every call_soon the
+    # publisher's work makes is recorded with its thread. Futures wake their tasks through
+    # call_soon, so a future resolved off the loop thread shows up as a foreign thread.
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    threads: set[int] = set()
+    original = loop.call_soon
+
+    def call_soon(*args: Any, **kwargs: Any) -> Any:
+        threads.add(threading.get_ident())
+        return original(*args, **kwargs)
+
+    loop.call_soon = call_soon  # type: ignore[method-assign]
+    try:
+        config = topics.config(librdkafka_overrides={"message.max.bytes": 100_000})
+        async with eventwire.AsyncPublisher(config) as publisher:
+            single = await asyncio.gather(*(publisher.publish(order(n)) for n in range(100)))
+            outcomes = await publisher.publish_many(
+                [order(100), order(101, notes="x" * 200_000), order(102, currency="bad")]
+            )
+    finally:
+        del loop.call_soon
+    assert threads == {threading.get_ident()}
+    assert [type(o).__name__ for o in outcomes] == [
+        "DeliveryReceipt",
+        "PermanentPublishError",
+        "EventValidationError",
+    ]
+    records = topics.broker.consume(topics.name("orders"), count=101)
+    assert {(r.header("ce_id") or b"").decode() for r in records} == {
+        r.event_id for r in [*single, outcomes[0]] if isinstance(r, eventwire.DeliveryReceipt)
+    }
