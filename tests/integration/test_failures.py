@@ -202,6 +202,41 @@ async def test_exhausted_retries_are_dead_lettered_with_the_original_bytes(
     assert letter.header("ce_id") == error.event_id.encode()
 
 
+async def test_a_dead_letter_write_that_fails_gives_the_caller_the_original_error(
+    proxied: ProxiedBroker,
+) -> None:
+    # The cluster stays unreachable: the event's attempts time out, then so do the dead-letter
+    # writes (retried, then given up). The caller must get the event's own error; the only
+    # tests of a failed dead-lettering so far failed before any write (an unnamed topic).
+    proxied.create_topics(["orders", "orders.dlq"], 3)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=proxied.bootstrap_servers,
+        # Above the first publish's ~0.5-1 s here (the idempotent producer's id is fetched first).
+        delivery_timeout=2.0,
+        retry=eventwire.RetryPolicy(attempts=2, deadline=30.0, base=0.05, cap=0.1),
+        dead_letter=eventwire.DeadLetterPolicy(),
+        breaker=None,
+    )
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(config) as publisher:
+            await publisher.publish(order(0))
+            proxied.proxy.cut()
+            with pytest.raises(eventwire.PublishError) as caught:
+                await asyncio.wait_for(publisher.publish(order(5)), 60)
+            report = await publisher.aclose(timeout=5)
+    error = caught.value
+    assert not isinstance(error, eventwire.DeadLetteredError)
+    assert (error.code, error.attempts, error.topic) == ("_MSG_TIMED_OUT", 2, "orders")
+    assert (report.delivered, report.failed, report.undelivered) == (1, 1, 0)
+    [line] = [log for log in logs if log["event"] in OUTCOME_LINES]
+    assert line["event"] == "eventwire.dead_letter_failed"
+    assert (line["event_id"], line["code"]) == (error.event_id, "_MSG_TIMED_OUT")
+    assert line["dead_letter_code"] == "_MSG_TIMED_OUT"
+    proxied.proxy.restore()
+    assert [r.key for r in proxied.consume("orders")] == [b"ord-000000"]
+    assert proxied.consume("orders.dlq") == []
+
+
 # -- circuit breaker -------------------------------------------------------------------------
 
 
