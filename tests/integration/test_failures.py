@@ -449,6 +449,56 @@ async def test_fenced_producer_is_recreated_and_unacknowledged_events_resent(
     )
 
 
+async def test_a_fatal_client_error_replaces_the_producer_and_resends_in_key_order(
+    proxied: ProxiedBroker,
+) -> None:
+    """The fatal-flag path, which the local broker never takes (the fenced test above ends in
+    a replacement for the timeout, before Tansu's PRODUCER_FENCED): librdkafka reports a
+    fatal error through ``error_cb`` (injected here, the one seam; librdkafka's own fatal
+    injection is not in the Python client) while 200 events are held in flight by the proxy.
+    Every event must arrive, in order per key; a duplicate only where the outcome was
+    ambiguous, with the same ce_id."""
+    proxied.create_topic("orders", 3)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=proxied.bootstrap_servers, retry=FAST_RETRY, breaker=None
+    )
+    events = [order(n, key=f"k{n % 5}") for n in range(400)]
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(config) as publisher:
+            first = await publisher.publish_many(events[:100])
+            proxied.proxy.pause()
+            pending = asyncio.create_task(publisher.publish_many(events[100:300]))
+            await asyncio.sleep(0)  # each event handed to librdkafka
+            publisher._core._on_error(  # the seam, see the docstring
+                KafkaError(KafkaError._FATAL, "injected fatal error", fatal=True)
+            )
+            deadline = time.monotonic() + 10
+            while publisher._core.recreations == 0:
+                assert time.monotonic() < deadline, "the producer was never replaced"
+                await asyncio.sleep(0.01)
+            proxied.proxy.resume()
+            after = await publisher.publish_many(events[300:])
+            outcomes = [*first, *await pending, *after]
+    assert [o for o in outcomes if not isinstance(o, eventwire.DeliveryReceipt)] == []
+    [recreated] = [log for log in logs if log["event"] == "eventwire.producer_recreated"]
+    assert recreated["reason"].startswith("fatal error _FATAL")
+    records = proxied.consume("orders", count=400, timeout=60)
+    assert _ordered_by_key(records) == _published_by_key(events)
+    ids = Counter(r.header("ce_id") for r in records)
+    assert set(ids) == {
+        o.event_id.encode() for o in outcomes if isinstance(o, eventwire.DeliveryReceipt)
+    }
+    ambiguous = {
+        log["event_id"].encode()
+        for log in logs
+        if log["event"] == "eventwire.retry_scheduled" and log["error_class"] == "ambiguous"
+    }
+    assert {i for i, n in ids.items() if n > 1} <= ambiguous
+    retried = sum(1 for log in logs if log["event"] == "eventwire.retry_scheduled")
+    duplicates = sum(n > 1 for n in ids.values())
+    print(f"re-sent: {retried}, ambiguous: {len(ambiguous)}, duplicates: {duplicates}")
+
+
 async def test_a_refused_event_without_dead_letter_topic_is_one_failure_line(
     topics: Topics,
 ) -> None:
