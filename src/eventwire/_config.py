@@ -118,8 +118,13 @@ _OWNED_KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "transactional.id": (
             "the publisher is not transactional (idempotence already de-duplicates retries)"
         ),
+        "default.topic.config": "give topic-level librdkafka settings as plain keys",
     }
 )
+# librdkafka applies "topic.<name>" to the default topic configuration, so "topic.partitioner"
+# is "partitioner": checked under the plain name (global keys named topic.metadata.* are not
+# checked settings either way).
+_TOPIC_LEVEL_PREFIX: Final = "topic."
 
 _SECRET_MARKERS: Final = (
     "password",
@@ -544,7 +549,7 @@ class PublisherConfig:
         for key, value in overrides.items():
             if not isinstance(key, str) or not key.strip():
                 raise ConfigError(f"librdkafka_overrides keys must be non-empty str, got {key!r}")
-            name = key.strip().lower()
+            name = key.strip().lower().removeprefix(_TOPIC_LEVEL_PREFIX)
             hint = _OWNED_KEYS.get(name)
             if hint is not None:
                 raise ConfigError(

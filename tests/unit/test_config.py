@@ -500,6 +500,29 @@ def test_owned_keys_are_refused(key: str, hint: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("topic.message.timeout.ms", "use the delivery_timeout field (seconds)"),
+        ("topic.delivery.timeout.ms", "use the delivery_timeout field (seconds)"),
+        ("topic.compression.type", "use the compression field"),
+        ("Topic.Compression.Codec", "use the compression field"),
+        ("default.topic.config", "give topic-level librdkafka settings as plain keys"),
+    ],
+)
+def test_owned_keys_are_refused_under_their_topic_level_names(key: str, hint: str) -> None:
+    refused(
+        f"librdkafka_overrides[{key!r}] is refused: eventwire sets it; {hint}",
+        librdkafka_overrides={key: "x"},
+    )
+
+
+def test_global_topic_metadata_settings_are_accepted() -> None:
+    overrides = {"topic.metadata.refresh.interval.ms": 1000, "topic.partitioner": "murmur2"}
+    settings = make(librdkafka_overrides=overrides).to_librdkafka()
+    assert {key: settings[key] for key in overrides} == overrides
+
+
 def _where(key: str) -> str:
     return f"librdkafka_overrides[{key!r}]"
 
@@ -568,6 +591,14 @@ UNSAFE = [
         0,
         f"{_where('queue.buffering.max.messages')} = 0 is refused: it must be at least 1",
     ),
+]
+
+# librdkafka reads "topic.<name>" as the topic-level <name>: "topic.partitioner=random" placed
+# one key on every partition, "topic.message.timeout.ms" replaced delivery_timeout unchecked.
+UNSAFE += [
+    (f"topic.{key}", value, message.replace(_where(key), _where(f"topic.{key}")))
+    for key, value, message in UNSAFE
+    if key in {"acks", "request.required.acks", "partitioner"}
 ]
 
 
