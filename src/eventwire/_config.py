@@ -5,9 +5,9 @@ partition is kept), and places keys with ``murmur2_random`` (the Java client's p
 Raw librdkafka settings are accepted only as explicit overrides and are checked: a setting that
 would trade those guarantees away, or that eventwire owns, is refused with the reason.
 
-Secrets (``sasl_password`` and any override whose key names a password, secret, token or
-private key) are shown as ``'***'`` in ``repr()``, in :meth:`PublisherConfig.redacted_librdkafka`
-and in every error message.
+Secrets (``sasl_password`` and any override whose key names a password, passphrase, secret,
+token or private key) are shown as ``'***'`` in ``repr()``, in
+:meth:`PublisherConfig.redacted_librdkafka` and in every error message.
 """
 
 from __future__ import annotations
@@ -128,6 +128,8 @@ _TOPIC_LEVEL_PREFIX: Final = "topic."
 
 _SECRET_MARKERS: Final = (
     "password",
+    "passphrase",  # sasl.oauthbearer.assertion.private.key.passphrase
+    "private.key",
     "secret",
     "token",
     ".pem",
@@ -188,8 +190,9 @@ class PublisherConfig:
         ssl_ca_location: ``ssl.ca.location``, CA bundle path; only with ``SSL``/``SASL_SSL``.
         librdkafka_overrides: raw librdkafka settings applied last. Keys eventwire owns or
             that have a field above are refused, and so are values that would weaken
-            durability, ordering or key placement. Values whose key names a password, secret,
-            token or private key are never shown. Stored as a read-only copy.
+            durability, ordering or key placement. Values whose key names a password,
+            passphrase, secret, token or private key are never shown. Stored as a read-only
+            copy.
         retry: how failed deliveries are re-sent after librdkafka gave up (``RetryPolicy``;
             ``RetryPolicy.never()`` to turn it off).
         dead_letter: where permanent failures and exhausted retries are written; ``None``

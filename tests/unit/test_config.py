@@ -707,6 +707,23 @@ def test_redacted_librdkafka_masks_secrets() -> None:
 
 
 @pytest.mark.parametrize(
+    "key",
+    [
+        # librdkafka 2.10+ (JWT bearer assertions): was shown in clear by repr() and logs.
+        "sasl.oauthbearer.assertion.private.key.passphrase",
+        "sasl.oauthbearer.assertion.private.key.pem",
+        "sasl.oauthbearer.client.credentials.client.secret",
+        "ssl.keystore.password",
+    ],
+)
+def test_every_librdkafka_secret_key_is_masked(key: str) -> None:
+    config = make(librdkafka_overrides={key: PASSWORD})
+    assert_no_secret(repr(config))
+    assert config.redacted_librdkafka()[key] == "***"
+    assert config.scrub(f"bad value {PASSWORD}") == "bad value ***"
+
+
+@pytest.mark.parametrize(
     "changes",
     [
         {"preset": "fast"},
