@@ -40,7 +40,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import structlog
@@ -72,6 +72,8 @@ _POLL_INTERVAL: Final = 0.05
 #: How long one ``flush()`` of a closing publisher blocks: short, so the reports it served
 #: are handed over about as soon as by ``poll()``.
 _CLOSE_FLUSH_SLICE: Final = 0.01
+#: librdkafka's default queue.buffering.max.kbytes (1 GB).
+_DEFAULT_QUEUE_KBYTES: Final = 1_048_576
 #: How long a replaced producer is still polled for the reports of what it held.
 _RETIRE_GRACE: Final = 30.0
 #: Back-off of the poll loop while the same step fails again and again: doubles from the base.
@@ -264,6 +266,27 @@ def too_large_error(enc: EncodedEvent, limit: int, err: KafkaError) -> Permanent
     return error
 
 
+def _size_limits(settings: Mapping[str, object]) -> tuple[int, int]:
+    """``(message.max.bytes, queue.buffering.max.kbytes in bytes)`` of librdkafka settings."""
+    kbytes = settings.get("queue.buffering.max.kbytes", _DEFAULT_QUEUE_KBYTES)
+    return int(str(settings.get("message.max.bytes", 1_000_000))), int(str(kbytes)) * 1024
+
+
+def too_large_for_queue_error(enc: EncodedEvent, limit: int) -> PermanentPublishError:
+    """The error of an event larger than librdkafka's whole local queue (it never fits)."""
+    error = PermanentPublishError(
+        f"event {enc.event_id} ({enc.event_type}) is {len(enc.value):,} bytes encoded, more"
+        f" than the local producer queue holds (queue.buffering.max.kbytes={limit // 1024:,}"
+        f" = {limit:,} bytes); it can never be queued and was not sent",
+        topic=enc.topic,
+        event_id=enc.event_id,
+        attempts=0,
+        code="MSG_SIZE_TOO_LARGE",
+    )
+    error.__cause__ = KafkaException(KafkaError(KafkaError._QUEUE_FULL))
+    return error
+
+
 class ProducerCore:
     """Owns the librdkafka producer, the poll thread and the delivery bookkeeping."""
 
@@ -336,7 +359,7 @@ class ProducerCore:
         self.reached = self._purged_unreached = False
         #: Set by the durable spool (``_spool.Spool``) when the publisher has one.
         self.spool_status_source: Callable[[], tuple[int, float | None]] | None = None
-        self.max_message_bytes = int(str(self._settings.get("message.max.bytes", 1_000_000)))
+        self.max_message_bytes, self.max_queue_bytes = _size_limits(self._settings)
         if telemetry is not None:
             telemetry.bind(self)
 
@@ -570,6 +593,12 @@ class ProducerCore:
             )
         except KafkaException as exc:
             raise self._refused(exc.args[0], enc) from None
+        except BufferError:
+            # librdkafka counts the value against queue.buffering.max.kbytes: one larger than
+            # the whole queue never fits, and waiting for room would wait for ever.
+            if len(enc.value) > self.max_queue_bytes:
+                raise too_large_for_queue_error(enc, self.max_queue_bytes) from None
+            raise
         except RuntimeError:  # "Producer has been closed"
             if producer is self._producer:
                 raise PublisherClosedError(CLOSED_MESSAGE) from None

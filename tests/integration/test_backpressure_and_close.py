@@ -8,11 +8,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+import pytest
 from structlog.testing import capture_logs
 
 import eventwire
 from eventwire.testing import LocalBroker, ProxiedBroker
-from tests.events import OrderPlaced, order
+from tests.events import BlobStored, OrderPlaced, order
 from tests.integration.conftest import Topics
 
 SMALL_QUEUE = {"queue.buffering.max.messages": 1000}
@@ -393,3 +395,41 @@ def test_close_sends_what_lingers_at_once(topics: Topics) -> None:
     assert (report.delivered, report.failed, report.undelivered) == (50, 0, 0)
     assert all(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes)
     assert len(topics.broker.consume(topics.name("orders"), count=50)) == 50
+
+
+TINY_QUEUE = {"queue.buffering.max.kbytes": 1}  # 1,024 bytes of values in librdkafka's queue
+
+
+def _never_fits(outcome: object) -> None:
+    assert isinstance(outcome, eventwire.PermanentPublishError), outcome
+    assert outcome.code == "MSG_SIZE_TOO_LARGE"
+    assert "more than the local producer queue holds (queue.buffering.max.kbytes=1" in str(outcome)
+
+
+async def test_an_event_larger_than_the_whole_queue_fails_at_once(topics: Topics) -> None:
+    # It waited queue_full_timeout (30 s), then blamed the broker ("is the broker reachable?").
+    config = topics.config(librdkafka_overrides=TINY_QUEUE)
+    big = BlobStored(name="big", data="x" * 5_000)
+    small = [BlobStored(name=f"s{n}", data="y") for n in range(2)]
+    async with eventwire.AsyncPublisher(config) as publisher:
+        with pytest.raises(eventwire.PermanentPublishError) as caught:
+            await asyncio.wait_for(publisher.publish(big), 10)
+        outcomes = await asyncio.wait_for(publisher.publish_many([small[0], big, small[1]]), 10)
+    _never_fits(caught.value)
+    _never_fits(outcomes[1])
+    records = topics.broker.consume(topics.name("blobs"), count=2)
+    assert sorted(r.value for r in records) == sorted(msgspec.json.encode(s) for s in small)
+
+
+def test_an_event_larger_than_the_whole_queue_fails_at_once_sync(topics: Topics) -> None:
+    config = topics.config(librdkafka_overrides=TINY_QUEUE, queue_full_timeout=60.0)
+    big = BlobStored(name="big", data="x" * 5_000)
+    with eventwire.Publisher(config) as publisher:
+        with pytest.raises(eventwire.PermanentPublishError) as caught:
+            publisher.publish(big)
+        outcomes = publisher.publish_many([big, BlobStored(name="s", data="y")])
+    _never_fits(caught.value)
+    _never_fits(outcomes[0])
+    assert isinstance(outcomes[1], eventwire.DeliveryReceipt)
+    [record] = topics.broker.consume(topics.name("blobs"), count=1)
+    assert record.header("ce_id") == outcomes[1].event_id.encode()

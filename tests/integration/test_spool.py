@@ -379,3 +379,21 @@ def test_truncated_spool_is_refused_naming_its_path(tmp_path: Path, kept: float)
     with pytest.raises(eventwire.SpoolError, match=re.escape(repr(str(path)))):
         eventwire.Publisher(config)
     assert path.stat().st_size > 0  # left as it was, for the operator to inspect
+
+
+async def test_an_event_larger_than_the_producer_queue_does_not_wedge_the_spool(
+    topics: Topics, tmp_path: Path
+) -> None:
+    # The writer waited for queue room that could never come: every later accept hung, and
+    # the row would have been replayed (and hung again) at every start.
+    config = topics.config(
+        spool_path=tmp_path / "s.db", librdkafka_overrides={"queue.buffering.max.kbytes": 1}
+    )
+    async with eventwire.AsyncPublisher(config) as publisher:
+        big = await asyncio.wait_for(publisher.accept(order(1, notes="x" * 5_000)), 10)
+        small = await asyncio.wait_for(publisher.accept(order(2)), 10)
+        receipt = await asyncio.wait_for(small.delivered(), 10)
+        with pytest.raises(eventwire.PermanentPublishError, match=r"queue\.buffering\.max\.kbytes"):
+            await asyncio.wait_for(big.delivered(), 10)
+    assert _ids(topics.broker.consume(topics.name("orders"), count=1)) == [receipt.event_id]
+    assert _rows(tmp_path / "s.db") == 0
