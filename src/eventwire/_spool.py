@@ -257,8 +257,7 @@ class SpoolEntry(Pending):
             if self.target is not None:
                 self.target.settle(spool.left_error(self.encoded))
         elif outcome.category in _FINAL:
-            spool.ack(self)
-            spool.given_up += 1
+            spool.ack(self, given_up=True)
             if self.target is not None:
                 self.target.settle(outcome)
         else:  # the core parks durable events itself; kept as a safety net
@@ -368,12 +367,14 @@ class Spool:
                 self._callbacks.append(on_commit)
             self._cond.notify()
 
-    def ack(self, entry: SpoolEntry) -> None:
-        """The event is done with; its row is deleted by the next commit. Called where
-        reports are settled, and by the writer for an event refused for good."""
+    def ack(self, entry: SpoolEntry, *, given_up: bool = False) -> None:
+        """The event is done with (``given_up``: it can never be delivered); its row is
+        deleted by the next commit. Called where reports are settled, and by the writer for
+        an event refused for good."""
         self._acks.append(entry.seq)
         with self._ack_lock:
             self.acked += 1
+            self.given_up += given_up
             entry.stamp[1] -= 1
 
     def status(self) -> tuple[int, float | None]:
@@ -583,7 +584,7 @@ class Spool:
                     return True
                 # Never deliverable as it is (e.g. too large): the caller gets the error.
                 core.untrack(1)
-                self.ack(entry)
+                self.ack(entry, given_up=True)
                 target = entry.target
                 if target is not None:
                     self._handoff([functools.partial(_settle_refused, target, error)], None)

@@ -389,11 +389,14 @@ async def test_an_event_larger_than_the_producer_queue_does_not_wedge_the_spool(
     config = topics.config(
         spool_path=tmp_path / "s.db", librdkafka_overrides={"queue.buffering.max.kbytes": 1}
     )
-    async with eventwire.AsyncPublisher(config) as publisher:
-        big = await asyncio.wait_for(publisher.accept(order(1, notes="x" * 5_000)), 10)
-        small = await asyncio.wait_for(publisher.accept(order(2)), 10)
-        receipt = await asyncio.wait_for(small.delivered(), 10)
-        with pytest.raises(eventwire.PermanentPublishError, match=r"queue\.buffering\.max\.kbytes"):
-            await asyncio.wait_for(big.delivered(), 10)
+    publisher = eventwire.AsyncPublisher(config)
+    big = await asyncio.wait_for(publisher.accept(order(1, notes="x" * 5_000)), 10)
+    small = await asyncio.wait_for(publisher.accept(order(2)), 10)
+    receipt = await asyncio.wait_for(small.delivered(), 10)
+    with pytest.raises(eventwire.PermanentPublishError, match=r"queue\.buffering\.max\.kbytes"):
+        await asyncio.wait_for(big.delivered(), 10)
+    report = await publisher.aclose(timeout=5.0)
+    # The accepted event that failed counts as failed (it counted nowhere).
+    assert (report.delivered, report.failed, report.undelivered) == (1, 1, 0)
     assert _ids(topics.broker.consume(topics.name("orders"), count=1)) == [receipt.event_id]
     assert _rows(tmp_path / "s.db") == 0
