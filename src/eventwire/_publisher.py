@@ -352,12 +352,11 @@ class _PublisherBase:
 
     def _report(self, timed_out: bool, *, log: bool = True) -> CloseReport:
         core = self._core
-        failures = core.closing_failures()
+        failures, outstanding, failed = core.closing_state()
         spool = self._spool
         if spool is None:
             spooled = 0
-            undelivered = len(failures) + core.outstanding
-            failed = core.failed
+            undelivered = len(failures) + outstanding
         else:
             # Failures the spool absorbed (parked, left) are not failures for the caller.
             spooled = undelivered = spool.backlog
