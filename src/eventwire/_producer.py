@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import os
 import threading
 import time
 from collections import deque
@@ -61,6 +62,7 @@ from eventwire._errors import (
     PublishError,
 )
 from eventwire._health import HealthProbe
+from eventwire._lifecycle import forked_message, track
 from eventwire._outcome import DeliveryReceipt
 from eventwire._telemetry import Instrumentation, instrumentation_for
 
@@ -299,10 +301,8 @@ class ProducerCore:
         self._no_batch = threading.Event()
         self._no_batch.set()
         self._lock = threading.Lock()
-        self._room = threading.Condition(threading.Lock())
-        self._room_generation = 0
-        self.retry = config.retry
-        self.dead_letter = config.dead_letter
+        self._room, self._room_generation = threading.Condition(threading.Lock()), 0
+        self.retry, self.dead_letter = config.retry, config.dead_letter
         self.breaker = (
             CircuitBreaker(config.breaker, on_change=_log_breaker_change)
             if config.breaker is not None
@@ -318,6 +318,9 @@ class ProducerCore:
         self.outstanding = self.delivered = self.failed = 0
         self.retries = self.dead_lettered = self.recreations = 0
         self.closed = False
+        #: The process that built this core. ``forked``: set in a child forked from it
+        #: (``_lifecycle``), where librdkafka's threads are gone: the core is closed there.
+        self.pid, self.forked = os.getpid(), False
         self._closing_failures: list[str] | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None
@@ -332,6 +335,7 @@ class ProducerCore:
         self.max_message_bytes = int(str(self._settings.get("message.max.bytes", 1_000_000)))
         if telemetry is not None:
             telemetry.bind(self)
+        track(self)
 
     def _new_producer(self) -> Any:
         try:
@@ -365,6 +369,11 @@ class ProducerCore:
             encoding=self.config.encoding,
             validate=self.config.validate,
         )
+
+    @property
+    def closed_message(self) -> str:
+        """What ``PublisherClosedError`` says once this core is closed."""
+        return forked_message(self.pid) if self.forked else CLOSED_MESSAGE
 
     def _poll_loop(self) -> None:
         # Each step is guarded on its own: whatever one of them raises, the thread goes on (a

@@ -195,7 +195,7 @@ class _PublisherBase:
 
     def _check_open(self) -> None:
         if self._core.closed or self._intake_stopped:
-            raise PublisherClosedError(CLOSED_MESSAGE)
+            raise PublisherClosedError(self._core.closed_message)
 
     def _produce_unless_closing(self, pending: Pending) -> None:
         """``core.produce`` for a caller that waited for room: a close may have begun since
@@ -352,6 +352,10 @@ class _PublisherBase:
 
     def _report(self, timed_out: bool, *, log: bool = True) -> CloseReport:
         core = self._core
+        if core.forked:  # the parent's publisher, copied by os.fork(): nothing of this process
+            return CloseReport(
+                delivered=0, failed=0, undelivered=0, undelivered_event_ids=(), timed_out=False
+            )
         failures = core.closing_failures()
         spool = self._spool
         if spool is None:
@@ -537,9 +541,12 @@ class AsyncPublisher(_PublisherBase):
         loop = self._loop
         if loop is not None:  # a call from another loop could not be settled on it
             if asyncio.get_running_loop() is not loop:
+                self._check_open()
                 raise RuntimeError(OTHER_LOOP_MESSAGE)
         else:
-            loop = self._loop = asyncio.get_running_loop()
+            running = asyncio.get_running_loop()
+            self._check_open()  # a closed (or forked) publisher starts no poll thread
+            loop = self._loop = running
             call_soon = loop.call_soon_threadsafe
             settle = _LoopSettler(loop, self._core.settle).settle
             self._core.start(handoff=lambda batch: call_soon(settle, batch), on_room=self._room.set)
@@ -930,7 +937,7 @@ class AsyncPublisher(_PublisherBase):
         """
         core = self._core
         if core.closed:
-            if not self._close_done.is_set():
+            if not self._close_done.is_set() and not core.forked:
                 await asyncio.to_thread(self._close_done.wait, timeout + 1.0)
             return self._report(timed_out=False, log=False)
         core.begin_close()
@@ -1367,7 +1374,8 @@ class Publisher(_PublisherBase):
         waits for the first close to finish (within its own ``timeout``), then reports."""
         core = self._core
         if core.closed:
-            self._close_done.wait(timeout + 1.0)
+            if not core.forked:
+                self._close_done.wait(timeout + 1.0)
             return self._report(timed_out=False, log=False)
         core.begin_close()
         try:

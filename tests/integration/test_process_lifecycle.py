@@ -1,0 +1,110 @@
+"""The process around a publisher: ``os.fork()`` (multiprocessing, gunicorn ``--preload``).
+Real processes, a real broker, read back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import threading
+import warnings
+from collections.abc import Callable
+
+import pytest
+
+import eventwire
+from tests.events import order
+from tests.integration.conftest import Topics
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def _in_forked_child(work: Callable[[], object]) -> object:
+    """Run ``work`` in a child forked from this (threaded) process; its JSON result back."""
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: forking with threads
+        pid = os.fork()
+    if pid == 0:  # the child never returns into pytest
+        code = 1
+        try:
+            signal.alarm(30)  # a child that hangs is killed: the parent then sees no result
+            os.write(write, json.dumps(work()).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        text = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, f"child failed: {text!r}"
+    return json.loads(text)
+
+
+def _refusal(call: Callable[[], object]) -> str:
+    try:
+        call()
+    except eventwire.PublisherClosedError as exc:
+        return str(exc)
+    return "accepted"
+
+
+def test_sync_publisher_used_in_a_forked_child_refuses_and_the_parent_goes_on(
+    topics: Topics,
+) -> None:
+    with eventwire.Publisher(topics.config()) as publisher:
+        first = publisher.publish(order(1))
+
+        def child() -> object:
+            refusals = [
+                _refusal(lambda: publisher.publish(order(2))),
+                _refusal(lambda: publisher.publish_many([order(3), order(4)])),
+            ]
+            report = publisher.close(5.0)
+            return {"refusals": refusals, "report": [report.delivered, report.undelivered]}
+
+        outcome = _in_forked_child(child)
+        last = publisher.publish(order(5))
+    assert isinstance(outcome, dict)
+    for refusal in outcome["refusals"]:
+        assert f"created in process {os.getpid()}" in refusal
+        assert "os.fork()" in refusal
+    assert outcome["report"] == [0, 0]  # the child's close leaves the parent's publisher alone
+    records = topics.broker.consume(topics.name("orders"))
+    assert sorted(r.header("ce_id") for r in records) == sorted(
+        [first.event_id.encode(), last.event_id.encode()]
+    )
+
+
+def test_async_publisher_built_before_fork_refuses_a_new_one_in_the_child_delivers(
+    topics: Topics,
+) -> None:
+    # gunicorn --preload: the application module builds its publisher before the workers fork.
+    inherited = eventwire.AsyncPublisher(topics.config())
+
+    def child() -> object:
+        async def work() -> object:
+            refusal = await _async_refusal(inherited)
+            threads = threading.active_count()  # no poll thread started for the inherited one
+            async with eventwire.AsyncPublisher(topics.config()) as own:
+                receipt = await own.publish(order(2))
+            return {"refusal": refusal, "threads": threads, "event_id": receipt.event_id}
+
+        return asyncio.run(work())
+
+    outcome = _in_forked_child(child)
+    asyncio.run(inherited.aclose(5.0))
+    assert isinstance(outcome, dict)
+    assert "os.fork()" in outcome["refusal"]
+    assert outcome["threads"] == 1
+    [record] = topics.broker.consume(topics.name("orders"))
+    assert record.header("ce_id") == outcome["event_id"].encode()
+
+
+async def _async_refusal(publisher: eventwire.AsyncPublisher) -> str:
+    try:
+        await publisher.publish(order(1))
+    except eventwire.PublisherClosedError as exc:
+        return str(exc)
+    return "accepted"
