@@ -320,7 +320,9 @@ class ProducerCore:
         self.closed = False
         #: The process that built this core. ``forked``: set in a child forked from it
         #: (``_lifecycle``), where librdkafka's threads are gone: the core is closed there.
-        self.pid, self.forked = os.getpid(), False
+        #: ``loop_lost``: the async publisher's event loop closed before the publisher did,
+        #: so the reports of what is in flight can no longer be settled (``loop_closed``).
+        self.pid, self.forked, self.loop_lost = os.getpid(), False, False
         self._closing_failures: list[str] | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None
@@ -371,9 +373,35 @@ class ProducerCore:
         )
 
     @property
+    def polling(self) -> bool:
+        """Whether the poll thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def closed_message(self) -> str:
         """What ``PublisherClosedError`` says once this core is closed."""
         return forked_message(self.pid) if self.forked else CLOSED_MESSAGE
+
+    def idle(self) -> bool:
+        """Whether nothing accepted waits for its outcome (with the loop lost: nothing waits
+        in librdkafka's queue)."""
+        if self.loop_lost:
+            return not len(self._producer)
+        return self.outstanding <= 0
+
+    def loop_closed(self, reports: int) -> None:
+        """The async publisher's event loop closed while it was open: its futures can never be
+        settled. librdkafka still delivers what it holds (flushed at exit by ``_lifecycle``);
+        said once, not per batch."""
+        if not self.loop_lost:
+            self.loop_lost = True
+            _log.warning(
+                "eventwire.loop_closed",
+                client_id=self.config.client_id,
+                reports=reports,
+                in_flight=len(self._producer),
+                hint="await publisher.aclose() before the event loop ends",
+            )
 
     def _poll_loop(self) -> None:
         # Each step is guarded on its own: whatever one of them raises, the thread goes on (a

@@ -547,9 +547,19 @@ class AsyncPublisher(_PublisherBase):
             running = asyncio.get_running_loop()
             self._check_open()  # a closed (or forked) publisher starts no poll thread
             loop = self._loop = running
+            core = self._core
             call_soon = loop.call_soon_threadsafe
-            settle = _LoopSettler(loop, self._core.settle).settle
-            self._core.start(handoff=lambda batch: call_soon(settle, batch), on_room=self._room.set)
+            settle = _LoopSettler(loop, core.settle).settle
+
+            def hand_over(batch: list[Pending]) -> None:
+                try:
+                    call_soon(settle, batch)
+                except RuntimeError:
+                    if not loop.is_closed():
+                        raise
+                    core.loop_closed(len(batch))
+
+            core.start(handoff=hand_over, on_room=self._room.set)
             if self._spool is not None:
                 self._spool.start(lambda calls, failure: call_soon(run_callbacks, calls, failure))
         return loop

@@ -1,5 +1,5 @@
-"""The process around a publisher: ``os.fork()`` (multiprocessing, gunicorn ``--preload``).
-Real processes, a real broker, read back."""
+"""The process around a publisher: ``os.fork()`` (multiprocessing, gunicorn ``--preload``) and
+interpreter exit with a publisher left open. Real processes, a real broker, read back."""
 
 from __future__ import annotations
 
@@ -7,17 +7,24 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import warnings
 from collections.abc import Callable
+from pathlib import Path
+from typing import IO
 
 import pytest
 
 import eventwire
+from eventwire.testing import ProxiedBroker
 from tests.events import order
 from tests.integration.conftest import Topics
 
 pytestmark = pytest.mark.timeout(90)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _in_forked_child(work: Callable[[], object]) -> object:
@@ -108,3 +115,55 @@ async def _async_refusal(publisher: eventwire.AsyncPublisher) -> str:
     except eventwire.PublisherClosedError as exc:
         return str(exc)
     return "accepted"
+
+
+def _line_starting(stream: IO[str], word: str) -> str:
+    """The child's next line starting with ``word`` (its log lines share stdout)."""
+    for line in stream:
+        if line.startswith(word):
+            return line.strip()
+    raise AssertionError(f"the child ended before printing {word!r}")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_publisher_left_open_delivers_what_it_holds_at_exit(
+    proxied: ProxiedBroker, mode: str
+) -> None:
+    count = 500
+    topic = proxied.unique_topic("orders")
+    child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.lifecycle_child",
+            mode,
+            *("--bootstrap", proxied.bootstrap_servers, "--topic", topic, "--count", str(count)),
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    try:
+        _line_starting(child.stdout, "ready")
+        proxied.proxy.pause()  # nothing is acknowledged until the child is exiting
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert _line_starting(child.stdout, "queued") == f"queued {count}"
+        proxied.proxy.resume()
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, err
+    assert "eventwire.closed_at_exit" in out
+    if mode == "async":  # the loop closed with the events in flight: said once, delivered anyway
+        assert out.count("eventwire.loop_closed") == 1
+    assert "eventwire.settle_failed" not in out
+    records = proxied.consume(topic, count=count + 1)
+    ids = {r.header("ce_id") for r in records}
+    assert len(records) == len(ids) == count + 1
