@@ -3,8 +3,9 @@
 It publishes one event (so the connection is up), prints ``ready`` and waits for a line on
 stdin (the parent pauses the proxy meanwhile), then hands ``--count`` more orders to the
 publisher without waiting for them: ``sync`` from a daemon thread's ``publish_many``, ``async``
-as ``publish`` tasks left behind when ``asyncio.run`` ends. It prints ``queued N`` and exits
-without closing the publisher: eventwire's exit hook must deliver what it holds.
+as ``publish`` tasks left behind when ``asyncio.run`` ends. It prints ``queued N`` (after the
+loop closed) and exits without closing the publisher: eventwire's exit hook must deliver what
+it holds.
 """
 
 from __future__ import annotations
@@ -37,15 +38,15 @@ def _sync(args: argparse.Namespace) -> None:
     print(f"queued {publisher.outstanding}", flush=True)
 
 
-async def _async(args: argparse.Namespace) -> None:
+async def _async(args: argparse.Namespace) -> eventwire.AsyncPublisher:
     publisher = eventwire.AsyncPublisher(_config(args))
     await publisher.publish(order(0))
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
     tasks = [asyncio.ensure_future(publisher.publish(order(n))) for n in range(1, args.count + 1)]
     await asyncio.sleep(0)  # each task runs to its produce() and waits for its receipt
-    print(f"queued {publisher.outstanding}", flush=True)
     del tasks  # cancelled by asyncio.run; the events are in librdkafka's queue
+    return publisher
 
 
 def main() -> None:
@@ -58,7 +59,8 @@ def main() -> None:
     if args.mode == "sync":
         _sync(args)
     else:
-        asyncio.run(_async(args))
+        publisher = asyncio.run(_async(args))  # the loop is closed before anything is delivered
+        print(f"queued {publisher.outstanding}", flush=True)
 
 
 if __name__ == "__main__":
