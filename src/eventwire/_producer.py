@@ -322,7 +322,8 @@ class ProducerCore:
         #: (``_lifecycle``), where librdkafka's threads are gone: the core is closed there.
         #: ``loop_lost``: the async publisher's event loop closed before the publisher did,
         #: so the reports of what is in flight can no longer be settled (``loop_closed``).
-        self.pid, self.forked, self.loop_lost = os.getpid(), False, False
+        #: ``orphaned``: the publisher was garbage-collected unclosed (``_orphan_step``).
+        self.pid, self.forked, self.loop_lost, self.orphaned = os.getpid(), False, False, False
         self._closing_failures: list[str] | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None
@@ -414,6 +415,7 @@ class ProducerCore:
             self._internal_step,
             self._retired_step,
             self._probe_step,
+            self._orphan_step,
         )
         errors = _LoopErrors()
         stop = self._stop
@@ -473,6 +475,13 @@ class ProducerCore:
         health = self.health_probe
         if health.wanted and health.due():
             health.record(self._probe(health.timeout))
+
+    def _orphan_step(self) -> None:
+        # Nobody holds the publisher any more, so nobody can publish or close: once what it
+        # accepted is settled, the thread stops and the producer's threads and sockets go.
+        if self.orphaned and self.idle():
+            self.closed = True
+            self._stop.set()
 
     def _shut_down(self, errors: _LoopErrors) -> None:
         """Stopping: whatever is still queued is abandoned (close() drained or purged first);

@@ -28,6 +28,7 @@ import asyncio
 import concurrent.futures
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
@@ -162,6 +163,21 @@ class _PublisherBase:
             validate=config.validate,
             source=config.ce_source,
             resolve_topic=config.resolve_topic,
+        )
+
+    def __del__(self) -> None:
+        # Dropped unclosed: what it holds is still delivered (the poll thread keeps the core
+        # alive), then its threads stop; the warning points at the missing close().
+        core: ProducerCore | None = getattr(self, "_core", None)
+        if core is None or core.closed or not core.polling:
+            return
+        core.orphaned = True
+        warnings.warn(
+            f"unclosed {type(self).__name__} ({core.outstanding} events outstanding): call "
+            "close()/aclose() or use it as a context manager",
+            ResourceWarning,
+            source=self,
+            stacklevel=2,
         )
 
     @property
@@ -511,7 +527,8 @@ class AsyncPublisher(_PublisherBase):
     """Publishes events from asyncio code; one ``confluent_kafka.Producer`` underneath.
 
     Use it as an async context manager, or call ``aclose()``. All methods must be called from
-    the event loop the publisher was first used on.
+    the event loop the publisher was first used on. Build it in the process that uses it: in
+    a child forked after it was built it raises ``PublisherClosedError``.
 
     Example::
 
@@ -1104,7 +1121,8 @@ class _Commit:
 class Publisher(_PublisherBase):
     """The synchronous twin of ``AsyncPublisher``: same core, same guarantees.
 
-    Thread-safe: several threads may publish through one instance.
+    Thread-safe: several threads may publish through one instance. Build it in the process
+    that uses it: in a child forked after it was built it raises ``PublisherClosedError``.
 
     Example::
 

@@ -179,3 +179,21 @@ def test_publisher_left_open_delivers_what_it_holds_at_exit(
     records = proxied.consume(topic, count=count + 1)
     ids = {r.header("ce_id") for r in records}
     assert len(records) == len(ids) == count + 1
+
+
+def test_publisher_dropped_unclosed_warns_and_then_releases_its_threads(topics: Topics) -> None:
+    others = set(threading.enumerate())
+    publisher = eventwire.Publisher(topics.config())
+    outcomes = publisher.publish_many([order(n) for n in range(50)])
+    [poll_thread] = [
+        t for t in set(threading.enumerate()) - others if t.name.startswith("eventwire")
+    ]
+    with pytest.warns(ResourceWarning, match=r"unclosed Publisher \(0 events outstanding\)"):
+        del publisher  # collected here: no reference cycle holds a publisher
+    poll_thread.join(30.0)  # it stopped, and the producer's threads and sockets with it
+    assert not poll_thread.is_alive()
+    records = topics.broker.consume(topics.name("orders"))
+    assert sorted(r.header("ce_id") for r in records) == sorted(
+        o.event_id.encode() for o in outcomes if isinstance(o, eventwire.DeliveryReceipt)
+    )
+    assert len(records) == 50
