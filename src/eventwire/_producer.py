@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import os
 import threading
 import time
 from collections import deque
@@ -61,6 +62,7 @@ from eventwire._errors import (
     PublishError,
 )
 from eventwire._health import HealthProbe
+from eventwire._lifecycle import forked_message, track
 from eventwire._outcome import DeliveryReceipt
 from eventwire._telemetry import Instrumentation, instrumentation_for
 
@@ -329,10 +331,8 @@ class ProducerCore:
         self._no_batch = threading.Event()
         self._no_batch.set()
         self._lock = threading.Lock()
-        self._room = threading.Condition(threading.Lock())
-        self._room_generation = 0
-        self.retry = config.retry
-        self.dead_letter = config.dead_letter
+        self._room, self._room_generation = threading.Condition(threading.Lock()), 0
+        self.retry, self.dead_letter = config.retry, config.dead_letter
         self.breaker = (
             CircuitBreaker(config.breaker, on_change=_log_breaker_change)
             if config.breaker is not None
@@ -348,6 +348,12 @@ class ProducerCore:
         self.outstanding = self.delivered = self.failed = 0
         self.retries = self.dead_lettered = self.recreations = 0
         self.closed = False
+        #: The process that built this core. ``forked``: set in a child forked from it
+        #: (``_lifecycle``), where librdkafka's threads are gone: the core is closed there.
+        #: ``loop_lost``: the async publisher's event loop closed before the publisher did,
+        #: so the reports of what is in flight can no longer be settled (``loop_closed``).
+        #: ``orphaned``: the publisher was garbage-collected unclosed (``_orphan_step``).
+        self.pid, self.forked, self.loop_lost, self.orphaned = os.getpid(), False, False, False
         self._closing_failures: list[str] | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None
@@ -362,6 +368,7 @@ class ProducerCore:
         self.max_message_bytes, self.max_queue_bytes = _size_limits(self._settings)
         if telemetry is not None:
             telemetry.bind(self)
+        track(self)
 
     def _new_producer(self) -> Any:
         try:
@@ -396,6 +403,37 @@ class ProducerCore:
             validate=self.config.validate,
         )
 
+    @property
+    def polling(self) -> bool:
+        """Whether the poll thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def closed_message(self) -> str:
+        """What ``PublisherClosedError`` says once this core is closed."""
+        return forked_message(self.pid) if self.forked else CLOSED_MESSAGE
+
+    def idle(self) -> bool:
+        """Whether nothing accepted waits for its outcome (with the loop lost: nothing waits
+        in librdkafka's queue)."""
+        if self.loop_lost:
+            return not len(self._producer)
+        return self.outstanding <= 0
+
+    def loop_closed(self, reports: int) -> None:
+        """The async publisher's event loop closed while it was open: its futures can never be
+        settled. librdkafka still delivers what it holds (flushed at exit by ``_lifecycle``);
+        said once, not per batch."""
+        if not self.loop_lost:
+            self.loop_lost = True
+            _log.warning(
+                "eventwire.loop_closed",
+                client_id=self.config.client_id,
+                reports=reports,
+                in_flight=len(self._producer),
+                hint="await publisher.aclose() before the event loop ends",
+            )
+
     def _poll_loop(self) -> None:
         # Each step is guarded on its own: whatever one of them raises, the thread goes on (a
         # dead poll thread would leave every later publish waiting forever), and the other
@@ -407,6 +445,7 @@ class ProducerCore:
             self._internal_step,
             self._retired_step,
             self._probe_step,
+            self._orphan_step,
         )
         errors = _LoopErrors()
         stop = self._stop
@@ -472,6 +511,13 @@ class ProducerCore:
         health = self.health_probe
         if health.wanted and health.due():
             health.record(self._probe(health.timeout))
+
+    def _orphan_step(self) -> None:
+        # Nobody holds the publisher any more, so nobody can publish or close: once what it
+        # accepted is settled, the thread stops and the producer's threads and sockets go.
+        if self.orphaned and self.idle():
+            self.closed = True
+            self._stop.set()
 
     def _shut_down(self, errors: _LoopErrors) -> None:
         """Stopping: whatever is still queued is abandoned (close() drained or purged first);

@@ -28,6 +28,7 @@ import asyncio
 import concurrent.futures
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
@@ -164,6 +165,21 @@ class _PublisherBase:
             resolve_topic=config.resolve_topic,
         )
 
+    def __del__(self) -> None:
+        # Dropped unclosed: what it holds is still delivered (the poll thread keeps the core
+        # alive), then its threads stop; the warning points at the missing close().
+        core: ProducerCore | None = getattr(self, "_core", None)
+        if core is None or core.closed or not core.polling:
+            return
+        core.orphaned = True
+        warnings.warn(
+            f"unclosed {type(self).__name__} ({core.outstanding} events outstanding): call "
+            "close()/aclose() or use it as a context manager",
+            ResourceWarning,
+            source=self,
+            stacklevel=2,
+        )
+
     @property
     def config(self) -> PublisherConfig:
         """The configuration this publisher was built with."""
@@ -195,7 +211,7 @@ class _PublisherBase:
 
     def _check_open(self) -> None:
         if self._core.closed or self._intake_stopped:
-            raise PublisherClosedError(CLOSED_MESSAGE)
+            raise PublisherClosedError(self._core.closed_message)
 
     def _produce_unless_closing(self, pending: Pending) -> None:
         """``core.produce`` for a caller that waited for room: a close may have begun since
@@ -352,6 +368,10 @@ class _PublisherBase:
 
     def _report(self, timed_out: bool, *, log: bool = True) -> CloseReport:
         core = self._core
+        if core.forked:  # the parent's publisher, copied by os.fork(): nothing of this process
+            return CloseReport(
+                delivered=0, failed=0, undelivered=0, undelivered_event_ids=(), timed_out=False
+            )
         failures, outstanding, failed = core.closing_state()
         spool = self._spool
         if spool is None:
@@ -506,7 +526,8 @@ class AsyncPublisher(_PublisherBase):
     """Publishes events from asyncio code; one ``confluent_kafka.Producer`` underneath.
 
     Use it as an async context manager, or call ``aclose()``. All methods must be called from
-    the event loop the publisher was first used on.
+    the event loop the publisher was first used on. Build it in the process that uses it: in
+    a child forked after it was built it raises ``PublisherClosedError``.
 
     Example::
 
@@ -536,12 +557,25 @@ class AsyncPublisher(_PublisherBase):
         loop = self._loop
         if loop is not None:  # a call from another loop could not be settled on it
             if asyncio.get_running_loop() is not loop:
+                self._check_open()
                 raise RuntimeError(OTHER_LOOP_MESSAGE)
         else:
-            loop = self._loop = asyncio.get_running_loop()
+            running = asyncio.get_running_loop()
+            self._check_open()  # a closed (or forked) publisher starts no poll thread
+            loop = self._loop = running
+            core = self._core
             call_soon = loop.call_soon_threadsafe
-            settle = _LoopSettler(loop, self._core.settle).settle
-            self._core.start(handoff=lambda batch: call_soon(settle, batch), on_room=self._room.set)
+            settle = _LoopSettler(loop, core.settle).settle
+
+            def hand_over(batch: list[Pending]) -> None:
+                try:
+                    call_soon(settle, batch)
+                except RuntimeError:
+                    if not loop.is_closed():
+                        raise
+                    core.loop_closed(len(batch))
+
+            core.start(handoff=hand_over, on_room=self._room.set)
             if self._spool is not None:
                 self._spool.start(lambda calls, failure: call_soon(run_callbacks, calls, failure))
         return loop
@@ -929,7 +963,7 @@ class AsyncPublisher(_PublisherBase):
         """
         core = self._core
         if core.closed:
-            if not self._close_done.is_set():
+            if not self._close_done.is_set() and not core.forked:
                 await asyncio.to_thread(self._close_done.wait, timeout + 1.0)
             return self._report(timed_out=False, log=False)
         core.begin_close()
@@ -1086,7 +1120,8 @@ class _Commit:
 class Publisher(_PublisherBase):
     """The synchronous twin of ``AsyncPublisher``: same core, same guarantees.
 
-    Thread-safe: several threads may publish through one instance.
+    Thread-safe: several threads may publish through one instance. Build it in the process
+    that uses it: in a child forked after it was built it raises ``PublisherClosedError``.
 
     Example::
 
@@ -1366,7 +1401,8 @@ class Publisher(_PublisherBase):
         waits for the first close to finish (within its own ``timeout``), then reports."""
         core = self._core
         if core.closed:
-            self._close_done.wait(timeout + 1.0)
+            if not core.forked:
+                self._close_done.wait(timeout + 1.0)
             return self._report(timed_out=False, log=False)
         core.begin_close()
         try:
