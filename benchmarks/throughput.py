@@ -293,6 +293,90 @@ def _minimum(workload: Workload, *, validate: bool) -> Measurement:
     return Measurement(watch.wall_s, watch.cpu_s, delivered[0])
 
 
+def handwritten_minimum_outcome(workload: Workload) -> Measurement:
+    """``handwritten_minimum`` plus the per-event outcome, per chunk: a receipt per event.
+
+    Informational: see ``_minimum_outcome``.
+    """
+    return _minimum_outcome(workload, validate=True)
+
+
+def handwritten_minimum_outcome_novalidate(workload: Workload) -> Measurement:
+    """``handwritten_minimum_outcome`` without the check."""
+    return _minimum_outcome(workload, validate=False)
+
+
+def _minimum_outcome(workload: Workload, *, validate: bool) -> Measurement:
+    """The least a CloudEvents publisher does for ``publish_many(chunk)``'s contract, hand-written
+    in one loop: ``_minimum``'s work per event, plus the per-event outcome the target names.
+
+    confluent-kafka's Python API has one per-message handle, the ``on_delivery`` callable, so
+    the outcome needs one callable object per event that knows its place; it writes the
+    event's ``DeliveryReceipt`` (topic, partition, offset, timestamp, ``ce_id``) into the
+    chunk's outcome list. As the case's caller does, each chunk's outcomes are complete
+    (``flush()``) before the next chunk starts. No asyncio, no second thread, no counters,
+    retries or close bookkeeping.
+    """
+    check = eventwire.EventCodec()._type_codec(OrderPlaced).check
+    encode = msgspec.json.Encoder().encode
+    producer = confluent_kafka.Producer(librdkafka_settings(workload.bootstrap_servers))
+    produce = producer.produce
+    poll = producer.poll
+    topic = workload.topic
+    receipt = eventwire.DeliveryReceipt
+    outcomes: list[Any] = []
+
+    class Slot:
+        __slots__ = ("event_id", "index")
+
+        def __init__(self, index: int, event_id: str) -> None:
+            self.index = index
+            self.event_id = event_id
+
+        def __call__(self, err: Any, msg: Any) -> None:
+            outcomes[self.index] = (
+                err
+                if err is not None
+                else receipt(
+                    topic, msg.partition(), msg.offset(), msg.timestamp()[1], self.event_id
+                )
+            )
+
+    for value, key in workload.warmup_payloads:
+        produce(topic, value, key)
+    if producer.flush(FLUSH_TIMEOUT) != 0:
+        raise CaseFailed("warm-up messages were not delivered")
+    new_headers = CE_HEADERS.copy
+    confirmed = 0
+    errors: list[object] = []
+    counter = 0
+    with Stopwatch() as watch:
+        for chunk in chunks(workload.events, CHUNK):
+            outcomes = [None] * len(chunk)
+            for index, event in enumerate(chunk):
+                if validate and not check(event):
+                    raise CaseFailed(f"event {counter} did not pass the check")
+                counter += 1
+                value = encode(event)
+                key = event.order_id.encode()
+                headers = new_headers()
+                event_id = headers["ce_id"] = f"0123456789abcdef-{counter:x}"
+                slot = Slot(index, event_id)
+                try:
+                    produce(topic, value, key, on_delivery=slot, headers=headers)
+                except BufferError:
+                    poll(0.005)
+                    produce(topic, value, key, on_delivery=slot, headers=headers)
+                if counter % RAW_POLL_EVERY == 0:
+                    poll(0)
+            if producer.flush(FLUSH_TIMEOUT) != 0:
+                raise CaseFailed("a chunk was not delivered")
+            confirmed += _receipts(outcomes, errors)
+    producer.close()
+    _expect(workload, confirmed, errors)
+    return Measurement(watch.wall_s, watch.cpu_s, confirmed)
+
+
 # -- 2. AIOProducer ----------------------------------------------------------------------------
 
 
@@ -613,6 +697,8 @@ CASES: Final[dict[str, Callable[[Workload], Measurement]]] = {
     "raw_headers_callback": raw_headers_callback,
     "handwritten_minimum": handwritten_minimum,
     "handwritten_minimum_novalidate": handwritten_minimum_novalidate,
+    "handwritten_minimum_outcome": handwritten_minimum_outcome,
+    "handwritten_minimum_outcome_novalidate": handwritten_minimum_outcome_novalidate,
     "handwritten_concurrent_minimum": handwritten_concurrent_minimum,
     "aioproducer": aioproducer,
     "async_publish_many": async_publish_many,
