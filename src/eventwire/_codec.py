@@ -19,7 +19,13 @@ import msgspec
 import msgspec.inspect
 
 from eventwire._errors import EventDefinitionError, EventValidationError
-from eventwire._events import DECIMAL_EXPECTED, EventSpec, finite_decimal_hook, spec_of
+from eventwire._events import (
+    CHECK_BUILTIN_TYPES,
+    DECIMAL_EXPECTED,
+    EventSpec,
+    finite_decimal_hook,
+    spec_of,
+)
 from eventwire._validator import compile_check
 
 Encoding = Literal["json", "msgpack"]
@@ -252,7 +258,13 @@ def _full_check(codec: _TypeCodec, event: Any) -> None:
     """Decide whether ``event`` is valid; raise ``EventValidationError`` if not."""
     try:
         if codec.convert_checks:
-            _convert(event, codec.check_type, from_attributes=True, dec_hook=_decimal_hook)
+            _convert(
+                event,
+                codec.check_type,
+                from_attributes=True,
+                dec_hook=_decimal_hook,
+                builtin_types=CHECK_BUILTIN_TYPES,
+            )
         # What `convert` accepts here, the pre-check did not pass: the reference decides too,
         # because `convert` is laxer than the typed decoder in places (it lets a `Decimal`
         # stand for a constrained float, which would reach Kafka as a JSON string).

@@ -235,6 +235,18 @@ def finite_decimal_hook(tp: type[Any], value: Any) -> Any:
 
 
 DECIMAL_EXPECTED: Final = "Expected a finite `Decimal`"
+#: ``builtin_types`` for ``msgspec.convert`` with check types: a field of these types takes only
+#: an instance. Otherwise ``convert`` parses a string into them, and an RFC 3339 string would
+#: pass for a ``datetime`` (or hex digits for a ``UUID``) and be sent as given.
+CHECK_BUILTIN_TYPES: Final = (
+    _dt.datetime,
+    _dt.date,
+    _dt.time,
+    uuid.UUID,
+    bytes,
+    bytearray,
+    memoryview,
+)
 
 
 class _FiniteFloatType(type):

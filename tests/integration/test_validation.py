@@ -38,6 +38,13 @@ INVALID: list[tuple[OrderPlaced, str, str]] = [
     ),
     (order(5, total_price=12.5), "$.total_price", "Expected a finite `Decimal`, got `float`"),
     (order(6, line_items=["not an item"]), "$.line_items[0]", "Expected `object`, got `str`"),
+    # An aware RFC 3339 string decodes as a datetime, but time is a datetime: it was sent as
+    # given before `convert` got CHECK_BUILTIN_TYPES.
+    (
+        order(7, created_at="2026-01-01T12:00:00Z"),
+        "$.created_at",
+        "Expected `datetime`, got `str`",
+    ),
 ]
 
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eventwire
-from eventwire._events import finite_decimal_hook
+from eventwire._events import CHECK_BUILTIN_TYPES, finite_decimal_hook
 from eventwire._validator import compile_check
 
 
@@ -138,6 +138,7 @@ def _convert_accepts(event: Any) -> bool:
             eventwire.spec_of(type(event)).check_type,
             from_attributes=True,
             dec_hook=finite_decimal_hook,
+            builtin_types=CHECK_BUILTIN_TYPES,
         )
     except msgspec.ValidationError:
         return False
@@ -185,6 +186,7 @@ def test_codec_verdicts_and_messages_are_those_of_convert(
             eventwire.spec_of(Kinds).check_type,
             from_attributes=True,
             dec_hook=finite_decimal_hook,
+            builtin_types=CHECK_BUILTIN_TYPES,
         )
         expected = None
     except msgspec.ValidationError as exc:
