@@ -824,6 +824,10 @@ class ProducerCore:
             # once the cluster has answered, a message that never had a partition says its
             # topic is missing: the cluster is up, and other topics must not fail fast
             and not (self.reached and getattr(pending, "unsent", False))
+            # a fatal error is the producer's state (e.g. a deleted, re-created topic put its
+            # idempotence sequence out of sync): the cluster answered, and the producer is
+            # recreated; one per message of a batch opened the breaker for every topic
+            and error.category != "fatal"
         ):
             # A purge at close is the publisher's own doing, not a sign of the cluster.
             self.breaker.record_failure()
