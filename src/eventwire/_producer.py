@@ -179,6 +179,7 @@ class _DeadLetterDelivery(Pending):
         self.generation = self.connection_errors = self.order = 0
         self.span = self.t0 = None
         self.telemetry: Instrumentation | None = None
+        self.unsent = True
 
     def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
         error = self.error
@@ -767,7 +768,10 @@ class ProducerCore:
                 if self._retry_dead_letter(pending, err):
                     continue
                 bad += 1
-                pending.settle(_as_error(err, pending))
+                if self._missing_topic(pending, err):
+                    pending.settle(self._delivery_error(pending, err, current=True))
+                else:
+                    pending.settle(_as_error(err, pending))
                 continue
             error = self._on_failure(pending, err)
             if error is None:  # taken over: retried, parked or dead-lettered, settled later
@@ -824,6 +828,10 @@ class ProducerCore:
             # once the cluster has answered, a message that never had a partition says its
             # topic is missing: the cluster is up, and other topics must not fail fast
             and not (self.reached and getattr(pending, "unsent", False))
+            # a fatal error is the producer's state (e.g. a deleted, re-created topic put its
+            # idempotence sequence out of sync): the cluster answered, and the producer is
+            # recreated; one per message of a batch opened the breaker for every topic
+            and error.category != "fatal"
         ):
             # A purge at close is the publisher's own doing, not a sign of the cluster.
             self.breaker.record_failure()
@@ -1011,12 +1019,23 @@ class ProducerCore:
         if self._abandoning or letter.failures >= letter.ATTEMPTS:
             return False
         failure = err.category if isinstance(err, PublishError) else classify(err)
-        if failure == "permanent":
+        if failure == "permanent" or self._missing_topic(letter, err):
             return False
         if failure == "fatal" and letter.generation == self._generation:
             self._recreate_reason = f"{_code(err)} on a dead-letter write"
         self._dead_letters.append((letter.original, letter.error, letter.failures))
         return True
+
+    def _missing_topic(self, pending: Pending, err: Any) -> bool:
+        """Whether a failed write timed out without a partition once the cluster had answered:
+        its topic does not exist (and is not created), so sending it again only waits another
+        ``delivery_timeout``."""
+        return (
+            self.reached
+            and pending.unsent
+            and not isinstance(err, PublishError)
+            and err.code() == KafkaError._MSG_TIMED_OUT
+        )
 
     def _retry_succeeded(self, pending: Pending) -> None:
         key = pending.encoded.key if pending.encoded.key is not None else pending
