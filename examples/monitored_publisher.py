@@ -12,9 +12,8 @@ What it shows:
 * a summary of the metrics eventwire recorded: sends and their duration per topic, queue
   depth, retries, breaker state.
 
-Run it against a broker, or without arguments to start a local one (``eventwire[testing]``)::
-
-    python examples/monitored_publisher.py [bootstrap_servers]
+Run it: ``python -m examples.monitored_publisher --bootstrap-servers HOST:PORT`` (a local
+broker: ``eventwire broker``).
 """
 
 from __future__ import annotations
@@ -22,11 +21,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import http.server
-import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -36,6 +34,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import eventwire
+from examples import _common
 
 
 @eventwire.event(topic="orders", key="order_id", type="shop.order.placed", version=1)
@@ -145,14 +144,9 @@ async def publish_monitored(
         meter_provider.shutdown()
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        result = asyncio.run(publish_monitored(argv[1]))
-    else:
-        from eventwire.testing import LocalBroker
-
-        with LocalBroker() as broker:
-            result = asyncio.run(publish_monitored(broker.bootstrap_servers))
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _common.parser(__doc__).parse_args(argv)
+    result = asyncio.run(publish_monitored(args.bootstrap_servers, topic_prefix=args.topic_prefix))
     print(f"delivered {len(result.receipts)} orders")
     print(f"GET /healthz -> {result.ready_status} {result.health}")
     for name, value in sorted(result.metrics.items()):
@@ -161,4 +155,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    raise SystemExit(main())

@@ -16,7 +16,7 @@ What it shows:
 
 Run it: ``python -m examples.unit_testing_with_fake_publisher`` checks out two carts through
 the fake and prints what was published; add ``--bootstrap-servers HOST:PORT`` to publish the
-same checkouts to a real broker (topic ``orders``).
+same checkouts to a real broker (topic ``orders``, after ``--topic-prefix``).
 """
 
 from __future__ import annotations
@@ -177,9 +177,12 @@ async def run(publisher: eventwire.AsyncPublisherProtocol) -> list[CheckoutResul
 async def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap-servers", help="publish to this broker instead of the fake")
+    parser.add_argument("--topic-prefix", default="", help="prefix every topic name on the broker")
     args = parser.parse_args(argv)
     if args.bootstrap_servers:
-        config = eventwire.PublisherConfig(bootstrap_servers=args.bootstrap_servers)
+        config = eventwire.PublisherConfig(
+            bootstrap_servers=args.bootstrap_servers, topic_prefix=args.topic_prefix
+        )
         async with eventwire.AsyncPublisher(config) as publisher:
             results = await run(publisher)
     else:

@@ -75,6 +75,8 @@ def _serve_and_stop(process: subprocess.Popen[str], stop_with: signal.Signals) -
     status = process.stderr.readline()
     found = re.search(r"pid (\d+)", status)
     assert found, status
+    # Only --topic topics get --partitions; Tansu creates others with its own default.
+    assert "2 partitions per topic created with --topic" in status, status
     tansu_pid = int(found.group(1))
     assert _alive(tansu_pid)
 

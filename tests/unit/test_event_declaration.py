@@ -3,6 +3,7 @@ first publish."""
 
 from __future__ import annotations
 
+import enum
 from decimal import Decimal
 from typing import Any
 
@@ -89,3 +90,30 @@ def test_a_class_is_declared_once() -> None:
     with pytest.raises(eventwire.EventDefinitionError, match="already declared as an event"):
         eventwire.event(topic="twice", key="key", type="test.twice", version=2)(cls)
     assert eventwire.spec_of(cls).version == 1
+
+
+class _Colour(enum.Enum):
+    RED = "red"
+
+
+class _Tier(enum.StrEnum):
+    GOLD = "gold"
+
+
+def test_a_plain_enum_key_is_refused_and_a_str_enum_key_is_sent_by_its_value() -> None:
+    """The README's key rule: a member of a ``str``/``int`` enum is sent by its value, a plain
+    ``Enum`` key field is refused when the class is declared."""
+    with pytest.raises(eventwire.EventDefinitionError, match="key field 'colour' must be str"):
+
+        @eventwire.event(topic="t", key="colour", type="t.colour", version=1)
+        class ByColour(msgspec.Struct, frozen=True):
+            colour: _Colour
+
+    @eventwire.event(topic="t", key="tier", type="t.tier", version=1)
+    class ByTier(msgspec.Struct, frozen=True):
+        tier: _Tier
+
+    with FakePublisher() as fake:
+        fake.publish(ByTier(tier=_Tier.GOLD))
+        [record] = fake.published(ByTier)
+    assert record.key == b"gold"

@@ -42,13 +42,15 @@ def run_broker(*, port: int | None, partitions: int, topics: Sequence[str]) -> i
                 broker.create_topics(topics)
             except (KafkaException, TimeoutError) as exc:
                 raise CliError(f"cannot create topics {', '.join(topics)}: {exc}") from None
-            # stdout carries only the address, so `$(eventwire broker | head -1)` works.
+            # stdout carries only the address: a script reads its first line while the
+            # broker runs in the background.
             sys.stdout.write(broker.bootstrap_servers + "\n")
             sys.stdout.flush()
             created = f"; topics: {', '.join(topics)}" if topics else ""
             sys.stderr.write(
                 f"local broker (Tansu, in memory) pid {broker.pid} on"
-                f" {broker.bootstrap_servers}, {partitions} partitions per new topic{created}."
+                f" {broker.bootstrap_servers}{created} ({partitions} partitions per topic"
+                " created with --topic; one created on first use gets Tansu's default)."
                 " Ctrl-C stops it.\n"
             )
             sys.stderr.flush()

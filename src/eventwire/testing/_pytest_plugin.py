@@ -26,7 +26,8 @@ def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 @pytest.fixture(scope="session")
 def eventwire_broker() -> Iterator[LocalBroker]:
-    """A local Kafka-compatible broker (Tansu, 3 partitions per topic) shared by the session.
+    """A local Kafka-compatible broker (Tansu) shared by the session; ``create_topic`` makes 3
+    partitions, a topic created on first use gets Tansu's default (4).
 
     Stopped at the end of the session, also when pytest is interrupted (Ctrl-C, or SIGTERM
     while the default SIGTERM action is in place). Tests share it: create your own topics
