@@ -4,6 +4,7 @@ assertion helpers, partition counts and the pytest fixtures."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 from typing import Any
 
@@ -218,6 +219,22 @@ def test_sync_close_timeout_fails_a_delayed_publish_in_another_thread() -> None:
     [error] = outcome
     assert isinstance(error, eventwire.AmbiguousPublishError)
     assert fake.published() == []
+
+
+class FrozenDatetime(dt.datetime):
+    """What freezegun's ``datetime.now()`` returns: a subclass (``FakeDatetime``)."""
+
+
+def test_a_datetime_subclass_is_refused_by_name(fake_publisher: FakePublisher) -> None:
+    # msgspec encodes datetime itself only; the README tells users of freezegun why.
+    frozen = FrozenDatetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+    with pytest.raises(eventwire.EventValidationError) as caught:
+        fake_publisher.publish(order(1, created_at=frozen))
+    assert str(caught.value) == (
+        "invalid order.placed event at $.created_at: Expected `datetime`, got `FrozenDatetime`"
+    )
+    fake_publisher.publish(order(2))
+    fake_publisher.assert_published(order(2))
 
 
 def test_publishing_after_close_is_refused() -> None:
