@@ -23,6 +23,9 @@ class BreakerPolicy:
 
     Args:
         failures: delivery failures (retriable or ambiguous) within ``window`` that open it.
+            The producer core feeds only failures that say the cluster is down: not those of
+            events handed over before an event the cluster acknowledged, not fatal errors, not
+            the purges of a replaced producer.
         window: seconds over which failures are counted; a success clears the count.
         cooldown: seconds it stays open before a probe (a metadata request) is tried.
         probe_timeout: seconds the probe may take; also bounds the confirmation below.

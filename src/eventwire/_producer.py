@@ -296,6 +296,11 @@ class ProducerCore:
     #: The last client error other than _ALL_BROKERS_DOWN (which follows every failed
     #: connection): the cause a failure message names (a refused TLS or SASL handshake).
     _last_cause: str | None = None
+    #: The hand-over ``order`` of the latest acknowledged event seen: the cluster took a
+    #: write after every event handed over before it, so a failure of such an event is about
+    #: its partition (e.g. one that vanished when its topic was re-created with fewer
+    #: partitions), not the cluster, and does not count toward the breaker.
+    _acknowledged_order: int = -1
 
     def __init__(self, config: PublisherConfig) -> None:
         self.config = config
@@ -749,11 +754,13 @@ class ProducerCore:
         given_up: list[str] = []
         holds = self._holds
         telemetry = self.telemetry
+        last_ok: Pending | None = None
         for pending in batch:
             err = pending.err
             if err is None:
                 if holds and pending.failures:
                     self._retry_succeeded(pending)
+                last_ok = pending
                 receipt = pending.receipt
                 if type(pending) is _DeadLetterDelivery:
                     dead += 1
@@ -765,14 +772,10 @@ class ProducerCore:
                 pending.settle(receipt)
                 continue
             if type(pending) is _DeadLetterDelivery:
-                if self._retry_dead_letter(pending, err):
-                    continue
-                bad += 1
-                if self._missing_topic(pending, err):
-                    pending.settle(self._delivery_error(pending, err, current=True))
-                else:
-                    pending.settle(_as_error(err, pending))
+                bad += self._dead_letter_failed(pending, err)
                 continue
+            if last_ok is not None:
+                self._acknowledged(last_ok)
             error = self._on_failure(pending, err)
             if error is None:  # taken over: retried, parked or dead-lettered, settled later
                 continue
@@ -786,7 +789,8 @@ class ProducerCore:
                 telemetry.finish(pending, error)
             pending.settle(error)
         self._count(ok, bad, kept, dead, given_up)
-        if ok or dead:
+        if last_ok is not None:
+            self._acknowledged(last_ok)
             self._record_success()
         if batch is self._gate_batch:
             self._open_gate()
@@ -803,6 +807,19 @@ class ProducerCore:
             self.delivered += ok
             self.failed += bad
             self.dead_lettered += dead
+
+    def _dead_letter_failed(self, pending: _DeadLetterDelivery, err: Any) -> int:
+        """A dead-letter write failed: tried again (0), or its original is settled (1)."""
+        if self._retry_dead_letter(pending, err):
+            return 0
+        if self._missing_topic(pending, err):
+            pending.settle(self._delivery_error(pending, err, current=True))
+        else:
+            pending.settle(_as_error(err, pending))
+        return 1
+
+    def _acknowledged(self, pending: Pending) -> None:
+        self._acknowledged_order = max(self._acknowledged_order, pending.order)
 
     def _record_success(self) -> None:
         self.reached = True
@@ -832,6 +849,11 @@ class ProducerCore:
             # idempotence sequence out of sync): the cluster answered, and the producer is
             # recreated; one per message of a batch opened the breaker for every topic
             and error.category != "fatal"
+            # the cluster took a write handed over after this event (see _acknowledged_order)
+            and pending.order > self._acknowledged_order
+            # a replaced producer's reports are purges of our own doing; what led to the
+            # replacement (a timeout) counted already
+            and pending.generation == self._generation
         ):
             # A purge at close is the publisher's own doing, not a sign of the cluster.
             self.breaker.record_failure()

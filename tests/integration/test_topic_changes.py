@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 from confluent_kafka.admin import AdminClient
@@ -17,6 +18,11 @@ def _delete_topic(bootstrap_servers: str, topic: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     for future in admin.delete_topics([topic]).values():
         future.result()
+
+
+def _partition_count(bootstrap_servers: str, topic: str) -> int:
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    return len(admin.list_topics(topic, timeout=10).topics[topic].partitions)
 
 
 async def test_a_deleted_and_recreated_topic_does_not_open_the_breaker_for_other_topics() -> None:
@@ -81,3 +87,55 @@ async def test_a_missing_topic_fails_without_hiding_the_good_events(topics: Topi
         assert "has no known partition" in entry["dead_letter_error"]
         assert "(retriable, _MSG_TIMED_OUT)" in entry["dead_letter_error"]
         assert "after 1 attempt" in entry["dead_letter_error"]
+
+
+async def _shrink_under_load(*, concurrent: bool) -> None:
+    # noida-db re-creates a deleted topic on the next produce, with one partition: the
+    # idempotent producer's sequence is out of sync (fatal), it is replaced, and what it held
+    # comes back purged, to be re-sent. Those purges (and timeouts of events the partitioner
+    # had put on the vanished partitions 1 and 2) opened the breaker for every topic, although
+    # the cluster answered all along: the next call failed fast with CircuitOpenError.
+    with NoidaBroker(partitions=3) as broker:
+        shrunk, healthy = broker.create_topics(["shrunk", "healthy"])
+        config = eventwire.PublisherConfig(
+            bootstrap_servers=broker.bootstrap_servers, delivery_timeout=5.0
+        )
+        async with eventwire.AsyncPublisher(config) as publisher:
+            before = await publisher.publish_many([order(n) for n in range(30)], topic=shrunk)
+            _delete_topic(broker.bootstrap_servers, shrunk)
+            after = publisher.publish_many([order(n) for n in range(30, 60)], topic=shrunk)
+            if concurrent:  # the healthy topic's writes are handed over after the stalled ones
+                after_outcomes, first = await asyncio.gather(
+                    after, publisher.publish_many([order(n) for n in range(60, 90)], topic=healthy)
+                )
+            else:
+                after_outcomes = await after
+                first = await publisher.publish_many(
+                    [order(n) for n in range(60, 90)], topic=healthy
+                )
+            second = await publisher.publish_many([order(n) for n in range(90, 120)], topic=healthy)
+            state = publisher.health().breaker_state
+        assert [type(o).__name__ for o in after_outcomes + first + second] == [
+            "DeliveryReceipt"
+        ] * 90
+        assert state == "closed"
+        recreated = broker.consume(shrunk, count=30)
+        delivered = broker.consume(healthy, count=60)
+        partitions = _partition_count(broker.bootstrap_servers, shrunk)
+    assert partitions == 1
+    assert {o.partition for o in before if isinstance(o, eventwire.DeliveryReceipt)} == {0, 1, 2}
+    receipts = {
+        (o.partition, o.offset) for o in first + second if isinstance(o, eventwire.DeliveryReceipt)
+    }
+    assert receipts == {(r.partition, r.offset) for r in delivered}
+    assert Counter(r.header("ce_id") for r in recreated) == Counter(
+        o.event_id.encode() for o in after_outcomes if isinstance(o, eventwire.DeliveryReceipt)
+    )
+
+
+async def test_a_topic_recreated_with_fewer_partitions_does_not_open_the_breaker() -> None:
+    await _shrink_under_load(concurrent=True)
+
+
+async def test_a_replaced_producers_purges_do_not_open_the_breaker() -> None:
+    await _shrink_under_load(concurrent=False)
