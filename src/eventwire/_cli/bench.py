@@ -17,6 +17,7 @@ from typing import Any
 
 import eventwire
 from eventwire._cli.errors import FAILURE, INTERRUPTED, CliError
+from eventwire._cli.output import report_console
 
 SUITE_ENV_VAR = "EVENTWIRE_BENCHMARKS"
 
@@ -93,7 +94,6 @@ def run_bench(
 def print_ratios(result: dict[str, Any]) -> None:
     """The ratio of every case to the raw ceiling (throughput and CPU per event) and the
     lone-publish latency, as rich tables on stdout."""
-    from rich.console import Console
     from rich.table import Table
 
     params = result.get("parameters", {})
@@ -121,7 +121,7 @@ def print_ratios(result: dict[str, Any]) -> None:
             f"{row['cpu_us']['median']:.2f}",
             f"{row['cpu_ratio']['median']:.2f}x",
         )
-    console = Console()
+    console = report_console()
     console.print(table)
     latency = result.get("latency") or {}
     if "raw" in latency and "eventwire" in latency:

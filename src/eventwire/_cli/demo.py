@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 
 import eventwire
+from eventwire._cli.output import report_console
 from eventwire.testing import LocalBroker
 
 CHUNK = 5_000
@@ -185,10 +186,9 @@ async def _publish(
 
 def run_demo(*, orders: int, payments: int, partitions: int) -> int:
     """Run the demo; returns 0 when everything published was consumed back intact."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = report_console()
     with LocalBroker(partitions=partitions) as broker:
         console.print(f"local broker (Tansu) on [bold]{broker.bootstrap_servers}[/]")
         for topic in ("orders", "payments"):

@@ -25,6 +25,7 @@ import msgspec
 import eventwire
 from eventwire._cli.errors import INTERRUPTED, OK, REJECTED, UNDELIVERED, CliError
 from eventwire._cli.loading import load_event_class
+from eventwire._cli.output import report_console
 
 
 @dataclass
@@ -337,7 +338,6 @@ def print_summary(summary: ProduceSummary, *, as_json: bool) -> None:
         }
         sys.stdout.write(msgspec.json.encode(payload).decode() + "\n")
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="eventwire produce", show_header=False)
@@ -352,4 +352,4 @@ def print_summary(summary: ProduceSummary, *, as_json: bool) -> None:
         table.add_row(f"topic {name}", f"{count:,}")
     if summary.rejected or summary.failed:
         table.add_row("rejects file", summary.rejects_file or "")
-    Console().print(table)
+    report_console().print(table)
