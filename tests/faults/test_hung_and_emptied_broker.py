@@ -1,0 +1,217 @@
+"""A broker that hangs (its process stopped with SIGSTOP: connections stay open, nothing
+answers) and a broker that comes back empty (Tansu keeps nothing across a restart: topics and
+producer ids are gone, so the idempotent producer's next writes get UNKNOWN_PRODUCER_ID and
+librdkafka bumps its epoch in a loop until ``delivery_timeout``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+import eventwire
+from eventwire.testing import ConsumedRecord, LocalBroker
+from tests.events import OrderPlaced, order
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+KEYS = 8
+
+
+def orders(start: int, count: int) -> list[OrderPlaced]:
+    return [order(n, key=f"k{n % KEYS}") for n in range(start, start + count)]
+
+
+@pytest.fixture
+def broker() -> Iterator[LocalBroker]:
+    with LocalBroker(partitions=3) as started:
+        started.create_topic("orders", 3)
+        yield started
+
+
+def check_read_back(
+    records: Sequence[ConsumedRecord],
+    events: Sequence[OrderPlaced],
+    outcomes: Sequence[eventwire.PublishOutcome],
+) -> Counter[str]:
+    """Every receipt read back, an error read back only if it was ambiguous, the receipts'
+    first copies in publishing order per key. Returns the copies per ``ce_id``."""
+    receipts = {o.event_id for o in outcomes if isinstance(o, eventwire.DeliveryReceipt)}
+    copies: Counter[str] = Counter()
+    firsts: dict[bytes | None, list[str]] = defaultdict(list)
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        raw = record.header("ce_id")
+        assert raw is not None
+        copies[raw.decode()] += 1
+        if copies[raw.decode()] == 1 and raw.decode() in receipts:
+            firsts[record.key].append(raw.decode())
+    position = {o.event_id: n for n, o in enumerate(outcomes)}
+    for key, ids in firsts.items():
+        assert ids == sorted(ids, key=position.__getitem__), f"key {key!r} out of order"
+    assert len(outcomes) == len(events)
+    for outcome in outcomes:
+        if isinstance(outcome, eventwire.DeliveryReceipt):
+            assert copies[outcome.event_id] >= 1, "a receipt, but never read back"
+        elif copies[outcome.event_id]:
+            assert isinstance(outcome, eventwire.AmbiguousPublishError), outcome
+    ambiguous = {o.event_id for o in outcomes if isinstance(o, eventwire.AmbiguousPublishError)}
+    assert {i for i, n in copies.items() if n > 1} <= ambiguous
+    return copies
+
+
+# -- a broker that comes back empty ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("spooled", [False, True], ids=["spool-off", "spool-on"])
+async def test_a_broker_restarted_empty_takes_the_next_events_and_the_breaker_stays_closed(
+    broker: LocalBroker, spooled: bool, tmp_path: Path
+) -> None:
+    """The events sent after the restart time out once (the broker no longer knows the
+    producer id), the producer is replaced and they are delivered by the same publisher. The
+    timeouts used to open the breaker (5 failures in 10 s) although the cluster answered and
+    took the re-sent events: the next publish failed with CircuitOpenError for a cool-down."""
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers,
+        delivery_timeout=3.0,
+        spool_path=tmp_path / "spool.db" if spooled else None,
+    )
+    before, after = orders(0, 40), orders(40, 200)
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(config) as publisher:
+            first = await publisher.publish_many(before)
+            await asyncio.to_thread(broker.restart)
+            broker.create_topic("orders", 3)
+            outcomes = await publisher.publish_many(after)
+            assert all(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes), outcomes
+            next_one = await publisher.publish(order(999, key="k0"))  # not CircuitOpenError
+            assert publisher.breaker_state == "closed"
+    assert isinstance(next_one, eventwire.DeliveryReceipt)
+    assert all(isinstance(o, eventwire.DeliveryReceipt) for o in first)
+    events = [log["event"] for log in logs]
+    assert "eventwire.circuit_opened" not in events
+    assert events.count("eventwire.producer_recreated") >= 1
+    records = broker.consume("orders")  # the restart took the first 40 with it
+    copies = check_read_back(records, [*after, order(999)], [*outcomes, next_one])
+    assert sum(copies.values()) == len(after) + 1  # each once
+
+
+def test_a_sync_publisher_goes_on_after_the_broker_restarted_empty(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers,
+        delivery_timeout=3.0,
+        spool_path=tmp_path / "spool.db",
+    )
+    with capture_logs() as logs, eventwire.Publisher(config) as publisher:
+        publisher.publish(order(0, key="k0"))
+        broker.restart()
+        broker.create_topic("orders", 3)
+        events = orders(1, 30)
+        receipts = [publisher.publish(event) for event in events]
+        assert publisher.breaker_state == "closed"
+    assert "eventwire.circuit_opened" not in [log["event"] for log in logs]
+    copies = check_read_back(broker.consume("orders"), events, receipts)
+    assert sum(copies.values()) == len(events)
+
+
+# -- a broker that hangs --------------------------------------------------------------------
+
+
+async def test_a_hung_broker_times_out_as_ambiguous_opens_the_breaker_and_resumes(
+    broker: LocalBroker,
+) -> None:
+    """SIGSTOP: publish_many ends (bounded by delivery_timeout, the retry deadline and the
+    poll thread's probes) with every event ambiguous, health says unreachable, the breaker opens (confirmed by a
+    probe that times out); after SIGCONT the same publisher delivers again, and what the
+    broker wrote of the ambiguous events is there once each."""
+    retry = eventwire.RetryPolicy(attempts=3, deadline=3.0)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers,
+        delivery_timeout=2.0,
+        retry=retry,
+        breaker=eventwire.BreakerPolicy(cooldown=0.5, probe_timeout=0.5),
+    )
+    pid = broker.pid
+    assert pid is not None
+    events = orders(0, 200)
+    later = orders(200, 50)
+    async with eventwire.AsyncPublisher(config) as publisher:
+        publisher.health()
+        warm = await publisher.publish(order(999, key="k0"))
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            outcomes = await publisher.publish_many(events)
+            took = time.monotonic() - started
+            status = publisher.health()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert all(isinstance(o, eventwire.AmbiguousPublishError) for o in outcomes)
+        # Bounded, but later than 2 x delivery_timeout + the deadline (7 s): measured 13.8 s,
+        # the poll thread spends up to probe_timeout + HealthProbe.timeout per round in
+        # probes that time out, and settles reports between them.
+        print(f"publish_many to a hung broker took {took:.1f} s")
+        assert took <= 2 * config.delivery_timeout + retry.deadline + 15.0, took
+        assert not status.ready
+        assert status.broker_reachable is False
+        assert status.failed == len(events)
+        assert status.breaker_state in ("open", "half_open")
+        # The same publisher goes on once the broker does.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                resumed = await publisher.publish_many(later)
+            except eventwire.CircuitOpenError:
+                assert time.monotonic() < deadline, "publishing never resumed"
+                await asyncio.sleep(0.1)
+                continue
+            if all(isinstance(o, eventwire.DeliveryReceipt) for o in resumed):
+                break
+            assert time.monotonic() < deadline, resumed
+    copies = check_read_back(
+        broker.consume("orders"), [order(999), *events, *later], [warm, *outcomes, *resumed]
+    )
+    assert all(copies[o.event_id] == 1 for o in resumed)
+
+
+@pytest.mark.parametrize("spooled", [False, True], ids=["spool-off", "spool-on"])
+async def test_close_while_the_broker_hangs_is_bounded_and_names_every_event(
+    broker: LocalBroker, spooled: bool, tmp_path: Path
+) -> None:
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers,
+        delivery_timeout=30.0,
+        spool_path=tmp_path / "spool.db" if spooled else None,
+    )
+    pid = broker.pid
+    assert pid is not None
+    publisher = eventwire.AsyncPublisher(config)
+    await publisher.publish(order(0, key="k0"))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        tasks = [asyncio.create_task(publisher.publish(e)) for e in orders(1, 300)]
+        await asyncio.sleep(0)  # every publish hands its event over
+        started = time.monotonic()
+        report = await publisher.aclose(timeout=1.0)
+        took = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert took < 3.0, took
+    assert report.timed_out
+    assert report.delivered == 1
+    assert report.undelivered == 300
+    expected = eventwire.RetriablePublishError if spooled else eventwire.AmbiguousPublishError
+    assert all(type(r) is expected for r in results), Counter(type(r) for r in results)
+    assert set(report.undelivered_event_ids) == {r.event_id for r in results}  # type: ignore[union-attr]
+    assert report.spooled == (300 if spooled else 0)
+    assert report.failed == (0 if spooled else 300)
