@@ -130,9 +130,9 @@ async def test_a_hung_broker_times_out_as_ambiguous_opens_the_breaker_and_resume
     broker: LocalBroker,
 ) -> None:
     """SIGSTOP: publish_many ends (bounded by delivery_timeout, the retry deadline and the
-    poll thread's probes) with every event ambiguous, health says unreachable, the breaker opens (confirmed by a
-    probe that times out); after SIGCONT the same publisher delivers again, and what the
-    broker wrote of the ambiguous events is there once each."""
+    poll thread's probes) with every event ambiguous, health says unreachable, the breaker
+    opens (confirmed by a probe that times out); after SIGCONT the same publisher delivers
+    again, and what the broker wrote of the ambiguous events is there once each."""
     retry = eventwire.RetryPolicy(attempts=3, deadline=3.0)
     config = eventwire.PublisherConfig(
         bootstrap_servers=broker.bootstrap_servers,
