@@ -18,7 +18,7 @@ import pytest
 from structlog.testing import capture_logs
 
 import eventwire
-from eventwire.testing import ConsumedRecord, LocalBroker
+from eventwire.testing import ConsumedRecord, LocalBroker, ProxiedBroker
 from tests.events import OrderPlaced, order
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -215,3 +215,41 @@ async def test_close_while_the_broker_hangs_is_bounded_and_names_every_event(
     assert set(report.undelivered_event_ids) == {r.event_id for r in results}  # type: ignore[union-attr]
     assert report.spooled == (300 if spooled else 0)
     assert report.failed == (0 if spooled else 300)
+
+
+# -- a slow broker --------------------------------------------------------------------------
+
+
+async def test_a_slow_broker_delivers_everything_and_health_stays_ready() -> None:
+    """0.6 s each way per chunk (a round trip of 1.2 s, over the health probe's 1 s): every
+    event delivered once, in key order, the breaker stays closed, and health() says ready.
+    It said 'broker unreachable (metadata probe failed)' while hundreds of events a second
+    were acknowledged: a readiness check would have taken a delivering publisher out."""
+    latency = 0.6
+    with ProxiedBroker(partitions=3) as slow, capture_logs() as logs:
+        slow.create_topic("orders", 3)
+        config = eventwire.PublisherConfig(
+            bootstrap_servers=slow.bootstrap_servers, delivery_timeout=30.0
+        )
+        async with eventwire.AsyncPublisher(config) as publisher:
+            publisher.health()
+            warm = await publisher.publish(order(999, key="k0"))
+            slow.proxy.set_latency(latency)
+            events = orders(0, 1200)
+            chunks = [events[at : at + 200] for at in range(0, len(events), 200)]
+            results = [asyncio.create_task(publisher.publish_many(chunk)) for chunk in chunks]
+            snapshots = []
+            while not all(task.done() for task in results):
+                snapshots.append(publisher.health())
+                await asyncio.sleep(0.1)  # a readiness probe's cadence, not synchronisation
+            outcomes = [o for task in results for o in await task]
+            assert publisher.breaker_state == "closed"
+        records = slow.consume("orders")
+    assert all(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes)
+    # Judged once a probe finished under the latency (the first may predate it).
+    late = [s for s in snapshots if s.probed_at is not None and s.delivered > 1 + 200]
+    assert late, "no health snapshot while the slow broker delivered"
+    assert all(s.ready and s.broker_reachable for s in late), [s.reasons for s in late]
+    assert "eventwire.circuit_opened" not in [log["event"] for log in logs]
+    copies = check_read_back(records, [order(999), *events], [warm, *outcomes])
+    assert sum(copies.values()) == len(events) + 1
