@@ -183,6 +183,41 @@ async def test_a_hung_broker_times_out_as_ambiguous_opens_the_breaker_and_resume
     assert all(copies[o.event_id] == 1 for o in resumed)
 
 
+def test_a_sync_publish_to_a_hung_broker_is_bounded_and_ambiguous(broker: LocalBroker) -> None:
+    """The sync Publisher: one publish to a hung broker raises AmbiguousPublishError within
+    its attempts x delivery_timeout (+ backoff), health() says unreachable, and the same
+    publisher delivers after SIGCONT (the event given up may be there too, once)."""
+    retry = eventwire.RetryPolicy(attempts=2, deadline=5.0)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers, delivery_timeout=1.5, retry=retry
+    )
+    pid = broker.pid
+    assert pid is not None
+    with eventwire.Publisher(config) as publisher:
+        publisher.health()
+        warm = publisher.publish(order(0, key="k0"))
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(eventwire.AmbiguousPublishError) as caught:
+                publisher.publish(order(1, key="k1"))
+            took = time.monotonic() - started
+            status = publisher.health()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert took <= retry.attempts * config.delivery_timeout + 5.0, took
+        assert caught.value.attempts == retry.attempts
+        assert status.broker_reachable is False
+        assert not status.ready
+        after = [publisher.publish(event) for event in orders(2, 20)]
+    outcomes = [warm, caught.value, *after]
+    copies = check_read_back(
+        broker.consume("orders"), [order(0), order(1), *orders(2, 20)], outcomes
+    )
+    assert copies[caught.value.event_id] <= 1
+    assert all(copies[o.event_id] == 1 for o in [warm, *after])
+
+
 @pytest.mark.parametrize("spooled", [False, True], ids=["spool-off", "spool-on"])
 async def test_close_while_the_broker_hangs_is_bounded_and_names_every_event(
     broker: LocalBroker, spooled: bool, tmp_path: Path
