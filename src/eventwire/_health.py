@@ -82,7 +82,7 @@ class HealthProbe:
         self.probed_at: float | None = None
         self._last = -float("inf")
         self._wanted_until = -float("inf")
-        self._delivered = 0
+        self._delivered: int | None = None  # at the previous probe of this probing run
 
     @property
     def wanted(self) -> bool:
@@ -90,6 +90,8 @@ class HealthProbe:
 
     def want(self) -> None:
         """Someone asked: keep probing for ``keep_alive`` seconds."""
+        if not self.wanted:  # probing (re)starts: deliveries before it say nothing
+            self._delivered = None
         self._wanted_until = time.monotonic() + self.keep_alive
 
     def due(self) -> bool:
@@ -103,6 +105,7 @@ class HealthProbe:
         not drop a publisher that delivers.
         """
         self._last = time.monotonic()
-        self.reachable = reachable or delivered > self._delivered
+        since = self._delivered
+        self.reachable = reachable or (since is not None and delivered > since)
         self._delivered = delivered
         self.probed_at = time.time()
