@@ -30,11 +30,13 @@ class BreakerPolicy:
         cooldown: seconds it stays open before a probe (a metadata request) is tried.
         probe_timeout: seconds the probe may take; also bounds the confirmation below.
 
-    ``_ALL_BROKERS_DOWN`` from librdkafka opens it only once it is *confirmed*: the poll thread
-    then runs a metadata probe (within ``probe_timeout``) and the breaker opens if that fails.
-    With one broker every connection reset is reported as ``_ALL_BROKERS_DOWN`` and librdkafka
-    reconnects at once, so a report alone would make publishing fail fast for a whole
-    cool-down after a blip.
+    Both the failures and ``_ALL_BROKERS_DOWN`` from librdkafka open it only once *confirmed*:
+    the poll thread then runs a metadata probe (within ``probe_timeout``) and the breaker opens
+    if that fails. With one broker every connection reset is reported as ``_ALL_BROKERS_DOWN``
+    and librdkafka reconnects at once; and a broker restarted without its state (it no longer
+    knows the producer id) times out every event in flight while it answers and takes new
+    writes: either alone would make publishing fail fast for a whole cool-down. A good probe
+    also starts the failure count over.
     """
 
     failures: int = 5
@@ -106,19 +108,19 @@ class CircuitBreaker:
         return self._state == "closed"
 
     def record_failure(self) -> None:
-        """A delivery failure; opens the breaker at the threshold within the window."""
+        """A delivery failure; at the threshold within the window the cluster is suspected
+        unreachable: ``confirmation_due`` and ``confirm`` decide, as for ``record_unreachable``."""
         with self._lock:
             now = self._clock()
             failures = self._failures
             failures.append(now)
             while failures and failures[0] <= now - self.policy.window:
                 failures.popleft()
-            change = None
             if self._state == "closed" and len(failures) >= self.policy.failures:
-                change = self._move(
-                    "open", f"{len(failures)} delivery failures in {self.policy.window:g} s"
-                )
-        self._notify(change)
+                # Confirmed by a probe like _ALL_BROKERS_DOWN: timeouts also come from a
+                # cluster that answers but no longer knows the producer (a broker restarted
+                # empty), and an open breaker would then refuse events it takes.
+                self._suspected = f"{len(failures)} delivery failures in {self.policy.window:g} s"
 
     def record_success(self) -> None:
         """A delivery success: the failure count starts over."""
@@ -146,6 +148,8 @@ class CircuitBreaker:
             change = None
             if not reachable and reason is not None and self._state == "closed":
                 change = self._move("open", f"{reason} (confirmed by a failed probe)")
+            elif reachable:
+                self._failures.clear()  # the cluster answers: counting starts over
         self._notify(change)
 
     def probe_due(self) -> bool:

@@ -22,8 +22,9 @@ class HealthStatus(msgspec.Struct, frozen=True, kw_only=True):
         ready: the publisher can deliver now: not closed, the broker answered the last probe,
             the circuit breaker is not open or probing, and its spool (if any) has not failed.
         reasons: why it is not ready (empty when ready).
-        broker_reachable: the last metadata probe's verdict; ``None`` before the first probe
-            (the first ``health()`` call starts them).
+        broker_reachable: the last metadata probe's verdict (one that timed out while events
+            were acknowledged since the previous probe counts as reachable: a slow broker);
+            ``None`` before the first probe (the first ``health()`` call starts them).
         probed_at: when that probe finished, seconds since the Unix epoch.
         breaker_state: ``"closed"``, ``"open"``, ``"half_open"`` or ``"disabled"``.
         queue_depth: messages in librdkafka's queue (waiting or in flight).
@@ -81,6 +82,7 @@ class HealthProbe:
         self.probed_at: float | None = None
         self._last = -float("inf")
         self._wanted_until = -float("inf")
+        self._delivered: int | None = None  # at the previous probe of this probing run
 
     @property
     def wanted(self) -> bool:
@@ -88,12 +90,22 @@ class HealthProbe:
 
     def want(self) -> None:
         """Someone asked: keep probing for ``keep_alive`` seconds."""
+        if not self.wanted:  # probing (re)starts: deliveries before it say nothing
+            self._delivered = None
         self._wanted_until = time.monotonic() + self.keep_alive
 
     def due(self) -> bool:
         return time.monotonic() - self._last >= self.interval
 
-    def record(self, reachable: bool) -> None:
+    def record(self, reachable: bool, delivered: int) -> None:
+        """A probe's outcome; ``delivered`` is the publisher's count of acknowledged events.
+
+        A probe that timed out while the cluster acknowledged events since the last one says
+        the broker is slow, not unreachable (a round trip over ``timeout``): readiness must
+        not drop a publisher that delivers.
+        """
         self._last = time.monotonic()
-        self.reachable = reachable
+        since = self._delivered
+        self.reachable = reachable or (since is not None and delivered > since)
+        self._delivered = delivered
         self.probed_at = time.time()

@@ -516,7 +516,7 @@ class ProducerCore:
             self._fail_queued_if_unreached(breaker)
         health = self.health_probe
         if health.wanted and health.due():
-            health.record(self._probe(health.timeout))
+            health.record(self._probe(health.timeout), self.delivered)
 
     def _orphan_step(self) -> None:
         # Nobody holds the publisher any more, so nobody can publish or close: once what it

@@ -267,7 +267,9 @@ class _PublisherBase:
         spool' error (must run where outcomes may be settled)."""
         telemetry = self._core.telemetry
         for entry in spool.take_parked():
-            error = spool.left_error(entry.encoded)
+            error = spool.left_error(
+                entry.encoded, maybe_written=getattr(entry, "maybe_written", False)
+            )
             if telemetry is not None:
                 telemetry.finish(entry, error)
             if entry.target is not None:

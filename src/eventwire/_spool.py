@@ -255,7 +255,8 @@ class SpoolEntry(Pending):
         elif spool.closing:
             # Purged at the close deadline: the row stays and is replayed on the next start.
             if self.target is not None:
-                self.target.settle(spool.left_error(self.encoded))
+                maybe_written = getattr(self, "maybe_written", False)
+                self.target.settle(spool.left_error(self.encoded, maybe_written=maybe_written))
         elif outcome.category in _FINAL:
             spool.ack(self, given_up=True)
             if self.target is not None:
@@ -399,11 +400,19 @@ class Spool:
         self._parked.clear()
         return parked
 
-    def left_error(self, enc: EncodedEvent) -> PublishError:
+    def left_error(self, enc: EncodedEvent, *, maybe_written: bool = False) -> PublishError:
+        """The outcome of an event left in the spool at close; ``maybe_written``: it was sent
+        without an answer (e.g. to a broker that hangs), so the broker may still write it and
+        the replay duplicate it."""
+        what = (
+            "was sent but not acknowledged before the publisher closed (the broker may have "
+            "written it: the replay then duplicates it, same ce_id)"
+            if maybe_written
+            else "was not delivered before the publisher closed"
+        )
         return RetriablePublishError(
-            f"event {enc.event_id} to topic {enc.topic!r} was not delivered before the "
-            f"publisher closed; it stays in the spool {self.file.path!r} and is delivered on "
-            "the next start",
+            f"event {enc.event_id} to topic {enc.topic!r} {what}; it stays in the spool "
+            f"{self.file.path!r} and is delivered on the next start",
             topic=enc.topic,
             event_id=enc.event_id,
             attempts=0,

@@ -143,11 +143,34 @@ def test_opens_at_the_threshold_within_the_window(clock: Clock) -> None:
     assert b.state == "closed"
     assert b.allows()
     b.record_failure()
+    assert b.state == "closed"  # suspected: a probe decides
+    assert b.confirmation_due()
+    b.confirm(reachable=False)
     assert b.state == "open"
     assert not b.allows()
-    assert changes == [("closed", "open", "3 delivery failures in 10 s")]
-    assert b.last_reason == "3 delivery failures in 10 s"
+    reason = "3 delivery failures in 10 s (confirmed by a failed probe)"
+    assert changes == [("closed", "open", reason)]
+    assert b.last_reason == reason
     assert b.opened_at == 100.0
+
+
+def test_failures_with_a_good_probe_keep_it_closed_and_start_the_count_over(
+    clock: Clock,
+) -> None:
+    """A broker restarted without its producer state: every event in flight times out, yet
+    the cluster answers and takes the re-sent ones."""
+    changes: list[tuple[str, str, str]] = []
+    b = breaker(clock, changes)
+    for _ in range(3):
+        b.record_failure()
+    assert b.confirmation_due()
+    b.confirm(reachable=True)
+    assert not b.confirmation_due()
+    b.record_failure()
+    b.record_failure()
+    assert not b.confirmation_due()  # counting started over
+    assert b.state == "closed"
+    assert changes == []
 
 
 def test_failures_outside_the_window_do_not_count(clock: Clock) -> None:
@@ -207,16 +230,20 @@ def test_unreachable_with_a_good_probe_changes_nothing(clock: Clock) -> None:
     assert b.state == "closed"
 
 
-def test_failures_open_while_a_confirmation_is_pending(clock: Clock) -> None:
+def test_failures_while_a_confirmation_is_pending_need_one_probe(clock: Clock) -> None:
     changes: list[tuple[str, str, str]] = []
     b = breaker(clock, changes)
     b.record_unreachable("_ALL_BROKERS_DOWN")
     for _ in range(3):
         b.record_failure()
+    assert b.state == "closed"
+    assert b.confirmation_due()  # one probe for both
+    b.confirm(reachable=False)
     assert b.state == "open"
     assert not b.confirmation_due()
-    b.confirm(reachable=False)  # the probe that was running: no second transition
-    assert changes == [("closed", "open", "3 delivery failures in 10 s")]
+    assert changes == [
+        ("closed", "open", "3 delivery failures in 10 s (confirmed by a failed probe)")
+    ]
 
 
 def test_probe_only_after_cooldown_and_only_once(clock: Clock) -> None:
@@ -255,6 +282,7 @@ def test_a_failing_listener_does_not_break_the_breaker(clock: Clock) -> None:
 
     b = CircuitBreaker(eventwire.BreakerPolicy(failures=1), clock=clock, on_change=explode)
     b.record_failure()
+    b.confirm(reachable=False)
     assert b.state == "open"
 
 
