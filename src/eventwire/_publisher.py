@@ -416,10 +416,14 @@ class _FutureDelivery(Pending):
     def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
         if self.future.done():  # the caller cancelled its await; the outcome is dropped
             return
-        if isinstance(outcome, DeliveryReceipt):
-            self.future.set_result(outcome)
-        else:
-            self.future.set_exception(outcome)
+        try:
+            if isinstance(outcome, DeliveryReceipt):
+                self.future.set_result(outcome)
+            else:
+                self.future.set_exception(outcome)
+        except RuntimeError:  # its loop is closed (settled on the poll thread): nobody waits
+            if not self.future.get_loop().is_closed():
+                raise
 
 
 class _AcceptedDelivery(_FutureDelivery):
@@ -505,7 +509,11 @@ class _Batch:
         # A caller cancelled while awaiting has cancelled `done`; the settling goes on (an
         # exception here would abort the rest of the report batch, and its counts).
         if self.remaining == 0 and not self.done.done():
-            self.done.set_result(None)
+            try:
+                self.done.set_result(None)
+            except RuntimeError:  # as in _FutureDelivery.settle
+                if not self.done.get_loop().is_closed():
+                    raise
 
 
 class _BatchSlot(Pending):
@@ -573,9 +581,17 @@ class AsyncPublisher(_PublisherBase):
                 except RuntimeError:
                     if not loop.is_closed():
                         raise
+                    # No loop thread is left to settle on: the poll thread counts the
+                    # outcomes itself (a close from a later loop reports them).
                     core.loop_closed(len(batch))
+                    core.settle(batch)
 
-            core.start(handoff=hand_over, on_room=self._room.set)
+            def on_room() -> None:
+                if not loop.is_closed():
+                    room.set()
+
+            room = self._room
+            core.start(handoff=hand_over, on_room=on_room)
             if self._spool is not None:
                 self._spool.start(lambda calls, failure: call_soon(run_callbacks, calls, failure))
         return loop
@@ -1031,6 +1047,13 @@ class AsyncPublisher(_PublisherBase):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
+            if asyncio.get_running_loop() is not loop:
+                # Closed from a later loop: reports are settled on the poll thread, which
+                # never wakes this loop's tasks.
+                await asyncio.to_thread(
+                    core.wait_for_room, core.room_generation, min(remaining, 0.1)
+                )
+                continue
             self._room.clear()
             try:
                 await asyncio.wait_for(self._room.wait(), min(remaining, 0.1))
