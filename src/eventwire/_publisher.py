@@ -1249,6 +1249,9 @@ class Publisher(_PublisherBase):
         core.batch_started()
         try:
             for index, event in enumerate(events):
+                if core.closed or self._intake_stopped:  # closed by another thread meanwhile
+                    _refuse_rest(outcomes, index)
+                    break
                 try:
                     pending = _BatchSlot(encode(event, topic), batch, index)
                 except EventwireError as exc:
@@ -1275,13 +1278,13 @@ class Publisher(_PublisherBase):
                     else:
                         outcomes[index] = error
         finally:
-            core.batch_ended()
-            self._line.leave(turn)
             # The rest was refused, or never reached when interrupted (Ctrl-C): a close must
-            # not wait for it.
+            # not wait for it (untracked before the close that waits for this batch goes on).
             if kept < len(events):
                 core.untrack(len(events) - kept)
                 batch.release(len(events) - kept)
+            core.batch_ended()
+            self._line.leave(turn)
 
     def accept(
         self,
@@ -1436,6 +1439,9 @@ class Publisher(_PublisherBase):
     def _close_now(self, timeout: float) -> CloseReport:
         core = self._core
         deadline = time.monotonic() + timeout
+        # A publish_many producing in another thread stops at its next event: what it
+        # handed over is drained and counted, and nothing reaches the producer after a purge.
+        core.batches_ended(timeout)
         spool = self._spool
         if spool is not None:
             return self._close_spooled(spool, deadline)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -166,3 +167,128 @@ def test_aclose_in_a_later_event_loop_counts_what_the_ended_loop_left(topics: To
     assert not report.timed_out
     records = topics.broker.consume(topics.name("orders"), count=count + 1)
     assert len({r.header("ce_id") for r in records}) == len(records) == count + 1
+
+
+async def test_startup_shutdown_hooks_with_cancelled_and_timed_out_publishes(
+    topics: Topics,
+) -> None:
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    app: dict[str, eventwire.AsyncPublisher] = {}
+
+    async def startup() -> None:
+        app["publisher"] = eventwire.AsyncPublisher(topics.config())
+
+    async def shutdown() -> eventwire.CloseReport:
+        return await app["publisher"].aclose()
+
+    async def handler(n: int) -> str:
+        receipt = await app["publisher"].publish(order(n, key=f"k{n % KEYS}"))
+        return receipt.event_id
+
+    async def failing() -> None:
+        await app["publisher"].publish(order(10_000))
+        raise ValueError("handler failed")
+
+    await startup()
+    receipts = await asyncio.gather(*(handler(n) for n in range(100)))
+    timed_out = 0
+    for n in range(100, 150):
+        try:
+            await asyncio.wait_for(handler(n), 0.0001)
+        except TimeoutError:
+            timed_out += 1
+    for n in range(150, 200):
+        try:
+            async with asyncio.timeout(0):
+                await handler(n)
+        except TimeoutError:
+            timed_out += 1
+    tasks = [loop.create_task(handler(n)) for n in range(200, 250)]
+    await asyncio.sleep(0)  # each task handed its event over and awaits the outcome
+    for task in tasks:
+        task.cancel()
+
+    async def fan_out() -> None:  # one failing sibling cancels the others
+        async with asyncio.TaskGroup() as tg:
+            for n in range(250, 300):
+                tg.create_task(handler(n))
+            tg.create_task(failing())
+
+    with pytest.raises(ExceptionGroup) as group:
+        await fan_out()
+    assert group.group_contains(ValueError)
+    report = await shutdown()
+    assert unhandled == []
+    assert timed_out > 0
+    # Cancelling a caller does not recall its event: every one was delivered and counted.
+    assert (report.delivered, report.failed, report.undelivered) == (301, 0, 0)
+    records = topics.broker.consume(topics.name("orders"), count=301)
+    ids = [(r.header("ce_id") or b"").decode() for r in records]
+    assert len(set(ids)) == len(ids) == 301
+    assert set(receipts) <= set(ids)
+
+
+async def test_several_publishers_of_one_process_share_topics_and_keys(topics: Topics) -> None:
+    # Per-service publishers: three sync ones in threads, one async one on this loop; all
+    # write the same keys of the same topic.
+    per_publisher = 120
+
+    def events(name: str) -> list[OrderPlaced]:
+        return [order(s, key=f"k{s % KEYS}", notes=f"{name}:{s}") for s in range(per_publisher)]
+
+    def sync_service(name: str) -> list[Any]:
+        with eventwire.Publisher(topics.config(client_id=name)) as publisher:
+            return [publisher.publish(e) for e in events(name)[:20]] + publisher.publish_many(
+                events(name)[20:]
+            )
+
+    async with eventwire.AsyncPublisher(topics.config(client_id="async")) as publisher:
+        threads = [asyncio.to_thread(sync_service, f"sync{n}") for n in range(3)]
+        outcomes = await asyncio.gather(*threads, publisher.publish_many(events("async")))
+    ids = [o.event_id for batch in outcomes for o in batch]
+    assert all(isinstance(o, eventwire.DeliveryReceipt) for batch in outcomes for o in batch)
+    assert len(set(ids)) == len(ids) == 4 * per_publisher
+    records = topics.broker.consume(topics.name("orders"), count=4 * per_publisher)
+    assert sorted((r.header("ce_id") or b"").decode() for r in records) == sorted(ids)
+    _assert_thread_order(_by_key(records))  # each publisher's order per key
+
+
+class _Signalling(list[OrderPlaced]):
+    """A list that says when the caller has read ``after`` of its events."""
+
+    def __init__(self, events: list[OrderPlaced], after: int) -> None:
+        super().__init__(events)
+        self.after = after
+        self.reached = threading.Event()
+
+    def __iter__(self) -> Iterator[OrderPlaced]:
+        for n, event in enumerate(super().__iter__()):
+            if n == self.after:
+                self.reached.set()
+            yield event
+
+
+def test_close_from_another_thread_during_a_large_publish_many_counts_exactly(
+    topics: Topics,
+) -> None:
+    template = [order(n, key=f"k{n % 64}") for n in range(1000)]
+    events = _Signalling([template[n % 1000] for n in range(200_000)], after=1000)
+    publisher = eventwire.Publisher(topics.config(validate=False))
+    outcomes: list[Any] = []
+    worker = threading.Thread(target=lambda: outcomes.extend(publisher.publish_many(events)))
+    worker.start()
+    assert events.reached.wait(60)
+    report = publisher.close(1.0)
+    worker.join(60)
+    assert not worker.is_alive()
+    ids = [o.event_id for o in outcomes if isinstance(o, eventwire.DeliveryReceipt)]
+    refused = [o for o in outcomes if isinstance(o, eventwire.PublisherClosedError)]
+    # Each event was delivered, or refused (never handed over): the rest stopped at the close.
+    assert len(ids) + len(refused) == len(events)
+    assert ids
+    assert refused
+    assert (report.delivered, report.failed, report.undelivered) == (len(ids), 0, 0)
+    records = topics.broker.consume(topics.name("orders"))
+    assert sorted((r.header("ce_id") or b"").decode() for r in records) == sorted(ids)
