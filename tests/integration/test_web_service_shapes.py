@@ -292,3 +292,65 @@ def test_close_from_another_thread_during_a_large_publish_many_counts_exactly(
     assert (report.delivered, report.failed, report.undelivered) == (len(ids), 0, 0)
     records = topics.broker.consume(topics.name("orders"))
     assert sorted((r.header("ce_id") or b"").decode() for r in records) == sorted(ids)
+
+
+async def test_shutdown_hook_closes_while_many_tasks_publish(topics: Topics) -> None:
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    config = topics.config(librdkafka_overrides={"queue.buffering.max.messages": 8})
+    publisher = eventwire.AsyncPublisher(config)
+    ids: list[str] = []
+    refused: list[BaseException] = []
+    enough = asyncio.Event()
+
+    async def task(number: int) -> None:
+        seq = 0
+        while True:
+            try:
+                if seq % 2:
+                    events = [
+                        order(s, key=f"k{s % KEYS}", notes=f"{number}:{s}")
+                        for s in range(seq, seq + 5)
+                    ]
+                    outcomes = await publisher.publish_many(events)
+                else:
+                    event = order(seq, key=f"k{seq % KEYS}", notes=f"{number}:{seq}")
+                    outcomes = [await publisher.publish(event)]
+            except eventwire.PublisherClosedError as exc:
+                refused.append(exc)
+                return
+            seq += 5 if seq % 2 else 1
+            ids.extend(o.event_id for o in outcomes if isinstance(o, eventwire.DeliveryReceipt))
+            bad = [o for o in outcomes if not isinstance(o, eventwire.DeliveryReceipt)]
+            assert all(isinstance(o, eventwire.PublisherClosedError) for o in bad), bad
+            if len(ids) > 300:
+                enough.set()
+            if bad:
+                refused.extend(bad)
+                return
+
+    tasks = [loop.create_task(task(n)) for n in range(THREADS)]
+    await enough.wait()
+    report = await publisher.aclose()
+    await asyncio.gather(*tasks)
+    assert unhandled == []
+    assert len(refused) >= THREADS
+    assert len(set(ids)) == len(ids)
+    assert (report.delivered, report.failed, report.undelivered) == (len(ids), 0, 0)
+    records = topics.broker.consume(topics.name("orders"))
+    assert sorted((r.header("ce_id") or b"").decode() for r in records) == sorted(ids)
+    _assert_thread_order(_by_key(records))
+
+
+async def test_sync_publisher_inside_a_running_event_loop_delivers(topics: Topics) -> None:
+    # A common mistake (a sync publisher in an async handler): it blocks the loop for the
+    # round trip, but its reports are settled on its own poll thread, so it cannot deadlock.
+    with eventwire.Publisher(topics.config()) as publisher:
+        receipt = publisher.publish(order(1))
+        outcomes = publisher.publish_many([order(2), order(3)])
+        report = publisher.close()
+    assert all(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes)
+    assert (report.delivered, report.undelivered) == (3, 0)
+    records = topics.broker.consume(topics.name("orders"), count=3)
+    assert receipt.event_id.encode() in {r.header("ce_id") for r in records}
