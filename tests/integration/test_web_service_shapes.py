@@ -11,8 +11,10 @@ from typing import Any
 
 import msgspec
 import pytest
+from structlog.testing import capture_logs
 
 import eventwire
+from eventwire.testing._noida import NoidaBroker
 from tests.events import OrderPlaced, order
 from tests.integration.conftest import Topics
 
@@ -354,3 +356,29 @@ async def test_sync_publisher_inside_a_running_event_loop_delivers(topics: Topic
     assert (report.delivered, report.undelivered) == (3, 0)
     records = topics.broker.consume(topics.name("orders"), count=3)
     assert receipt.event_id.encode() in {r.header("ce_id") for r in records}
+
+
+async def test_a_cancelled_callers_failed_event_is_logged_and_counted() -> None:
+    # Nobody awaits the outcome any more: the failure still shows in the log and the report,
+    # and no "exception was never retrieved" reaches the loop.
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    with NoidaBroker(partitions=3) as broker:  # refuses a record over its limit
+        broker.create_topic("orders")
+        config = eventwire.PublisherConfig(
+            bootstrap_servers=broker.bootstrap_servers,
+            librdkafka_overrides={"message.max.bytes": 20_000_000},
+        )
+        with capture_logs() as logs:
+            async with eventwire.AsyncPublisher(config) as publisher:
+                large = publisher.publish(order(1, notes="x" * 3_000_000))
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(large, 0.001)
+                receipt = await publisher.publish(order(2))
+            report = await publisher.aclose()
+    assert unhandled == []
+    assert (report.delivered, report.failed) == (1, 1)
+    [failed] = [e for e in logs if e["event"] == "eventwire.publish_failed"]
+    assert failed["code"] == "MSG_SIZE_TOO_LARGE"
+    assert failed["event_id"] != receipt.event_id
