@@ -382,3 +382,25 @@ async def test_a_cancelled_callers_failed_event_is_logged_and_counted() -> None:
     [failed] = [e for e in logs if e["event"] == "eventwire.publish_failed"]
     assert failed["code"] == "MSG_SIZE_TOO_LARGE"
     assert failed["event_id"] != receipt.event_id
+
+
+async def test_threads_hand_their_publishes_to_the_publishers_loop(topics: Topics) -> None:
+    # The README's way for a thread (a sync view in an async app): run_coroutine_threadsafe.
+    loop = asyncio.get_running_loop()
+
+    def sync_view(thread: int) -> list[str]:
+        futures = [
+            asyncio.run_coroutine_threadsafe(
+                publisher.publish(order(s, key=f"k{s % KEYS}", notes=f"{thread}:{s}")), loop
+            )
+            for s in range(25)
+        ]
+        return [f.result(60).event_id for f in futures]
+
+    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+        results = await asyncio.gather(*(asyncio.to_thread(sync_view, t) for t in range(8)))
+    ids = [i for result in results for i in result]
+    assert len(set(ids)) == len(ids) == 200
+    records = topics.broker.consume(topics.name("orders"), count=200)
+    assert sorted((r.header("ce_id") or b"").decode() for r in records) == sorted(ids)
+    _assert_thread_order(_by_key(records))
