@@ -457,9 +457,12 @@ class _LoopSettler:
     The first batch of an iteration is settled at once (no added latency); batches arriving in
     the same iteration wait for the next ones, in order, so the loop's other tasks run in
     between (a burst of 100,000 reports is ~25 batches).
+
+    Batches handed over stay listed until settled: if the loop closes first (its pending
+    callbacks are dropped), ``rescue`` settles them on the calling thread.
     """
 
-    __slots__ = ("_core_settle", "_loop", "_queued", "_settling")
+    __slots__ = ("_core_settle", "_handed", "_loop", "_queued", "_rescue_lock", "_settling")
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, settle: Callable[[list[Pending]], None]
@@ -468,6 +471,32 @@ class _LoopSettler:
         self._core_settle = settle
         self._queued: deque[list[Pending]] = deque()
         self._settling = False
+        self._handed: deque[list[Pending]] = deque()
+        self._rescue_lock = threading.Lock()
+
+    def hand_over(self, batch: list[Pending]) -> bool:
+        """Poll thread: schedule ``batch`` on the loop; False if the loop is closed."""
+        self._handed.append(batch)
+        try:
+            self._loop.call_soon_threadsafe(self.settle, batch)
+        except RuntimeError:
+            if not self._loop.is_closed():
+                raise
+            return False
+        return True
+
+    def rescue(self) -> None:
+        """The loop is closed: settle on this thread what it never settled, in order."""
+        with self._rescue_lock:
+            handed = self._handed
+            while handed:
+                self._core_settle(handed.popleft())
+
+    def _settle_now(self, batch: list[Pending]) -> None:
+        handed = self._handed
+        if handed and handed[0] is batch:
+            handed.popleft()
+        self._core_settle(batch)
 
     def settle(self, batch: list[Pending]) -> None:
         if self._settling:
@@ -475,7 +504,7 @@ class _LoopSettler:
             return
         self._settling = True
         try:
-            self._core_settle(batch)
+            self._settle_now(batch)
         finally:  # after the callers' wake-ups the settling scheduled
             self._loop.call_soon(self._next)
 
@@ -485,7 +514,7 @@ class _LoopSettler:
             self._settling = False
             return
         try:
-            self._core_settle(queued.popleft())
+            self._settle_now(queued.popleft())
         finally:
             self._loop.call_soon(self._next)
 
@@ -546,6 +575,7 @@ class AsyncPublisher(_PublisherBase):
     def __init__(self, config: PublisherConfig) -> None:
         super().__init__(config)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._settler: _LoopSettler | None = None
         self._room = asyncio.Event()
         self._line = AsyncRoomLine(self._room)
 
@@ -573,18 +603,14 @@ class AsyncPublisher(_PublisherBase):
             loop = self._loop = running
             core = self._core
             call_soon = loop.call_soon_threadsafe
-            settle = _LoopSettler(loop, core.settle).settle
+            settler = self._settler = _LoopSettler(loop, core.settle)
 
             def hand_over(batch: list[Pending]) -> None:
-                try:
-                    call_soon(settle, batch)
-                except RuntimeError:
-                    if not loop.is_closed():
-                        raise
+                if not settler.hand_over(batch):
                     # No loop thread is left to settle on: the poll thread counts the
                     # outcomes itself (a close from a later loop reports them).
                     core.loop_closed(len(batch))
-                    core.settle(batch)
+                    settler.rescue()
 
             def on_room() -> None:
                 if not loop.is_closed():
@@ -1049,7 +1075,9 @@ class AsyncPublisher(_PublisherBase):
                 return False
             if asyncio.get_running_loop() is not loop:
                 # Closed from a later loop: reports are settled on the poll thread, which
-                # never wakes this loop's tasks.
+                # never wakes this loop's tasks; what the ended loop dropped is settled here.
+                if loop.is_closed() and self._settler is not None:
+                    self._settler.rescue()
                 await asyncio.to_thread(
                     core.wait_for_room, core.room_generation, min(remaining, 0.1)
                 )
