@@ -723,6 +723,11 @@ class ProducerCore:
             if self._batches == 0:
                 self._no_batch.set()
 
+    def batches_ended(self, timeout: float) -> bool:
+        """Block until no caller is inside ``batch_started``/``batch_ended`` (a sync close:
+        a batch producing in another thread sees the close and stops first)."""
+        return self._no_batch.wait(timeout)
+
     def track(self, count: int) -> None:
         """Count ``count`` events as outstanding (call before producing them)."""
         with self._lock:

@@ -418,10 +418,14 @@ class _FutureDelivery(Pending):
     def settle(self, outcome: DeliveryReceipt | PublishError) -> None:
         if self.future.done():  # the caller cancelled its await; the outcome is dropped
             return
-        if isinstance(outcome, DeliveryReceipt):
-            self.future.set_result(outcome)
-        else:
-            self.future.set_exception(outcome)
+        try:
+            if isinstance(outcome, DeliveryReceipt):
+                self.future.set_result(outcome)
+            else:
+                self.future.set_exception(outcome)
+        except RuntimeError:  # its loop is closed (settled on the poll thread): nobody waits
+            if not self.future.get_loop().is_closed():
+                raise
 
 
 class _AcceptedDelivery(_FutureDelivery):
@@ -455,9 +459,12 @@ class _LoopSettler:
     The first batch of an iteration is settled at once (no added latency); batches arriving in
     the same iteration wait for the next ones, in order, so the loop's other tasks run in
     between (a burst of 100,000 reports is ~25 batches).
+
+    Batches handed over stay listed until settled: if the loop closes first (its pending
+    callbacks are dropped), ``rescue`` settles them on the calling thread.
     """
 
-    __slots__ = ("_core_settle", "_loop", "_queued", "_settling")
+    __slots__ = ("_core_settle", "_handed", "_loop", "_queued", "_rescue_lock", "_settling")
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, settle: Callable[[list[Pending]], None]
@@ -466,6 +473,32 @@ class _LoopSettler:
         self._core_settle = settle
         self._queued: deque[list[Pending]] = deque()
         self._settling = False
+        self._handed: deque[list[Pending]] = deque()
+        self._rescue_lock = threading.Lock()
+
+    def hand_over(self, batch: list[Pending]) -> bool:
+        """Poll thread: schedule ``batch`` on the loop; False if the loop is closed."""
+        self._handed.append(batch)
+        try:
+            self._loop.call_soon_threadsafe(self.settle, batch)
+        except RuntimeError:
+            if not self._loop.is_closed():
+                raise
+            return False
+        return True
+
+    def rescue(self) -> None:
+        """The loop is closed: settle on this thread what it never settled, in order."""
+        with self._rescue_lock:
+            handed = self._handed
+            while handed:
+                self._core_settle(handed.popleft())
+
+    def _settle_now(self, batch: list[Pending]) -> None:
+        handed = self._handed
+        if handed and handed[0] is batch:
+            handed.popleft()
+        self._core_settle(batch)
 
     def settle(self, batch: list[Pending]) -> None:
         if self._settling:
@@ -473,7 +506,7 @@ class _LoopSettler:
             return
         self._settling = True
         try:
-            self._core_settle(batch)
+            self._settle_now(batch)
         finally:  # after the callers' wake-ups the settling scheduled
             self._loop.call_soon(self._next)
 
@@ -483,7 +516,7 @@ class _LoopSettler:
             self._settling = False
             return
         try:
-            self._core_settle(queued.popleft())
+            self._settle_now(queued.popleft())
         finally:
             self._loop.call_soon(self._next)
 
@@ -507,7 +540,11 @@ class _Batch:
         # A caller cancelled while awaiting has cancelled `done`; the settling goes on (an
         # exception here would abort the rest of the report batch, and its counts).
         if self.remaining == 0 and not self.done.done():
-            self.done.set_result(None)
+            try:
+                self.done.set_result(None)
+            except RuntimeError:  # as in _FutureDelivery.settle
+                if not self.done.get_loop().is_closed():
+                    raise
 
 
 class _BatchSlot(Pending):
@@ -540,6 +577,7 @@ class AsyncPublisher(_PublisherBase):
     def __init__(self, config: PublisherConfig) -> None:
         super().__init__(config)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._settler: _LoopSettler | None = None
         self._room = asyncio.Event()
         self._line = AsyncRoomLine(self._room)
 
@@ -567,17 +605,21 @@ class AsyncPublisher(_PublisherBase):
             loop = self._loop = running
             core = self._core
             call_soon = loop.call_soon_threadsafe
-            settle = _LoopSettler(loop, core.settle).settle
+            settler = self._settler = _LoopSettler(loop, core.settle)
 
             def hand_over(batch: list[Pending]) -> None:
-                try:
-                    call_soon(settle, batch)
-                except RuntimeError:
-                    if not loop.is_closed():
-                        raise
+                if not settler.hand_over(batch):
+                    # No loop thread is left to settle on: the poll thread counts the
+                    # outcomes itself (a close from a later loop reports them).
                     core.loop_closed(len(batch))
+                    settler.rescue()
 
-            core.start(handoff=hand_over, on_room=self._room.set)
+            def on_room() -> None:
+                if not loop.is_closed():
+                    room.set()
+
+            room = self._room
+            core.start(handoff=hand_over, on_room=on_room)
             if self._spool is not None:
                 self._spool.start(lambda calls, failure: call_soon(run_callbacks, calls, failure))
         return loop
@@ -1033,6 +1075,15 @@ class AsyncPublisher(_PublisherBase):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
+            if asyncio.get_running_loop() is not loop:
+                # Closed from a later loop: reports are settled on the poll thread, which
+                # never wakes this loop's tasks; what the ended loop dropped is settled here.
+                if loop.is_closed() and self._settler is not None:
+                    self._settler.rescue()
+                await asyncio.to_thread(
+                    core.wait_for_room, core.room_generation, min(remaining, 0.1)
+                )
+                continue
             self._room.clear()
             try:
                 await asyncio.wait_for(self._room.wait(), min(remaining, 0.1))
@@ -1228,6 +1279,9 @@ class Publisher(_PublisherBase):
         core.batch_started()
         try:
             for index, event in enumerate(events):
+                if core.closed or self._intake_stopped:  # closed by another thread meanwhile
+                    _refuse_rest(outcomes, index)
+                    break
                 try:
                     pending = _BatchSlot(encode(event, topic), batch, index)
                 except EventwireError as exc:
@@ -1254,13 +1308,13 @@ class Publisher(_PublisherBase):
                     else:
                         outcomes[index] = error
         finally:
-            core.batch_ended()
-            self._line.leave(turn)
             # The rest was refused, or never reached when interrupted (Ctrl-C): a close must
-            # not wait for it.
+            # not wait for it (untracked before the close that waits for this batch goes on).
             if kept < len(events):
                 core.untrack(len(events) - kept)
                 batch.release(len(events) - kept)
+            core.batch_ended()
+            self._line.leave(turn)
 
     def accept(
         self,
@@ -1415,6 +1469,9 @@ class Publisher(_PublisherBase):
     def _close_now(self, timeout: float) -> CloseReport:
         core = self._core
         deadline = time.monotonic() + timeout
+        # A publish_many producing in another thread stops at its next event: what it
+        # handed over is drained and counted, and nothing reaches the producer after a purge.
+        core.batches_ended(timeout)
         spool = self._spool
         if spool is not None:
             return self._close_spooled(spool, deadline)
