@@ -56,6 +56,7 @@ from eventwire._outcome import (
     DeliveryReceipt,
     PublishOutcome,
     SyncAccepted,
+    detached,
 )
 from eventwire._producer import Pending, ProducerCore
 from eventwire._spool import Spool, SpoolEntry, run_callbacks, spool_for
@@ -673,7 +674,7 @@ class AsyncPublisher(_PublisherBase):
             await self._spool_batch(self._spool, events, batch, topic)
             batch.release()
             await batch.done
-            return batch.outcomes  # type: ignore[return-value]  # every slot is filled once done
+            return detached(batch.outcomes)  # type: ignore[arg-type]  # every slot is filled once done
         core = self._core
         core.track(len(events))
         core.batch_started()
@@ -687,7 +688,7 @@ class AsyncPublisher(_PublisherBase):
             core.untrack(refused)
         batch.release()
         await batch.done
-        return batch.outcomes  # type: ignore[return-value]  # every slot is filled once done
+        return detached(batch.outcomes)  # type: ignore[arg-type]  # every slot is filled once done
 
     async def _produce_batch(
         self, events: Sequence[Any], batch: _Batch, topic: str | None, turn: Turn
@@ -1208,7 +1209,7 @@ class Publisher(_PublisherBase):
             self._produce_batch(events, batch, topic)
         batch.release()
         batch.done.wait()
-        return batch.outcomes  # type: ignore[return-value]  # every slot is filled once done
+        return detached(batch.outcomes)  # type: ignore[arg-type]  # every slot is filled once done
 
     def _produce_batch(self, events: Sequence[Any], batch: _SyncBatch, topic: str | None) -> None:
         """Encode and produce every event into ``batch`` (the sync twin of
