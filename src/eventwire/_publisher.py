@@ -344,7 +344,10 @@ class _PublisherBase:
         error = core.refuse(pending, exc)
         if error is not None:
             core.untrack(1)
-            raise error from exc.__cause__
+            try:
+                raise error from exc.__cause__
+            finally:
+                del error, exc, pending  # the traceback holds this frame: no cycle through them
 
     def _batch_encoder(self) -> Callable[[Any, str | None], EncodedEvent]:
         """``encode(event, topic)`` for a batch: codec, then breaker (steps 1 and 2)."""
@@ -620,26 +623,31 @@ class AsyncPublisher(_PublisherBase):
         enc = self._encode(event, topic, key, headers)
         future: asyncio.Future[DeliveryReceipt] = loop.create_future()
         pending = _FutureDelivery(enc, future)
-        if self._spool is not None:
-            await self._accept_one(self._spool, pending)
-            return await future
-        core = self._core
-        core.track(1)
-        queued = bool(self._line.waiting)  # others wait for room: queue behind them
         try:
-            if not queued:
-                core.produce(pending)
-        except BufferError:
-            queued = True
-        except PublishError as exc:
-            self._refused(pending, exc)
-        if queued:
+            if self._spool is not None:
+                await self._accept_one(self._spool, pending)
+                return await future
+            core = self._core
+            core.track(1)
+            queued = bool(self._line.waiting)  # others wait for room: queue behind them
             try:
-                await self._produce_when_room(pending)
-            except BaseException:  # not accepted: refused, or the caller was cancelled
-                core.untrack(1)
-                raise
-        return await future
+                if not queued:
+                    core.produce(pending)
+            except BufferError:
+                queued = True
+            except PublishError as exc:
+                self._refused(pending, exc)
+            if queued:
+                try:
+                    await self._produce_when_room(pending)
+                except BaseException:  # not accepted: refused, or the caller was cancelled
+                    core.untrack(1)
+                    raise
+            return await future
+        finally:
+            # The error raised has this frame in its traceback: holding it (in the future)
+            # here would make a cycle that keeps the event until a full collection.
+            del future, pending
 
     async def publish_many(
         self, events: Iterable[Any], *, topic: str | None = None
@@ -1187,9 +1195,13 @@ class Publisher(_PublisherBase):
         outcome = pending.outcome
         if isinstance(outcome, DeliveryReceipt):
             return outcome
-        raise outcome or PublishError(
-            "no outcome", topic=pending.encoded.topic, event_id=pending.encoded.event_id
-        )
+        try:
+            raise outcome or PublishError(
+                "no outcome", topic=pending.encoded.topic, event_id=pending.encoded.event_id
+            )
+        finally:
+            # The traceback holds this frame: keeping the error here would make a cycle.
+            del outcome, pending
 
     def publish_many(
         self, events: Iterable[Any], *, topic: str | None = None

@@ -4,14 +4,18 @@ file descriptors. Counted with the cyclic garbage collector off, so that only re
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import eventwire
+from eventwire.testing import LocalBroker
 from tests.events import order
 from tests.integration.conftest import Topics
 
@@ -80,3 +84,95 @@ def test_a_finished_sync_publish_many_with_failures_leaves_no_cycle(
         assert len(refs) == (1 if spool else 2)
     del outcomes
     assert [ref() for ref in refs] == [None] * len(refs)
+
+
+async def test_events_timed_out_with_the_broker_stopped_leave_nothing_behind(
+    private_broker: Callable[[], LocalBroker], no_gc: None
+) -> None:
+    # A failed publish() raised the error from a frame that still held it (in the future, or
+    # a local): error -> traceback -> frame -> error, one event kept per failure.
+    broker = private_broker()
+    broker.create_topic("orders", 3)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers, breaker=None, delivery_timeout=1.0
+    )
+    big = order(0, notes="x" * 1_200_000)  # refused by librdkafka (no dead-letter topic)
+    async with eventwire.AsyncPublisher(config) as publisher:
+        refs = [_raised(await _failure(publisher.publish(big)))]
+        with eventwire.Publisher(config) as sync_publisher:
+            refs.append(_raised(_sync_failure(sync_publisher.publish, big)))
+            sync_publisher.publish(order(0))
+            broker.stop()
+            refs.append(_raised(_sync_failure(sync_publisher.publish, order(1))))
+        outcomes = await publisher.publish_many([order(n) for n in range(EVENTS)])
+        refs += _failures(outcomes)
+        assert len(refs) == EVENTS + 3
+        refs.append(_raised(await _failure(publisher.publish(order(1)))))
+    del outcomes
+    assert [ref() for ref in refs if ref() is not None] == []
+
+
+def _raised(error: BaseException) -> weakref.ref[BaseException]:
+    assert isinstance(error, eventwire.PublishError), error
+    return weakref.ref(error)
+
+
+async def _failure(call: Awaitable[object]) -> BaseException:
+    try:
+        await call
+    except eventwire.PublishError as error:
+        return error
+    raise AssertionError("no error")
+
+
+def _sync_failure(call: Callable[[object], object], event: object) -> BaseException:
+    try:
+        call(event)
+    except eventwire.PublishError as error:
+        return error
+    raise AssertionError("no error")
+
+
+def _fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def _opened_since(before: set[str]) -> set[str]:
+    """What the descriptors opened since ``before`` point at (files, sockets, pipes)."""
+    opened = set()
+    for fd in _fds() - before:
+        with contextlib.suppress(FileNotFoundError):  # the listing's own descriptor
+            opened.add(os.readlink(f"/proc/self/fd/{fd}"))
+    return opened
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_publisher_dropped_unclosed_with_a_spool_releases_its_writer_and_file(
+    topics: Topics, tmp_path: Path, kind: str
+) -> None:
+    # Its poll thread stopped, but the spool's writer thread, the SQLite connection and the
+    # file's lock stayed for the life of the process (15 dropped: 15 threads, 60 fds), and no
+    # publisher of this process could open that spool again.
+    config = topics.config(spool_path=tmp_path / "spool.db")
+    threads, fds = set(threading.enumerate()), _fds()
+    publisher: eventwire.Publisher | eventwire.AsyncPublisher
+    if kind == "sync":
+        publisher = eventwire.Publisher(config)
+        first = publisher.publish(order(1))
+    else:
+        publisher = eventwire.AsyncPublisher(config)
+        first = await publisher.publish(order(1))
+    started = [t for t in set(threading.enumerate()) - threads if t.name.startswith("eventwire")]
+    assert sorted(t.name.split("-")[1] for t in started) == ["poll", "spool"]
+    with pytest.warns(ResourceWarning, match="unclosed"):
+        del publisher
+    for thread in started:
+        thread.join(30.0)
+    assert [t.name for t in started if t.is_alive()] == []
+    assert _opened_since(fds) == set()
+    with eventwire.Publisher(config) as again:  # the file is free
+        second = again.publish(order(2))
+    records = topics.broker.consume(topics.name("orders"))  # the row was acked: no replay
+    assert sorted(r.header("ce_id") for r in records) == sorted(
+        [first.event_id.encode(), second.event_id.encode()]
+    )
