@@ -48,7 +48,7 @@ def detached(outcomes: list[PublishOutcome]) -> list[PublishOutcome]:
     outcome is a value, and where it was caught says nothing to the caller.
     """
     for outcome in outcomes:
-        if type(outcome) is DeliveryReceipt:
+        if isinstance(outcome, DeliveryReceipt):
             continue
         chain: list[BaseException | None] = [outcome]
         seen: set[int] = set()  # a chain can loop
