@@ -39,6 +39,28 @@ class DeliveryReceipt(msgspec.Struct, frozen=True, gc=False):
 PublishOutcome = DeliveryReceipt | EventwireError
 
 
+def detached(outcomes: list[PublishOutcome]) -> list[PublishOutcome]:
+    """``outcomes`` with no traceback left on their errors (nor on their causes and contexts).
+
+    An error caught while a ``publish_many`` call produced is stored, not raised: its
+    traceback's frames hold the call's events and outcomes, which hold the error back. That
+    cycle kept every event of a call with one failure alive until a full collection; the
+    outcome is a value, and where it was caught says nothing to the caller.
+    """
+    for outcome in outcomes:
+        if isinstance(outcome, DeliveryReceipt):
+            continue
+        chain: list[BaseException | None] = [outcome]
+        seen: set[int] = set()  # a chain can loop
+        while chain:
+            error = chain.pop()
+            if error is not None and id(error) not in seen:
+                seen.add(id(error))
+                error.__traceback__ = None
+                chain += (error.__cause__, error.__context__)
+    return outcomes
+
+
 _IDS_SHOWN: Final = 5
 
 

@@ -301,6 +301,9 @@ class ProducerCore:
     #: its partition (e.g. one that vanished when its topic was re-created with fewer
     #: partitions), not the cluster, and does not count toward the breaker.
     _acknowledged_order: int = -1
+    #: Stops the spool's writer and closes its file: run by the poll thread as it stops after
+    #: the publisher was dropped unclosed, as a close would.
+    spool_stop: Callable[[], object] | None = None
 
     def __init__(self, config: PublisherConfig) -> None:
         self.config = config
@@ -468,6 +471,11 @@ class ProducerCore:
             if delay:
                 stop.wait(delay)  # the same failure again: do not spin on it
         self._shut_down(errors)
+        if self.orphaned and self.spool_stop is not None:
+            try:
+                self.spool_stop()
+            except Exception as exc:  # noqa: BLE001 - logged like the loop's own failures
+                errors.record("spool_stop", exc)
 
     def _poll_step(self) -> None:
         producer = self._producer

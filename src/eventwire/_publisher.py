@@ -56,6 +56,7 @@ from eventwire._outcome import (
     DeliveryReceipt,
     PublishOutcome,
     SyncAccepted,
+    detached,
 )
 from eventwire._producer import Pending, ProducerCore
 from eventwire._spool import Spool, SpoolEntry, run_callbacks, spool_for
@@ -345,7 +346,10 @@ class _PublisherBase:
         error = core.refuse(pending, exc)
         if error is not None:
             core.untrack(1)
-            raise error from exc.__cause__
+            try:
+                raise error from exc.__cause__
+            finally:
+                del error, exc, pending  # the traceback holds this frame: no cycle through them
 
     def _batch_encoder(self) -> Callable[[Any, str | None], EncodedEvent]:
         """``encode(event, topic)`` for a batch: codec, then breaker (steps 1 and 2)."""
@@ -663,26 +667,31 @@ class AsyncPublisher(_PublisherBase):
         enc = self._encode(event, topic, key, headers)
         future: asyncio.Future[DeliveryReceipt] = loop.create_future()
         pending = _FutureDelivery(enc, future)
-        if self._spool is not None:
-            await self._accept_one(self._spool, pending)
-            return await future
-        core = self._core
-        core.track(1)
-        queued = bool(self._line.waiting)  # others wait for room: queue behind them
         try:
-            if not queued:
-                core.produce(pending)
-        except BufferError:
-            queued = True
-        except PublishError as exc:
-            self._refused(pending, exc)
-        if queued:
+            if self._spool is not None:
+                await self._accept_one(self._spool, pending)
+                return await future
+            core = self._core
+            core.track(1)
+            queued = bool(self._line.waiting)  # others wait for room: queue behind them
             try:
-                await self._produce_when_room(pending)
-            except BaseException:  # not accepted: refused, or the caller was cancelled
-                core.untrack(1)
-                raise
-        return await future
+                if not queued:
+                    core.produce(pending)
+            except BufferError:
+                queued = True
+            except PublishError as exc:
+                self._refused(pending, exc)
+            if queued:
+                try:
+                    await self._produce_when_room(pending)
+                except BaseException:  # not accepted: refused, or the caller was cancelled
+                    core.untrack(1)
+                    raise
+            return await future
+        finally:
+            # The error raised has this frame in its traceback: holding it (in the future)
+            # here would make a cycle that keeps the event until a full collection.
+            del future, pending
 
     async def publish_many(
         self, events: Iterable[Any], *, topic: str | None = None
@@ -717,7 +726,7 @@ class AsyncPublisher(_PublisherBase):
             await self._spool_batch(self._spool, events, batch, topic)
             batch.release()
             await batch.done
-            return batch.outcomes  # type: ignore[return-value]  # every slot is filled once done
+            return detached(batch.outcomes)  # type: ignore[arg-type]  # every slot is filled once done
         core = self._core
         core.track(len(events))
         core.batch_started()
@@ -731,7 +740,7 @@ class AsyncPublisher(_PublisherBase):
             core.untrack(refused)
         batch.release()
         await batch.done
-        return batch.outcomes  # type: ignore[return-value]  # every slot is filled once done
+        return detached(batch.outcomes)  # type: ignore[arg-type]  # every slot is filled once done
 
     async def _produce_batch(
         self, events: Sequence[Any], batch: _Batch, topic: str | None, turn: Turn
@@ -1239,9 +1248,13 @@ class Publisher(_PublisherBase):
         outcome = pending.outcome
         if isinstance(outcome, DeliveryReceipt):
             return outcome
-        raise outcome or PublishError(
-            "no outcome", topic=pending.encoded.topic, event_id=pending.encoded.event_id
-        )
+        try:
+            raise outcome or PublishError(
+                "no outcome", topic=pending.encoded.topic, event_id=pending.encoded.event_id
+            )
+        finally:
+            # The traceback holds this frame: keeping the error here would make a cycle.
+            del outcome, pending
 
     def publish_many(
         self, events: Iterable[Any], *, topic: str | None = None
@@ -1261,7 +1274,7 @@ class Publisher(_PublisherBase):
             self._produce_batch(events, batch, topic)
         batch.release()
         batch.done.wait()
-        return batch.outcomes  # type: ignore[return-value]  # every slot is filled once done
+        return detached(batch.outcomes)  # type: ignore[arg-type]  # every slot is filled once done
 
     def _produce_batch(self, events: Sequence[Any], batch: _SyncBatch, topic: str | None) -> None:
         """Encode and produce every event into ``batch`` (the sync twin of

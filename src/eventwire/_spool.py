@@ -61,6 +61,8 @@ _MAX_BATCH: Final = 20_000
 #: How long the writer sleeps when idle; bounds how late acks are deleted and parked events
 #: are drained.
 _IDLE_WAIT: Final = 0.05
+#: Seconds the writer of a publisher dropped unclosed gets to write its last acks.
+_ORPHAN_STOP_TIMEOUT: Final = 10.0
 #: Outcomes after which an event can never be delivered: its row is deleted.
 _FINAL: Final = frozenset({"permanent", "dead_lettered"})
 #: The stamp of entries built outside a submission (tests writing a spool file directly).
@@ -295,6 +297,7 @@ class Spool:
         self._stamps: deque[list[float]] = deque()
         self._replay_stamps = self._stamp_replay()
         core.spool_status_source = self.status
+        core.spool_stop = functools.partial(self.stop, _ORPHAN_STOP_TIMEOUT)
         self._handoff: Handoff = run_callbacks
         self._thread: threading.Thread | None = None
         self._stop = False
