@@ -94,7 +94,10 @@ async def test_events_timed_out_with_the_broker_stopped_leave_nothing_behind(
     broker = private_broker()
     broker.create_topic("orders", 3)
     config = eventwire.PublisherConfig(
-        bootstrap_servers=broker.bootstrap_servers, breaker=None, delivery_timeout=1.0
+        bootstrap_servers=broker.bootstrap_servers,
+        breaker=None,
+        delivery_timeout=1.0,
+        retry=eventwire.RetryPolicy(attempts=3),  # the first publish may need its connection
     )
     big = order(0, notes="x" * 1_200_000)  # refused by librdkafka (no dead-letter topic)
     async with eventwire.AsyncPublisher(config) as publisher:
