@@ -4,6 +4,7 @@ injected faults, and recovery from a fenced producer. Everything is consumed bac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections import Counter, defaultdict
@@ -175,7 +176,7 @@ async def test_dead_letter_topic_that_cannot_be_named_gives_the_original_error(
 async def test_exhausted_retries_are_dead_lettered_with_the_original_bytes(
     proxied: ProxiedBroker,
 ) -> None:
-    proxied.create_topics(["orders", "orders.dlq"], 3)
+    proxied.create_topics(["orders", "orders.dlq", "warm-up"], 3)
     config = eventwire.PublisherConfig(
         bootstrap_servers=proxied.bootstrap_servers,
         delivery_timeout=1.0,
@@ -185,10 +186,18 @@ async def test_exhausted_retries_are_dead_lettered_with_the_original_bytes(
     )
     event = order(5)
     async with eventwire.AsyncPublisher(config) as publisher:
-        await publisher.publish(order(0))
+        # The first publish fetches the producer id: on a busy machine over 2 x 1 s, and a
+        # warm-up to "orders" then landed in orders.dlq. "warm-up.dlq" does not exist.
+        for _ in range(5):
+            with contextlib.suppress(eventwire.PublishError):
+                await publisher.publish(order(0), topic="warm-up")
+                break
+        await publisher.publish(order(1))  # and "orders" has known partitions
         proxied.proxy.cut()  # the broker is unreachable: both attempts time out (1 s each)
         task = asyncio.create_task(publisher.publish(event))
-        await asyncio.sleep(2.6)
+        # After the second attempt's timeout (~2.1 s, up to ~1 s later: librdkafka scans for
+        # timeouts once a second), before the dead-letter write's third try gives up (>5 s).
+        await asyncio.sleep(3.5)
         proxied.proxy.restore()  # the dead-letter write (retried if it times out) gets through
         with pytest.raises(eventwire.DeadLetteredError) as caught:
             await task
