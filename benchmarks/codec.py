@@ -13,6 +13,7 @@ from typing import Final
 import msgspec
 
 import eventwire
+import eventwire.codec
 from events import OrderPlaced, order
 
 LOOPS: Final = 50_000
@@ -46,8 +47,8 @@ def measure(loops: int = LOOPS, repeat: int = REPEAT) -> list[CodecTiming]:
         "T": OrderPlaced,
         "event": event,
         "data": data,
-        "ew_v": eventwire.EventCodec(validate=True).encode,
-        "ew_nv": eventwire.EventCodec(validate=False).encode,
+        "ew_v": eventwire.codec.EventCodec(validate=True).encode,
+        "ew_nv": eventwire.codec.EventCodec(validate=False).encode,
     }
     timings: list[CodecTiming] = []
     for name, what, stmt in rows:

@@ -22,9 +22,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import eventwire
-from events import order
 from eventwire._producer import Pending, ProducerCore
+
+import eventwire
+import eventwire.codec
+from events import order
 
 
 class _Slot(Pending):
@@ -85,7 +87,7 @@ def _modes() -> dict[str, dict[str, Any]]:
 
 def _once(changes: dict[str, Any], events: int) -> float:
     core = ProducerCore(_config(**changes))
-    codec = eventwire.EventCodec(validate=False)
+    codec = eventwire.codec.EventCodec(validate=False)
     slots = [_Slot(codec.encode(order(n))) for n in range(events)]
     messages = [_Message(n) for n in range(events)]
     batch: list[Any] = []

@@ -28,6 +28,7 @@ import msgspec
 from confluent_kafka.aio import AIOProducer
 
 import eventwire
+import eventwire.codec
 from events import DECLARED_TOPIC, OrderPlaced
 
 #: Events per ``publish_many`` call (and per AIOProducer gather).
@@ -192,7 +193,7 @@ def raw_headers_callback(workload: Workload) -> Measurement:
     Informational: it is not an eventwire case and has no target; it shows how much of the
     ceiling is left once every record carries its headers and a delivery report is counted.
     """
-    codec = eventwire.EventCodec(validate=False)
+    codec = eventwire.codec.EventCodec(validate=False)
     headers = [codec.encode(event).headers for event in workload.events]
     producer = confluent_kafka.Producer(librdkafka_settings(workload.bootstrap_servers))
     produce = producer.produce
@@ -253,7 +254,7 @@ def _minimum(workload: Workload, *, validate: bool) -> Measurement:
     the ceiling is the floor no such publisher gets under on this machine.
     """
     # eventwire's compiled pre-check of the event type: the cheapest correct validation known.
-    check = eventwire.EventCodec()._type_codec(OrderPlaced).check
+    check = eventwire.codec.EventCodec()._type_codec(OrderPlaced).check
     encode = msgspec.json.Encoder().encode
     producer = confluent_kafka.Producer(librdkafka_settings(workload.bootstrap_servers))
     produce = producer.produce
@@ -317,7 +318,7 @@ def _minimum_outcome(workload: Workload, *, validate: bool) -> Measurement:
     (``flush()``) before the next chunk starts. No asyncio, no second thread, no counters,
     retries or close bookkeeping.
     """
-    check = eventwire.EventCodec()._type_codec(OrderPlaced).check
+    check = eventwire.codec.EventCodec()._type_codec(OrderPlaced).check
     encode = msgspec.json.Encoder().encode
     producer = confluent_kafka.Producer(librdkafka_settings(workload.bootstrap_servers))
     produce = producer.produce
@@ -559,7 +560,7 @@ def _minimal_async_publisher(
     are resolved. A full queue makes ``publish`` wait until the next batch was settled. No
     counters, retries, breaker or bookkeeping for close: nothing beyond the required work.
     """
-    check = eventwire.EventCodec()._type_codec(OrderPlaced).check
+    check = eventwire.codec.EventCodec()._type_codec(OrderPlaced).check
     encode = msgspec.json.Encoder().encode
     producer = confluent_kafka.Producer(librdkafka_settings(bootstrap_servers))
     produce = producer.produce

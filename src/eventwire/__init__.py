@@ -2,13 +2,14 @@
 
 Validated before they are produced, idempotent and ordered per key, every failure classified
 and visible. See the README for the two-minute tour.
+
+Public submodules: ``eventwire.codec`` (the encoder publishers use: ``EventCodec``,
+``EncodedEvent``), ``eventwire.inspect`` (what a declared event is: ``spec_of``,
+``is_event``, ``EventSpec``; the failure ``CLASSIFICATION`` table) and ``eventwire.testing``.
 """
 
-from eventwire._breaker import BreakerPolicy
-from eventwire._classify import CLASSIFICATION
-from eventwire._codec import EncodedEvent, EventCodec
+from eventwire._async_publisher import AsyncPublisher
 from eventwire._config import PublisherConfig
-from eventwire._dead_letter import DeadLetterPolicy
 from eventwire._errors import (
     AmbiguousPublishError,
     CircuitOpenError,
@@ -26,8 +27,9 @@ from eventwire._errors import (
     SpoolError,
     SpoolFullError,
 )
-from eventwire._events import EventSpec, event, is_event, spec_of
+from eventwire._events import event
 from eventwire._health import HealthStatus
+from eventwire._options import BreakerPolicy, DeadLetterPolicy, RetryPolicy, Telemetry
 from eventwire._outcome import (
     Accepted,
     CloseReport,
@@ -36,15 +38,12 @@ from eventwire._outcome import (
     SyncAccepted,
 )
 from eventwire._protocol import AsyncPublisherProtocol, PublisherProtocol
-from eventwire._publisher import AsyncPublisher, Publisher
-from eventwire._retry import RetryPolicy
 from eventwire._shutdown import GracefulShutdown
-from eventwire._telemetry import Telemetry
+from eventwire._sync_publisher import Publisher
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CLASSIFICATION",
     "Accepted",
     "AmbiguousPublishError",
     "AsyncPublisher",
@@ -56,10 +55,7 @@ __all__ = [
     "DeadLetterPolicy",
     "DeadLetteredError",
     "DeliveryReceipt",
-    "EncodedEvent",
-    "EventCodec",
     "EventDefinitionError",
-    "EventSpec",
     "EventValidationError",
     "EventwireError",
     "FatalPublishError",
@@ -80,6 +76,4 @@ __all__ = [
     "SyncAccepted",
     "Telemetry",
     "event",
-    "is_event",
-    "spec_of",
 ]

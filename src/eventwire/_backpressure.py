@@ -101,6 +101,12 @@ class AsyncRoomLine:
             if not keep:
                 self.leave(turn)
 
+    def clear_for(self, turn: Turn | None) -> bool:
+        """Whether a caller (holding ``turn``, if any) may produce without joining the line:
+        nobody waits, or its own turn is the head."""
+        waiting = self.waiting
+        return not waiting or waiting[0] is turn
+
     def leave(self, turn: Turn) -> None:
         """Give up ``turn``'s place; the next in line is woken if it was the head."""
         if not turn.queued:

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException
 
 from eventwire._errors import (
     AmbiguousPublishError,
+    FailureClass,
     FatalPublishError,
     PermanentPublishError,
     PublishError,
     RetriablePublishError,
 )
-
-FailureClass = Literal["retriable", "permanent", "fatal", "ambiguous"]
 
 _CLASS_ERRORS: Final[Mapping[FailureClass, type[PublishError]]] = MappingProxyType(
     {

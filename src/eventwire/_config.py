@@ -21,11 +21,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
-from eventwire._breaker import BreakerPolicy
-from eventwire._dead_letter import DeadLetterPolicy
 from eventwire._errors import ConfigError
-from eventwire._retry import RetryPolicy
-from eventwire._telemetry import Telemetry
+from eventwire._options import BreakerPolicy, DeadLetterPolicy, RetryPolicy, Telemetry
 
 Preset: TypeAlias = Literal["durable", "throughput", "low_latency"]
 Encoding: TypeAlias = Literal["json", "msgpack"]

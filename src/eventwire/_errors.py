@@ -6,6 +6,11 @@ librdkafka's ``KafkaError`` is never raised at the user directly; it is mapped o
 
 from __future__ import annotations
 
+from typing import Literal
+
+#: How a delivery failure is classified (``_classify`` maps librdkafka codes to these).
+FailureClass = Literal["retriable", "permanent", "fatal", "ambiguous"]
+
 
 class EventwireError(Exception):
     """Root of every error raised by eventwire."""
@@ -41,9 +46,6 @@ class EventValidationError(EventwireError, ValueError):
 
 class PublisherClosedError(EventwireError):
     """The publisher was closed; create a new one to publish again."""
-
-
-CLOSED_MESSAGE = "publisher is closed; create a new one"
 
 
 class PublishError(EventwireError):

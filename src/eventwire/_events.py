@@ -114,6 +114,11 @@ def is_event(cls: type[Any]) -> bool:
     return cls in _SPECS
 
 
+def declared_events() -> list[EventSpec]:
+    """The specs of every event class declared so far, in declaration order."""
+    return list(_SPECS.values())
+
+
 def _register(cls: type[Any], *, topic: str, key: str | None, type_name: str, version: int) -> None:
     name = getattr(cls, "__qualname__", repr(cls))
     if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):

@@ -66,6 +66,34 @@ class HealthStatus(msgspec.Struct, frozen=True, kw_only=True):
         return msgspec.json.encode(self).decode()
 
 
+class Stats(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A snapshot of a publisher's figures, as telemetry and health read them.
+
+    Attributes:
+        outstanding: events accepted whose outcome is not settled yet.
+        delivered: events acknowledged by Kafka.
+        failed: events whose delivery failed (their callers got the error).
+        retries: re-sends scheduled after failed attempts.
+        dead_lettered: events written to the dead-letter topic.
+        recreations: producers replaced after fatal errors.
+        queue_depth: messages in librdkafka's queue.
+        breaker_state: ``"closed"``, ``"open"``, ``"half_open"`` or ``"disabled"``.
+        spool_backlog: events in the durable spool (``None`` without one).
+        spool_oldest_age: seconds since the oldest spooled event was accepted.
+    """
+
+    outstanding: int
+    delivered: int
+    failed: int
+    retries: int
+    dead_lettered: int
+    recreations: int
+    queue_depth: int
+    breaker_state: str
+    spool_backlog: int | None = None
+    spool_oldest_age: float | None = None
+
+
 class HealthProbe:
     """The cached outcome of the broker probe. Written by the poll thread, read anywhere
     (single attribute writes; readers tolerate a probe finishing meanwhile)."""

@@ -37,7 +37,8 @@ from eventwire._config import _check_seconds
 from eventwire._outcome import CloseReport
 
 if TYPE_CHECKING:
-    from eventwire._publisher import AsyncPublisher, Publisher
+    from eventwire._async_publisher import AsyncPublisher
+    from eventwire._sync_publisher import Publisher
     from eventwire.testing import AsyncFakePublisher, FakePublisher
 
 _log = structlog.get_logger("eventwire")

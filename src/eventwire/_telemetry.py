@@ -27,13 +27,12 @@ statistics (broker RTT, internal queue latency, bytes sent) when ``statistics_in
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import msgspec
 from opentelemetry import metrics, propagate, trace
@@ -42,13 +41,23 @@ from opentelemetry.propagators.textmap import Setter, TextMapPropagator
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
 from eventwire import _semconv as sc
-from eventwire._errors import ConfigError, EventwireError, PublishError
+from eventwire._config import PublisherConfig
+from eventwire._errors import EventwireError, PublishError
+from eventwire._health import Stats
+from eventwire._options import Telemetry
 
 if TYPE_CHECKING:
     from eventwire._codec import EncodedEvent, Headers
-    from eventwire._config import PublisherConfig
     from eventwire._outcome import DeliveryReceipt
-    from eventwire._producer import Pending, ProducerCore
+
+
+class Traced(Protocol):
+    """What telemetry keeps on an event in flight: its span and its start time."""
+
+    encoded: EncodedEvent
+    span: Any
+    t0: float | None
+
 
 _VERSION: Final = "0.1.0"
 #: Bucket boundaries (s) the semantic conventions advise for ``*.operation.duration``.
@@ -68,44 +77,6 @@ _DURATION_BUCKETS: Final = (
     7.5,
     10.0,
 )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Telemetry:
-    """Where a publisher sends its OpenTelemetry signals.
-
-    Args:
-        enabled: ``False`` turns spans, trace-context headers and metrics off.
-        tracer_provider: the provider of spans; ``None`` means the global one.
-        meter_provider: the provider of metrics; ``None`` means the global one.
-        propagator: injects the trace context into the Kafka headers; ``None`` means the
-            global propagator (W3C ``traceparent``/``tracestate`` by default).
-        statistics_interval: seconds between librdkafka statistics (broker RTT, queue
-            latency, bytes sent) while metrics are recorded; ``0`` turns them off. An explicit
-            ``statistics.interval.ms`` in ``librdkafka_overrides`` wins.
-
-    Raises:
-        ConfigError: ``statistics_interval`` is negative or not finite.
-    """
-
-    enabled: bool = True
-    tracer_provider: TracerProvider | None = None
-    meter_provider: MeterProvider | None = None
-    propagator: TextMapPropagator | None = None
-    statistics_interval: float = 5.0
-
-    def __post_init__(self) -> None:
-        interval = self.statistics_interval
-        if (
-            not isinstance(interval, int | float)
-            or isinstance(interval, bool)
-            or not math.isfinite(interval)
-            or interval < 0
-        ):
-            raise ConfigError(
-                f"Telemetry.statistics_interval must be a finite number of seconds >= 0, "
-                f"got {interval!r}"
-            )
 
 
 class _HeaderSetter(Setter["Headers"]):
@@ -203,19 +174,20 @@ class Instrumentation:
             )
             if shown != value and str(value)
         ]
-        self.core: ProducerCore | None = None
+        #: The publisher's counters, read by the observable instruments.
+        self.source: Callable[[], Stats] | None = None
         self.statistics: _Statistics | None = None
         self._lock = threading.Lock()
 
-    def bind(self, core: ProducerCore) -> None:
-        """Attach the core whose state the observable instruments report."""
-        self.core = core
+    def observe(self, source: Callable[[], Stats]) -> None:
+        """Report ``source()``'s figures through the observable instruments."""
+        self.source = source
         if self.instruments is not None:
             self.instruments.live.add(self)
 
     # -- per event -------------------------------------------------------------------------
 
-    def start(self, pending: Pending) -> None:
+    def start(self, pending: Traced) -> None:
         """The core took ``pending``: start its span and inject its context into the headers.
         Once per event: a produce tried again after a full queue keeps the first span."""
         if getattr(pending, "t0", None) is not None:
@@ -237,7 +209,7 @@ class Instrumentation:
         self.propagator.inject(enc.headers, context=trace.set_span_in_context(span), setter=_SETTER)
         pending.span = span
 
-    def finish(self, pending: Pending, outcome: DeliveryReceipt | PublishError) -> None:
+    def finish(self, pending: Traced, outcome: DeliveryReceipt | PublishError) -> None:
         """The outcome of ``pending`` is settled: record it and end its span (once)."""
         t0 = getattr(pending, "t0", None)
         if t0 is None:
@@ -270,7 +242,7 @@ class Instrumentation:
             with self._lock:  # the sync publisher settles on the poll thread, refuses on callers'
                 self.sent[key] = self.sent.get(key, 0) + 1
 
-    def not_sent(self, pending: Pending, error: EventwireError) -> None:
+    def not_sent(self, pending: Traced, error: EventwireError) -> None:
         """``pending`` will never be sent (its spool commit failed): end its span with the
         error, and record no metric point, as for an event the breaker refused."""
         span = getattr(pending, "span", None)
@@ -280,16 +252,16 @@ class Instrumentation:
             span.set_status(Status(StatusCode.ERROR, self.scrub(str(error))))
             span.end()
 
-    def retry_scheduled(self, pending: Pending, error: PublishError, delay: float) -> None:
+    def retry_scheduled(self, pending: Traced, error: PublishError, delay: float) -> None:
         self._failed_attempt(sc.EVENT_RETRY_SCHEDULED, pending, error, delay)
 
-    def parked(self, pending: Pending, error: PublishError, delay: float) -> None:
+    def parked(self, pending: Traced, error: PublishError, delay: float) -> None:
         """A spooled event whose retries ran out waits in the spool: a span event, not the
         end of its span (its final outcome ends it)."""
         self._failed_attempt(sc.EVENT_SPOOLED_FOR_RETRY, pending, error, delay)
 
     def _failed_attempt(
-        self, name: str, pending: Pending, error: PublishError, delay: float
+        self, name: str, pending: Traced, error: PublishError, delay: float
     ) -> None:
         span = getattr(pending, "span", None)
         if span is not None:
@@ -303,7 +275,7 @@ class Instrumentation:
                 },
             )
 
-    def dead_lettered(self, pending: Pending, dead_letter_topic: str) -> None:
+    def dead_lettered(self, pending: Traced, dead_letter_topic: str) -> None:
         span = getattr(pending, "span", None)
         if span is not None:
             span.set_attribute(sc.EVENTWIRE_DEAD_LETTER_TOPIC, dead_letter_topic)
@@ -473,59 +445,57 @@ class _Instruments:
 
         def observe(options: CallbackOptions) -> Iterator[Observation]:
             for instrumentation in list(live):
-                core = instrumentation.core
-                if core is None:
+                source = instrumentation.source
+                if source is None:
                     continue
                 base = {sc.MESSAGING_CLIENT_ID: instrumentation.client_id}
-                for value, extra in read(core, instrumentation):
+                for value, extra in read(source(), instrumentation):
                     yield Observation(value, {**base, **extra} if extra else base)
 
         return observe
 
 
-_Reader = Any  # Callable[[ProducerCore, Instrumentation], Iterable[tuple[float, dict]]]
+_Reader = Any  # Callable[[Stats, Instrumentation], Iterable[tuple[float, dict]]]
 _Point = Iterable[tuple[float, dict[str, str]]]
 
 
-def _queue(core: ProducerCore, _: Instrumentation) -> _Point:
-    return [(core.queue_depth(), {})]
+def _queue(stats: Stats, _: Instrumentation) -> _Point:
+    return [(stats.queue_depth, {})]
 
 
-def _outstanding(core: ProducerCore, _: Instrumentation) -> _Point:
-    return [(core.outstanding, {})]
+def _outstanding(stats: Stats, _: Instrumentation) -> _Point:
+    return [(stats.outstanding, {})]
 
 
-def _breaker(core: ProducerCore, _: Instrumentation) -> _Point:
-    state = "disabled" if core.breaker is None else core.breaker.state
-    return [(sc.BREAKER_STATE_VALUES[state], {})]
+def _breaker(stats: Stats, _: Instrumentation) -> _Point:
+    return [(sc.BREAKER_STATE_VALUES[stats.breaker_state], {})]
 
 
-def _spool_backlog(core: ProducerCore, _: Instrumentation) -> _Point:
-    status = core.spool_status()
-    return [] if status is None else [(status[0], {})]
+def _spool_backlog(stats: Stats, _: Instrumentation) -> _Point:
+    return [] if stats.spool_backlog is None else [(stats.spool_backlog, {})]
 
 
-def _spool_age(core: ProducerCore, _: Instrumentation) -> _Point:
-    status = core.spool_status()
-    return [] if status is None or status[1] is None else [(status[1], {})]
+def _spool_age(stats: Stats, _: Instrumentation) -> _Point:
+    age = stats.spool_oldest_age
+    return [] if age is None else [(age, {})]
 
 
-def _retries(core: ProducerCore, _: Instrumentation) -> _Point:
-    return [(core.retries, {})]
+def _retries(stats: Stats, _: Instrumentation) -> _Point:
+    return [(stats.retries, {})]
 
 
-def _dead(core: ProducerCore, _: Instrumentation) -> _Point:
-    return [(core.dead_lettered, {})]
+def _dead(stats: Stats, _: Instrumentation) -> _Point:
+    return [(stats.dead_lettered, {})]
 
 
-def _recreated(core: ProducerCore, _: Instrumentation) -> _Point:
-    return [(core.recreations, {})]
+def _recreated(stats: Stats, _: Instrumentation) -> _Point:
+    return [(stats.recreations, {})]
 
 
 def _broker_figure(figure: str) -> _Reader:
     """A reader of one per-broker figure of the last librdkafka statistics."""
 
-    def read(_: ProducerCore, instrumentation: Instrumentation) -> _Point:
+    def read(_: Stats, instrumentation: Instrumentation) -> _Point:
         stats = instrumentation.statistics
         if stats is None:
             return []
@@ -535,7 +505,7 @@ def _broker_figure(figure: str) -> _Reader:
     return read
 
 
-def _tx_bytes(_: ProducerCore, instrumentation: Instrumentation) -> _Point:
+def _tx_bytes(_: Stats, instrumentation: Instrumentation) -> _Point:
     stats = instrumentation.statistics
     return [] if stats is None else [(stats.tx_bytes, {})]
 

@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 import eventwire
+import eventwire.codec
 from tests.cli.conftest import ROOT
 from tests.events import PaymentCaptured
 
@@ -94,7 +95,7 @@ def _serve_and_stop(process: subprocess.Popen[str], stop_with: signal.Signals) -
         receipts = [publisher.publish(e, topic="cli.payments") for e in sent]
     assert {r.partition for r in receipts} <= {0, 1}  # the pre-created 2-partition topic
     values = _read_back(address, "cli.payments", 2, len(sent))
-    assert sorted(values) == sorted(eventwire.EventCodec().encode(e).value for e in sent)
+    assert sorted(values) == sorted(eventwire.codec.EventCodec().encode(e).value for e in sent)
 
     process.send_signal(stop_with)
     assert process.wait(timeout=30) == 0

@@ -20,8 +20,9 @@ import os
 import sys
 from typing import Any
 
-import eventwire
 import eventwire._spool
+
+import eventwire
 from tests.events import order
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from eventwire._spool import SpoolEntry, SpoolFile
 
 import eventwire
-from eventwire._spool import SpoolEntry, SpoolFile
+import eventwire.codec
 from eventwire.testing import ProxiedBroker
 from tests.events import order
 from tests.integration.conftest import Topics
@@ -82,7 +83,7 @@ async def test_replay_keeps_ce_id_and_goes_before_new_events_of_a_key(
     topics: Topics, tmp_path: Path
 ) -> None:
     path = tmp_path / "s.db"
-    codec = eventwire.EventCodec(resolve_topic=topics.config().resolve_topic)
+    codec = eventwire.codec.EventCodec(resolve_topic=topics.config().resolve_topic)
     old = [codec.encode(order(n, key="same")) for n in range(50)]
     _write_without_producing(path, old)
     async with eventwire.AsyncPublisher(topics.config(spool_path=path)) as publisher:
@@ -99,7 +100,7 @@ async def test_replay_keeps_ce_id_and_goes_before_new_events_of_a_key(
     assert publisher.health().spool_backlog == 0
 
 
-def _write_without_producing(path: Path, events: list[eventwire.EncodedEvent]) -> None:
+def _write_without_producing(path: Path, events: list[eventwire.codec.EncodedEvent]) -> None:
     """What a process killed between the spool commit and produce() leaves behind."""
     from eventwire._spool import SpoolEntry
 
@@ -136,7 +137,7 @@ def test_foreign_or_corrupt_file_is_refused_at_start(
 
 def test_damaged_spool_is_refused_at_start(tmp_path: Path, topics: Topics) -> None:
     path = tmp_path / "s.db"
-    codec = eventwire.EventCodec()
+    codec = eventwire.codec.EventCodec()
     _write_without_producing(path, [codec.encode(order(n)) for n in range(2000)])
     data = bytearray(path.read_bytes())
     assert len(data) > 16 * 4096
@@ -333,7 +334,7 @@ async def test_rows_of_an_older_event_version_replay_as_written(
     topics: Topics, tmp_path: Path
 ) -> None:
     path = tmp_path / "s.db"
-    codec = eventwire.EventCodec(resolve_topic=topics.config().resolve_topic)
+    codec = eventwire.codec.EventCodec(resolve_topic=topics.config().resolve_topic)
     old = [codec.encode(AccountOpenedV1(account_id=f"a{n % 5}", owner=f"o{n}")) for n in range(40)]
     _write_without_producing(path, old)  # what a process killed after the commit leaves
     async with eventwire.AsyncPublisher(topics.config(spool_path=path)) as publisher:
@@ -360,7 +361,7 @@ async def test_a_spool_reopened_with_another_prefix_replays_to_the_topics_it_was
     path = tmp_path / "s.db"
     staging = topics.config(topic_prefix=topics.prefix + "staging.")
     topics.broker.create_topics([topics.prefix + "staging.orders"], 3)
-    codec = eventwire.EventCodec(resolve_topic=staging.resolve_topic)
+    codec = eventwire.codec.EventCodec(resolve_topic=staging.resolve_topic)
     old = [codec.encode(order(n)) for n in range(10)]
     _write_without_producing(path, old)
     async with eventwire.AsyncPublisher(topics.config(spool_path=path)) as publisher:
@@ -373,7 +374,9 @@ async def test_a_spool_reopened_with_another_prefix_replays_to_the_topics_it_was
 @pytest.mark.parametrize("kept", [0.5, 0.95])
 def test_truncated_spool_is_refused_naming_its_path(tmp_path: Path, kept: float) -> None:
     path = tmp_path / "s.db"
-    _write_without_producing(path, [eventwire.EventCodec().encode(order(n)) for n in range(2000)])
+    _write_without_producing(
+        path, [eventwire.codec.EventCodec().encode(order(n)) for n in range(2000)]
+    )
     os.truncate(path, int(path.stat().st_size * kept))
     config = eventwire.PublisherConfig(bootstrap_servers="127.0.0.1:9", spool_path=path)
     with pytest.raises(eventwire.SpoolError, match=re.escape(repr(str(path)))):

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from eventwire._spool import APPLICATION_ID, SCHEMA_VERSION, SpoolEntry, SpoolFile
 
 import eventwire
-from eventwire._spool import APPLICATION_ID, SCHEMA_VERSION, SpoolEntry, SpoolFile
+import eventwire.codec
 from eventwire.testing import ProxiedBroker
 from tests.events import order
 from tests.integration.conftest import Topics
@@ -71,7 +72,7 @@ def _unreachable(path: Path) -> eventwire.PublisherConfig:
 
 def test_oldest_age_of_replayed_events_counts_from_their_acceptance(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    codec = eventwire.EventCodec()
+    codec = eventwire.codec.EventCodec()
     spool_file = SpoolFile(path)
     entries = []
     for seq, accepted_at in ((1, time.time() - 300), (2, time.time() - 200)):
@@ -93,7 +94,7 @@ def test_oldest_age_of_replayed_events_counts_from_their_acceptance(tmp_path: Pa
 
 def test_version_1_spool_is_upgraded(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    codec = eventwire.EventCodec()
+    codec = eventwire.codec.EventCodec()
     events = [codec.encode(order(n)) for n in range(3)]
     with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute(

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eventwire
+import eventwire.codec
 from eventwire.testing import LocalBroker
 from tests.events import LineItem, OrderPlaced, order
 from tests.integration.conftest import Topics
@@ -105,7 +106,7 @@ def _reference_accepts(event: OrderPlaced) -> bool:
     """The reference: the typed decode of the encoded bytes accepts the event."""
     try:
         payload = msgspec.json.encode(event)
-        eventwire.EventCodec(validate=False).validate_bytes(OrderPlaced, payload)
+        eventwire.codec.EventCodec(validate=False).validate_bytes(OrderPlaced, payload)
     except (eventwire.EventValidationError, TypeError, ValueError, OverflowError):
         return False
     return True
@@ -127,7 +128,7 @@ def test_hypothesis_values_judged_like_the_typed_decode_reference(field: str, va
     """Whatever the reference (typed decode of the encoded bytes) refuses is refused, with the
     field's path; values of the wrong Python type are refused even when their JSON would pass
     (a ``bytes`` or ``UUID`` in a ``str`` field encodes to a valid string)."""
-    codec = eventwire.EventCodec()
+    codec = eventwire.codec.EventCodec()
     event = order(1, **{field: value})
     reference_ok = _reference_accepts(event)
     right_type = isinstance(value, FIELD_TYPES[field]) and not isinstance(value, bool)
@@ -147,8 +148,8 @@ def test_hypothesis_valid_orders_pass_both_checks(n: int, quantity: int, cents: 
         total_price=Decimal(cents) / 100,
         line_items=[LineItem(sku="s", quantity=quantity, unit_price=Decimal(cents) / 100)],
     )
-    encoded = eventwire.EventCodec().encode(event)
-    assert eventwire.EventCodec().validate_bytes(OrderPlaced, encoded.value) is not None
+    encoded = eventwire.codec.EventCodec().encode(event)
+    assert eventwire.codec.EventCodec().validate_bytes(OrderPlaced, encoded.value) is not None
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -223,7 +224,7 @@ def test_hypothesis_nested_values_judged_like_the_typed_decode_reference(
     event = msgspec.structs.replace(base, line_items=items)
     reference_ok = _reference_accepts(event)
     right_type = isinstance(value, ITEM_FIELD_TYPES[field]) and not isinstance(value, bool)
-    codec = eventwire.EventCodec()
+    codec = eventwire.codec.EventCodec()
     if reference_ok and right_type:
         assert codec.encode(event).event_type == "order.placed"
         return

@@ -10,6 +10,7 @@ from typing import assert_type
 import msgspec
 
 import eventwire
+import eventwire.inspect
 
 
 @eventwire.event(topic="orders", key="order_id", type="order.placed", version=1)
@@ -22,7 +23,7 @@ class OrderPlaced(msgspec.Struct, frozen=True, kw_only=True):
 def declaration_keeps_the_class() -> None:
     event = OrderPlaced(order_id="o-1", created_at=dt.datetime.now(dt.UTC), total_price=Decimal(1))
     assert_type(event, OrderPlaced)
-    assert_type(eventwire.spec_of(OrderPlaced), eventwire.EventSpec)
+    assert_type(eventwire.inspect.spec_of(OrderPlaced), eventwire.inspect.EventSpec)
 
 
 async def async_api(config: eventwire.PublisherConfig, event: OrderPlaced) -> None:

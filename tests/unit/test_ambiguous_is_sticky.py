@@ -14,22 +14,20 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 import eventwire
+import eventwire.codec
+from eventwire._core.coordinator import ProducerCore
+from eventwire._core.record import InFlight
 from eventwire._outcome import DeliveryReceipt
-from eventwire._producer import Pending, ProducerCore
 from tests.events import order
 
 
-class _Recorded(Pending):
-    __slots__ = ("outcome",)
+class _Sink:
+    """Keeps the outcome a record is settled with."""
 
-    def __init__(self, encoded: eventwire.EncodedEvent) -> None:
-        self.encoded = encoded
-        self.failures = 0
-        self.generation = 0
-        self.unsent = False  # it had a partition: a timeout may have been written
+    def __init__(self) -> None:
         self.outcome: DeliveryReceipt | eventwire.PublishError | None = None
 
-    def settle(self, outcome: DeliveryReceipt | eventwire.PublishError) -> None:
+    def settle(self, record: InFlight, outcome: DeliveryReceipt | eventwire.PublishError) -> None:
         self.outcome = outcome
 
 
@@ -45,23 +43,30 @@ def core() -> Iterator[ProducerCore]:
     core.stop_polling(1.0)
 
 
-def _deliver(core: ProducerCore, pending: _Recorded, code: int, *, generation: int) -> None:
-    pending.generation = generation
-    pending.err = KafkaError(code)
-    core.settle([pending])
+def _record(core: ProducerCore, number: int) -> tuple[InFlight, _Sink]:
+    sink = _Sink()
+    record = core.record(eventwire.codec.EventCodec().encode(order(number)), sink)
+    record.unsent = False  # it had a partition: a timeout may have been written
+    return record, sink
+
+
+def _deliver(core: ProducerCore, record: InFlight, code: int, *, generation: int) -> None:
+    record.generation = generation
+    record.err = KafkaError(code)
+    core.settle([record])
 
 
 def test_a_retriable_last_attempt_after_an_ambiguous_one_is_ambiguous(
     core: ProducerCore,
 ) -> None:
-    pending = _Recorded(eventwire.EventCodec().encode(order(1)))
-    core.track(1)
+    pending, sink = _record(core, 1)
+    core.counters.take()
     # Attempt 1: purged from a replaced producer's queue: it may have been written.
     _deliver(core, pending, KafkaError._PURGE_QUEUE, generation=-1)
-    assert pending.outcome is None  # taken over by the retry (due in 30 s: never re-sent here)
+    assert sink.outcome is None  # taken over by the retry (due in 30 s: never re-sent here)
     # Attempt 2: purged from the current producer, never sent (the table's class: retriable).
     _deliver(core, pending, KafkaError._PURGE_QUEUE, generation=0)
-    error = pending.outcome
+    error = sink.outcome
     assert isinstance(error, eventwire.AmbiguousPublishError)
     assert error.attempts == 2
     assert error.code == "_PURGE_QUEUE"
@@ -71,11 +76,11 @@ def test_a_retriable_last_attempt_after_an_ambiguous_one_is_ambiguous(
 
 
 def test_retriable_attempts_alone_stay_retriable(core: ProducerCore) -> None:
-    pending = _Recorded(eventwire.EventCodec().encode(order(2)))
-    core.track(1)
+    pending, sink = _record(core, 2)
+    core.counters.take()
     _deliver(core, pending, KafkaError._PURGE_QUEUE, generation=0)
-    assert pending.outcome is None
+    assert sink.outcome is None
     _deliver(core, pending, KafkaError._PURGE_QUEUE, generation=0)
-    error = pending.outcome
+    error = sink.outcome
     assert type(error) is eventwire.RetriablePublishError
     assert error.attempts == 2

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 import eventwire
+import eventwire.inspect
 from eventwire.testing import FakePublisher
 
 
@@ -41,7 +42,7 @@ def test_a_field_type_without_a_wire_form_is_refused_at_declaration(
     with pytest.raises(eventwire.EventDefinitionError) as refused:
         eventwire.event(topic="odd", key="key", type="test.odd.field")(cls)
     assert f"field {path} has type {shown}," in str(refused.value)
-    assert not eventwire.is_event(cls)
+    assert not eventwire.inspect.is_event(cls)
 
 
 def test_an_unresolvable_annotation_is_a_definition_error() -> None:
@@ -89,7 +90,7 @@ def test_a_class_is_declared_once() -> None:
     eventwire.event(topic="twice", key="key", type="test.twice", version=1)(cls)
     with pytest.raises(eventwire.EventDefinitionError, match="already declared as an event"):
         eventwire.event(topic="twice", key="key", type="test.twice", version=2)(cls)
-    assert eventwire.spec_of(cls).version == 1
+    assert eventwire.inspect.spec_of(cls).version == 1
 
 
 class _Colour(enum.Enum):

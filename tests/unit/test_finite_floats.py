@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 import eventwire
+import eventwire.codec
 
 
 @eventwire.event(topic="readings", key="sensor", type="test.reading_taken", version=1)
@@ -40,14 +41,14 @@ def test_a_non_finite_float_is_refused_naming_its_path(
 ) -> None:
     event = build(bad)
     with pytest.raises(eventwire.EventValidationError) as info:
-        eventwire.EventCodec(encoding=encoding).encode(event)
+        eventwire.codec.EventCodec(encoding=encoding).encode(event)
     assert info.value.path == path
     assert "finite" in str(info.value)
 
 
 @pytest.mark.parametrize("encoding", ["json", "msgpack"])
 def test_finite_floats_and_ints_pass_and_decode_back(encoding: Literal["json", "msgpack"]) -> None:
-    codec = eventwire.EventCodec(encoding=encoding)
+    codec = eventwire.codec.EventCodec(encoding=encoding)
     event = ReadingTaken(sensor="s", value=-0.0, history=[1e308, -5e-324, 3], spare=None)
     encoded = codec.encode(event)
     assert codec.validate_bytes(ReadingTaken, encoded.value) is not None
@@ -78,12 +79,12 @@ def test_a_constrained_float_gets_no_decimal_and_no_nan(
 ) -> None:
     event = RatioMeasured(sensor="s", **fields)  # type: ignore[arg-type]
     with pytest.raises(eventwire.EventValidationError) as info:
-        eventwire.EventCodec(encoding=encoding).encode(event)
+        eventwire.codec.EventCodec(encoding=encoding).encode(event)
     assert (info.value.path, info.value.reason) == (path, reason)
 
 
 def test_a_constrained_float_passes_and_decodes_back() -> None:
-    codec = eventwire.EventCodec()
+    codec = eventwire.codec.EventCodec()
     event = RatioMeasured(sensor="s", ratio=1, note=-1e300)
     encoded = codec.encode(event)
     assert msgspec.json.decode(encoded.value, type=RatioMeasured) == event

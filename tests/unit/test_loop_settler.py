@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from eventwire._publisher import _LoopSettler
+from eventwire._async_publisher import _LoopSettler
 
 
 async def test_a_burst_is_settled_one_batch_per_loop_iteration_in_order() -> None:

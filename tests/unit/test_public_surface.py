@@ -5,6 +5,7 @@ from __future__ import annotations
 import types
 
 import eventwire
+import eventwire.inspect
 import eventwire.testing
 
 
@@ -33,4 +34,4 @@ def test_all_lists_every_public_name() -> None:
 def test_typing_module_imports() -> None:
     from tests.typing import check_public_api
 
-    assert eventwire.is_event(check_public_api.OrderPlaced)
+    assert eventwire.inspect.is_event(check_public_api.OrderPlaced)

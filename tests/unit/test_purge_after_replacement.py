@@ -16,21 +16,20 @@ import pytest
 from confluent_kafka import KafkaError
 
 import eventwire
+import eventwire.codec
+from eventwire._core.coordinator import ProducerCore
+from eventwire._core.record import InFlight
 from eventwire._outcome import DeliveryReceipt
-from eventwire._producer import Pending, ProducerCore
 from tests.events import order
 
 
-class _Recorded(Pending):
-    __slots__ = ("outcome",)
+class _Sink:
+    """Keeps the outcome a record is settled with."""
 
-    def __init__(self, encoded: eventwire.EncodedEvent) -> None:
-        self.encoded = encoded
-        self.failures = 0
-        self.generation = 0
+    def __init__(self) -> None:
         self.outcome: DeliveryReceipt | eventwire.PublishError | None = None
 
-    def settle(self, outcome: DeliveryReceipt | eventwire.PublishError) -> None:
+    def settle(self, record: InFlight, outcome: DeliveryReceipt | eventwire.PublishError) -> None:
         self.outcome = outcome
 
 
@@ -47,14 +46,15 @@ def core() -> Iterator[ProducerCore]:
 
 
 def _report(core: ProducerCore, *, replaced: bool) -> eventwire.PublishError:
-    pending = _Recorded(eventwire.EventCodec().encode(order(1)))
+    sink = _Sink()
+    pending = core.record(eventwire.codec.EventCodec().encode(order(1)), sink)
     # A producer generation before the current one: its producer was replaced since.
     pending.generation = -1 if replaced else 0
-    core.track(1)
+    core.counters.take()
     pending.err = KafkaError(KafkaError._PURGE_QUEUE)
     core.settle([pending])
-    assert isinstance(pending.outcome, eventwire.PublishError)
-    return pending.outcome
+    assert isinstance(sink.outcome, eventwire.PublishError)
+    return sink.outcome
 
 
 def test_purged_by_a_replacement_is_ambiguous(core: ProducerCore) -> None:

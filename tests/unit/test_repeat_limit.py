@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eventwire._producer import RepeatLimit
+from eventwire._core.client_log import RepeatLimit
 
 
 def test_first_line_of_each_kind_then_one_per_interval_with_the_count_left_out() -> None:

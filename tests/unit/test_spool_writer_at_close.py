@@ -16,8 +16,11 @@ from pathlib import Path
 import pytest
 
 import eventwire
-from eventwire._producer import ProducerCore
-from eventwire._spool import Spool, SpoolEntry
+import eventwire.codec
+from eventwire._core.coordinator import ProducerCore
+from eventwire._core.record import InFlight
+from eventwire._durable.relay import Relay, StoredSink, Submission
+from eventwire._durable.sqlite import SqliteStore
 from tests.events import order
 
 
@@ -29,27 +32,32 @@ def core() -> Iterator[ProducerCore]:
     core.stop_polling(1.0)
 
 
-def _entries(spool: Spool, count: int) -> list[SpoolEntry]:
-    codec = eventwire.EventCodec()
-    return [SpoolEntry(codec.encode(order(n)), spool, None) for n in range(count)]
+def _submissions(count: int) -> list[Submission]:
+    codec = eventwire.codec.EventCodec()
+    return [(codec.encode(order(n)), None, 0) for n in range(count)]
+
+
+def _spool(core: ProducerCore, path: Path) -> Relay:
+    return Relay(SqliteStore(path), core, max_events=100)
 
 
 def test_an_entry_produced_after_the_close_closed_the_producer_stays_spooled(
     core: ProducerCore, tmp_path: Path
 ) -> None:
-    spool = Spool(tmp_path / "s.db", core, max_events=100)
-    [entry] = _entries(spool, 1)
+    spool = _spool(core, tmp_path / "s.db")
+    [(encoded, _, _)] = _submissions(1)
+    entry = InFlight(encoded, StoredSink(spool, None), durable=True)
     spool.closing = True  # the close's order: closing, then the producer is closed
     core.stop_polling(1.0)
     assert spool._produce(entry) is False  # parked by the writer: it stays in the file
-    assert core.outstanding == 0
+    assert core.counters.outstanding == 0
     spool.stop(1.0)
 
 
 def test_a_writer_that_fails_unexpectedly_fails_later_submits_instead_of_hanging(
     core: ProducerCore, tmp_path: Path
 ) -> None:
-    spool = Spool(tmp_path / "s.db", core, max_events=100)
+    spool = _spool(core, tmp_path / "s.db")
     core.stop_polling(1.0)  # the producer is closed, but nobody told the spool it is closing
     outcomes: list[BaseException | None] = []
     done = threading.Event()
@@ -59,12 +67,12 @@ def test_a_writer_that_fails_unexpectedly_fails_later_submits_instead_of_hanging
         done.set()
 
     spool.start()
-    spool.submit(_entries(spool, 3), committed)  # committed, then producing it fails
+    spool.submit(_submissions(3), committed)  # committed, then producing it fails
     assert done.wait(10)
     assert outcomes == [None]
     done.clear()
     try:  # refused at once once the writer failed, or failed by it if submitted before
-        spool.submit(_entries(spool, 1), committed)
+        spool.submit(_submissions(1), committed)
     except eventwire.SpoolError as exc:
         committed(exc)
     assert done.wait(10), "a submit after the writer died waited for ever"

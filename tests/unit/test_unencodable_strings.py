@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 import eventwire
+import eventwire.codec
 from tests.events import LineItem, order
 
 
@@ -30,7 +31,7 @@ def test_an_unencodable_string_is_refused_naming_its_path(
         items[1] = LineItem(sku="sku-\ud83d", quantity=1, unit_price=items[1].unit_price)
         changes = {"line_items": items}
     bad = msgspec.structs.replace(event, **changes)
-    codec = eventwire.EventCodec(encoding=encoding)
+    codec = eventwire.codec.EventCodec(encoding=encoding)
     with pytest.raises(eventwire.EventValidationError) as info:
         codec.encode(bad)
     assert info.value.path == path

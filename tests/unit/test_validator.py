@@ -20,6 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eventwire
+import eventwire.codec
+import eventwire.inspect
 from eventwire._events import CHECK_BUILTIN_TYPES, finite_decimal_hook
 from eventwire._validator import compile_check
 
@@ -135,7 +137,7 @@ def _convert_accepts(event: Any) -> bool:
     try:
         msgspec.convert(
             event,
-            eventwire.spec_of(type(event)).check_type,
+            eventwire.inspect.spec_of(type(event)).check_type,
             from_attributes=True,
             dec_hook=finite_decimal_hook,
             builtin_types=CHECK_BUILTIN_TYPES,
@@ -145,7 +147,7 @@ def _convert_accepts(event: Any) -> bool:
     return True
 
 
-CHECK = compile_check(Kinds, eventwire.spec_of(Kinds).check_type)
+CHECK = compile_check(Kinds, eventwire.inspect.spec_of(Kinds).check_type)
 
 
 def test_every_field_kind_compiles() -> None:
@@ -179,11 +181,11 @@ def test_codec_verdicts_and_messages_are_those_of_convert(
     """With the pre-check in front, the codec refuses exactly what ``convert`` refuses, with
     the same path and reason as without it; the typed decode (the reference) agrees."""
     event = data.draw(_kinds(**{field: value}))
-    codec = eventwire.EventCodec()
+    codec = eventwire.codec.EventCodec()
     try:
         msgspec.convert(
             event,
-            eventwire.spec_of(Kinds).check_type,
+            eventwire.inspect.spec_of(Kinds).check_type,
             from_attributes=True,
             dec_hook=finite_decimal_hook,
             builtin_types=CHECK_BUILTIN_TYPES,
@@ -234,26 +236,26 @@ def test_unmodelled_types_fall_back_to_convert() -> None:
     class Odd(msgspec.Struct, frozen=True):
         pair: tuple[int, str]
 
-    assert compile_check(Odd, eventwire.spec_of(Odd).check_type) is None
+    assert compile_check(Odd, eventwire.inspect.spec_of(Odd).check_type) is None
     with pytest.raises(eventwire.EventValidationError) as caught:
-        eventwire.EventCodec().encode(Odd(pair=(1, 2)))  # type: ignore[arg-type]
+        eventwire.codec.EventCodec().encode(Odd(pair=(1, 2)))  # type: ignore[arg-type]
     assert caught.value.path == "$.pair[1]"
 
 
 def test_a_field_named_like_a_keyword_falls_back_to_convert() -> None:
     cls = msgspec.defstruct("Keyword", [("class", int)], frozen=True)
     eventwire.event(topic="keyword", key=None, type="test.keyword")(cls)
-    assert compile_check(cls, eventwire.spec_of(cls).check_type) is None
-    eventwire.EventCodec().encode(cls(1))
+    assert compile_check(cls, eventwire.inspect.spec_of(cls).check_type) is None
+    eventwire.codec.EventCodec().encode(cls(1))
     with pytest.raises(eventwire.EventValidationError) as caught:
-        eventwire.EventCodec().encode(cls("1"))
+        eventwire.codec.EventCodec().encode(cls("1"))
     assert caught.value.path == "$.class"
 
 
 def test_a_class_name_that_is_no_identifier_still_compiles() -> None:
     cls = msgspec.defstruct("odd-name", [("n", int)], frozen=True)
     eventwire.event(topic="odd-name", key=None, type="test.odd-name")(cls)
-    check = compile_check(cls, eventwire.spec_of(cls).check_type)
+    check = compile_check(cls, eventwire.inspect.spec_of(cls).check_type)
     assert check is not None
     assert check(cls(1))
     assert not check(cls("1"))

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 import eventwire
+import eventwire.inspect
 from eventwire._cli.errors import CliError
 
 
@@ -44,6 +45,6 @@ def load_event_class(reference: str) -> type[Any]:
             target = getattr(target, part)
         except AttributeError:
             raise CliError(f"module {module_name!r} has no attribute {qualname!r}") from None
-    if not isinstance(target, type) or not eventwire.is_event(target):
+    if not isinstance(target, type) or not eventwire.inspect.is_event(target):
         raise CliError(f"{reference} is not an event class: declare it with @eventwire.event(...)")
     return target

@@ -23,6 +23,8 @@ from typing import IO, Any, BinaryIO
 import msgspec
 
 import eventwire
+import eventwire.codec
+import eventwire.inspect
 from eventwire._cli.errors import INTERRUPTED, OK, REJECTED, UNDELIVERED, CliError
 from eventwire._cli.loading import load_event_class
 from eventwire._cli.output import report_console
@@ -68,7 +70,7 @@ class _LineChecker:
     def __init__(self, cls: type[Any]) -> None:
         self._cls = cls
         # The reference check: the typed decoder eventwire validates encoded bytes with.
-        self._codec = eventwire.EventCodec()
+        self._codec = eventwire.codec.EventCodec()
         self._decode = msgspec.json.Decoder(cls).decode
 
     def check(self, raw: bytes) -> Any:
@@ -84,7 +86,7 @@ class _LineChecker:
             raise
         except msgspec.DecodeError as exc:  # not JSON at all: about the line, not a field
             raise eventwire.EventValidationError(
-                eventwire.spec_of(self._cls).type, "$", str(exc)
+                eventwire.inspect.spec_of(self._cls).type, "$", str(exc)
             ) from None
 
 

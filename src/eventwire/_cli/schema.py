@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 import eventwire
+import eventwire.inspect
 from eventwire._cli.loading import load_event_class
 from eventwire._events import DECIMAL_PATTERN
 
@@ -23,7 +24,7 @@ def event_schema(cls: type[Any]) -> dict[str, Any]:
     (``format: date-time``) and ``Decimal`` money is a string of digits (``format: decimal``
     with its pattern). Titles and descriptions (docstrings) are the class's own.
     """
-    spec = eventwire.spec_of(cls)
+    spec = eventwire.inspect.spec_of(cls)
     plain = msgspec.json.schema(cls)
     names = {f"{name}Validation": name for name in plain.get("$defs", {})}
     wire = _renamed(msgspec.json.schema(spec.validation_type), names)

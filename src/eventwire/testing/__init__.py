@@ -14,6 +14,7 @@ from eventwire.testing._fake import (
     FakePublisher,
     PublishedRecord,
 )
+from eventwire.testing._memory import MemoryBroker
 from eventwire.testing._proxy import FaultProxy, ProxiedBroker
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "FakePublisher",
     "FaultProxy",
     "LocalBroker",
+    "MemoryBroker",
     "ProxiedBroker",
     "PublishedRecord",
 ]

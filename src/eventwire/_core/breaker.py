@@ -4,64 +4,15 @@ over an injected monotonic clock; the producer core feeds it and runs its probes
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
-from eventwire._errors import ConfigError
+from eventwire._options import BreakerPolicy
 
 BreakerState = Literal["closed", "open", "half_open"]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class BreakerPolicy:
-    """When the breaker opens and how it recovers.
-
-    Args:
-        failures: delivery failures (retriable or ambiguous) within ``window`` that open it.
-            The producer core feeds only failures that say the cluster is down: not those of
-            events handed over before an event the cluster acknowledged, not fatal errors, not
-            the purges of a replaced producer.
-        window: seconds over which failures are counted; a success clears the count.
-        cooldown: seconds it stays open before a probe (a metadata request) is tried.
-        probe_timeout: seconds the probe may take; also bounds the confirmation below.
-
-    Both the failures and ``_ALL_BROKERS_DOWN`` from librdkafka open it only once *confirmed*:
-    the poll thread then runs a metadata probe (within ``probe_timeout``) and the breaker opens
-    if that fails. With one broker every connection reset is reported as ``_ALL_BROKERS_DOWN``
-    and librdkafka reconnects at once; and a broker restarted without its state (it no longer
-    knows the producer id) times out every event in flight while it answers and takes new
-    writes: either alone would make publishing fail fast for a whole cool-down. A good probe
-    also starts the failure count over.
-    """
-
-    failures: int = 5
-    window: float = 10.0
-    cooldown: float = 5.0
-    probe_timeout: float = 1.0
-
-    def __post_init__(self) -> None:
-        if (
-            not isinstance(self.failures, int)
-            or isinstance(self.failures, bool)
-            or self.failures < 1
-        ):
-            raise ConfigError(f"BreakerPolicy.failures must be an int >= 1, got {self.failures!r}")
-        for name in ("window", "cooldown", "probe_timeout"):
-            value = getattr(self, name)
-            if (
-                not isinstance(value, int | float)
-                or isinstance(value, bool)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
-                raise ConfigError(
-                    f"BreakerPolicy.{name} must be a finite number > 0, got {value!r}"
-                )
 
 
 class CircuitBreaker:

@@ -1,0 +1,496 @@
+"""ProducerCore: takes records, settles their reports, and applies the decisions.
+
+It wires the pieces that each own one concern: the producer handle (``handle``), the poll
+thread and the hand-over (``poll``), order per key (``ordering``), what a failed attempt
+becomes (``decisions``), the dead-letter writer, the probes and the counters. What happens
+to a failed delivery is decided in ``decisions``; this module only carries it out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from confluent_kafka import KafkaError, KafkaException
+
+from eventwire._classify import to_publish_error
+from eventwire._codec import EncodedEvent
+from eventwire._config import PublisherConfig
+from eventwire._core.breaker import CircuitBreaker
+from eventwire._core.client_log import ClientErrors, LibrdkafkaLog
+from eventwire._core.dead_letter import DeadLetterWriter
+from eventwire._core.handle import ProducerHandle
+from eventwire._core.ordering import KeyOrdering
+from eventwire._core.poll import POLL_INTERVAL, Handoff, Handover, LoopErrors, PollThread
+from eventwire._core.probes import Probes
+from eventwire._core.record import InFlight, Sink
+from eventwire._core.settlement import Settlement, log_failed
+from eventwire._core.state import Lifecycle, State
+from eventwire._core.stats import Counters
+from eventwire._core.transport import Transport, TransportFactory, librdkafka_transport
+from eventwire._errors import CircuitOpenError, PublisherClosedError, PublishError
+from eventwire._lifecycle import track
+from eventwire._logs import logger
+from eventwire._messages import (
+    CLOSED_MESSAGE,
+    abandoned_error,
+    circuit_open_error,
+    forked_message,
+    too_large_error,
+    too_large_for_queue_error,
+)
+from eventwire._telemetry import Instrumentation
+
+_log = logger()
+
+#: How long one ``flush()`` of a closing publisher blocks: short, so the reports it served
+#: are handed over about as soon as by ``poll()``.
+_CLOSE_FLUSH_SLICE: Final = 0.01
+#: librdkafka's default queue.buffering.max.kbytes (1 GB).
+_DEFAULT_QUEUE_KBYTES: Final = 1_048_576
+_TIMED_OUT: Final = KafkaError._MSG_TIMED_OUT
+
+
+class ProducerCore:
+    """Owns the records between ``produce`` and their settled outcome."""
+
+    def __init__(
+        self,
+        config: PublisherConfig,
+        *,
+        telemetry: Instrumentation | None = None,
+        transport: TransportFactory = librdkafka_transport,
+        warn_at_exit: bool = True,
+    ) -> None:
+        self.config = config
+        self._warn_at_exit = warn_at_exit
+        self.telemetry = telemetry
+        self.lifecycle = Lifecycle()
+        self.counters = Counters()
+        self.handover = Handover(self._settle)
+        self.client_errors = ClientErrors(
+            on_fatal=self._request_replacement, on_unreachable=self._suspect_unreachable
+        )
+        settings: dict[str, object] = dict(config.to_librdkafka())
+        settings["error_cb"] = self.client_errors
+        settings["logger"] = LibrdkafkaLog(config.scrub)
+        if telemetry is not None and telemetry.statistics_interval_ms > 0:
+            settings["stats_cb"] = telemetry.on_statistics
+            settings.setdefault("statistics.interval.ms", telemetry.statistics_interval_ms)
+        self.max_message_bytes, self.max_queue_bytes = _size_limits(settings)
+        self.handle = ProducerHandle(transport, settings, config.scrub)
+        self.breaker = (
+            CircuitBreaker(config.breaker, on_change=_log_breaker_change)
+            if config.breaker is not None
+            else None
+        )
+        self.ordering = KeyOrdering()
+        self.probes = Probes(
+            breaker=self.breaker,
+            metadata=self.metadata,
+            purge_queued=self._purge_queued,
+            delivered=lambda: self.counters.delivered,
+            spooled=config.spool_path is not None,
+        )
+        self.dead_letters = (
+            DeadLetterWriter(config.dead_letter, telemetry, self.handover.append)
+            if config.dead_letter is not None
+            else None
+        )
+        self.poll = PollThread(
+            (
+                self._poll_step,
+                self._reports_step,
+                self._replace_step,
+                self._resend_step,
+                self._retired_step,
+                self._probe_step,
+                self._orphan_step,
+            ),
+            self._shut_down,
+        )
+        self.settlement = Settlement(
+            config=config,
+            lifecycle=self.lifecycle,
+            counters=self.counters,
+            handle=self.handle,
+            handover=self.handover,
+            ordering=self.ordering,
+            probes=self.probes,
+            client_errors=self.client_errors,
+            breaker=self.breaker,
+            dead_letters=self.dead_letters,
+            telemetry=telemetry,
+        )
+        self._orders = itertools.count()
+        self._on_orphan_stopped: Callable[[], object] | None = None
+        self._stopped_orphaned = False
+        #: The process that built this core (a forked child refuses everything).
+        self.pid = os.getpid()
+        #: The async publisher's event loop closed before the publisher did: the reports of
+        #: what is in flight can no longer be settled there (``loop_closed``).
+        self.loop_lost = False
+        track(self)
+
+    def record(self, encoded: EncodedEvent, sink: Sink, slot: int = 0) -> InFlight:
+        """A new record of ``encoded`` whose outcome goes to ``sink``."""
+        return InFlight(encoded, sink, slot)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(
+        self,
+        handoff: Handoff | None = None,
+        on_room: Callable[[], object] | None = None,
+        on_orphan_stopped: Callable[[], object] | None = None,
+    ) -> None:
+        """Start the poll thread. ``handoff`` receives each batch of reports (default: settle
+        them on the poll thread); ``on_room`` runs after each settled batch;
+        ``on_orphan_stopped`` when the thread stops after the publisher was dropped unclosed."""
+        if self.poll.started:
+            return
+        if handoff is not None:
+            self.handover.handoff = handoff
+        if on_room is not None:
+            self.settlement.on_room = on_room
+        self._on_orphan_stopped = on_orphan_stopped
+        self.poll.start(f"eventwire-poll-{self.config.client_id}")
+        _log.info(
+            "eventwire.publisher_started",
+            preset=self.config.preset,
+            bootstrap_servers=self.config.bootstrap_servers,
+            client_id=self.config.client_id,
+            encoding=self.config.encoding,
+            validate=self.config.validate,
+        )
+
+    @property
+    def closed_message(self) -> str:
+        """What ``PublisherClosedError`` says once this core refuses events."""
+        return forked_message(self.pid) if self.lifecycle.forked else CLOSED_MESSAGE
+
+    def idle(self) -> bool:
+        """Whether nothing accepted waits for its outcome (with the loop lost: nothing waits
+        in librdkafka's queue)."""
+        if self.loop_lost:
+            return not len(self.handle.transport)
+        return self.counters.outstanding <= 0
+
+    def loop_closed(self, reports: int) -> None:
+        """The async publisher's event loop closed while it was open: its futures can never be
+        settled. librdkafka still delivers what it holds (flushed at exit by ``_lifecycle``);
+        said once, not per batch."""
+        if not self.loop_lost:
+            self.loop_lost = True
+            _log.warning(
+                "eventwire.loop_closed",
+                client_id=self.config.client_id,
+                reports=reports,
+                in_flight=len(self.handle.transport),
+                hint="await publisher.aclose() before the event loop ends",
+            )
+
+    def forked_in_child(self) -> None:
+        self.lifecycle.move(State.FORKED)
+
+    def flush_at_exit(self, timeout: float) -> None:
+        if self.lifecycle.closed or not self.poll.running:
+            return
+        deadline = time.monotonic() + timeout
+        while not self.idle():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.handover.wait_for_room(self.handover.room_generation, min(remaining, 0.1))
+        if self._warn_at_exit:
+            _log.warning(
+                "eventwire.closed_at_exit",
+                client_id=self.config.client_id,
+                undelivered=self.queue_depth() if self.loop_lost else self.counters.outstanding,
+                hint="close the publisher before the process exits",
+            )
+        self.begin_close()
+        self.stop_polling(1.0)  # what is left is purged: its callers get an error
+
+    def begin_close(self) -> None:
+        """Stop intake: the close waits for what is outstanding."""
+        self.lifecycle.move(State.CLOSING)
+        self.counters.begin_close()
+
+    def abandon(self) -> None:
+        """Give up on everything not yet acknowledged: purge librdkafka's queues (each purged
+        event gets a failed report) and fail the events waiting in retry holds. Must run where
+        outcomes may be settled (the loop thread for the async publisher)."""
+        self.lifecycle.move(State.ABANDONING)
+        with contextlib.suppress(KafkaException):
+            self.handle.transport.purge(True, True, True)
+        waiting = self.ordering.abandon()
+        for record in waiting:
+            record.err = abandoned_error(record.encoded, record.failures)
+        if waiting:
+            self.settlement.settle(waiting)
+
+    def stop_polling(self, timeout: float) -> None:
+        """Stop the poll thread (after its last batch) and release the producer's threads."""
+        if self.poll.started:
+            self.poll.stop(timeout)
+        else:  # never started: nothing was produced
+            self.handle.transport.close()
+        self.lifecycle.move(State.CLOSED)
+
+    # -- the poll thread's steps ---------------------------------------------------------------
+
+    def _poll_step(self) -> None:
+        transport = self.handle.transport
+        due = self.ordering.next_due()
+        timeout = POLL_INTERVAL if due is None else max(0.0, min(POLL_INTERVAL, due - time.time()))
+        try:
+            if self.lifecycle.closed and len(transport):
+                # While flush() runs librdkafka sends at once, ignoring linger.ms: a close
+                # shorter than the linger time would otherwise purge events it could deliver.
+                transport.flush(min(timeout, _CLOSE_FLUSH_SLICE))
+            else:
+                transport.poll(timeout)
+        except KafkaException as exc:  # fatal errors are raised from poll()
+            self.client_errors(exc.args[0])
+
+    def _reports_step(self) -> None:
+        if self.handover.reports:
+            self.handover.hand_over()
+
+    def _replace_step(self) -> None:
+        if self.handle.replace_reason is not None:
+            self._replace()
+
+    def _resend_step(self) -> None:
+        if self.ordering.gate_closed:
+            return
+        if self.ordering.has_work():
+            self.ordering.send_due(time.time(), self._send)
+        if self.dead_letters:
+            self.dead_letters.write(self.handle.transport, self.handle.generation, self._refused)
+
+    def _retired_step(self) -> None:
+        handle = self.handle
+        if handle.retiring:
+            handle.poll_retired(purge=self.ordering.gate_closed)
+            if self.handover.reports:
+                self.handover.hand_over()
+        if self.ordering.gate_closed and self.handover.gate_batch is None and not handle.retiring:
+            # Every replaced producer reported all it held: settling one last batch (maybe
+            # empty) opens the gate; batches are settled in hand-over order, so the purge
+            # reports handed over before it are settled by then.
+            self.handover.hand_over(gate=True)
+
+    def _probe_step(self) -> None:
+        if not self.lifecycle.abandoning:  # a probe would only hold up a close's last reports
+            self.probes.step()
+
+    def _orphan_step(self) -> None:
+        # Nobody holds the publisher any more, so nobody can publish or close: once what it
+        # accepted is settled, the thread stops and the producer's threads and sockets go.
+        if self.lifecycle.orphaned and self.idle():
+            self.lifecycle.move(State.CLOSED)
+            self._stopped_orphaned = True
+            self.poll.request_stop()
+
+    def _shut_down(self, errors: LoopErrors) -> None:
+        """Stopping: whatever is still queued is abandoned (close() drained or purged first);
+        its reports are handed over, then the producers are destroyed (connections closed)."""
+        for transport in self.handle.all_transports():
+            try:
+                transport.purge(True, True, True)
+                with contextlib.suppress(KafkaException):
+                    transport.poll(0)
+                    transport.close()
+            except Exception as exc:  # noqa: BLE001 - the purge reports must still go out
+                errors.record("shut_down", exc)
+        self.handover.hand_over()
+        if self._stopped_orphaned and self._on_orphan_stopped is not None:
+            try:
+                self._on_orphan_stopped()
+            except Exception as exc:  # noqa: BLE001 - logged like the loop's own failures
+                errors.record("orphan_stopped", exc)
+
+    def _replace(self) -> None:
+        """Replace a producer that hit a fatal error; what it still held comes back as failed
+        reports (purged) and is re-sent by the retry policy, in order per key.
+
+        Those reports reach ``settle`` (which puts their keys on hold) only after the new
+        producer is in place: an event accepted meanwhile would go straight to the new producer
+        and overtake the purged older events of its key. So the gate closes first, and stays
+        closed until the old producer reported everything and that last batch was settled.
+        """
+        self.ordering.close_gate()
+        self.handover.gate_batch = None
+        reason = self.handle.replace()
+        self.counters.recreated()
+        _log.error("eventwire.producer_recreated", reason=reason, generation=self.handle.generation)
+
+    def _request_replacement(self, reason: str) -> None:
+        self.handle.request_replacement(reason)
+
+    def _settle(self, batch: list[InFlight]) -> None:
+        self.settlement.settle(batch)
+
+    @property
+    def settle(self) -> Callable[[list[InFlight]], None]:
+        """Settles a batch of reports (what a hand-off calls where outcomes may be settled)."""
+        return self.settlement.settle
+
+    def _suspect_unreachable(self, reason: str) -> None:
+        if self.breaker is not None:
+            self.breaker.record_unreachable(reason)
+
+    def _purge_queued(self) -> None:
+        self.handle.transport.purge(True, False, True)
+
+    # -- producing -------------------------------------------------------------------------
+
+    def produce(self, record: InFlight) -> None:
+        """Take ``record``: hand it to librdkafka, or hold it behind a retry of its key or the
+        replacement gate. A refused record that the dead-letter policy takes counts as taken
+        (its outcome arrives later).
+
+        Raises:
+            BufferError: the local queue is full; the caller waits for room and calls again.
+            PublishError: librdkafka refused the event (e.g. too large); it was not accepted.
+            PublisherClosedError: the publisher closed meanwhile; it was not accepted.
+        """
+        # Read before the gate: if a replacement swaps producers in between, the gate is seen
+        # closed; an event that still reaches the old one is purged by poll_retired.
+        transport = self.handle.transport
+        if self.telemetry is not None:
+            self.telemetry.start(record)
+        record._append = self.handover.append
+        record.order = next(self._orders)
+        self.counters.take()
+        try:
+            self._hand_to(transport, record)
+        except PublishError as error:
+            permanent = error.category == "permanent"
+            if self.dead_letters is not None and permanent:
+                record.first_failure = time.time()
+                self.dead_letters.add(record, error)
+                return
+            self.counters.give_back()
+            if permanent or not record.durable:  # a spooled event refused for now is parked
+                self.fail_unsent(record, error)
+            raise
+        except BaseException:
+            self.counters.give_back()
+            raise
+
+    def fail_unsent(self, record: InFlight, error: PublishError) -> None:
+        """``record`` failed before it was sent (refused, or no room in time): one log line,
+        its span ends, and it counts as failed."""
+        if error.category != "queue_full":
+            log_failed(error, record.encoded.event_type)
+        if self.telemetry is not None:
+            self.telemetry.finish(record, error)
+        self.counters.refused()
+
+    def refuse_open_breaker(self, encoded: EncodedEvent) -> CircuitOpenError:
+        """The error of an event the open breaker refuses (nothing was sent)."""
+        breaker = self.breaker
+        error = circuit_open_error(encoded, breaker.last_reason if breaker is not None else None)
+        if self.telemetry is not None:
+            self.telemetry.rejected(encoded, error)
+        return error
+
+    def _hand_to(self, transport: Transport, record: InFlight) -> None:
+        enc = record.encoded
+        ordering = self.ordering
+        if ordering.gate_closed and ordering.hold_at_gate(record):
+            return
+        if ordering.holds and enc.key is not None and ordering.hold_if_retrying(record):
+            return
+        record.generation = self.handle.generation
+        record.connection_errors = self.client_errors.connection_errors
+        try:
+            transport.produce(
+                enc.topic, enc.value, enc.key, on_delivery=record, headers=enc.headers
+            )
+        except KafkaException as exc:
+            raise self._refused(exc.args[0], enc) from None
+        except BufferError as exc:
+            # librdkafka counts the value against queue.buffering.max.kbytes: one larger than
+            # the whole queue never fits, and waiting for room would wait for ever.
+            if len(enc.value) > self.max_queue_bytes:
+                raise too_large_for_queue_error(enc, self.max_queue_bytes, exc) from None
+            raise
+        except RuntimeError:  # "Producer has been closed"
+            if transport is self.handle.transport:
+                raise PublisherClosedError(CLOSED_MESSAGE) from None
+            # A replacement retired the producer read before the gate, and closed it: go
+            # through the gate again (it holds the event until the old reports are settled).
+            self._hand_to(self.handle.transport, record)
+
+    def _send(self, record: InFlight) -> None:
+        """Re-send (or release) one record from the poll thread; ``BufferError`` when the
+        queue is full. Never into an open breaker: the record then fails like a refusal."""
+        breaker = self.breaker
+        enc = record.encoded
+        if breaker is not None and not breaker.allows():
+            record.refused(circuit_open_error(enc, breaker.last_reason))
+            return
+        record.generation = self.handle.generation
+        record.connection_errors = self.client_errors.connection_errors
+        try:
+            self.handle.transport.produce(
+                enc.topic, enc.value, enc.key, on_delivery=record, headers=enc.headers
+            )
+        except KafkaException as exc:
+            record.refused(self._refused(exc.args[0], enc))
+
+    def _refused(self, err: KafkaError, enc: EncodedEvent) -> PublishError:
+        if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+            return too_large_error(enc, self.max_message_bytes, err.name(), KafkaException(err))
+        return to_publish_error(
+            err, topic=enc.topic, event_id=enc.event_id, attempts=0, context="produce refused"
+        )
+
+    # -- what others read ------------------------------------------------------------------
+
+    def allows(self) -> bool:
+        """Whether the breaker lets events through now (always, without one)."""
+        return self.breaker is None or self.breaker.allows()
+
+    def room_generation(self) -> int:
+        """Bumped at each hand-over of reports (which may have freed queue room)."""
+        return self.handover.room_generation
+
+    def wait_for_room(self, generation: int, timeout: float) -> bool:
+        """Block until a hand-over happened after ``generation``, at most ``timeout`` s."""
+        return self.handover.wait_for_room(generation, timeout)
+
+    def queue_depth(self) -> int:
+        """Messages in librdkafka's queue (waiting, or in flight to a broker)."""
+        return self.handle.depth()
+
+    def metadata(self, timeout: float) -> Any:
+        """Fetch cluster metadata (used by health and breaker probes)."""
+        return self.handle.transport.list_topics(timeout=timeout)
+
+
+def _size_limits(settings: Mapping[str, object]) -> tuple[int, int]:
+    """``(message.max.bytes, queue.buffering.max.kbytes in bytes)`` of librdkafka settings."""
+    kbytes = settings.get("queue.buffering.max.kbytes", _DEFAULT_QUEUE_KBYTES)
+    return int(str(settings.get("message.max.bytes", 1_000_000))), int(str(kbytes)) * 1024
+
+
+def _log_breaker_change(old: str, new: str, reason: str) -> None:
+    event = {
+        "open": "eventwire.circuit_opened",
+        "half_open": "eventwire.circuit_half_open",
+        "closed": "eventwire.circuit_closed",
+    }.get(new, "eventwire.circuit_changed")
+    _log.warning(event, previous=old, reason=reason)
+
+
+def _noop() -> None:
+    return None

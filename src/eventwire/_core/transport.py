@@ -1,0 +1,64 @@
+"""The few calls the core makes on a Kafka client, as a protocol, and librdkafka's transport.
+
+``confluent_kafka.Producer`` is the transport of the real publishers; the test kit's
+in-memory broker is another. A transport is built from the librdkafka settings (with the
+core's ``error_cb``, ``logger`` and ``stats_cb`` among them) by a ``TransportFactory``, so a
+producer replacement builds a fresh one the same way.
+
+A transport behaves like ``confluent_kafka.Producer``: ``produce`` raises ``BufferError`` when
+its queue is full, ``KafkaException`` when it refuses a record, ``RuntimeError`` once closed;
+``on_delivery(err, msg)`` is called from ``poll``/``flush`` with ``err`` ``None`` or a
+``KafkaError`` and ``msg`` answering ``partition()``, ``offset()`` and ``timestamp()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from confluent_kafka import KafkaException, Producer
+
+from eventwire._codec import Headers
+from eventwire._errors import ConfigError
+
+
+class Transport(Protocol):
+    """What the core needs of a Kafka producer client."""
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        *,
+        on_delivery: Callable[[Any, Any], None],
+        headers: Headers,
+    ) -> None: ...
+
+    def poll(self, timeout: float) -> int: ...
+
+    def flush(self, timeout: float) -> int: ...
+
+    def purge(
+        self, in_queue: bool = True, in_flight: bool = True, blocking: bool = True
+    ) -> None: ...
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any: ...
+
+    def close(self) -> Any: ...
+
+    def __len__(self) -> int: ...
+
+
+#: Builds a transport from librdkafka settings (``ConfigError`` if they are refused).
+TransportFactory = Callable[[Mapping[str, object]], Transport]
+
+
+def librdkafka_transport(settings: Mapping[str, object]) -> Transport:
+    """A ``confluent_kafka.Producer``; its refusal of the settings is a ``ConfigError`` (the
+    caller scrubs secrets from the message)."""
+    try:
+        producer: Transport = Producer(dict(settings))
+    except KafkaException as exc:
+        raise ConfigError(f"librdkafka refused the configuration: {exc.args[0].str()}") from None
+    return producer

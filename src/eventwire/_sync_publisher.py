@@ -1,0 +1,278 @@
+"""Publisher: runs the flows of ``_flows`` on the calling thread, blocking where they wait.
+
+Delivery reports are settled on the poll thread; callers wait on thread-safe sinks.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from eventwire import _flows as flows
+from eventwire._backpressure import RoomLine
+from eventwire._codec import UserHeaders
+from eventwire._config import PublisherConfig
+from eventwire._core.record import InFlight
+from eventwire._core.transport import TransportFactory
+from eventwire._durable.relay import Callback
+from eventwire._errors import EventwireError, PublishError
+from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome, SyncAccepted
+from eventwire._publisher import PublisherBase
+
+_T = TypeVar("_T")
+
+
+class Publisher(PublisherBase):
+    """The synchronous twin of ``AsyncPublisher``: same core, same guarantees.
+
+    Thread-safe: several threads may publish through one instance. Build it in the process
+    that uses it: in a child forked after it was built it raises ``PublisherClosedError``.
+
+    Example::
+
+        with eventwire.Publisher(config) as publisher:
+            receipt = publisher.publish(OrderPlaced(...))
+    """
+
+    _line: RoomLine
+
+    def __init__(
+        self, config: PublisherConfig, *, transport: TransportFactory | None = None
+    ) -> None:
+        super().__init__(config, transport=transport)
+        self._line = RoomLine(self._core.handover)
+        self._core.start(on_orphan_stopped=self._orphan_stopped())
+        if self._relay is not None:
+            self._relay.start()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def publish(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> DeliveryReceipt:
+        """Publish one event and block until Kafka acknowledges it.
+
+        Arguments, result and errors are those of ``AsyncPublisher.publish``. The wait is
+        bounded by ``delivery_timeout`` (librdkafka reports every message by then). A call
+        that finds other threads waiting for room in a full local queue waits behind them
+        (first come, first served); threads that reach a full queue at the same moment are
+        not ordered among themselves.
+        """
+        encoded = self._encode(event, topic, key, headers)
+        sink = _EventSink()
+        receipt: DeliveryReceipt = self._run(flows.publish(self, encoded, sink, sink))
+        return receipt
+
+    def publish_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[PublishOutcome]:
+        """Publish events in order and block until every one is settled.
+
+        Returns and raises as ``AsyncPublisher.publish_many``, with the same order per key.
+        Once the call waits for room it keeps its place: events of calls that start waiting
+        later (from other threads) are produced after the rest of this call.
+        """
+        self._check_open()
+        events = events if isinstance(events, Sequence) else list(events)
+        outcomes: list[PublishOutcome] = self._run(
+            flows.publish_many(self, events, topic, _Batch(len(events)))
+        )
+        return outcomes
+
+    def accept(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> SyncAccepted:
+        """Commit one event to the durable spool and return as soon as it is durable.
+
+        The sync twin of ``AsyncPublisher.accept``: arguments and errors are the same;
+        returns a ``SyncAccepted`` whose ``wait_delivered(timeout)`` blocks for the receipt.
+        """
+        self._need_spool()
+        encoded = self._encode(event, topic, key, headers)
+        future: concurrent.futures.Future[DeliveryReceipt] = concurrent.futures.Future()
+        self._run(flows.accept(self, encoded, _ThreadFutureSink(future)))
+        return SyncAccepted(encoded.event_id, encoded.topic, future)
+
+    def accept_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[SyncAccepted | EventwireError]:
+        """Commit events to the durable spool in order and return once they are durable.
+
+        The sync twin of ``AsyncPublisher.accept_many``: one ``SyncAccepted`` (or the error
+        that kept the event out) per event, in input order; raises the same errors.
+        """
+        self._need_spool()
+        self._check_open()
+        events = events if isinstance(events, Sequence) else list(events)
+        results: list[SyncAccepted | EventwireError] = [None] * len(events)  # type: ignore[list-item]
+
+        def target(encoded: Any, index: int) -> _ThreadFutureSink:
+            future: concurrent.futures.Future[DeliveryReceipt] = concurrent.futures.Future()
+            results[index] = SyncAccepted(encoded.event_id, encoded.topic, future)
+            return _ThreadFutureSink(future)
+
+        self._run(flows.accept_many(self, events, topic, results, target))
+        return results
+
+    def close(self, timeout: float = 30.0) -> CloseReport:
+        """Stop accepting events, wait up to ``timeout`` seconds for outstanding deliveries,
+        then fail whatever is left. Bounded like ``AsyncPublisher.aclose``; called again, it
+        waits for the first close to finish (within its own ``timeout``), then reports."""
+        report: CloseReport = self._run(flows.close(self, timeout))
+        return report
+
+    def _commit_waiter(self) -> tuple[Callback, Any]:
+        commit = _Commit()
+        return commit, commit
+
+    # -- the driver --------------------------------------------------------------------------
+
+    def _run(self, flow: flows.Flow[_T]) -> _T:
+        """Drive ``flow``: perform each wait it yields by blocking, send the result back."""
+        value: Any = None
+        error: BaseException | None = None
+        op: Any = None
+        try:
+            while True:
+                try:
+                    op = flow.send(value) if error is None else flow.throw(error)
+                except StopIteration as stop:
+                    result: _T = stop.value
+                    return result
+                value = error = None
+                try:
+                    kind = type(op)
+                    if kind is flows.Wait:
+                        value = op.waitable.wait()
+                    elif kind is flows.Room:
+                        value = self._line.produce(
+                            self._produce_unless_closing,
+                            op.record,
+                            self._config.queue_full_timeout,
+                            op.turn,
+                        )
+                    elif kind is flows.Tick:
+                        core = self._core
+                        core.wait_for_room(core.room_generation(), op.timeout)
+                    elif kind is flows.Blocking:
+                        value = op.call(*op.args)
+                except BaseException as exc:  # noqa: BLE001 - thrown into the flow
+                    error = exc
+        finally:
+            # An error raised from here has this frame in its traceback: the frame must not
+            # hold it, or the event lives until a full collection.
+            value = error = op = None
+
+
+class _EventSink:
+    """The outcome of one ``publish`` call, for the thread that waits on it."""
+
+    __slots__ = ("event", "outcome")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.outcome: DeliveryReceipt | PublishError | None = None
+
+    def settle(self, record: InFlight, outcome: DeliveryReceipt | PublishError) -> None:
+        self.outcome = outcome
+        self.event.set()
+
+    def wait(self) -> DeliveryReceipt:
+        self.event.wait()
+        outcome = self.outcome
+        self.outcome = None  # the error raised must not be held here: no cycle through it
+        if isinstance(outcome, DeliveryReceipt):
+            return outcome
+        assert outcome is not None  # noqa: S101 - set before the event
+        raise outcome
+
+
+class _ThreadFutureSink:
+    """The delivery of a ``SyncAccepted`` event: a thread-safe future any thread may wait on."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: concurrent.futures.Future[DeliveryReceipt]) -> None:
+        self.future = future
+
+    def settle(self, record: InFlight, outcome: DeliveryReceipt | PublishError) -> None:
+        if isinstance(outcome, DeliveryReceipt):
+            self.future.set_result(outcome)
+        else:
+            self.future.set_exception(outcome)
+
+
+class _Batch:
+    """Outcomes of one ``publish_many`` call; done when every hold is released (settled on
+    the poll thread while the caller's thread produces: under a lock)."""
+
+    __slots__ = ("_done", "_lock", "outcomes", "remaining")
+
+    def __init__(self, size: int) -> None:
+        self.outcomes: list[PublishOutcome | None] = [None] * size
+        self.remaining = 1  # the producing caller's own hold
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+
+    @property
+    def waitable(self) -> _Batch:
+        return self
+
+    def wait(self) -> None:
+        self._done.wait()
+
+    def hold(self, count: int) -> None:
+        with self._lock:
+            self.remaining += count
+
+    def release(self, count: int = 1) -> None:
+        with self._lock:
+            self.remaining -= count
+            finished = self.remaining == 0
+        if finished:
+            self._done.set()
+
+    def settle(self, record: InFlight, outcome: DeliveryReceipt | PublishError) -> None:
+        self.outcomes[record.slot] = outcome
+        self.release()
+
+
+class _Commit:
+    """A caller waiting for its submission to be committed to the spool."""
+
+    __slots__ = ("event", "failure")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.failure: BaseException | None = None
+
+    def __call__(self, failure: BaseException | None) -> None:
+        self.failure = failure
+        self.event.set()
+
+    def wait(self) -> None:
+        self.event.wait()
+        if self.failure is not None:
+            raise self.failure

@@ -1,0 +1,368 @@
+"""An in-memory Kafka cluster, and the transport the fake publishers produce to.
+
+``MemoryBroker`` keeps a log per topic-partition (offsets from 0, keys placed with the Java
+client's murmur2 like ``murmur2_random``, keyless records round-robin) and can be told to fail
+the attempts of chosen events, to go unreachable, or to deliver late. ``MemoryTransport``
+speaks the transport protocol of ``eventwire.transport`` as ``confluent_kafka.Producer``
+does: ``BufferError`` when its queue is full, ``KafkaException`` for a record over
+``message.max.bytes``, delivery reports served by ``poll``/``flush``, ``_ALL_BROKERS_DOWN``
+through ``error_cb`` and failed metadata requests while the cluster is unreachable, and
+``_MSG_TIMED_OUT`` after ``message.timeout.ms``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any, Final, NamedTuple
+
+from confluent_kafka import KafkaError, KafkaException
+
+from eventwire.transport import Transport
+
+#: Codes whose errors librdkafka flags fatal.
+_FATAL_FLAG_CODES: Final = frozenset({"_FATAL"})
+_CREATE_TIME: Final = 1  # confluent_kafka.TIMESTAMP_CREATE_TIME
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (the Java client's, which librdkafka's ``murmur2_random`` matches)."""
+    m = 0x5BD1E995
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    end = length - length % 4
+    for i in range(0, end, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = length - end
+    if tail:
+        h ^= int.from_bytes(data[end:], "little")
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def kafka_error(code: str) -> Any:
+    """The ``KafkaError`` of a librdkafka error name.
+
+    Raises:
+        ValueError: not a librdkafka error name.
+    """
+    number = getattr(KafkaError, code, None)
+    if not isinstance(number, int):
+        raise ValueError(f"unknown librdkafka error name {code!r}")
+    return KafkaError(number, fatal=code in _FATAL_FLAG_CODES)
+
+
+class StoredRecord(NamedTuple):
+    """A record in the memory broker's log."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes | None], ...]
+    timestamp_ms: int
+
+
+class _Message:
+    """What a delivery report's ``msg`` answers (as ``confluent_kafka.Message``)."""
+
+    __slots__ = ("_offset", "_partition", "_timestamp", "_topic")
+
+    def __init__(self, topic: str, partition: int, offset: int, timestamp_ms: int) -> None:
+        self._topic = topic
+        self._partition = partition
+        self._offset = offset
+        self._timestamp = timestamp_ms
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def timestamp(self) -> tuple[int, int]:
+        return _CREATE_TIME, self._timestamp
+
+
+class _Queued:
+    __slots__ = ("deliver_at", "expires_at", "headers", "key", "on_delivery", "topic", "value")
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: tuple[tuple[str, bytes | None], ...],
+        on_delivery: Callable[[Any, Any], None],
+        deliver_at: float,
+        expires_at: float,
+    ) -> None:
+        self.topic = topic
+        self.value = value
+        self.key = key
+        self.headers = headers
+        self.on_delivery = on_delivery
+        self.deliver_at = deliver_at
+        self.expires_at = expires_at
+
+
+class _Metadata:
+    """What ``list_topics`` returns: the topics known so far."""
+
+    def __init__(self, topics: dict[str, int]) -> None:
+        self.topics = topics
+
+
+class MemoryBroker:
+    """An in-memory Kafka cluster shared by the transports built from it (a producer
+    replacement builds a new transport on the same broker).
+
+    Args:
+        partitions: partitions per topic, or a mapping from topic to its partition count
+            (topics not in it have 3).
+
+    Raises:
+        ValueError: a partition count below 1.
+    """
+
+    def __init__(self, partitions: int | Mapping[str, int] = 3) -> None:
+        if isinstance(partitions, int):
+            self._default_partitions, self._partitions = partitions, {}
+        else:
+            self._default_partitions, self._partitions = 3, dict(partitions)
+        if min([self._default_partitions, *self._partitions.values()]) < 1:
+            raise ValueError(f"partitions must be >= 1, got {partitions!r}")
+        self.cond = threading.Condition(threading.Lock())
+        self.records: list[StoredRecord] = []
+        self._next_offset: dict[tuple[str, int], int] = {}
+        self._round_robin: dict[str, int] = {}
+        #: Distinct events handed over so far (an event's retries do not count again).
+        self._seen: set[tuple[str, str]] = set()
+        self._failures: dict[int, tuple[str, int | None]] = {}
+        self._failing: dict[tuple[str, str], list[Any]] = {}  # (ce_id, topic) -> [code, left]
+        self.reachable = True
+        self.delay = 0.0
+
+    def transport(self, settings: Mapping[str, object]) -> Transport:
+        """A new transport on this broker (the ``TransportFactory`` of the fakes)."""
+        return MemoryTransport(self, settings)
+
+    def fail_nth(self, n: int, code: str, times: int | None) -> None:
+        """The ``n``-th event handed over from now on fails ``times`` attempts (``None``:
+        every attempt) with ``code``."""
+        with self.cond:
+            self._failures[len(self._seen) + n] = (code, times)
+
+    def set_reachable(self, reachable: bool) -> None:
+        with self.cond:
+            self.reachable = reachable
+            self.cond.notify_all()
+
+    def set_delay(self, seconds: float) -> None:
+        with self.cond:
+            self.delay = seconds
+
+    def forget_records(self) -> None:
+        with self.cond:
+            self.records.clear()
+
+    def partitions_of(self, topic: str) -> int:
+        return self._partitions.get(topic, self._default_partitions)
+
+    def place(self, topic: str, key: bytes | None) -> int:
+        """The partition of a record (lock held)."""
+        count = self.partitions_of(topic)
+        if key is None:
+            turn = self._round_robin.get(topic, 0)
+            self._round_robin[topic] = turn + 1
+            return turn % count
+        return (murmur2(key) & 0x7FFFFFFF) % count
+
+    def write(self, queued: _Queued) -> tuple[Any, _Message]:
+        """Append ``queued`` to its partition's log, or fail it as injected (lock held)."""
+        ident = (_event_id(queued.headers), queued.topic)
+        if ident not in self._seen:
+            self._seen.add(ident)
+            failure = self._failures.pop(len(self._seen), None)
+            if failure is not None:
+                self._failing[ident] = [failure[0], failure[1]]
+        partition = self.place(queued.topic, queued.key)
+        now_ms = time.time_ns() // 1_000_000
+        failing = self._failing.get(ident)
+        if failing is not None:
+            code, left = failing
+            if left is not None:
+                failing[1] = left - 1
+                if left - 1 <= 0:
+                    del self._failing[ident]
+            return kafka_error(code), _Message(queued.topic, partition, -1, now_ms)
+        place = (queued.topic, partition)
+        offset = self._next_offset.get(place, 0)
+        self._next_offset[place] = offset + 1
+        self.records.append(
+            StoredRecord(
+                queued.topic, partition, offset, queued.key, queued.value, queued.headers, now_ms
+            )
+        )
+        return None, _Message(queued.topic, partition, offset, now_ms)
+
+    def topics(self) -> dict[str, int]:
+        with self.cond:
+            return {topic: self.partitions_of(topic) for topic, _ in self._next_offset}
+
+
+class MemoryTransport:
+    """One producer client on a ``MemoryBroker`` (see the module docstring)."""
+
+    def __init__(self, broker: MemoryBroker, settings: Mapping[str, object]) -> None:
+        self._broker = broker
+        error_cb = settings.get("error_cb")
+        self._error_cb: Callable[[Any], object] | None = error_cb if callable(error_cb) else None
+        self._max_bytes = int(str(settings.get("message.max.bytes", 1_000_000)))
+        self._max_messages = int(str(settings.get("queue.buffering.max.messages", 100_000)))
+        self._timeout = float(str(settings.get("message.timeout.ms", 300_000))) / 1000
+        self._queue: deque[_Queued] = deque()
+        self._done: deque[tuple[Callable[[Any, Any], None], Any, Any]] = deque()
+        self._closed = False
+        self._told_down = False
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        on_delivery: Callable[[Any, Any], None],
+        headers: Any = None,
+        **_: Any,
+    ) -> None:
+        if self._closed:
+            raise RuntimeError("Producer has been closed")
+        value = value or b""
+        items = _header_items(headers)
+        size = len(value) + len(key or b"") + sum(len(n) + len(v or b"") for n, v in items)
+        if size > self._max_bytes:  # librdkafka refuses it in produce()
+            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+        broker = self._broker
+        now = time.monotonic()
+        with broker.cond:
+            if len(self._queue) >= self._max_messages:
+                raise BufferError("Local: Queue full")
+            self._queue.append(
+                _Queued(
+                    topic=topic,
+                    value=value,
+                    key=key,
+                    headers=items,
+                    on_delivery=on_delivery,
+                    deliver_at=now + broker.delay,
+                    expires_at=now + self._timeout,
+                )
+            )
+            broker.cond.notify_all()
+
+    def poll(self, timeout: float = -1) -> int:
+        served = self._serve()
+        if served or timeout == 0:
+            return served
+        with self._broker.cond:
+            self._broker.cond.wait(None if timeout < 0 else timeout)
+        return self._serve()
+
+    def flush(self, timeout: float = -1) -> int:
+        deadline = time.monotonic() + (1e9 if timeout < 0 else timeout)
+        while len(self):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.poll(min(remaining, 0.01))
+        return len(self)
+
+    def purge(self, in_queue: bool = True, in_flight: bool = True, blocking: bool = True) -> None:
+        # A record waiting for its delivery delay is in flight (``_PURGE_INFLIGHT``: it may
+        # have been written); one held back by an unreachable cluster is still queued.
+        broker = self._broker
+        now = time.monotonic()
+        with broker.cond:
+            keep: deque[_Queued] = deque()
+            for queued in self._queue:
+                sent = broker.reachable and broker.delay > 0 and queued.deliver_at > now
+                if (in_flight and sent) or (in_queue and not sent):
+                    code = "_PURGE_INFLIGHT" if sent else "_PURGE_QUEUE"
+                    message = _Message(queued.topic, -1, -1, 0)
+                    self._done.append((queued.on_delivery, kafka_error(code), message))
+                else:
+                    keep.append(queued)
+            self._queue = keep
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
+        if self._closed:
+            raise RuntimeError("Producer has been closed")
+        if not self._broker.reachable:
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+        return _Metadata(self._broker.topics())
+
+    def close(self) -> int:
+        self._closed = True
+        return len(self)
+
+    def __len__(self) -> int:
+        return len(self._queue) + len(self._done)
+
+    def _serve(self) -> int:
+        broker = self._broker
+        now = time.monotonic()
+        tell_down = False
+        with broker.cond:
+            done = self._done
+            queue = self._queue
+            if not broker.reachable and not self._told_down:
+                self._told_down = tell_down = True
+            elif broker.reachable:
+                self._told_down = False
+            while queue:
+                queued = queue[0]
+                if now >= queued.expires_at:
+                    error = kafka_error("_MSG_TIMED_OUT")
+                    done.append((queued.on_delivery, error, _Message(queued.topic, -1, -1, 0)))
+                elif broker.reachable and queued.deliver_at <= now:
+                    done.append((queued.on_delivery, *broker.write(queued)))
+                else:
+                    break  # in order: what is behind waits too
+                queue.popleft()
+            reports = list(done)
+            done.clear()
+        if tell_down and self._error_cb is not None:
+            self._error_cb(kafka_error("_ALL_BROKERS_DOWN"))
+        for on_delivery, error, message in reports:
+            on_delivery(error, message)
+        return len(reports)
+
+
+def _header_items(headers: Any) -> tuple[tuple[str, bytes | None], ...]:
+    if not headers:
+        return ()
+    items = headers.items() if isinstance(headers, dict) else headers
+    return tuple(
+        (name, value.encode() if isinstance(value, str) else value) for name, value in items
+    )
+
+
+def _event_id(headers: tuple[tuple[str, bytes | None], ...]) -> str:
+    for name, value in headers:
+        if name == "ce_id" and value is not None:
+            return value.decode()
+    return ""

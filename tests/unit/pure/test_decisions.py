@@ -1,0 +1,240 @@
+"""What a failed attempt becomes, decided from data alone (``eventwire._core.decisions``).
+
+These tests import nothing of librdkafka: ``test_pure_modules`` runs them with confluent-kafka
+made unimportable.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from eventwire._core.decisions import PARK_DELAY, Attempt, Situation, decide
+from eventwire._options import RetryPolicy
+
+RETRY = RetryPolicy(attempts=3, deadline=60.0, base=1.0, cap=1.0, jitter=0.0)
+NO_RETRY = RetryPolicy.never()
+
+
+def _situation(**changes: object) -> Situation:
+    fields: dict[str, object] = {"retry": RETRY, "now": 100.0}
+    fields.update(changes)
+    return Situation(**fields)  # type: ignore[arg-type]
+
+
+def _attempt(**changes: object) -> Attempt:
+    fields: dict[str, object] = {
+        "code": "NETWORK_EXCEPTION",
+        "failure": "retriable",
+        "first_failure": 100.0,
+    }
+    fields.update(changes)
+    return Attempt(**fields)  # type: ignore[arg-type]
+
+
+# -- the action -------------------------------------------------------------------------------
+
+
+def test_a_retriable_failure_is_retried_after_the_backoff() -> None:
+    decision = decide(_attempt(), _situation())
+    assert (decision.action, decision.delay, decision.failure) == ("retry", 1.0, "retriable")
+
+
+def test_retries_stop_at_the_attempts() -> None:
+    decision = decide(_attempt(failures=3), _situation())
+    assert (decision.action, decision.delay) == ("fail", None)
+
+
+def test_retries_stop_at_the_deadline() -> None:
+    decision = decide(_attempt(failures=1, first_failure=40.0), _situation(now=99.5))
+    assert decision.action == "fail"
+
+
+def test_an_ambiguous_failure_is_retried_only_if_the_policy_says_so() -> None:
+    timed_out = _attempt(code="REQUEST_TIMED_OUT", failure="ambiguous")
+    assert decide(timed_out, _situation()).action == "retry"
+    strict = RetryPolicy(attempts=3, retry_ambiguous=False)
+    assert decide(timed_out, _situation(retry=strict)).action == "fail"
+
+
+def test_a_permanent_failure_is_dead_lettered_when_there_is_a_policy() -> None:
+    too_large = _attempt(code="MSG_SIZE_TOO_LARGE", failure="permanent")
+    assert decide(too_large, _situation()).action == "fail"
+    assert decide(too_large, _situation(dead_letter=True)).action == "dead_letter"
+
+
+def test_exhausted_retries_are_dead_lettered_when_there_is_a_policy() -> None:
+    decision = decide(_attempt(failures=3), _situation(dead_letter=True))
+    assert decision.action == "dead_letter"
+
+
+def test_a_durable_event_is_parked_not_failed_when_retries_run_out() -> None:
+    decision = decide(_attempt(failures=3, durable=True), _situation(dead_letter=True))
+    assert (decision.action, decision.delay) == ("park", PARK_DELAY)
+
+
+def test_a_durable_event_that_can_never_be_delivered_is_not_parked() -> None:
+    too_large = _attempt(code="MSG_SIZE_TOO_LARGE", failure="permanent", durable=True)
+    assert decide(too_large, _situation()).action == "fail"
+
+
+def test_nothing_is_retried_parked_or_dead_lettered_while_a_close_gives_up() -> None:
+    for attempt in (_attempt(), _attempt(durable=True), _attempt(failure="permanent")):
+        decision = decide(attempt, _situation(closing=True, dead_letter=True))
+        assert decision.action == "fail"
+
+
+# -- never into an open breaker ---------------------------------------------------------------
+
+
+def test_a_retry_is_never_sent_into_an_open_breaker() -> None:
+    decision = decide(_attempt(), _situation(breaker_open=True, dead_letter=True))
+    assert (decision.action, decision.breaker_stopped) == ("fail", True)
+
+
+def test_a_durable_event_waits_in_the_spool_while_the_breaker_is_open() -> None:
+    decision = decide(_attempt(durable=True), _situation(breaker_open=True))
+    assert (decision.action, decision.delay, decision.breaker_stopped) == (
+        "park",
+        PARK_DELAY,
+        True,
+    )
+
+
+def test_a_permanent_failure_is_still_dead_lettered_while_the_breaker_is_open() -> None:
+    permanent = _attempt(code="TOPIC_AUTHORIZATION_FAILED", failure="permanent")
+    decision = decide(permanent, _situation(breaker_open=True, dead_letter=True))
+    assert (decision.action, decision.breaker_stopped) == ("dead_letter", False)
+
+
+def test_a_re_send_refused_by_the_open_breaker_is_failed_not_retried() -> None:
+    refused = _attempt(code="circuit_open", failure="circuit_open", refused=True)
+    decision = decide(refused, _situation(breaker_open=True, dead_letter=True))
+    assert (decision.action, decision.wording) == ("fail", "refused")
+
+
+def test_a_refused_re_send_of_an_event_that_may_be_written_stays_ambiguous() -> None:
+    refused = _attempt(failure="circuit_open", refused=True, maybe_written=True)
+    decision = decide(refused, _situation(breaker_open=True))
+    assert (decision.failure, decision.still_ambiguous) == ("ambiguous", True)
+
+
+# -- the class, and what the caller is told ---------------------------------------------------
+
+
+def test_ambiguous_is_sticky_a_later_retriable_attempt_is_reported_ambiguous() -> None:
+    decision = decide(_attempt(maybe_written=True, failures=3), _situation())
+    assert (decision.failure, decision.still_ambiguous, decision.action) == (
+        "ambiguous",
+        True,
+        "fail",
+    )
+
+
+def test_an_ambiguous_attempt_marks_the_event_maybe_written() -> None:
+    assert decide(_attempt(code="_MSG_TIMED_OUT", failure="ambiguous"), _situation()).maybe_written
+    assert not decide(_attempt(), _situation()).maybe_written
+
+
+@pytest.mark.parametrize(
+    ("current", "closing", "sent_before_error", "override"),
+    [
+        (False, False, False, "ambiguous"),  # purged from a replaced producer: may be written
+        (True, False, False, None),  # purged from the current one: never sent
+        (True, True, True, "ambiguous"),  # purged at close after a connection error
+        (True, True, False, None),  # purged at close, no connection error since it was sent
+    ],
+)
+def test_a_purge_is_ambiguous_when_it_may_have_been_written(
+    current: bool, closing: bool, sent_before_error: bool, override: str | None
+) -> None:
+    purged = _attempt(
+        code="_PURGE_QUEUE",
+        current_producer=current,
+        sent_before_connection_error=sent_before_error,
+    )
+    decision = decide(purged, _situation(closing=closing))
+    assert decision.override == override
+    assert decision.failure == (override or "retriable")
+
+
+def test_a_timeout_without_a_partition_was_never_sent() -> None:
+    decision = decide(
+        _attempt(code="_MSG_TIMED_OUT", failure="ambiguous", unsent=True), _situation()
+    )
+    assert (decision.wording, decision.failure, decision.replace) == (
+        "no_partition",
+        "retriable",
+        None,
+    )
+    assert not decision.maybe_written
+
+
+def test_a_purge_of_a_cluster_never_reached_is_refused_like_an_open_breaker() -> None:
+    purged = _attempt(code="_PURGE_QUEUE")
+    decision = decide(purged, _situation(reached=False, purged_unreached=True, dead_letter=True))
+    assert (decision.wording, decision.failure, decision.action) == (
+        "unreached",
+        "circuit_open",
+        "fail",
+    )
+
+
+# -- replacing the producer --------------------------------------------------------------------
+
+
+def test_a_fatal_error_replaces_the_producer_and_counts_as_ambiguous() -> None:
+    decision = decide(_attempt(code="_FATAL", failure="fatal"), _situation())
+    assert decision.replace == "_FATAL on a delivery report"
+    assert (decision.failure, decision.action) == ("ambiguous", "retry")
+
+
+def test_a_message_timeout_replaces_the_producer() -> None:
+    decision = decide(_attempt(code="_MSG_TIMED_OUT", failure="ambiguous"), _situation())
+    assert decision.replace == "a message timed out (idempotence state in doubt)"
+
+
+@pytest.mark.parametrize(
+    ("attempt", "situation"),
+    [
+        (_attempt(code="_FATAL", failure="fatal"), _situation(replacing=True)),
+        (_attempt(code="_FATAL", failure="fatal", current_producer=False), _situation()),
+        (
+            _attempt(code="_MSG_TIMED_OUT", failure="ambiguous", current_producer=False),
+            _situation(),
+        ),
+    ],
+)
+def test_no_second_replacement(attempt: Attempt, situation: Situation) -> None:
+    assert decide(attempt, situation).replace is None
+
+
+# -- the breaker -------------------------------------------------------------------------------
+
+
+def test_a_retriable_failure_counts_for_the_breaker() -> None:
+    assert decide(_attempt(), _situation()).counts_for_breaker
+
+
+@pytest.mark.parametrize(
+    ("attempt", "situation", "why"),
+    [
+        (_attempt(), _situation(breaker=False), "no breaker"),
+        (_attempt(), _situation(closing=True), "a close purges: its own doing"),
+        (_attempt(unsent=True), _situation(), "its topic is missing, the cluster is up"),
+        (_attempt(code="_FATAL", failure="fatal"), _situation(), "the producer's state"),
+        (_attempt(acknowledged_after=True), _situation(), "a later write was taken"),
+        (_attempt(current_producer=False), _situation(), "a replaced producer's purge"),
+        (_attempt(failure="permanent"), _situation(), "not a sign of an unreachable cluster"),
+    ],
+)
+def test_what_does_not_count_for_the_breaker(
+    attempt: Attempt, situation: Situation, why: str
+) -> None:
+    assert not decide(attempt, situation).counts_for_breaker, why
+
+
+def test_jitter_comes_from_the_given_source() -> None:
+    policy = RetryPolicy(attempts=3, base=1.0, cap=1.0, jitter=0.5)
+    decision = decide(_attempt(), _situation(retry=policy), rand=lambda: 1.0)
+    assert decision.delay == 0.5
+    assert decide(_attempt(), _situation(retry=NO_RETRY)).action == "fail"
