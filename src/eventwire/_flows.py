@@ -140,7 +140,12 @@ def publish(pub: PublisherBase, encoded: EncodedEvent, sink: Sink, waitable: Any
         else:  # others wait for room: queue behind them
             yield from _produce_when_room(pub, record, None)
         del record
-    return (yield Wait(waitable))
+    try:
+        return (yield Wait(waitable))
+    finally:
+        # This frame is in the traceback of the error raised: holding the waitable (a
+        # future holding that error) would make a cycle that keeps the event alive.
+        del waitable, sink
 
 
 def _produce_when_room(pub: PublisherBase, record: InFlight, turn: Turn | None) -> Flow[None]:

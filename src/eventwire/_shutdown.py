@@ -39,14 +39,13 @@ from eventwire._outcome import CloseReport
 if TYPE_CHECKING:
     from eventwire._async_publisher import AsyncPublisher
     from eventwire._sync_publisher import Publisher
-    from eventwire.testing import AsyncFakePublisher, FakePublisher
 
 _log = structlog.get_logger("eventwire")
 
 
 @runtime_checkable
 class _AsyncTwin(Protocol):
-    """What the async shutdown needs: `AsyncPublisher` or `AsyncFakePublisher`."""
+    """What the async shutdown needs of an `AsyncPublisher` (the fakes are ones)."""
 
     def _stop_intake(self) -> None: ...
 
@@ -55,7 +54,7 @@ class _AsyncTwin(Protocol):
 
 @runtime_checkable
 class _SyncTwin(Protocol):
-    """What the sync shutdown needs: `Publisher` or `FakePublisher`."""
+    """What the sync shutdown needs of a `Publisher` (the fakes are ones)."""
 
     def _stop_intake(self) -> None: ...
 
@@ -98,7 +97,7 @@ class GracefulShutdown:
 
     def __init__(
         self,
-        publisher: AsyncPublisher | Publisher | AsyncFakePublisher | FakePublisher,
+        publisher: AsyncPublisher | Publisher,
         *,
         deadline: float = 10.0,
         signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGINT),

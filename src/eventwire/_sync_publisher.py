@@ -206,7 +206,10 @@ class _EventSink:
         if isinstance(outcome, DeliveryReceipt):
             return outcome
         assert outcome is not None  # noqa: S101 - set before the event
-        raise outcome
+        try:
+            raise outcome
+        finally:
+            del outcome  # this frame is in the error's traceback
 
 
 class _ThreadFutureSink:

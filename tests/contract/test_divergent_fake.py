@@ -12,11 +12,10 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
 import pytest
 
 import eventwire
-from eventwire.testing import AsyncFakePublisher, FakePublisher, PublishedRecord
+from eventwire.testing import AsyncFakePublisher, FakePublisher, MemoryBroker
 from tests.contract import checks
 from tests.contract.checks import CHECKS, Check
 from tests.contract.harness import FakeTarget
@@ -26,22 +25,39 @@ from tests.contract.harness import FakeTarget
 CheckFailed = (Exception, pytest.fail.Exception)
 
 
+class _HeaderDroppingBroker(MemoryBroker):
+    def write(self, queued: Any) -> Any:
+        outcome = super().write(queued)
+        record = self.records[-1]
+        if outcome[0] is None and record.topic == queued.topic:
+            kept = tuple(h for h in record.headers if not h[0].startswith("ce_"))
+            self.records[-1] = record._replace(headers=kept)
+        return outcome
+
+
 class HeaderDroppingFake(AsyncFakePublisher):
     """Records events without their CloudEvents headers."""
 
-    def _record(self, acc: Any) -> PublishedRecord:
-        record = super()._record(acc)
-        kept = tuple(h for h in record.headers if not h[0].startswith("ce_"))
-        return msgspec.structs.replace(record, headers=kept)
+    def __init__(
+        self, config: eventwire.PublisherConfig | None = None, *, partitions: int = 3
+    ) -> None:
+        super().__init__(config, broker=_HeaderDroppingBroker(partitions))
+
+
+class _Crc32Broker(MemoryBroker):
+    def place(self, topic: str, key: bytes | None) -> int:
+        if key is None:
+            return super().place(topic, key)
+        return zlib.crc32(key) % self.partitions_of(topic)
 
 
 class Crc32Fake(FakePublisher):
     """Places keys with CRC32 (librdkafka's default partitioner), not murmur2."""
 
-    def _partition(self, topic: str, key: bytes | None) -> int:
-        if key is None:
-            return super()._partition(topic, key)
-        return zlib.crc32(key) % 3
+    def __init__(
+        self, config: eventwire.PublisherConfig | None = None, *, partitions: int = 3
+    ) -> None:
+        super().__init__(config, broker=_Crc32Broker(partitions))
 
 
 class UnvalidatedFake(AsyncFakePublisher):

@@ -20,9 +20,8 @@ import os
 import sys
 from typing import Any
 
-import eventwire._spool
-
 import eventwire
+import eventwire._durable.relay
 from tests.events import order
 
 
@@ -47,7 +46,7 @@ def _crash_after_first_commit() -> None:
     def dispatch(self: Any, entries: Any) -> None:
         os._exit(70)  # after the commit, before anything is produced
 
-    eventwire._spool.Spool._dispatch = dispatch  # type: ignore[method-assign]
+    eventwire._durable.relay.Relay._dispatch = dispatch  # type: ignore[method-assign]
 
 
 async def _main(args: argparse.Namespace) -> None:

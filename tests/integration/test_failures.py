@@ -478,11 +478,11 @@ async def test_a_fatal_client_error_replaces_the_producer_and_resends_in_key_ord
             proxied.proxy.pause()
             pending = asyncio.create_task(publisher.publish_many(events[100:300]))
             await asyncio.sleep(0)  # each event handed to librdkafka
-            publisher._core._on_error(  # the seam, see the docstring
+            publisher._core.client_errors(  # the seam, see the docstring
                 KafkaError(KafkaError._FATAL, "injected fatal error", fatal=True)
             )
             deadline = time.monotonic() + 10
-            while publisher._core.recreations == 0:
+            while publisher._core.counters.recreations == 0:
                 assert time.monotonic() < deadline, "the producer was never replaced"
                 await asyncio.sleep(0.01)
             proxied.proxy.resume()

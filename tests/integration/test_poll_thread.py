@@ -1,8 +1,9 @@
 """The poll thread survives anything a step of its loop raises: publishing goes on, the failure
 is logged once, and a failure that repeats makes the loop back off instead of spinning.
 
-These tests break one internal step on purpose (there is no public seam for "the poll loop
-fails"), then check the public outcome: events consumed back from the broker."""
+These tests break the loop on purpose through the transport seam (a librdkafka transport whose
+calls raise), or one internal step where the transport cannot reach, then check the public
+outcome: events consumed back from the broker."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from structlog.testing import capture_logs
 
 import eventwire
+import eventwire.transport
 from eventwire.testing import ProxiedBroker
 from tests.events import order
 from tests.integration.conftest import Topics
@@ -38,6 +40,29 @@ def _failing(calls: list[float], times: int, original: Callable[..., Any]) -> Ca
     return step
 
 
+class _Breaking:
+    """A librdkafka transport whose ``poll`` (or ``list_topics``) is wrapped by a test."""
+
+    def __init__(self, settings: Any) -> None:
+        self._inner = eventwire.transport.librdkafka_transport(settings)
+        self.poll = self._inner.poll
+        self.list_topics = self._inner.list_topics
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+
+def _breaking(made: list[_Breaking]) -> Callable[[Any], _Breaking]:
+    def factory(settings: Any) -> _Breaking:
+        made.append(_Breaking(settings))
+        return made[-1]
+
+    return factory
+
+
 def _poll_errors(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [log for log in logs if log["event"] == "eventwire.poll_loop_error"]
 
@@ -45,12 +70,13 @@ def _poll_errors(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def test_publishing_goes_on_after_a_poll_step_raised_once(
     topics: Topics, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+    made: list[_Breaking] = []
+    async with eventwire.AsyncPublisher(topics.config(), transport=_breaking(made)) as publisher:
         await publisher.publish(order(0, key="k"))
-        core = publisher._core
+        transport = made[0]
         calls: list[float] = []
         with capture_logs() as logs:
-            monkeypatch.setattr(core, "_poll_timeout", _failing(calls, 1, core._poll_timeout))
+            monkeypatch.setattr(transport, "poll", _failing(calls, 1, transport.poll))
             receipts = [
                 await asyncio.wait_for(publisher.publish(order(n, key="k")), WAIT)
                 for n in range(1, 21)
@@ -70,13 +96,12 @@ def test_a_repeating_failure_is_logged_once_and_backs_off(
     topics: Topics, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     failures = 8
-    with eventwire.Publisher(topics.config()) as publisher:
-        core = publisher._core
+    made: list[_Breaking] = []
+    with eventwire.Publisher(topics.config(), transport=_breaking(made)) as publisher:
+        transport = made[0]
         calls: list[float] = []
         with capture_logs() as logs:
-            monkeypatch.setattr(
-                core, "_poll_timeout", _failing(calls, failures, core._poll_timeout)
-            )
+            monkeypatch.setattr(transport, "poll", _failing(calls, failures, transport.poll))
             receipt = publisher.publish(order(1))
     assert len(calls) > failures
     # Without the back-off the failing step would be called again at once (no poll() wait in
@@ -93,12 +118,13 @@ async def test_a_probe_that_raises_counts_as_unreachable(
 ) -> None:
     """A metadata request on a closed handle raises RuntimeError, not KafkaException."""
 
-    def closed(timeout: float) -> None:
+    def closed(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("Producer has been closed")
 
-    async with eventwire.AsyncPublisher(topics.config()) as publisher:
+    made: list[_Breaking] = []
+    async with eventwire.AsyncPublisher(topics.config(), transport=_breaking(made)) as publisher:
         await publisher.publish(order(0))
-        monkeypatch.setattr(publisher._core, "metadata", closed)
+        monkeypatch.setattr(made[0], "list_topics", closed)
         deadline = time.monotonic() + WAIT
         while (status := publisher.health()).broker_reachable is None:
             assert time.monotonic() < deadline, "the health probe never ran"
@@ -146,7 +172,7 @@ async def test_a_retry_whose_resend_raised_is_sent_again(
     records = proxied.consume("orders", count=2)
     assert receipt.event_id.encode() in {r.header("ce_id") for r in records}
     errors = _poll_errors(logs)
-    assert [e["step"] for e in errors] == ["internal_step"]
+    assert [e["step"] for e in errors] == ["resend_step"]
 
 
 def test_an_event_that_meets_a_closed_producer_is_handed_on_or_refused(topics: Topics) -> None:
@@ -154,8 +180,6 @@ def test_an_event_that_meets_a_closed_producer_is_handed_on_or_refused(topics: T
     retire and close the producer a caller read a moment before: the event goes to the
     current one. On the publisher's own closed producer: PublisherClosedError, not accepted."""
     from confluent_kafka import Producer
-
-    from eventwire._publisher import _SyncDelivery
 
     retired = Producer({"bootstrap.servers": topics.broker.bootstrap_servers})
     retired.close()
@@ -170,14 +194,21 @@ def test_an_event_that_meets_a_closed_producer_is_handed_on_or_refused(topics: T
 
         core._hand_to = first_to_the_retired_one  # type: ignore[method-assign]
         receipt = publisher.publish(order(1))
-    assert given == [core._producer, core._producer]  # the retired one, then the current one
+    current = core.handle.transport
+    assert given == [current, current]  # the retired one, then the current one
     [record] = topics.broker.consume(topics.name("orders"), count=1)
     assert (record.partition, record.offset) == (receipt.partition, receipt.offset)
 
     closed = eventwire.Publisher(topics.config())
     closed.close()
+    record = closed._core.record(closed._codec.encode(order(2)), _NoSink())
     with pytest.raises(eventwire.PublisherClosedError):
-        closed._core.produce(_SyncDelivery(closed._codec.encode(order(2))))
+        closed._core.produce(record)
+
+
+class _NoSink:
+    def settle(self, record: Any, outcome: Any) -> None:
+        raise AssertionError("an event not accepted has no outcome")
 
 
 async def test_outcomes_are_settled_on_the_loop_thread_only(topics: Topics) -> None:

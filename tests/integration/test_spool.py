@@ -17,10 +17,11 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from eventwire._spool import SpoolEntry, SpoolFile
 
 import eventwire
 import eventwire.codec
+from eventwire._durable.sqlite import SqliteStore
+from eventwire._durable.store import StoredEvent
 from eventwire.testing import ProxiedBroker
 from tests.events import order
 from tests.integration.conftest import Topics
@@ -102,16 +103,9 @@ async def test_replay_keeps_ce_id_and_goes_before_new_events_of_a_key(
 
 def _write_without_producing(path: Path, events: list[eventwire.codec.EncodedEvent]) -> None:
     """What a process killed between the spool commit and produce() leaves behind."""
-    from eventwire._spool import SpoolEntry
-
-    spool_file = SpoolFile(path)
-    entries = []
-    for seq, enc in enumerate(events, 1):
-        entry = SpoolEntry(enc, None, None)  # type: ignore[arg-type]
-        entry.seq = seq
-        entries.append(entry)
-    spool_file.commit(entries, [])
-    spool_file.close()
+    store = SqliteStore(path)
+    store.commit([StoredEvent(seq, None, enc) for seq, enc in enumerate(events, 1)], [])
+    store.close()
 
 
 @pytest.mark.parametrize(
@@ -252,12 +246,12 @@ def test_a_submit_after_the_writer_was_told_to_stop_is_refused(
     path = tmp_path / "s.db"
     publisher = eventwire.Publisher(topics.config(spool_path=path))
     try:
-        spool = publisher._spool
+        spool = publisher._relay
         assert spool is not None
         encoded = publisher._codec.encode(order(1))
         spool.stop(5.0)
         with pytest.raises(eventwire.PublisherClosedError):
-            spool.submit([SpoolEntry(encoded, spool, None)], None)
+            spool.submit([(encoded, None, 0)], None)
     finally:
         publisher.close(timeout=5.0)
     assert _rows(path) == 0

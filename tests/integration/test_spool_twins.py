@@ -10,10 +10,11 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from eventwire._spool import APPLICATION_ID, SCHEMA_VERSION, SpoolEntry, SpoolFile
 
 import eventwire
 import eventwire.codec
+from eventwire._durable.sqlite import APPLICATION_ID, SCHEMA_VERSION, SqliteStore
+from eventwire._durable.store import StoredEvent
 from eventwire.testing import ProxiedBroker
 from tests.events import order
 from tests.integration.conftest import Topics
@@ -73,15 +74,15 @@ def _unreachable(path: Path) -> eventwire.PublisherConfig:
 def test_oldest_age_of_replayed_events_counts_from_their_acceptance(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     codec = eventwire.codec.EventCodec()
-    spool_file = SpoolFile(path)
-    entries = []
-    for seq, accepted_at in ((1, time.time() - 300), (2, time.time() - 200)):
-        entry = SpoolEntry(codec.encode(order(seq)), None, None)  # type: ignore[arg-type]
-        entry.seq = seq
-        entry.stamp = [accepted_at, 1.0]
-        entries.append(entry)
-    spool_file.commit(entries, [])
-    spool_file.close()
+    store = SqliteStore(path)
+    store.commit(
+        [
+            StoredEvent(seq, accepted_at, codec.encode(order(seq)))
+            for seq, accepted_at in ((1, time.time() - 300), (2, time.time() - 200))
+        ],
+        [],
+    )
+    store.close()
     for _ in range(2):  # the age survives a run that leaves the rows again
         publisher = eventwire.Publisher(_unreachable(path))
         health = publisher.health()
@@ -113,9 +114,9 @@ def test_version_1_spool_is_upgraded(tmp_path: Path) -> None:
     assert health.spool_oldest_age is not None
     assert health.spool_oldest_age < 60  # unknown acceptance time: counted from this start
     publisher.close(timeout=0.2)
-    spool_file = SpoolFile(path)
-    loaded = spool_file.load()
-    spool_file.close()
+    store = SqliteStore(path)
+    loaded = store.load()
+    store.close()
     assert [(seq, enc.event_id) for seq, _, enc in loaded] == [
         (n + 1, e.event_id) for n, e in enumerate(events)
     ]

@@ -6,11 +6,11 @@ import re
 import threading
 
 import pytest
-from eventwire._core.breaker import CircuitBreaker
 from hypothesis import given
 from hypothesis import strategies as st
 
 import eventwire
+from eventwire._core.breaker import CircuitBreaker
 
 # -- RetryPolicy ----------------------------------------------------------------------------
 

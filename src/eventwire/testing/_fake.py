@@ -335,6 +335,8 @@ class AsyncFakePublisher(_Assertions, eventwire.AsyncPublisher):
             ``None``: ``fake_config()`` (fast retries and breaker probes).
         partitions: partitions per topic, or a mapping from topic (after remapping) to its
             partition count; topics not in the mapping have 3.
+        broker: the in-memory cluster to publish to (several fakes may share one);
+            ``None``: a new one with ``partitions``.
 
     Raises:
         ValueError: a partition count below 1.
@@ -351,8 +353,9 @@ class AsyncFakePublisher(_Assertions, eventwire.AsyncPublisher):
         config: eventwire.PublisherConfig | None = None,
         *,
         partitions: int | Mapping[str, int] = 3,
+        broker: MemoryBroker | None = None,
     ) -> None:
-        self._broker = MemoryBroker(partitions)
+        self._broker = broker if broker is not None else MemoryBroker(partitions)
         self._given = {}
         self._given_lock = threading.Lock()
         super().__init__(config or fake_config(), transport=self._broker.transport)
@@ -430,8 +433,9 @@ class FakePublisher(_Assertions, eventwire.Publisher):
         config: eventwire.PublisherConfig | None = None,
         *,
         partitions: int | Mapping[str, int] = 3,
+        broker: MemoryBroker | None = None,
     ) -> None:
-        self._broker = MemoryBroker(partitions)
+        self._broker = broker if broker is not None else MemoryBroker(partitions)
         self._given = {}
         self._given_lock = threading.Lock()
         super().__init__(config or fake_config(), transport=self._broker.transport)
