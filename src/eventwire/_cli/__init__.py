@@ -93,7 +93,8 @@ def _parser() -> _Parser:
         prog="eventwire",
         description=(
             "Typed domain events to Apache Kafka: a demo, a local broker, bulk publishing of"
-            " JSON Lines files, benchmarks and JSON Schema export."
+            " JSON Lines files, benchmarks, JSON Schema export and compatibility checks, and"
+            " AsyncAPI documents."
         ),
         epilog=EXIT_CODES_HELP + "; `eventwire COMMAND --help` describes each command",
     )
@@ -268,8 +269,9 @@ def _parser() -> _Parser:
     schema = _add_subcommand(
         sub,
         "schema",
-        "JSON Schema of event classes",
-        "Work with the JSON Schema of event classes.",
+        "JSON Schema of event classes: export, compatibility check, AsyncAPI",
+        "Work with the JSON Schema of event classes: export it, check that a new schema may"
+        " follow an old one, describe a service's events in AsyncAPI 3.0.",
         EXIT_CODES_HELP,
     )
     schema_sub = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
@@ -294,7 +296,84 @@ def _parser() -> _Parser:
     export.add_argument(
         "--indent", type=_count, default=2, help="JSON indentation; 0 for one line (2)"
     )
+    _add_schema_check(schema_sub)
+    _add_asyncapi(schema_sub)
     return parser
+
+
+def _add_schema_check(schema_sub: argparse._SubParsersAction[_Parser]) -> None:
+    check = _add_subcommand(
+        schema_sub,
+        "check",
+        "tell whether a new JSON Schema of an event may follow the old one",
+        "Compare two JSON Schema files (as 'schema export' writes them) by the rules Confluent"
+        " Schema Registry applies to JSON Schema, offline. backward: a consumer with NEW reads"
+        " what was written with OLD (the registry's default); forward: a consumer with OLD"
+        " reads what is written with NEW; full: both. Open content models (no"
+        " 'additionalProperties', a msgspec Struct by default) and closed ones"
+        " ('additionalProperties': false, forbid_unknown_fields=True) follow different rules:"
+        " see docs/schemas.md. Each breaking change is printed with its JSON path; a new"
+        " version= of an event type that breaks the previous one is named.\n\n"
+        "example:\n  eventwire schema export shop.events:OrderPlaced --output new.json\n"
+        "  eventwire schema check schemas/order.placed.v1.schema.json new.json --mode full",
+        "exit codes:\n  0   NEW is compatible with OLD in this mode\n"
+        "  1   a change breaks compatibility (each is printed)\n"
+        "  2   usage error, or a file is unreadable, not JSON or not a JSON Schema"
+        " (one line on stderr)",
+    )
+    check.add_argument("old", metavar="OLD", help="the schema data was (or is) written with")
+    check.add_argument("new", metavar="NEW", help="the changed schema")
+    check.add_argument(
+        "--mode",
+        choices=("backward", "forward", "full"),
+        default="backward",
+        help="compatibility to check (backward, Schema Registry's default)",
+    )
+    check.add_argument(
+        "--json", action="store_true", help="print the verdict and every change as JSON"
+    )
+
+
+def _add_asyncapi(schema_sub: argparse._SubParsersAction[_Parser]) -> None:
+    asyncapi = _add_subcommand(
+        schema_sub,
+        "asyncapi",
+        "print the AsyncAPI 3.0 document of the events modules publish",
+        "Print the AsyncAPI 3.0 document of every event class the modules hold (or of"
+        " module:Class): one channel per declared topic, one message per event class with its"
+        " payload schema, the CloudEvents headers' schema and the Kafka binding with the key's"
+        " schema, and one 'send' operation per channel. JSON by default; --yaml needs PyYAML"
+        " (pip install 'eventwire[cli]').\n\n"
+        "example:\n  eventwire schema asyncapi shop.events shop.payments --yaml --output"
+        " asyncapi.yaml",
+        "exit codes:\n  0   document written\n"
+        "  1   a module cannot be imported or holds no event class, or --output cannot be"
+        " written (one line on stderr)\n  2   usage error",
+    )
+    asyncapi.add_argument(
+        "modules", nargs="+", metavar="MODULE", help="a module (or module:Class) of events"
+    )
+    asyncapi.add_argument("--yaml", action="store_true", help="print YAML instead of JSON")
+    asyncapi.add_argument("--title", default=None, help="info.title (default: the modules)")
+    asyncapi.add_argument(
+        "--app-version", default="1.0.0", help="info.version, the service's version (1.0.0)"
+    )
+    asyncapi.add_argument(
+        "--encoding",
+        choices=("json", "msgpack"),
+        default="json",
+        help="the encoding the publisher uses: the content type documented (json)",
+    )
+    asyncapi.add_argument(
+        "--server",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="a Kafka bootstrap address to list under servers; repeat for more",
+    )
+    asyncapi.add_argument(
+        "--output", default=None, metavar="PATH", help="write to this file instead of stdout"
+    )
 
 
 @contextlib.contextmanager
@@ -357,19 +436,39 @@ def _run(args: argparse.Namespace) -> int:
             cases=args.cases,
         )
     if args.command == "schema":
+        return _run_schema(args)
+    raise CliError(f"unknown command {args.command!r}", USAGE)  # pragma: no cover
+
+
+def _run_schema(args: argparse.Namespace) -> int:
+    if args.schema_command == "check":
+        from eventwire._cli.schema_check import run_check
+
+        return run_check(args.old, args.new, args.mode, as_json=args.json)
+    if args.schema_command == "asyncapi":
+        from eventwire._cli.asyncapi import render_asyncapi
+
+        text = render_asyncapi(
+            args.modules,
+            as_yaml=args.yaml,
+            title=args.title,
+            version=args.app_version,
+            encoding=args.encoding,
+            servers=args.server,
+        )
+    else:
         from eventwire._cli.schema import export_schema
 
         text = export_schema(args.event, args.indent)
-        if args.output is None:
-            sys.stdout.write(text)
-            return OK
-        try:
-            with open(args.output, "w", encoding="utf-8") as out:
-                out.write(text)
-        except OSError as exc:
-            raise CliError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    if args.output is None:
+        sys.stdout.write(text)
         return OK
-    raise CliError(f"unknown command {args.command!r}", USAGE)  # pragma: no cover
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    return OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
