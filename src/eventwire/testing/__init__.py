@@ -4,7 +4,8 @@ fault-injecting TCP proxy in front of it (latency, pauses, cuts, black holes, co
 ``FakePublisher``/``AsyncFakePublisher`` need nothing else. ``LocalBroker`` needs the
 ``testing`` extra: ``pip install 'eventwire[testing]'``. The pytest plugin (registered
 automatically) provides the ``eventwire_broker``, ``fake_publisher`` and
-``async_fake_publisher`` fixtures.
+``async_fake_publisher`` fixtures. ``assert_schema_snapshots`` checks a service's event schemas
+against the snapshots committed in its repository.
 """
 
 from eventwire.testing._broker import BrokerStartError, ConsumedRecord, LocalBroker
@@ -15,6 +16,7 @@ from eventwire.testing._fake import (
     PublishedRecord,
 )
 from eventwire.testing._proxy import FaultProxy, ProxiedBroker
+from eventwire.testing._schema_snapshots import assert_schema_snapshots
 
 __all__ = [
     "FAKE_BOOTSTRAP",
@@ -26,4 +28,5 @@ __all__ = [
     "LocalBroker",
     "ProxiedBroker",
     "PublishedRecord",
+    "assert_schema_snapshots",
 ]
