@@ -345,6 +345,21 @@ def _latency_stats(
     return (stats["raw"], stats["eventwire"]), stats.get("design")
 
 
+def _draw_plots(result: dict[str, Any], output: Path) -> None:
+    """The Performance page's plots, next to the docs when the report is the committed one
+    (``benchmarks/RESULTS.md``), else next to the report."""
+    import importlib.util
+
+    import plots
+
+    if importlib.util.find_spec("matplotlib") is None:  # the `bench` extra
+        progress("no plots: matplotlib is not installed (pip install 'eventwire[bench]')")
+        return
+    target = plots.DEFAULT_OUTPUT if output.resolve() == HERE / "RESULTS.md" else output.parent
+    for path in plots.write_plots(result, target):
+        progress(f"wrote {path}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     # A shell starts background jobs with SIGINT ignored; the watchdog and Ctrl-C need it.
@@ -432,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
     print(text)
     progress(f"wrote {args.output} and {args.json}")
+    _draw_plots(result, args.output)
     if run.interrupted:
         return 130
     return 1 if any(s.errors for s in summaries) else 0
