@@ -1,7 +1,7 @@
 """eventwire: typed domain events published to Apache Kafka.
 
 Validated before they are produced, idempotent and ordered per key, every failure classified
-and visible. See the README for the two-minute tour.
+and visible. See the documentation site (docs/, `make docs`) for the guides.
 """
 
 from eventwire._breaker import BreakerPolicy

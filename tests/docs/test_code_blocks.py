@@ -1,22 +1,26 @@
-"""The Python blocks of README.md and docs/*.md run as written, so the documentation cannot go
-stale silently.
+"""Every code block of the documentation runs as written, or says why it does not.
 
-Each block is matched by a marker to a runner below; a block no runner claims fails
-``test_every_python_block_has_a_runner``. Runners change only what a reader must fill in
-(the broker's address, a spool path, a private topic) and check the outcome by consuming back
-what was delivered.
+``tests/docs/blocks.py`` describes the markers. Runners change only what a reader must fill in
+(the broker's address, a spool path, a private topic, a directory) and check the outcome: by
+consuming back what was delivered, or by comparing what the block prints with the output
+block that follows it.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import datetime as dt
 import http.client
 import http.server
+import io
 import json
-import re
+import os
+import shlex
 import signal
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
@@ -26,60 +30,128 @@ from typing import Any
 
 import msgspec
 import pytest
+import structlog
 
 import eventwire
 from eventwire.testing import AsyncFakePublisher, LocalBroker
-
-ROOT = Path(__file__).resolve().parents[2]
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
-
-
-def python_blocks() -> list[tuple[str, str]]:
-    """``(document name, block text)`` for every ```python block."""
-    return [
-        (path.name, block)
-        for path in DOCUMENTS
-        for block in BLOCK.findall(path.read_text(encoding="utf-8"))
-    ]
-
-
-def block(document: str, marker: str) -> str:
-    """The one block of ``document`` containing ``marker``."""
-    [found] = [text for name, text in python_blocks() if name == document and marker in text]
-    return found
+from tests.docs.blocks import (
+    ROOT,
+    Block,
+    all_blocks,
+    blocks,
+    output_after,
+    runner_blocks,
+)
 
 
 def run_code(
     source: str, namespace: dict[str, Any], *, replace: dict[str, str] | None = None
-) -> None:
-    """Execute a block, after the replacements, which must each apply; top-level ``await``
-    (the README shows ``async with`` blocks as one would type them in ``python -m asyncio``)
-    runs in a fresh event loop."""
+) -> str:
+    """Execute a block after the replacements (each must apply) and return what it printed.
+    Top-level ``await`` (as typed in ``python -m asyncio``) runs in a fresh event loop."""
     for old, new in (replace or {}).items():
         assert old in source, f"the block no longer contains {old!r}"
         source = source.replace(old, new)
     # dont_inherit: this module's `from __future__ import annotations` must not apply.
     code = compile(
-        source, "<snippet>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True
+        source, "<docs block>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True
     )
-    outcome = eval(code, namespace)  # noqa: S307 - the repository's own documentation
-    if isinstance(outcome, Coroutine):
-        asyncio.run(outcome)
+    printed = io.StringIO()
+    # capture_logs: the library's log lines are not part of what a block prints.
+    with contextlib.redirect_stdout(printed), structlog.testing.capture_logs():
+        outcome = eval(code, namespace)  # noqa: S307 - the repository's own documentation
+        if isinstance(outcome, Coroutine):
+            asyncio.run(outcome)
+    return printed.getvalue()
+
+
+def the_block(name: str) -> Block:
+    [found] = runner_blocks(name)
+    return found
 
 
 def private_topic(broker: LocalBroker) -> str:
-    return broker.create_topic(f"readme-{uuid.uuid4().hex[:10]}", 3)
+    return broker.create_topic(f"docs-{uuid.uuid4().hex[:10]}", 3)
+
+
+def expected_output(block: Block) -> str:
+    output = output_after(block)
+    assert output is not None, f"{block.name}: no <!-- output --> block follows"
+    return output.text
+
+
+# -- the markers ----------------------------------------------------------------------------------
+
+
+def test_every_block_is_run_or_says_why_not() -> None:
+    problems = []
+    for block in all_blocks():
+        if block.marker is None:
+            problems.append(f"{block.name}: no marker (<!-- run: ... --> or <!-- not-run: ... -->)")
+        elif block.marker == "not-run" and len(block.argument) < 10:
+            problems.append(f"{block.name}: <!-- not-run: --> needs a reason")
+        elif block.marker == "run" and block.argument not in RUNNERS:
+            problems.append(f"{block.name}: no runner named {block.argument!r}")
+        elif block.marker == "output":
+            before = [b for b in blocks(block.document) if b.line < block.line]
+            if not before or before[-1].marker != "run":
+                problems.append(f"{block.name}: an output block must follow a block that runs")
+    assert problems == []
+    used = {b.argument for b in all_blocks() if b.marker == "run"}
+    assert set(RUNNERS) == used, "a runner no block names"
+
+
+def test_the_markers_are_read() -> None:
+    """The coverage rule above only means something if blocks and markers are found."""
+    found = all_blocks()
+    assert len(found) >= 20
+    assert {b.marker for b in found} == {"run", "not-run", "output"}
+    readme = blocks(ROOT / "README.md")
+    assert readme[0].language == "bash"
+    assert readme[0].text.startswith("make demo")
+    assert readme[0].marker == "not-run"
+
+
+# -- standalone blocks ----------------------------------------------------------------------------
+
+STANDALONE = runner_blocks("standalone")
+
+
+@pytest.mark.parametrize("block", STANDALONE, ids=[b.name for b in STANDALONE])
+def test_standalone_block(block: Block) -> None:
+    printed = run_code(block.text, {"__name__": "docs_block"})
+    output = output_after(block)
+    if output is not None:
+        assert printed == output.text
 
 
 # -- README.md ------------------------------------------------------------------------------------
 
 
-def test_two_minute_tour(eventwire_broker: LocalBroker) -> None:
+def test_readme_example(eventwire_broker: LocalBroker) -> None:
+    topic = private_topic(eventwire_broker)
+    printed = run_code(
+        the_block("readme-example").text,
+        {"__name__": "readme_example"},
+        replace={
+            '"localhost:9092"': repr(eventwire_broker.bootstrap_servers),
+            'topic="orders"': f"topic={topic!r}",
+        },
+    )
+    [record] = eventwire_broker.consume(topic, count=1)
+    assert printed == f"{topic} {record.partition} {record.offset}\n"
+    assert record.key == b"ord-1"
+    assert msgspec.json.decode(record.value or b"")["total"] == "9.90"
+
+
+# -- index.md -------------------------------------------------------------------------------------
+
+
+def test_first_event(eventwire_broker: LocalBroker) -> None:
     topic = private_topic(eventwire_broker)
     run_code(
-        block("README.md", "asyncio.run(main())"),
-        {"__name__": "readme_tour"},
+        the_block("first-event").text,
+        {"__name__": "first_event"},
         replace={
             '"localhost:9092"': repr(eventwire_broker.bootstrap_servers),
             'topic="orders"': f"topic={topic!r}",
@@ -91,12 +163,48 @@ def test_two_minute_tour(eventwire_broker: LocalBroker) -> None:
     assert {msgspec.json.decode(r.value or b"")["total_price"] for r in records} == {"9.90"}
 
 
-@eventwire.event(topic="readme.spool", key="order_id", type="readme.order.placed", version=1)
+# -- publishing.md --------------------------------------------------------------------------------
+
+
+def test_publish_many(eventwire_broker: LocalBroker) -> None:
+    topic = private_topic(eventwire_broker)
+    block = the_block("publish-many")
+    printed = run_code(
+        block.text,
+        {"__name__": "publish_many"},
+        replace={
+            '"localhost:9092"': repr(eventwire_broker.bootstrap_servers),
+            'topic="orders"': f"topic={topic!r}",
+        },
+    )
+    assert printed == expected_output(block)
+    records = eventwire_broker.consume(topic, count=9)
+    by_key: dict[bytes, list[int]] = {}
+    for record in records:
+        by_key.setdefault(record.key or b"", []).append(
+            msgspec.json.decode(record.value or b"")["quantity"]
+        )
+    assert by_key == {b"ord-0": [0, 3, 6], b"ord-1": [1, 4, 7], b"ord-2": [2, 5, 8]}
+
+
+# -- durability.md and spool.md -------------------------------------------------------------------
+
+
+@eventwire.event(topic="docs.spool", key="order_id", type="docs.order.placed", version=1)
 class SpooledOrder(msgspec.Struct, frozen=True, kw_only=True):
     order_id: str
 
 
-def test_never_lose_an_accepted_event(eventwire_broker: LocalBroker, tmp_path: Path) -> None:
+def spool_replacements(broker: LocalBroker, topic: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "bootstrap_servers=...": (
+            f"bootstrap_servers={broker.bootstrap_servers!r}, topic_map={{'docs.spool': {topic!r}}}"
+        ),
+        '"/var/lib/app/eventwire.db"': repr(str(tmp_path / "eventwire.db")),
+    }
+
+
+def test_graceful_shutdown(eventwire_broker: LocalBroker, tmp_path: Path) -> None:
     topic = private_topic(eventwire_broker)
     made: list[str] = []
 
@@ -107,19 +215,37 @@ def test_never_lose_an_accepted_event(eventwire_broker: LocalBroker, tmp_path: P
         return SpooledOrder(order_id=made[-1])
 
     run_code(
-        block("README.md", "GracefulShutdown(publisher, deadline=10.0)"),
+        the_block("graceful-shutdown").text,
         {"eventwire": eventwire, "next_event": next_event},
-        replace={
-            "bootstrap_servers=...": (
-                f"bootstrap_servers={eventwire_broker.bootstrap_servers!r},"
-                f" topic_map={{'readme.spool': {topic!r}}}"
-            ),
-            '"/var/lib/app/eventwire.db"': repr(str(tmp_path / "eventwire.db")),
-        },
+        replace=spool_replacements(eventwire_broker, topic, tmp_path),
     )
     records = eventwire_broker.consume(topic, count=len(made))
     assert sorted(r.key or b"" for r in records) == sorted(key.encode() for key in made)
     assert len(made) == 20
+
+
+def test_spool_api(eventwire_broker: LocalBroker, tmp_path: Path) -> None:
+    topic = private_topic(eventwire_broker)
+    events = [SpooledOrder(order_id=f"many-{n}") for n in range(3)]
+    namespace = {"eventwire": eventwire, "event": SpooledOrder(order_id="one"), "events": events}
+    run_code(
+        the_block("spool-api").text,
+        namespace,
+        replace=spool_replacements(eventwire_broker, topic, tmp_path),
+    )
+    assert isinstance(namespace["receipt"], eventwire.DeliveryReceipt)
+    assert all(isinstance(handle, eventwire.Accepted) for handle in namespace["handles"])
+    records = eventwire_broker.consume(topic, count=5)
+    assert sorted(r.key or b"" for r in records) == [
+        b"many-0",
+        b"many-1",
+        b"many-2",
+        b"one",
+        b"one",
+    ]
+
+
+# -- observability.md -----------------------------------------------------------------------------
 
 
 class _Threads:
@@ -155,7 +281,7 @@ def _get(port: int) -> tuple[int, dict[str, Any]]:
 def test_readiness_endpoint(health_publisher: eventwire.Publisher) -> None:
     threads = _Threads()
     run_code(
-        block("README.md", "class Health(http.server.BaseHTTPRequestHandler)"),
+        the_block("readiness-endpoint").text,
         {"http": http, "threading": threads, "publisher": health_publisher},
         replace={'("0.0.0.0", 8081)': '("127.0.0.1", 0)'},
     )
@@ -181,7 +307,7 @@ def test_readiness_endpoint(health_publisher: eventwire.Publisher) -> None:
 
 def test_asgi_health_app(health_publisher: eventwire.Publisher) -> None:
     namespace: dict[str, Any] = {"publisher": health_publisher}
-    run_code(block("README.md", "async def health_app(scope, receive, send)"), namespace)
+    run_code(the_block("asgi-health").text, namespace)
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -201,11 +327,14 @@ def test_asgi_health_app(health_publisher: eventwire.Publisher) -> None:
     assert json.loads(body["body"])["broker_reachable"] is None
 
 
+# -- testing.md -----------------------------------------------------------------------------------
+
+
 def test_testing_your_service() -> None:
     from examples import unit_testing_with_fake_publisher as example
 
     namespace = dict(vars(example))
-    run_code(block("README.md", "async_fake_publisher.assert_published"), namespace)
+    run_code(the_block("fake-publisher-test").text, namespace)
 
     async def run() -> None:
         async with AsyncFakePublisher() as fake:
@@ -215,50 +344,71 @@ def test_testing_your_service() -> None:
     asyncio.run(run())
 
 
-# -- docs/spool.md --------------------------------------------------------------------------------
+# -- schemas.md -----------------------------------------------------------------------------------
 
 
-def test_spool_api(eventwire_broker: LocalBroker, tmp_path: Path) -> None:
-    topic = private_topic(eventwire_broker)
-    events = [SpooledOrder(order_id=f"many-{n}") for n in range(3)]
-    namespace = {"eventwire": eventwire, "event": SpooledOrder(order_id="one"), "events": events}
-    run_code(
-        block("spool.md", "accept_many(events)"),
-        namespace,
-        replace={
-            "bootstrap_servers=...": (
-                f"bootstrap_servers={eventwire_broker.bootstrap_servers!r},"
-                f" topic_map={{'readme.spool': {topic!r}}}"
-            ),
-            '"/var/lib/app/eventwire.db"': repr(str(tmp_path / "eventwire.db")),
-        },
-    )
-    assert isinstance(namespace["receipt"], eventwire.DeliveryReceipt)
-    assert all(isinstance(handle, eventwire.Accepted) for handle in namespace["handles"])
-    records = eventwire_broker.consume(topic, count=5)
-    assert sorted(r.key or b"" for r in records) == [
-        b"many-0",
-        b"many-1",
-        b"many-2",
-        b"one",
-        b"one",
+def write_package(blocks_: list[Block], folder: Path) -> None:
+    """Write each Python block to the file its first line names (``# shop/events.py``)."""
+    for block in blocks_:
+        first = block.text.splitlines()[0]
+        assert first.startswith("# "), f"{block.name}: the first line names the file"
+        target = folder / first[2:].strip()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (target.parent / "__init__.py").touch()
+        target.write_text(block.text)
+
+
+def test_schema_check(tmp_path: Path) -> None:
+    *sources, commands = the_blocks = runner_blocks("schema-check")
+    assert [b.language for b in the_blocks] == ["python", "python", "bash"]
+    write_package(sources, tmp_path)
+    env = {**os.environ, "COLUMNS": "200"}
+    results = [
+        subprocess.run(  # noqa: S603 - our own interpreter and the page's commands
+            [sys.executable, "-m", "eventwire", *shlex.split(line)[1:]],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        for line in commands.text.splitlines()
+        if line.startswith("eventwire ")
     ]
+    *exports, check = results
+    assert [r.returncode for r in exports] == [0, 0], [r.stderr for r in exports]
+    assert check.returncode == 1, check.stderr
+    assert check.stdout == expected_output(commands)
 
 
-RUNNERS = {
-    ("README.md", "asyncio.run(main())"): test_two_minute_tour,
-    ("README.md", "GracefulShutdown(publisher, deadline=10.0)"): test_never_lose_an_accepted_event,
-    ("README.md", "class Health(http.server.BaseHTTPRequestHandler)"): test_readiness_endpoint,
-    ("README.md", "async def health_app(scope, receive, send)"): test_asgi_health_app,
-    ("README.md", "async_fake_publisher.assert_published"): test_testing_your_service,
-    ("spool.md", "accept_many(events)"): test_spool_api,
+def test_schema_snapshots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_package(runner_blocks("schema-check")[:1], tmp_path)
+    write_package(runner_blocks("snapshots"), tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace: dict[str, Any] = {"__name__": "docs_snapshots"}
+    run_code((tmp_path / "tests" / "test_event_schemas.py").read_text(), namespace)
+    with pytest.raises(AssertionError, match="no snapshot"):
+        namespace["test_event_schemas"]()
+    monkeypatch.setenv("EVENTWIRE_UPDATE_SCHEMAS", "1")
+    namespace["test_event_schemas"]()
+    monkeypatch.delenv("EVENTWIRE_UPDATE_SCHEMAS")
+    namespace["test_event_schemas"]()
+    written = tmp_path / "tests" / "schemas" / "order.placed.v1.schema.json"
+    assert json.loads(written.read_text())["x-eventwire"]["version"] == 1
+
+
+RUNNERS: dict[str, Callable[..., None]] = {
+    "standalone": test_standalone_block,
+    "readme-example": test_readme_example,
+    "first-event": test_first_event,
+    "publish-many": test_publish_many,
+    "graceful-shutdown": test_graceful_shutdown,
+    "spool-api": test_spool_api,
+    "readiness-endpoint": test_readiness_endpoint,
+    "asgi-health": test_asgi_health_app,
+    "fake-publisher-test": test_testing_your_service,
+    "schema-check": test_schema_check,
+    "snapshots": test_schema_snapshots,
 }
-
-
-def test_every_python_block_has_a_runner() -> None:
-    for document, text in python_blocks():
-        runners = [
-            run for (name, marker), run in RUNNERS.items() if name == document and marker in text
-        ]
-        assert len(runners) == 1, f"{document}: no test runs this block:\n{text}"
-    assert len(python_blocks()) == len(RUNNERS)

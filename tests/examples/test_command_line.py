@@ -1,4 +1,4 @@
-"""Every example takes the command line the README promises: ``python -m examples.NAME
+"""Every example takes the command line docs/index.md promises: ``python -m examples.NAME
 --bootstrap-servers HOST:PORT --topic-prefix P`` (monitored_publisher took a positional address,
 unit_testing_with_fake_publisher refused ``--topic-prefix``)."""
 

@@ -62,7 +62,7 @@ def test_sync_publisher_used_in_a_forked_child_refuses_one_built_there_delivers(
 ) -> None:
     with eventwire.Publisher(topics.config()) as publisher:
         # Connected before the fork: a fork while a librdkafka thread resolves the broker's
-        # address leaves glibc's getaddrinfo lock held in the child (see README, "Fork").
+        # address leaves glibc's getaddrinfo lock held in the child (docs/operations.md, "Fork").
         first = publisher.publish(order(1))
 
         def child() -> object:

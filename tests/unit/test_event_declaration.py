@@ -101,7 +101,7 @@ class _Tier(enum.StrEnum):
 
 
 def test_a_plain_enum_key_is_refused_and_a_str_enum_key_is_sent_by_its_value() -> None:
-    """The README's key rule: a member of a ``str``/``int`` enum is sent by its value, a plain
+    """docs/keys-topics.md: a member of a ``str``/``int`` enum is sent by its value, a plain
     ``Enum`` key field is refused when the class is declared."""
     with pytest.raises(eventwire.EventDefinitionError, match="key field 'colour' must be str"):
 

@@ -226,7 +226,7 @@ class FrozenDatetime(dt.datetime):
 
 
 def test_a_datetime_subclass_is_refused_by_name(fake_publisher: FakePublisher) -> None:
-    # msgspec encodes datetime itself only; the README tells users of freezegun why.
+    # msgspec encodes datetime itself only; docs/testing.md tells users of freezegun why.
     frozen = FrozenDatetime(2026, 1, 1, 12, tzinfo=dt.UTC)
     with pytest.raises(eventwire.EventValidationError) as caught:
         fake_publisher.publish(order(1, created_at=frozen))
