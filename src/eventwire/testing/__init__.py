@@ -1,5 +1,6 @@
-"""Test kit for eventwire users: in-memory fake publishers, a real local broker, and a
-fault-injecting TCP proxy in front of it (latency, pauses, cuts, black holes, connection resets).
+"""Test kit for eventwire users: in-memory fake publishers, a real local broker, a
+fault-injecting TCP proxy in front of it (latency, pauses, cuts, black holes, connection resets),
+and ``capture_logs`` to assert eventwire's log events.
 
 ``FakePublisher``/``AsyncFakePublisher`` need nothing else. ``LocalBroker`` needs the
 ``testing`` extra: ``pip install 'eventwire[testing]'``. The pytest plugin (registered
@@ -14,6 +15,7 @@ from eventwire.testing._fake import (
     FakePublisher,
     PublishedRecord,
 )
+from eventwire.testing._logs import capture_logs
 from eventwire.testing._proxy import FaultProxy, ProxiedBroker
 
 __all__ = [
@@ -26,4 +28,5 @@ __all__ = [
     "LocalBroker",
     "ProxiedBroker",
     "PublishedRecord",
+    "capture_logs",
 ]
