@@ -9,6 +9,7 @@ import msgspec
 
 import eventwire
 from eventwire._cli.loading import load_event_class
+from eventwire._cli.paths import refuse_overwriting, source_of
 from eventwire._events import DECIMAL_PATTERN
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -78,11 +79,20 @@ def _renamed(node: Any, names: dict[str, str]) -> Any:
     return out
 
 
-def export_schema(reference: str, indent: int) -> str:
+def export_schema(reference: str, indent: int, *, output: str | None = None) -> str:
     """The schema of the event ``module:Class`` as JSON text (with a final newline).
 
+    Args:
+        reference: ``module:Class``.
+        indent: JSON indentation; 0 for one line.
+        output: where the caller will write it: refused if it is the class's source file.
+
     Raises:
-        CliError: the class cannot be loaded or is not an event.
+        CliError: the class cannot be loaded or is not an event, or ``output`` is its source
+            (exit code 2).
     """
-    schema = event_schema(load_event_class(reference))
+    cls = load_event_class(reference)
+    if output is not None:
+        refuse_overwriting("--output", output, source_of(cls))
+    schema = event_schema(cls)
     return json.dumps(schema, indent=indent or None, ensure_ascii=False) + "\n"
