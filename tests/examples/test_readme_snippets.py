@@ -15,8 +15,11 @@ import datetime as dt
 import http.client
 import http.server
 import json
+import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
@@ -215,6 +218,27 @@ def test_testing_your_service() -> None:
     asyncio.run(run())
 
 
+def test_testing_your_service_runs_in_a_fresh_pytest_project(tmp_path: Path) -> None:
+    # A new project has no pytest configuration: pytest-asyncio runs in its strict mode, where
+    # an unmarked async test is not run (pytest fails it). The README's test carries its mark.
+    (tmp_path / "test_checkout.py").write_text(
+        "from decimal import Decimal\n"
+        "from examples.unit_testing_with_fake_publisher import CART, NOW, CheckoutService,"
+        " OrderPlaced\n" + block("README.md", "async_fake_publisher.assert_published")
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_checkout.py"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
 # -- docs/spool.md --------------------------------------------------------------------------------
 
 
@@ -245,6 +269,78 @@ def test_spool_api(eventwire_broker: LocalBroker, tmp_path: Path) -> None:
     ]
 
 
+# -- docs/logging.md ------------------------------------------------------------------------------
+
+#: Appended to a logging set-up block: one event published and the publisher closed.
+_PUBLISH_ONE = """
+import msgspec
+import eventwire
+
+@eventwire.event(topic={topic!r}, key="order_id", type="docs.order.logged", version=1)
+class Logged(msgspec.Struct, frozen=True):
+    order_id: str
+
+with eventwire.Publisher(eventwire.PublisherConfig(bootstrap_servers={servers!r})) as publisher:
+    publisher.publish(Logged(order_id="ord-1"))
+"""
+
+
+def _publish_after(setup: str, broker: LocalBroker) -> list[str]:
+    """Run a logging set-up and a publish in a process of their own; its stderr lines (stdout
+    must stay empty)."""
+    script = setup + _PUBLISH_ONE.format(
+        topic=private_topic(broker), servers=broker.bootstrap_servers
+    )
+    result = subprocess.run(  # noqa: S603 - our interpreter, the documentation's code
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    return result.stderr.splitlines()
+
+
+def test_logging_set_up_with_plain_logging(eventwire_broker: LocalBroker) -> None:
+    started, closed = _publish_after(block("logging.md", "logging.basicConfig("), eventwire_broker)
+    assert started == (
+        "INFO eventwire: eventwire.publisher_started preset=durable bootstrap_servers="
+        f"{eventwire_broker.bootstrap_servers} client_id=eventwire encoding=json validate=True"
+    )
+    assert closed.startswith("INFO eventwire: eventwire.publisher_closed delivered=1 failed=0 ")
+
+
+def test_logging_set_up_with_structlog(eventwire_broker: LocalBroker) -> None:
+    lines = _publish_after(block("logging.md", "structlog.stdlib.ExtraAdder()"), eventwire_broker)
+    started, closed = (json.loads(line) for line in lines)
+    assert {k: v for k, v in started.items() if k != "timestamp"} == {
+        "event": "eventwire.publisher_started",
+        "level": "info",
+        "logger": "eventwire",
+        "preset": "durable",
+        "bootstrap_servers": eventwire_broker.bootstrap_servers,
+        "client_id": "eventwire",
+        "encoding": "json",
+        "validate": True,
+    }
+    assert (closed["event"], closed["delivered"], closed["failed"]) == (
+        "eventwire.publisher_closed",
+        1,
+        0,
+    )
+
+
+def test_logging_in_tests(eventwire_broker: LocalBroker) -> None:
+    topic = private_topic(eventwire_broker)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=eventwire_broker.bootstrap_servers, topic_map={"readme.spool": topic}
+    )
+    with eventwire.Publisher(config) as publisher:
+        namespace = {"publisher": publisher, "event": SpooledOrder(order_id="logged")}
+        run_code(block("logging.md", "with capture_logs() as logs"), namespace)
+    assert namespace["logs"] == []
+    [record] = eventwire_broker.consume(topic, count=1)
+    assert record.key == b"logged"
+
+
 RUNNERS = {
     ("README.md", "asyncio.run(main())"): test_two_minute_tour,
     ("README.md", "GracefulShutdown(publisher, deadline=10.0)"): test_never_lose_an_accepted_event,
@@ -252,6 +348,9 @@ RUNNERS = {
     ("README.md", "async def health_app(scope, receive, send)"): test_asgi_health_app,
     ("README.md", "async_fake_publisher.assert_published"): test_testing_your_service,
     ("spool.md", "accept_many(events)"): test_spool_api,
+    ("logging.md", "logging.basicConfig("): test_logging_set_up_with_plain_logging,
+    ("logging.md", "structlog.stdlib.ExtraAdder()"): test_logging_set_up_with_structlog,
+    ("logging.md", "with capture_logs() as logs"): test_logging_in_tests,
 }
 
 
