@@ -147,11 +147,16 @@ class _LineChecker:
                 # msgspec names no path for the top level
                 reason, where = (reason, where.rstrip("`")) if at else (str(exc), "$")
                 match = _UNKNOWN_FIELD.match(reason)
-                container = _at(document, where) if match else None
-                if match is None or not isinstance(container, dict):
+                if match is None:
                     break
-                del container[match["name"]]
-                found.append(f"{where}.{match['name']}")
+                name = match["name"]
+                found.append(f"{where}.{name}")
+                container = _at(document, where)
+                # A path through a dict's values ("[...]") names no key: the field cannot be
+                # removed to look for more.
+                if not isinstance(container, dict) or name not in container:
+                    break
+                del container[name]
             else:
                 break
         return found
