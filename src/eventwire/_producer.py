@@ -968,9 +968,9 @@ class ProducerCore:
                 context = f"topic {enc.topic!r} has no known partition (does it exist?)"
             else:
                 since = (
-                    "has not answered since the publisher started"
-                    if not self.reached
-                    else ("did not answer while the event waited (unreachable)")
+                    "did not answer while the event waited (unreachable)"
+                    if self.reached
+                    else "has not answered since the publisher started"
                 )
                 context = (
                     f"no partition of topic {enc.topic!r} is known: the cluster at"
