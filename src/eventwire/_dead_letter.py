@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from eventwire._codec import EncodedEvent, header_items
 from eventwire._errors import ConfigError, PublishError
-
-_TOPIC: Final = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+from eventwire._topics import topic_problem
 
 #: Codes whose events cannot be re-sent as they are: the value is left out of the DLQ record.
 OVERSIZED_CODES: Final = frozenset({"MSG_SIZE_TOO_LARGE", "_MSG_SIZE_TOO_LARGE"})
@@ -48,8 +46,12 @@ class DeadLetterPolicy:
                     f"DeadLetterPolicy.topic {self.topic!r} must be a format string using only "
                     f"{{topic}}: {exc}"
                 ) from None
-            if not _TOPIC.match(sample):
-                raise ConfigError(f"DeadLetterPolicy.topic {self.topic!r} gives bad topic names")
+            problem = topic_problem(sample)
+            if problem is not None:
+                raise ConfigError(
+                    f"DeadLetterPolicy.topic {self.topic!r} gives topic names Kafka refuses "
+                    f"({sample!r} for 'orders'): {problem}"
+                )
         elif not callable(self.topic):
             raise ConfigError("DeadLetterPolicy.topic must be a format string or a callable")
 
@@ -59,8 +61,12 @@ class DeadLetterPolicy:
             name = self.topic.format(topic=original)
         else:
             name = self.topic(original)
-        if not (isinstance(name, str) and _TOPIC.match(name)):
-            raise ConfigError(f"dead-letter topic {name!r} for {original!r} is not a valid name")
+        problem = topic_problem(name)
+        if problem is not None:
+            raise ConfigError(
+                f"dead-letter topic {name!r} for {original!r} is not a legal Kafka topic name: "
+                f"{problem}"
+            )
         return name
 
 

@@ -16,12 +16,10 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Final
 
-import structlog
+from eventwire._logs import log as _log
 
 if TYPE_CHECKING:
     from eventwire._producer import ProducerCore
-
-_log = structlog.get_logger("eventwire")
 
 #: Seconds an unclosed publisher gets at interpreter exit to deliver what it holds.
 EXIT_FLUSH_TIMEOUT: Final = 10.0

@@ -44,7 +44,6 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from eventwire._breaker import CircuitBreaker
@@ -63,10 +62,10 @@ from eventwire._errors import (
 )
 from eventwire._health import HealthProbe
 from eventwire._lifecycle import forked_message, track
+from eventwire._logs import librdkafka_log
+from eventwire._logs import log as _log
 from eventwire._outcome import DeliveryReceipt
 from eventwire._telemetry import Instrumentation, instrumentation_for
-
-_log = structlog.get_logger("eventwire")
 
 #: How long one ``poll()`` blocks when nothing happens; bounds how fast the thread sees a stop
 #: or a due retry.
@@ -259,7 +258,9 @@ def too_large_error(enc: EncodedEvent, limit: int, err: KafkaError) -> Permanent
     error = PermanentPublishError(
         f"event {enc.event_id} ({enc.event_type}) is {len(enc.value):,} bytes encoded"
         f" (+ key and headers), over the producer's limit message.max.bytes="
-        f"{limit:,}, which librdkafka checks before compression; it was not sent",
+        f"{limit:,}, which librdkafka checks before compression; it was not sent (raise it"
+        " with PublisherConfig(librdkafka_overrides={'message.max.bytes': ...}); the topic's"
+        " max.message.bytes must allow it too)",
         topic=enc.topic,
         event_id=enc.event_id,
         attempts=0,
@@ -904,7 +905,7 @@ class ProducerCore:
             return None
         if not self._abandoning:
             # Given up at close: the close's one summary line counts them (a line each would
-            # slow a shutdown by ~40 us per event with structlog's default renderer), and its
+            # slow a shutdown by tens of us per event once rendered), and its
             # CloseReport names them all.
             _log_failed(error, enc.event_type)
         return error
@@ -954,16 +955,33 @@ class ProducerCore:
     def _delivery_error(self, pending: Pending, err: Any, *, current: bool) -> PublishError:
         enc = pending.encoded
         if err.code() == KafkaError._MSG_TIMED_OUT and getattr(pending, "unsent", False):
-            # Timed out before it had a partition, so never sent (no metadata for its topic:
-            # it does not exist and the cluster does not create it, or it has no leader).
+            # Timed out before it had a partition, so never sent: no metadata for its topic.
+            # While the cluster does not answer, that says nothing about the topic; else it
+            # does not exist (and the cluster does not create it), or it has no leader.
+            breaker = self.breaker
+            unreachable = (
+                not self.reached
+                or pending.connection_errors != self.connection_errors
+                or (breaker is not None and breaker.state != "closed")
+            )
+            if not unreachable:
+                context = f"topic {enc.topic!r} has no known partition (does it exist?)"
+            else:
+                since = (
+                    "did not answer while the event waited (unreachable)"
+                    if self.reached
+                    else "has not answered since the publisher started"
+                )
+                context = (
+                    f"no partition of topic {enc.topic!r} is known: the cluster at"
+                    f" {self.config.bootstrap_servers} {since}{self._client_error_hint()}"
+                )
             return to_publish_error(
                 err,
                 topic=enc.topic,
                 event_id=enc.event_id,
                 attempts=pending.failures,
-                context=f"topic {enc.topic!r} has no known partition (does it exist?"
-                + ("" if self.reached else self._client_error_hint())
-                + ")",
+                context=context,
                 failure="retriable",
             )
         return to_publish_error(
@@ -1377,9 +1395,10 @@ class _LoopErrors:
 
 
 class _LibrdkafkaLog:
-    """librdkafka's own log lines as ``eventwire.librdkafka`` structlog events, so they reach
-    the application's log pipeline instead of raw stderr (served by ``poll()``); a line of the
-    same level and facility repeats at most once per ``RepeatLimit`` interval."""
+    """librdkafka's own log lines as ``eventwire.librdkafka`` events (logger
+    ``eventwire.librdkafka``), so they reach the application's log pipeline instead of raw
+    stderr (served by ``poll()``); a line of the same level and facility repeats at most once
+    per ``RepeatLimit`` interval."""
 
     __slots__ = ("_lines", "_scrub")
 
@@ -1393,12 +1412,12 @@ class _LibrdkafkaLog:
         repeated = self._lines.admit((level, facility))
         if repeated is None:
             return
-        _log.log(
+        librdkafka_log.log(
             level,
             "eventwire.librdkafka",
             facility=str(facility),
             client=str(client),
-            message=self._scrub(str(message)),
+            text=self._scrub(str(message)),
             repeated=repeated,
         )
 

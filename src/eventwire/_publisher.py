@@ -34,8 +34,6 @@ from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
-import structlog
-
 from eventwire._backpressure import AsyncRoomLine, RoomLine, Turn
 from eventwire._codec import EncodedEvent, EventCodec, UserHeaders
 from eventwire._config import PublisherConfig
@@ -49,7 +47,9 @@ from eventwire._errors import (
     QueueFullError,
     SpoolFullError,
 )
+from eventwire._events import event_batch
 from eventwire._health import HealthStatus
+from eventwire._logs import log as _log
 from eventwire._outcome import (
     Accepted,
     CloseReport,
@@ -59,9 +59,7 @@ from eventwire._outcome import (
     detached,
 )
 from eventwire._producer import Pending, ProducerCore
-from eventwire._spool import Spool, SpoolEntry, run_callbacks, spool_for
-
-_log = structlog.get_logger("eventwire")
+from eventwire._spool import Spool, SpoolEntry, open_spool_file, run_callbacks, spool_for
 
 SPOOL_NEEDED_MESSAGE = (
     "accept() needs a durable spool: PublisherConfig(spool_path=...); use publish() without one"
@@ -150,9 +148,15 @@ class _PublisherBase:
 
     def __init__(self, config: PublisherConfig) -> None:
         self._config = config
-        self._core = ProducerCore(config)
+        spool_file = open_spool_file(config)  # first: a bad file is refused before librdkafka
         try:
-            self._spool: Spool | None = spool_for(self._core)
+            self._core = ProducerCore(config)
+        except BaseException:
+            if spool_file is not None:
+                spool_file.close()
+            raise
+        try:
+            self._spool: Spool | None = spool_for(self._core, spool_file)
         except BaseException:
             self._core.stop_polling(1.0)
             raise
@@ -719,7 +723,7 @@ class AsyncPublisher(_PublisherBase):
         """
         loop = self._bind()
         self._check_open()
-        events = events if isinstance(events, Sequence) else list(events)
+        events = event_batch(events, "publish_many")
         batch = _Batch(len(events))
         batch.done = loop.create_future()
         if self._spool is not None:
@@ -874,7 +878,7 @@ class AsyncPublisher(_PublisherBase):
         spool = self._need_spool()
         loop = self._bind()
         self._check_open()
-        events = events if isinstance(events, Sequence) else list(events)
+        events = event_batch(events, "accept_many")
         results: list[Accepted | EventwireError] = [None] * len(events)  # type: ignore[list-item]
 
         def accepted(enc: EncodedEvent, index: int) -> Pending:
@@ -1266,7 +1270,7 @@ class Publisher(_PublisherBase):
         later (from other threads) are produced after the rest of this call.
         """
         self._check_open()
-        events = events if isinstance(events, Sequence) else list(events)
+        events = event_batch(events, "publish_many")
         batch = _SyncBatch(len(events))
         if self._spool is not None:
             self._spool_batch(self._spool, events, batch, topic)
@@ -1360,7 +1364,7 @@ class Publisher(_PublisherBase):
         """
         spool = self._need_spool()
         self._check_open()
-        events = events if isinstance(events, Sequence) else list(events)
+        events = event_batch(events, "accept_many")
         results: list[SyncAccepted | EventwireError] = [None] * len(events)  # type: ignore[list-item]
 
         def accepted(enc: EncodedEvent, index: int) -> Pending:

@@ -36,9 +36,9 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 import msgspec
-import structlog
 
 from eventwire._codec import EncodedEvent, Headers
+from eventwire._config import PublisherConfig
 from eventwire._errors import (
     CLOSED_MESSAGE,
     PublisherClosedError,
@@ -46,10 +46,9 @@ from eventwire._errors import (
     RetriablePublishError,
     SpoolError,
 )
+from eventwire._logs import log as _log
 from eventwire._outcome import DeliveryReceipt
 from eventwire._producer import PARK_DELAY, Pending, ProducerCore
-
-_log = structlog.get_logger("eventwire")
 
 #: ``PRAGMA application_id`` of an eventwire spool ("EWSP"): a foreign SQLite file is refused.
 APPLICATION_ID: Final = 0x45575350
@@ -270,8 +269,10 @@ class SpoolEntry(Pending):
 class Spool:
     """The writer thread and the bookkeeping around one ``SpoolFile``."""
 
-    def __init__(self, path: str | os.PathLike[str], core: ProducerCore, max_events: int) -> None:
-        self.file = SpoolFile(path)
+    def __init__(
+        self, path: str | os.PathLike[str] | SpoolFile, core: ProducerCore, max_events: int
+    ) -> None:
+        self.file = path if isinstance(path, SpoolFile) else SpoolFile(path)
         self.max_events = max_events
         self._core = core
         self._replay = self.file.load()
@@ -613,9 +614,24 @@ def run_callbacks(callbacks: list[Callback], failure: BaseException | None) -> N
         callback(failure)
 
 
-def spool_for(core: ProducerCore) -> Spool | None:
-    """The spool a config asks for, opened (and checked) now, or ``None``."""
-    config = core.config
-    if config.spool_path is None:
+def open_spool_file(config: PublisherConfig) -> SpoolFile | None:
+    """The spool file a config asks for, opened and checked, or ``None``. Publishers open it
+    before their producer: a file that is not a spool (or is in use) is refused before
+    librdkafka starts, connects and logs.
+
+    Raises:
+        SpoolError: the file cannot be used as a spool.
+    """
+    return None if config.spool_path is None else SpoolFile(config.spool_path)
+
+
+def spool_for(core: ProducerCore, file: SpoolFile | None) -> Spool | None:
+    """The spool over ``file`` (from `open_spool_file`), or ``None`` without one; the file is
+    closed if the spool cannot be set up."""
+    if file is None:
         return None
-    return Spool(config.spool_path, core, config.spool_max_events)
+    try:
+        return Spool(file, core, core.config.spool_max_events)
+    except BaseException:
+        file.close()
+        raise

@@ -30,10 +30,9 @@ from typing import Any
 
 import msgspec
 import pytest
-import structlog
 
 import eventwire
-from eventwire.testing import AsyncFakePublisher, LocalBroker
+from eventwire.testing import AsyncFakePublisher, LocalBroker, capture_logs
 from tests.docs.blocks import (
     ROOT,
     Block,
@@ -58,7 +57,7 @@ def run_code(
     )
     printed = io.StringIO()
     # capture_logs: the library's log lines are not part of what a block prints.
-    with contextlib.redirect_stdout(printed), structlog.testing.capture_logs():
+    with contextlib.redirect_stdout(printed), capture_logs():
         outcome = eval(code, namespace)  # noqa: S307 - the repository's own documentation
         if isinstance(outcome, Coroutine):
             asyncio.run(outcome)
@@ -344,6 +343,104 @@ def test_testing_your_service() -> None:
     asyncio.run(run())
 
 
+def test_testing_your_service_runs_in_a_fresh_pytest_project(tmp_path: Path) -> None:
+    # A new project has no pytest configuration: pytest-asyncio runs in its strict mode, where
+    # an unmarked async test is not run (pytest fails it). The documented test carries its mark.
+    (tmp_path / "test_checkout.py").write_text(
+        "from decimal import Decimal\n"
+        "from examples.unit_testing_with_fake_publisher import CART, NOW, CheckoutService,"
+        " OrderPlaced\n" + the_block("fake-publisher-test").text
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_checkout.py"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+# -- logging.md -----------------------------------------------------------------------------------
+
+#: Appended to a logging set-up block: one event published and the publisher closed.
+_PUBLISH_ONE = """
+import msgspec
+import eventwire
+
+@eventwire.event(topic={topic!r}, key="order_id", type="docs.order.logged", version=1)
+class Logged(msgspec.Struct, frozen=True):
+    order_id: str
+
+with eventwire.Publisher(eventwire.PublisherConfig(bootstrap_servers={servers!r})) as publisher:
+    publisher.publish(Logged(order_id="ord-1"))
+"""
+
+
+def _publish_after(setup: str, broker: LocalBroker) -> list[str]:
+    """Run a logging set-up and a publish in a process of their own; its stderr lines (stdout
+    must stay empty)."""
+    script = setup + _PUBLISH_ONE.format(
+        topic=private_topic(broker), servers=broker.bootstrap_servers
+    )
+    result = subprocess.run(  # noqa: S603 - our interpreter, the documentation's code
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    return result.stderr.splitlines()
+
+
+def test_logging_set_up_with_plain_logging(eventwire_broker: LocalBroker) -> None:
+    started, closed = _publish_after(the_block("logging-plain").text, eventwire_broker)
+    assert started == (
+        "INFO eventwire: eventwire.publisher_started preset=durable bootstrap_servers="
+        f"{eventwire_broker.bootstrap_servers} client_id=eventwire encoding=json validate=True"
+    )
+    assert closed.startswith("INFO eventwire: eventwire.publisher_closed delivered=1 failed=0 ")
+
+
+def test_logging_set_up_with_structlog(eventwire_broker: LocalBroker) -> None:
+    lines = _publish_after(the_block("logging-structlog").text, eventwire_broker)
+    started, closed = (json.loads(line) for line in lines)
+    assert {k: v for k, v in started.items() if k != "timestamp"} == {
+        "event": "eventwire.publisher_started",
+        "level": "info",
+        "logger": "eventwire",
+        "preset": "durable",
+        "bootstrap_servers": eventwire_broker.bootstrap_servers,
+        "client_id": "eventwire",
+        "encoding": "json",
+        "validate": True,
+    }
+    assert (closed["event"], closed["delivered"], closed["failed"]) == (
+        "eventwire.publisher_closed",
+        1,
+        0,
+    )
+
+
+@eventwire.event(topic="docs.logged", key="order_id", type="docs.order.captured", version=1)
+class LoggedOrder(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: str
+
+
+def test_logging_in_tests(eventwire_broker: LocalBroker) -> None:
+    topic = private_topic(eventwire_broker)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=eventwire_broker.bootstrap_servers, topic_map={"docs.logged": topic}
+    )
+    with eventwire.Publisher(config) as publisher:
+        namespace = {"publisher": publisher, "event": LoggedOrder(order_id="logged")}
+        run_code(the_block("logging-in-tests").text, namespace)
+    assert namespace["logs"] == []
+    [record] = eventwire_broker.consume(topic, count=1)
+    assert record.key == b"logged"
+
+
 # -- schemas.md -----------------------------------------------------------------------------------
 
 
@@ -409,6 +506,9 @@ RUNNERS: dict[str, Callable[..., None]] = {
     "readiness-endpoint": test_readiness_endpoint,
     "asgi-health": test_asgi_health_app,
     "fake-publisher-test": test_testing_your_service,
+    "logging-plain": test_logging_set_up_with_plain_logging,
+    "logging-structlog": test_logging_set_up_with_structlog,
+    "logging-in-tests": test_logging_in_tests,
     "schema-check": test_schema_check,
     "snapshots": test_schema_snapshots,
 }

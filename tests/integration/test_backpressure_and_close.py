@@ -10,10 +10,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from structlog.testing import capture_logs
 
 import eventwire
-from eventwire.testing import LocalBroker, ProxiedBroker
+from eventwire.testing import LocalBroker, ProxiedBroker, capture_logs
 from tests.events import BlobStored, OrderPlaced, order
 from tests.integration.conftest import Topics
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from structlog.testing import capture_logs
 
 import eventwire
+from eventwire.testing import capture_logs
 from eventwire.testing._noida import NoidaBroker
 from tests.events import OrderPlaced, order
 from tests.integration.conftest import Topics

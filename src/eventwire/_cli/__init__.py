@@ -25,6 +25,7 @@ from eventwire._cli.errors import (
     USAGE,
     CliError,
 )
+from eventwire._topics import topic_problem
 
 BOOTSTRAP_ENV_VAR = "EVENTWIRE_BOOTSTRAP_SERVERS"
 DEFAULT_BOOTSTRAP = "localhost:9092"
@@ -156,8 +157,12 @@ def _parser() -> _Parser:
         " class and publish it with AsyncPublisher.publish_many in chunks, in file order."
         " Blank lines are skipped. A bad line never stops the good ones: it is written to the"
         " rejects file (JSON Lines: line, stage, path, reason, text, error), as is an event that"
-        " could not be delivered. A progress bar shows on stderr when it is a terminal; the"
-        " summary (read / published / rejected / failed, throughput) goes to stdout.\n\n"
+        " could not be delivered; the file is only written when a line is rejected. Fields the"
+        " class does not have are dropped and counted in the summary (refused with"
+        " --forbid-unknown-fields). A stream (stdin from a pipe) is published as it arrives: a"
+        " chunk goes once its first line has waited --chunk-wait seconds. A progress bar shows"
+        " on stderr when it is a terminal; the summary (read / published / rejected / failed,"
+        " start-up, throughput) goes to stdout.\n\n"
         "example:\n  eventwire produce --event shop.events:OrderPlaced --file orders.jsonl"
         " --bootstrap-servers localhost:9092",
         "exit codes:\n  0   every line was published\n"
@@ -189,7 +194,8 @@ def _parser() -> _Parser:
         "--rejects",
         default=None,
         metavar="PATH",
-        help="where rejected lines go, always rewritten (default: FILE.rejects.jsonl;"
+        help="where rejected lines go, rewritten by a run that rejects any (a run that"
+        " rejects none removes it); never the input (default: FILE.rejects.jsonl;"
         " eventwire-rejects.jsonl for stdin)",
     )
     produce.add_argument(
@@ -213,6 +219,20 @@ def _parser() -> _Parser:
         default=10_000,
         metavar="N",
         help="events per publish_many call (10,000)",
+    )
+    produce.add_argument(
+        "--chunk-wait",
+        type=_seconds,
+        default=0.2,
+        metavar="SECONDS",
+        help="publish a chunk that has not filled once its first line has waited this long;"
+        " for a slow stream such as a pipe (0.2)",
+    )
+    produce.add_argument(
+        "--forbid-unknown-fields",
+        action="store_true",
+        help="reject a line holding fields the event class does not have (default: they are"
+        " dropped and counted in the summary)",
     )
     produce.add_argument(
         "--delivery-timeout",
@@ -376,22 +396,31 @@ def _add_asyncapi(schema_sub: argparse._SubParsersAction[_Parser]) -> None:
     )
 
 
-@contextlib.contextmanager
-def _quiet_library_logs() -> Iterator[None]:
-    """The command is an application, so it may configure structlog: eventwire's info lines
-    would mix with the output, so only warnings and errors show, on stderr. The previous
-    configuration comes back afterwards (``main`` may run inside another program)."""
-    import structlog
+class _CommandLineFormatter(logging.Formatter):
+    """``eventwire: warning: eventwire.publish_failed topic=...``, like the command's errors."""
 
-    previous = structlog.get_config()
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
+    def format(self, record: logging.LogRecord) -> str:
+        return f"eventwire: {record.levelname.lower()}: {super().format(record)}"
+
+
+@contextlib.contextmanager
+def _library_logs_on_stderr() -> Iterator[None]:
+    """The command is an application, so it decides where eventwire's log lines go: warnings
+    and errors on stderr, as one line each; info lines nowhere (stdout is the output). A
+    program that runs ``main`` after configuring logging keeps its own set-up; the handler
+    is removed afterwards."""
+    logger = logging.getLogger("eventwire")
+    if logger.hasHandlers():
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_CommandLineFormatter())
+    logger.addHandler(handler)
     try:
         yield
     finally:
-        structlog.configure(**previous)
+        logger.removeHandler(handler)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -404,6 +433,12 @@ def _run(args: argparse.Namespace) -> int:
         from eventwire._cli.broker import run_broker
 
         topics = [t.strip() for group in args.topic for t in group.split(",") if t.strip()]
+        for name in topics:  # Tansu creates names that every publisher would then refuse
+            problem = topic_problem(name)
+            if problem is not None:
+                raise CliError(
+                    f"--topic {name!r} is not a legal Kafka topic name: {problem}", USAGE
+                )
         return run_broker(port=args.port, partitions=args.partitions, topics=topics)
     if args.command == "produce":
         from eventwire._cli.produce import print_summary, run_produce
@@ -417,6 +452,8 @@ def _run(args: argparse.Namespace) -> int:
             encoding=args.encoding,
             preset=args.preset,
             chunk_size=args.chunk_size,
+            chunk_wait=args.chunk_wait,
+            forbid_unknown_fields=args.forbid_unknown_fields,
             delivery_timeout=args.delivery_timeout,
             connect_timeout=args.connect_timeout,
             show_progress=not args.no_progress,
@@ -459,7 +496,7 @@ def _run_schema(args: argparse.Namespace) -> int:
     else:
         from eventwire._cli.schema import export_schema
 
-        text = export_schema(args.event, args.indent)
+        text = export_schema(args.event, args.indent, output=args.output)
     if args.output is None:
         sys.stdout.write(text)
         return OK
@@ -481,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        with _quiet_library_logs():
+        with _library_logs_on_stderr():
             return _run(args)
     except CliError as exc:
         _error(str(exc))

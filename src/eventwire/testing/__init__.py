@@ -1,5 +1,6 @@
-"""Test kit for eventwire users: in-memory fake publishers, a real local broker, and a
-fault-injecting TCP proxy in front of it (latency, pauses, cuts, black holes, connection resets).
+"""Test kit for eventwire users: in-memory fake publishers, a real local broker, a
+fault-injecting TCP proxy in front of it (latency, pauses, cuts, black holes, connection resets),
+and ``capture_logs`` to assert eventwire's log events.
 
 ``FakePublisher``/``AsyncFakePublisher`` need nothing else. ``LocalBroker`` needs the
 ``testing`` extra: ``pip install 'eventwire[testing]'``. The pytest plugin (registered
@@ -15,6 +16,7 @@ from eventwire.testing._fake import (
     FakePublisher,
     PublishedRecord,
 )
+from eventwire.testing._logs import capture_logs
 from eventwire.testing._proxy import FaultProxy, ProxiedBroker
 from eventwire.testing._schema_snapshots import assert_schema_snapshots
 
@@ -29,4 +31,5 @@ __all__ = [
     "ProxiedBroker",
     "PublishedRecord",
     "assert_schema_snapshots",
+    "capture_logs",
 ]

@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
@@ -26,7 +27,7 @@ import msgspec
 from confluent_kafka import KafkaError
 
 from eventwire._classify import classify, to_publish_error
-from eventwire._codec import EncodedEvent, EventCodec, UserHeaders, header_items
+from eventwire._codec import EncodedEvent, EventCodec, UserHeaders, header_items, key_bytes
 from eventwire._config import PublisherConfig
 from eventwire._errors import (
     CLOSED_MESSAGE,
@@ -41,6 +42,7 @@ from eventwire._errors import (
     QueueFullError,
     RetriablePublishError,
 )
+from eventwire._events import event_batch
 from eventwire._health import HealthStatus
 from eventwire._outcome import (
     Accepted,
@@ -250,16 +252,20 @@ class _FakeBase:
         of_type: type[Any] | None = None,
         *,
         topic: str | None = None,
-        key: str | bytes | None = None,
+        key: str | bytes | int | uuid.UUID | None = None,
     ) -> list[PublishedRecord]:
         """The delivered records in delivery order, optionally filtered.
 
         Args:
             of_type: only events of this class.
             topic: only records written to this topic (the name after remapping).
-            key: only records with this key.
+            key: only records with this key: the key field's value (``str``, ``int``,
+                ``UUID``, a ``StrEnum``/``IntEnum`` member) or the key bytes.
+
+        Raises:
+            TypeError: ``key`` is of another type (it could match no record).
         """
-        wanted_key = key.encode() if isinstance(key, str) else key
+        wanted_key = None if key is None else key_bytes(key)
         with self._lock:
             records = list(self._records)
         return [
@@ -513,7 +519,7 @@ class _FakeBase:
         outcomes: list[PublishOutcome | None] = []
         accepted: list[tuple[int, _Accepted]] = []
         blocked: dict[object, QueueFullError] = {}  # keys whose event found no room
-        for index, event in enumerate(events):
+        for index, event in enumerate(event_batch(events, "publish_many")):
             try:
                 enc = self._encode(event, topic)
             except EventwireError as exc:
@@ -647,7 +653,7 @@ class AsyncFakePublisher(_FakeBase):
         self._need_spool()
         self._check_open()
         results: list[Accepted | EventwireError] = []
-        for event in events:
+        for event in event_batch(events, "accept_many"):
             try:
                 results.append(self._accepted(*self._durable(event, topic)))
             except EventwireError as exc:
@@ -781,7 +787,7 @@ class FakePublisher(_FakeBase):
         self._check_open()
         results: list[SyncAccepted | EventwireError | None] = []
         kept: list[tuple[EncodedEvent, _Accepted | PublishError]] = []
-        for event in events:
+        for event in event_batch(events, "accept_many"):
             try:
                 kept.append(self._durable(event, topic))
             except EventwireError as exc:
