@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 LINTED := $(wildcard src tests benchmarks examples)
 
-.PHONY: demo test lint typecheck pytest faults bench clean
+.PHONY: demo test lint typecheck docs browser pytest faults bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 1; }
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/eventwire demo
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
@@ -28,8 +28,25 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src tests/typing
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	PYTHONASYNCIODEBUG=1 $(BIN)/pytest -q
+
+# The documentation site, into site/ (tests/docs/test_site.py builds it again and opens it).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+# Debian's headless Chromium (and a font) for the docs screenshot test; CI runs as root.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium with apt-get (the docs screenshot test needs it)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+	  else \
+	    echo "the docs screenshot test needs Debian's chromium: sudo apt-get install chromium" \
+	         "fonts-dejavu-core (or run 'make browser' as root)"; \
+	    exit 1; \
+	  fi; }
 
 # The fault suite at full size (tests/faults; CI runs it with a small event count).
 FAULT_EVENTS ?= 100000
@@ -40,4 +57,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache site

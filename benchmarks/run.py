@@ -34,7 +34,6 @@ import codec
 import confluent_kafka
 import latency
 import report
-import structlog
 from confluent_kafka.admin import AdminClient
 from throughput import (
     CASES,
@@ -325,13 +324,11 @@ def _stop_broker(broker: LocalBroker) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _quiet_logs() -> None:
-    # The benchmark is an application: it may configure structlog. eventwire's info lines
-    # (publisher started/closed) would interleave with the report on stdout; warnings and
-    # errors still show, on stderr.
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+def _logs_on_stderr() -> None:
+    # The benchmark is an application: it configures logging. eventwire's warnings and errors
+    # show on stderr; its info lines (publisher started/closed) stay out of the report.
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
 
 
@@ -345,12 +342,27 @@ def _latency_stats(
     return (stats["raw"], stats["eventwire"]), stats.get("design")
 
 
+def _draw_plots(result: dict[str, Any], output: Path) -> None:
+    """The Performance page's plots, next to the docs when the report is the committed one
+    (``benchmarks/RESULTS.md``), else next to the report."""
+    import importlib.util
+
+    import plots
+
+    if importlib.util.find_spec("matplotlib") is None:  # the `bench` extra
+        progress("no plots: matplotlib is not installed (pip install 'eventwire[bench]')")
+        return
+    target = plots.DEFAULT_OUTPUT if output.resolve() == HERE / "RESULTS.md" else output.parent
+    for path in plots.write_plots(result, target):
+        progress(f"wrote {path}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     # A shell starts background jobs with SIGINT ignored; the watchdog and Ctrl-C need it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    _quiet_logs()
+    _logs_on_stderr()
     quick = args.quick
     latency_samples, latency_warmup = (500, 100) if quick else (2_000, 200)
     codec_loops = 10_000 if quick else codec.LOOPS
@@ -432,6 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
     print(text)
     progress(f"wrote {args.output} and {args.json}")
+    _draw_plots(result, args.output)
     if run.interrupted:
         return 130
     return 1 if any(s.errors for s in summaries) else 0

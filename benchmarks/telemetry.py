@@ -22,20 +22,17 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from eventwire._producer import Pending, ProducerCore
-
 import eventwire
 import eventwire.codec
 from events import order
+from eventwire._core.coordinator import ProducerCore
+from eventwire._telemetry import instrumentation_for
 
 
-class _Slot(Pending):
-    __slots__ = ()
+class _NoSink:
+    """Where the outcomes go: nowhere (the case measures the core and its telemetry)."""
 
-    def __init__(self, encoded: Any) -> None:
-        self.encoded = encoded
-
-    def settle(self, outcome: object) -> None:
+    def settle(self, record: object, outcome: object) -> None:
         return None
 
 
@@ -86,16 +83,17 @@ def _modes() -> dict[str, dict[str, Any]]:
 
 
 def _once(changes: dict[str, Any], events: int) -> float:
-    core = ProducerCore(_config(**changes))
+    config = _config(**changes)
+    core = ProducerCore(config, telemetry=instrumentation_for(config))
     codec = eventwire.codec.EventCodec(validate=False)
-    slots = [_Slot(codec.encode(order(n))) for n in range(events)]
+    sink = _NoSink()
+    slots = [core.record(codec.encode(order(n)), sink) for n in range(events)]
     messages = [_Message(n) for n in range(events)]
     batch: list[Any] = []
     gc.collect()
     gc.disable()
     try:
         start = time.process_time()
-        core.track(events)
         for slot in slots:
             core.produce(slot)
         for slot, message in zip(slots, messages, strict=True):  # the delivery callbacks
@@ -106,7 +104,7 @@ def _once(changes: dict[str, Any], events: int) -> float:
         cpu = time.process_time() - start
     finally:
         gc.enable()
-        core._producer.purge()
+        core.handle.transport.purge()
         core.stop_polling(1.0)
     return cpu / events * 1e6
 

@@ -10,9 +10,15 @@ from typing import Any
 import eventwire
 
 
+def summary(doc: str | None) -> str:
+    """The first paragraph of a docstring, as one line (a first sentence may wrap)."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
 def parser(doc: str | None) -> argparse.ArgumentParser:
-    """An argument parser with ``--bootstrap-servers`` and ``--topic-prefix``."""
-    parsed = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
+    """An argument parser with ``--bootstrap-servers`` and ``--topic-prefix``; the
+    docstring's first paragraph describes the example in ``--help``."""
+    parsed = argparse.ArgumentParser(description=summary(doc))
     parsed.add_argument(
         "--bootstrap-servers",
         default=os.environ.get("EVENTWIRE_BOOTSTRAP_SERVERS", "localhost:9092"),

@@ -34,6 +34,7 @@ import pytest
 
 import eventwire
 from eventwire.testing import AsyncFakePublisher
+from examples import _common
 
 # -- the service ------------------------------------------------------------------------------
 
@@ -107,6 +108,7 @@ def service_with(publisher: eventwire.AsyncPublisherProtocol) -> CheckoutService
     return CheckoutService(publisher, new_id=lambda: next(ids), clock=lambda: NOW)
 
 
+@pytest.mark.asyncio
 async def test_checkout_publishes_order_placed(async_fake_publisher: AsyncFakePublisher) -> None:
     result = await service_with(async_fake_publisher).checkout("cust-7", CART)
 
@@ -126,6 +128,7 @@ async def test_checkout_publishes_order_placed(async_fake_publisher: AsyncFakePu
     assert record.header("channel") == b"web"
 
 
+@pytest.mark.asyncio
 async def test_orders_of_one_key_share_a_partition(
     async_fake_publisher: AsyncFakePublisher,
 ) -> None:
@@ -137,6 +140,7 @@ async def test_orders_of_one_key_share_a_partition(
     assert (first.offset, second.offset) == (0, 1)
 
 
+@pytest.mark.asyncio
 async def test_a_failed_delivery_parks_the_order(async_fake_publisher: AsyncFakePublisher) -> None:
     service = service_with(async_fake_publisher)
     async_fake_publisher.fail_nth(1, code="NETWORK_EXCEPTION")
@@ -147,6 +151,7 @@ async def test_a_failed_delivery_parks_the_order(async_fake_publisher: AsyncFake
     assert [e.order_id for e in async_fake_publisher.events(OrderPlaced)] == ["ord-2"]
 
 
+@pytest.mark.asyncio
 async def test_an_open_breaker_parks_orders(async_fake_publisher: AsyncFakePublisher) -> None:
     service = service_with(async_fake_publisher)
     async_fake_publisher.open_breaker()
@@ -155,6 +160,7 @@ async def test_an_open_breaker_parks_orders(async_fake_publisher: AsyncFakePubli
     async_fake_publisher.assert_published()  # nothing
 
 
+@pytest.mark.asyncio
 async def test_an_invalid_cart_is_refused_before_publishing(
     async_fake_publisher: AsyncFakePublisher,
 ) -> None:
@@ -175,7 +181,7 @@ async def run(publisher: eventwire.AsyncPublisherProtocol) -> list[CheckoutResul
 
 
 async def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=_common.summary(__doc__))
     parser.add_argument("--bootstrap-servers", help="publish to this broker instead of the fake")
     parser.add_argument("--topic-prefix", default="", help="prefix every topic name on the broker")
     args = parser.parse_args(argv)

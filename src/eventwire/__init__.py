@@ -1,11 +1,12 @@
 """eventwire: typed domain events published to Apache Kafka.
 
 Validated before they are produced, idempotent and ordered per key, every failure classified
-and visible. See the README for the two-minute tour.
+and visible. See the documentation site (docs/, `make docs`) for the guides.
 
 Public submodules: ``eventwire.codec`` (the encoder publishers use: ``EventCodec``,
 ``EncodedEvent``), ``eventwire.inspect`` (what a declared event is: ``spec_of``,
-``is_event``, ``EventSpec``; the failure ``CLASSIFICATION`` table) and ``eventwire.testing``.
+``is_event``, ``EventSpec``; the failure ``CLASSIFICATION`` table), ``eventwire.transport``
+(the seam under the publishers) and ``eventwire.testing``.
 """
 
 from eventwire._async_publisher import AsyncPublisher
@@ -16,6 +17,7 @@ from eventwire._errors import (
     ConfigError,
     DeadLetteredError,
     EventDefinitionError,
+    EventDefinitionWarning,
     EventValidationError,
     EventwireError,
     FatalPublishError,
@@ -56,6 +58,7 @@ __all__ = [
     "DeadLetteredError",
     "DeliveryReceipt",
     "EventDefinitionError",
+    "EventDefinitionWarning",
     "EventValidationError",
     "EventwireError",
     "FatalPublishError",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -22,6 +22,7 @@ from eventwire._core.record import InFlight
 from eventwire._core.transport import TransportFactory
 from eventwire._durable.relay import Callback, run_callbacks
 from eventwire._errors import EventwireError, PublishError
+from eventwire._events import event_batch
 from eventwire._messages import OTHER_LOOP_MESSAGE
 from eventwire._outcome import Accepted, CloseReport, DeliveryReceipt, PublishOutcome
 from eventwire._publisher import PublisherBase
@@ -170,7 +171,7 @@ class AsyncPublisher(PublisherBase):
         """
         loop = self._bind()
         self._check_open()
-        events = events if isinstance(events, Sequence) else list(events)
+        events = event_batch(events, "publish_many")
         batch = _Batch(len(events), loop.create_future())
         outcomes: list[PublishOutcome] = await self._run(
             flows.publish_many(self, events, topic, batch)
@@ -230,7 +231,7 @@ class AsyncPublisher(PublisherBase):
         self._need_spool()
         loop = self._bind()
         self._check_open()
-        events = events if isinstance(events, Sequence) else list(events)
+        events = event_batch(events, "accept_many")
         results: list[Accepted | EventwireError] = [None] * len(events)  # type: ignore[list-item]
 
         def target(encoded: Any, index: int) -> _AcceptedSink:

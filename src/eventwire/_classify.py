@@ -140,6 +140,18 @@ def classify(error: Any) -> FailureClass:
     return _BY_CODE.get(error.code(), "permanent")
 
 
+#: What to change, for codes whose librdkafka text does not say it.
+_HINTS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "MSG_SIZE_TOO_LARGE": (
+            "the broker refused the record as larger than the topic's max.message.bytes"
+            " (default: the broker's message.max.bytes, about 1 MB): raise that topic setting,"
+            " or publish smaller events"
+        ),
+    }
+)
+
+
 def to_publish_error(
     error: Any,
     *,
@@ -155,9 +167,10 @@ def to_publish_error(
     name = error.name()
     detail = error.str()
     prefix = f"{context}: " if context else ""
+    hint = _HINTS.get(name)
     message = (
         f"{prefix}event {event_id} to topic {topic!r} failed ({failure}, {name}): {detail}"
-        f" after {attempts} attempt{'s' if attempts != 1 else ''}"
+        f" after {attempts} attempt{'s' if attempts != 1 else ''}" + (f" ({hint})" if hint else "")
     )
     exc = _CLASS_ERRORS[failure](
         message, topic=topic, event_id=event_id, attempts=attempts, code=name

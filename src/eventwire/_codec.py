@@ -24,6 +24,8 @@ from eventwire._events import (
     DECIMAL_EXPECTED,
     EventSpec,
     finite_decimal_hook,
+    is_event,
+    not_an_event_message,
     spec_of,
 )
 from eventwire._validator import compile_check
@@ -181,6 +183,8 @@ class EventCodec:
                 raise EventDefinitionError(
                     f"{name} is a class, not an event: publish an instance, {name}(...)"
                 )
+            if not is_event(cls):
+                raise EventDefinitionError(not_an_event_message(event))
             codec = self._type_codec(cls)
         if self.validate and not codec.check(event):
             _full_check(codec, event)
@@ -328,9 +332,15 @@ def _validation_error(spec: EventSpec, exc: msgspec.ValidationError) -> EventVal
     if not sep:
         return EventValidationError(spec.type, "$", message)
     path = path.rstrip("`")
-    if reason.startswith("Expected `str`") and _last_field(path) in spec.decimal_fields:
+    field = _last_field(path)
+    if field in spec.decimal_fields and reason.startswith("Expected `"):
+        # The validating type stands a string in for each Decimal: name the user's type.
         got = reason.partition(", got ")[2]
-        reason = DECIMAL_EXPECTED + (f", got {got}" if got else "")
+        declared = spec.decimal_types.get(field)
+        if reason.startswith("Expected `str`"):
+            reason = DECIMAL_EXPECTED + (f", got {got}" if got else "")
+        elif declared is not None and not path.endswith("]"):
+            reason = f"Expected `{declared}`" + (f", got {got}" if got else "")
     return EventValidationError(spec.type, path, reason)
 
 
@@ -375,6 +385,24 @@ def _key_bytes(value: Any) -> bytes | None:
     if isinstance(value, bytes):
         return value
     return str(value).encode()
+
+
+def key_bytes(value: object) -> bytes:
+    """The record key an event whose key field holds ``value`` gets (``value`` may also be
+    the key bytes themselves): what to compare records' keys with.
+
+    Raises:
+        TypeError: ``value`` is of no key type (``str``, ``int``, ``UUID``, ``bytes``, a
+            ``StrEnum``/``IntEnum`` member).
+    """
+    if isinstance(value, str | bytes | int | uuid.UUID) and not isinstance(value, bool):
+        found = _key_bytes(value)
+        if found is not None:
+            return found
+    raise TypeError(
+        f"a key is a str, int, UUID or bytes (the key field's value, or the key bytes), "
+        f"not {type(value).__name__}"
+    )
 
 
 def header_items(headers: Headers) -> list[tuple[str, HeaderValue]]:

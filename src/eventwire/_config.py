@@ -23,6 +23,7 @@ from typing import Any, Final, Literal, TypeAlias
 
 from eventwire._errors import ConfigError
 from eventwire._options import BreakerPolicy, DeadLetterPolicy, RetryPolicy, Telemetry
+from eventwire._topics import prefix_problem, topic_problem
 
 Preset: TypeAlias = Literal["durable", "throughput", "low_latency"]
 Encoding: TypeAlias = Literal["json", "msgpack"]
@@ -79,10 +80,8 @@ _MAX_LINGER_MS: Final = 900_000
 _MAX_MESSAGE_TIMEOUT_MS: Final = 2_147_483_647
 
 _BOOTSTRAP_ENTRY: Final = re.compile(
-    r"(?:[A-Za-z_]+://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>[0-9]{1,5})"
+    r"(?:(?P<scheme>[^/]*)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>[0-9]{1,5})"
 )
-_TOPIC_NAME: Final = re.compile(r"[A-Za-z0-9._-]{1,249}")
-_TOPIC_PREFIX: Final = re.compile(r"[A-Za-z0-9._-]{0,249}")
 
 # Keys eventwire sets itself, and what to use instead. Compared lower-cased; aliases included.
 _OWNED_KEYS: Final[Mapping[str, str]] = MappingProxyType(
@@ -159,8 +158,10 @@ class PublisherConfig:
     on the same partition as from a Java producer). None of this can be overridden.
 
     Attributes:
-        bootstrap_servers: initial brokers, ``"host:port[,host:port...]"`` (an optional
-            ``proto://`` prefix and bracketed IPv6 hosts are accepted).
+        bootstrap_servers: initial brokers, ``"host:port[,host:port...]"``; bracketed IPv6
+            hosts are accepted, and so is a prefix naming ``security_protocol``
+            (``PLAINTEXT://``, ``SSL://``, ``SASL_PLAINTEXT://``, ``SASL_SSL://``; any other
+            scheme, such as ``kafka://`` or ``http://``, is refused).
         preset: tuning profile: ``"durable"`` (default; linger 5 ms, no compression),
             ``"throughput"`` (linger 20 ms, lz4, large batches and queue) or ``"low_latency"``
             (linger 0 ms, Nagle off).
@@ -294,16 +295,15 @@ class PublisherConfig:
                 (e.g. an empty name, or a prefix that makes it longer than 249 characters).
         """
         # A per-call topic must be legal itself: an empty one resolved to the prefix alone.
-        if not _legal_topic(declared):
-            raise ConfigError(
-                f"topic {declared!r} is not a legal Kafka topic name "
-                "([a-zA-Z0-9._-], 1 to 249 characters)"
-            )
+        problem = topic_problem(declared)
+        if problem is not None:
+            raise ConfigError(f"topic {declared!r} is not a legal Kafka topic name: {problem}")
         topic = self.topic_prefix + self.topic_map.get(declared, declared)
-        if not _legal_topic(topic):
+        problem = topic_problem(topic)
+        if problem is not None:
             raise ConfigError(
                 f"topic {declared!r} resolves to {topic!r} (topic_prefix + topic_map), which is "
-                "not a legal Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters)"
+                f"not a legal Kafka topic name: {problem}"
             )
         return topic
 
@@ -408,6 +408,15 @@ class PublisherConfig:
                     f"bootstrap_servers entry {entry.strip()!r} has port {match['port']}, "
                     "outside 1..65535"
                 )
+            scheme = match["scheme"]
+            if scheme is not None and scheme.upper() not in _SECURITY_PROTOCOLS:
+                # librdkafka would log a parse error and never connect: every publish would
+                # then fail as "unreachable", far from the cause.
+                raise ConfigError(
+                    f"bootstrap_servers entry {entry.strip()!r} has scheme {scheme + '://'!r}, "
+                    "which Kafka clients do not know: give 'host:port', or prefix it with the "
+                    f"security protocol ({', '.join(p + '://' for p in _SECURITY_PROTOCOLS)})"
+                )
 
     def _check_identity(self) -> None:
         if self.preset not in _PRESETS:
@@ -433,10 +442,10 @@ class PublisherConfig:
 
     def _check_topics(self) -> None:
         prefix = self.topic_prefix
-        if not isinstance(prefix, str) or not _TOPIC_PREFIX.fullmatch(prefix):
+        problem = prefix_problem(prefix)
+        if problem is not None:
             raise ConfigError(
-                f"topic_prefix {prefix!r} is not legal in a Kafka topic name "
-                "([a-zA-Z0-9._-], at most 249 characters)"
+                f"topic_prefix {prefix!r} is not legal in a Kafka topic name: {problem}"
             )
         if not isinstance(self.topic_map, Mapping):
             raise ConfigError(
@@ -444,20 +453,22 @@ class PublisherConfig:
             )
         topic_map = dict(self.topic_map)
         for declared, mapped in topic_map.items():
-            if not isinstance(declared, str) or not _TOPIC_NAME.fullmatch(declared):
+            problem = topic_problem(declared)
+            if problem is not None:
                 raise ConfigError(
                     f"topic_map key {declared!r} is not a legal Kafka topic name, so no event "
-                    "could use it ([a-zA-Z0-9._-], 1 to 249 characters)"
+                    f"could use it: {problem}"
                 )
             if not isinstance(mapped, str) or not mapped:
                 raise ConfigError(
                     f"topic_map[{declared!r}] must be a non-empty str, got {mapped!r}"
                 )
             topic = prefix + mapped
-            if not _TOPIC_NAME.fullmatch(topic) or topic in {".", ".."}:
+            problem = topic_problem(topic)
+            if problem is not None:
                 raise ConfigError(
                     f"topic_map[{declared!r}] resolves to {topic!r} (topic_prefix + mapped name), "
-                    "which is not a legal Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters)"
+                    f"which is not a legal Kafka topic name: {problem}"
                 )
         object.__setattr__(self, "topic_map", MappingProxyType(topic_map))
 
@@ -537,6 +548,15 @@ class PublisherConfig:
                 f"ssl_ca_location is set but security_protocol is {protocol!r}, which does not "
                 "use TLS; use 'SSL' or 'SASL_SSL'"
             )
+        for entry in self.bootstrap_servers.split(","):
+            scheme, sep, _ = entry.strip().partition("://")
+            if sep and scheme.upper() != protocol:
+                # librdkafka refuses an address whose protocol is not the configured one.
+                raise ConfigError(
+                    f"bootstrap_servers entry {entry.strip()!r} says {scheme.upper()}:// but "
+                    f"security_protocol is {protocol!r}; they must agree (drop the prefix, or "
+                    f"set security_protocol={scheme.upper()!r})"
+                )
 
     def _check_overrides(self) -> None:
         raw = self.librdkafka_overrides
@@ -572,10 +592,6 @@ class PublisherConfig:
         if self.linger_ms is not None:
             return self.linger_ms
         return float(_PRESETS[self.preset]["linger.ms"])
-
-
-def _legal_topic(name: object) -> bool:
-    return isinstance(name, str) and bool(_TOPIC_NAME.fullmatch(name)) and name not in {".", ".."}
 
 
 def _check_seconds(name: str, value: object) -> None:

@@ -24,6 +24,11 @@ class EventDefinitionError(EventwireError, TypeError):
     """An event class was declared in a way eventwire cannot publish."""
 
 
+class EventDefinitionWarning(UserWarning):
+    """An event class was declared in a way that is legal but likely a mistake, such as a
+    second class with the type and version of another but a different schema."""
+
+
 class EventValidationError(EventwireError, ValueError):
     """An event failed validation before it was produced; it never reached Kafka.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as _dt
+import enum
 import functools
 import math
 import operator
@@ -17,14 +18,16 @@ import re
 import types
 import typing
 import uuid
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
 import msgspec.inspect
 
-from eventwire._errors import EventDefinitionError
+from eventwire._errors import EventDefinitionError, EventDefinitionWarning
+from eventwire._topics import topic_problem
 
 _T = TypeVar("_T")
 
@@ -49,6 +52,8 @@ class EventSpec(msgspec.Struct, frozen=True, kw_only=True):
             in a ``str`` field would encode to a valid JSON string, but is refused here).
         decimal_fields: encoded names of fields (at any depth) holding ``Decimal`` values,
             used to word validation errors about them.
+        decimal_types: the annotation of each of those fields as declared (``"Decimal | int"``):
+            an error names it, not the validating type's string stand-in.
     """
 
     cls: type[Any]
@@ -59,9 +64,12 @@ class EventSpec(msgspec.Struct, frozen=True, kw_only=True):
     validation_type: builtins.type[Any]
     check_type: builtins.type[Any]
     decimal_fields: frozenset[str] = frozenset()
+    decimal_types: dict[str, str] = {}
 
 
 _SPECS: dict[type[Any], EventSpec] = {}
+#: The class declared last for each ``(type, version)``: consumers tell events apart by it.
+_BY_TYPE: dict[tuple[str, int], type[Any]] = {}
 
 
 def event(
@@ -119,6 +127,43 @@ def declared_events() -> list[EventSpec]:
     return list(_SPECS.values())
 
 
+def event_batch(events: Iterable[Any], method: str) -> Sequence[Any]:
+    """The events given to ``method`` (``publish_many``, ``accept_many``) as a sequence.
+
+    Raises:
+        TypeError: ``events`` is one event, or not an iterable of events; the message names
+            the call to use instead.
+    """
+    if isinstance(events, Sequence) and not isinstance(events, str | bytes | bytearray):
+        return events
+    single = method.removesuffix("_many")
+    if type(events) in _SPECS or isinstance(events, msgspec.Struct):
+        name = type(events).__qualname__
+        raise TypeError(
+            f"{method}() takes an iterable of events, got one {name} event: use "
+            f"{single}(event), or {method}([event])"
+        )
+    if isinstance(events, str | bytes | bytearray) or not isinstance(events, Iterable):
+        raise TypeError(
+            f"{method}() takes an iterable of events (a list, a generator...), "
+            f"got {type(events).__name__}"
+        )
+    return list(events)
+
+
+def not_an_event_message(value: object) -> str:
+    """What ``publish`` says about an object that is not an event."""
+    kind = type(value).__name__
+    if isinstance(value, list | tuple | set | frozenset) or (
+        isinstance(value, Iterable) and not isinstance(value, str | bytes | bytearray | dict)
+    ):
+        return (
+            f"a {kind} is not an event: publish() and accept() take one event; "
+            "publish_many(events) and accept_many(events) take several"
+        )
+    return f"{kind} is not an event: decorate it with @eventwire.event(...)"
+
+
 def _register(cls: type[Any], *, topic: str, key: str | None, type_name: str, version: int) -> None:
     name = getattr(cls, "__qualname__", repr(cls))
     if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
@@ -132,8 +177,11 @@ def _register(cls: type[Any], *, topic: str, key: str | None, type_name: str, ve
         raise EventDefinitionError(f"{name}: type {type_name!r} is not a valid event type name")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise EventDefinitionError(f"{name}: version must be a positive int, got {version!r}")
-    if not (isinstance(topic, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,249}", topic)):
-        raise EventDefinitionError(f"{name}: topic {topic!r} is not a valid Kafka topic name")
+    problem = topic_problem(topic)
+    if problem is not None:
+        raise EventDefinitionError(
+            f"{name}: topic {topic!r} is not a legal Kafka topic name: {problem}"
+        )
     declared = _SPECS.get(cls)
     if declared is not None:  # e.g. two stacked decorators: the last one would win silently
         raise EventDefinitionError(
@@ -148,10 +196,8 @@ def _register(cls: type[Any], *, topic: str, key: str | None, type_name: str, ve
                 f"{name}: key field {key!r} does not exist (fields: {', '.join(fields)})"
             )
         if not _can_be_key(fields[key].type):
-            raise EventDefinitionError(
-                f"{name}: key field {key!r} must be str, int, UUID or bytes, "
-                f"not {fields[key].type!r}"
-            )
+            raise EventDefinitionError(_key_type_message(name, key, fields[key].type))
+    _check_type_version(cls, name, type_name, version)
     wire = _Shadower(_DECIMAL_STRING, "Validation")
     _SPECS[cls] = EventSpec(
         cls=cls,
@@ -162,7 +208,74 @@ def _register(cls: type[Any], *, topic: str, key: str | None, type_name: str, ve
         validation_type=wire.shadow(cls),
         check_type=_Shadower(FiniteDecimal, "Check").shadow(cls),
         decimal_fields=frozenset(wire.decimal_fields),
+        decimal_types=wire.decimal_types,
     )
+    _BY_TYPE[(type_name, version)] = cls
+
+
+def strict_validation_type(cls: type[Any]) -> type[Any]:
+    """The validation type of an event class that also refuses unknown fields, at every
+    depth (the validation type ignores them, as msgspec does by default)."""
+    spec_of(cls)
+    return _Shadower(_DECIMAL_STRING, "Strict", forbid_unknown=True).shadow(cls)
+
+
+def _check_type_version(cls: type[Any], name: str, type_name: str, version: int) -> None:
+    """Warn of a second class with the same type and version but another schema: a consumer
+    reads ``ce_type`` and ``ce_eventversion`` to decode, and could not tell the two apart.
+
+    A warning, not an error: one process may load independent programs (a test run over
+    several services' modules) whose types happen to share a name. The same class declared
+    again (a reloaded module, a class built by a function called twice) and a class with the
+    same schema are no mistake."""
+    earlier = _BY_TYPE.get((type_name, version))
+    if earlier is None or earlier is cls:
+        return
+    if (earlier.__module__, earlier.__qualname__) == (cls.__module__, cls.__qualname__):
+        return
+    if wire_schema(earlier) == wire_schema(cls):
+        return
+    warnings.warn(
+        f"{name}: type {type_name!r} version {version} is already declared by "
+        f"{earlier.__module__}.{earlier.__qualname__} with another schema; consumers tell "
+        "events apart by type and version, so give this class a new version (or type)",
+        EventDefinitionWarning,
+        stacklevel=4,
+    )
+
+
+def wire_schema(cls: type[Any]) -> str:
+    """The JSON Schema of ``cls`` as canonical text, without names, titles or descriptions:
+    equal for two classes whose events look the same on the wire."""
+    schema = msgspec.json.schema(cls)
+    definitions = schema.pop("$defs", {})
+    numbers: dict[str, str] = {}
+    shapes: list[Any] = []
+
+    def canonical(node: Any) -> Any:
+        if isinstance(node, list):
+            return [canonical(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out: dict[str, Any] = {}
+        for key, value in sorted(node.items()):
+            if key in {"title", "description"}:
+                continue
+            if key == "$ref":
+                ref = value.rpartition("/")[2]
+                if ref not in numbers:
+                    numbers[ref] = f"#{len(numbers)}"
+                    shapes.append(None)
+                    shapes[int(numbers[ref][1:])] = canonical(definitions.get(ref, {}))
+                out[key] = numbers[ref]
+            elif key == "required":
+                out[key] = sorted(value)
+            else:
+                out[key] = canonical(value)
+        return out
+
+    root = canonical(schema)
+    return msgspec.json.encode([root, shapes], order="sorted").decode()
 
 
 def _check_field_types(cls: type[Any], name: str) -> None:
@@ -205,6 +318,37 @@ def _can_be_key(tp: Any) -> bool:
     if typing.get_origin(tp) is Annotated:
         tp = typing.get_args(tp)[0]
     return isinstance(tp, type) and issubclass(tp, _KEY_TYPES) and tp is not bool
+
+
+def _key_type_message(name: str, key: str, tp: Any) -> str:
+    if typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    refused = f"{name}: key field {key!r} must be str, int, UUID or bytes"
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        # A StrEnum or IntEnum member is a str or an int: its value is the key.
+        return (
+            f"{refused}; {tp.__qualname__} is a plain Enum, whose members are neither: declare "
+            f"it as `class {tp.__name__}(enum.StrEnum)` or `(enum.IntEnum)` so that the "
+            "member's value is the key"
+        )
+    return f"{refused}, not {type_text(tp)}"
+
+
+def type_text(tp: Any) -> str:
+    """An annotation as the user wrote it, e.g. ``Decimal | int`` or ``list[OrderLine]``."""
+    if tp is None or tp is type(None):
+        return "None"
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return type_text(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_text(arg) for arg in typing.get_args(tp))
+    if origin is typing.Literal:
+        return f"Literal[{', '.join(map(repr, typing.get_args(tp)))}]"
+    if origin is not None:
+        args = ", ".join("..." if a is Ellipsis else type_text(a) for a in typing.get_args(tp))
+        return f"{getattr(origin, '__name__', repr(origin))}[{args}]"
+    return getattr(tp, "__qualname__", repr(tp))
 
 
 _TZ_DATETIME: Final = Annotated[_dt.datetime, msgspec.Meta(tz=True)]
@@ -278,11 +422,13 @@ class _Shadower:
     ``decimal_type``; names, encode names, defaults, constraints and struct options stay.
     """
 
-    def __init__(self, decimal_type: Any, suffix: str) -> None:
+    def __init__(self, decimal_type: Any, suffix: str, *, forbid_unknown: bool = False) -> None:
         self.decimal_type = decimal_type
         self.suffix = suffix
+        self.forbid_unknown = forbid_unknown
         self.memo: dict[type[Any], type[Any]] = {}
         self.decimal_fields: set[str] = set()
+        self.decimal_types: dict[str, str] = {}
         self._found_decimal = False
 
     def shadow(self, cls: type[msgspec.Struct]) -> type[Any]:
@@ -294,9 +440,11 @@ class _Shadower:
         rename: dict[str, str] = {}
         for f in msgspec.structs.fields(cls):
             self._found_decimal = False
-            tp = self.strict(hints.get(f.name, f.type))
+            declared = hints.get(f.name, f.type)
+            tp = self.strict(declared)
             if self._found_decimal:
                 self.decimal_fields.add(f.encode_name)
+                self.decimal_types.setdefault(f.encode_name, type_text(declared))
             if f.default is not msgspec.NODEFAULT:
                 shadow_fields.append((f.name, tp, f.default))
             elif f.default_factory is not msgspec.NODEFAULT:
@@ -314,7 +462,7 @@ class _Shadower:
             tag=config.tag,
             tag_field=config.tag_field,
             array_like=config.array_like,
-            forbid_unknown_fields=config.forbid_unknown_fields,
+            forbid_unknown_fields=self.forbid_unknown or config.forbid_unknown_fields,
             omit_defaults=config.omit_defaults,
             gc=False,
         )

@@ -47,7 +47,9 @@ def too_large_error(
     error = PermanentPublishError(
         f"event {enc.event_id} ({enc.event_type}) is {len(enc.value):,} bytes encoded"
         f" (+ key and headers), over the producer's limit message.max.bytes="
-        f"{limit:,}, which librdkafka checks before compression; it was not sent",
+        f"{limit:,}, which librdkafka checks before compression; it was not sent (raise it"
+        " with PublisherConfig(librdkafka_overrides={'message.max.bytes': ...}); the topic's"
+        " max.message.bytes must allow it too)",
         topic=enc.topic,
         event_id=enc.event_id,
         attempts=0,

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
 
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace import TracerProvider
 
 from eventwire._errors import ConfigError
-
-#: A legal Kafka topic name (the broker's rule).
-TOPIC_NAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+from eventwire._topics import topic_problem
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -173,8 +169,12 @@ class DeadLetterPolicy:
                     f"DeadLetterPolicy.topic {self.topic!r} must be a format string using only "
                     f"{{topic}}: {exc}"
                 ) from None
-            if not TOPIC_NAME.match(sample):
-                raise ConfigError(f"DeadLetterPolicy.topic {self.topic!r} gives bad topic names")
+            problem = topic_problem(sample)
+            if problem is not None:
+                raise ConfigError(
+                    f"DeadLetterPolicy.topic {self.topic!r} gives topic names Kafka refuses "
+                    f"({sample!r} for 'orders'): {problem}"
+                )
         elif not callable(self.topic):
             raise ConfigError("DeadLetterPolicy.topic must be a format string or a callable")
 
@@ -184,8 +184,12 @@ class DeadLetterPolicy:
             name = self.topic.format(topic=original)
         else:
             name = self.topic(original)
-        if not (isinstance(name, str) and TOPIC_NAME.match(name)):
-            raise ConfigError(f"dead-letter topic {name!r} for {original!r} is not a valid name")
+        problem = topic_problem(name)
+        if problem is not None:
+            raise ConfigError(
+                f"dead-letter topic {name!r} for {original!r} is not a legal Kafka topic name: "
+                f"{problem}"
+            )
         return name
 
 

@@ -25,12 +25,10 @@ from eventwire._durable.relay import Callback, Relay
 from eventwire._durable.sqlite import SqliteStore
 from eventwire._errors import ConfigError, PublisherClosedError
 from eventwire._health import HealthStatus, Stats
-from eventwire._logs import logger
+from eventwire._logs import log as _log
 from eventwire._messages import SPOOL_NEEDED_MESSAGE
 from eventwire._outcome import CloseReport, PublishOutcome
 from eventwire._telemetry import instrumentation_for
-
-_log = logger()
 
 # Events given up at close get no line each: the close's line names this many of them.
 _LOGGED_IDS = 5
@@ -62,20 +60,28 @@ class PublisherBase:
 
     def __init__(self, config: PublisherConfig, *, transport: TransportFactory | None) -> None:
         self._config = config
+        # The spool file first: a file that is not a spool (or is in use) is refused before
+        # librdkafka starts, connects and logs.
+        store = SqliteStore(config.spool_path) if config.spool_path is not None else None
         telemetry = instrumentation_for(config)
-        self._core = ProducerCore(
-            config,
-            telemetry=telemetry,
-            transport=transport or librdkafka_transport,
-            warn_at_exit=self._warn_unclosed,
-        )
         try:
-            self._relay: Relay | None = (
-                Relay(SqliteStore(config.spool_path), self._core, config.spool_max_events)
-                if config.spool_path is not None
-                else None
+            self._core = ProducerCore(
+                config,
+                telemetry=telemetry,
+                transport=transport or librdkafka_transport,
+                warn_at_exit=self._warn_unclosed,
             )
         except BaseException:
+            if store is not None:
+                store.close()
+            raise
+        try:
+            self._relay: Relay | None = (
+                Relay(store, self._core, config.spool_max_events) if store is not None else None
+            )
+        except BaseException:
+            if store is not None:
+                store.close()
             self._core.stop_polling(1.0)
             raise
         if telemetry is not None:

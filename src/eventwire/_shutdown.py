@@ -31,16 +31,13 @@ from collections.abc import Iterable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol, Self, runtime_checkable
 
-import structlog
-
 from eventwire._config import _check_seconds
+from eventwire._logs import log as _log
 from eventwire._outcome import CloseReport
 
 if TYPE_CHECKING:
     from eventwire._async_publisher import AsyncPublisher
     from eventwire._sync_publisher import Publisher
-
-_log = structlog.get_logger("eventwire")
 
 
 @runtime_checkable

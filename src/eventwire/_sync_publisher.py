@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -19,6 +19,7 @@ from eventwire._core.record import InFlight
 from eventwire._core.transport import TransportFactory
 from eventwire._durable.relay import Callback
 from eventwire._errors import EventwireError, PublishError
+from eventwire._events import event_batch
 from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome, SyncAccepted
 from eventwire._publisher import PublisherBase
 
@@ -90,7 +91,7 @@ class Publisher(PublisherBase):
         later (from other threads) are produced after the rest of this call.
         """
         self._check_open()
-        events = events if isinstance(events, Sequence) else list(events)
+        events = event_batch(events, "publish_many")
         outcomes: list[PublishOutcome] = self._run(
             flows.publish_many(self, events, topic, _Batch(len(events)))
         )
@@ -125,7 +126,7 @@ class Publisher(PublisherBase):
         """
         self._need_spool()
         self._check_open()
-        events = events if isinstance(events, Sequence) else list(events)
+        events = event_batch(events, "accept_many")
         results: list[SyncAccepted | EventwireError] = [None] * len(events)  # type: ignore[list-item]
 
         def target(encoded: Any, index: int) -> _ThreadFutureSink:

@@ -4,6 +4,6 @@ For tools that encode events themselves (the CLI's ``produce``, an outbox writer
 key and headers are exactly those ``publish()`` sends.
 """
 
-from eventwire._codec import EncodedEvent, EventCodec, Headers, UserHeaders
+from eventwire._codec import EncodedEvent, EventCodec, Headers, UserHeaders, key_bytes
 
-__all__ = ["EncodedEvent", "EventCodec", "Headers", "UserHeaders"]
+__all__ = ["EncodedEvent", "EventCodec", "Headers", "UserHeaders", "key_bytes"]

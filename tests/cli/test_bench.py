@@ -30,6 +30,12 @@ def test_a_tiny_run_prints_ratios_to_the_raw_ceiling(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["parameters"]["events"] == 300
     assert report.read_text().startswith("# eventwire benchmark results")
+    # the Performance page's plots, drawn next to a report that is not the committed one
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "cpu.png",
+        "latency.png",
+        "throughput.png",
+    ]
 
 
 def test_the_suite_is_found_from_the_environment_or_the_checkout(

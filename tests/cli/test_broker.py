@@ -101,3 +101,26 @@ def _serve_and_stop(process: subprocess.Popen[str], stop_with: signal.Signals) -
     assert process.wait(timeout=30) == 0
     assert "stopped" in process.stderr.read()
     assert not _alive(tansu_pid)
+
+
+def test_a_topic_name_publishers_refuse_is_a_usage_error() -> None:
+    # Tansu created "bad topic", and every publisher then refused it.
+    with subprocess.Popen(
+        [sys.executable, "-m", "eventwire", "broker", "--topic", "orders,bad topic"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # it started serving: stop it as Ctrl-C would
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+    assert process.returncode == 2, out + err
+    assert out == ""  # no broker address: none was started
+    assert err == (
+        "eventwire: error: --topic 'bad topic' is not a legal Kafka topic name: ' ' is not"
+        " allowed (a topic name has 1 to 249 characters from [a-zA-Z0-9._-] and is not '.'"
+        " or '..')\n"
+    )

@@ -124,6 +124,7 @@ def test_all_good_exits_0_and_prints_a_table(eventwire_broker: LocalBroker, tmp_
     events = tmp_path / "orders.jsonl"
     good, bad = write_file(events, 50, bad_every=10**9)
     assert not bad
+    Path(f"{events}.rejects.jsonl").write_text('{"line": 3, "stage": "validation"}\n')
     events.write_bytes(events.read_bytes().replace(b"\n", b"\n\n", 3))  # blank lines: skipped
     topic = eventwire_broker.unique_topic("cli-good")
     result = run_cli(
@@ -133,8 +134,8 @@ def test_all_good_exits_0_and_prints_a_table(eventwire_broker: LocalBroker, tmp_
     assert result.returncode == OK, result.stderr
     assert "published" in result.stdout
     assert "50" in result.stdout
-    rejects = Path(f"{events}.rejects.jsonl")  # the default place, empty
-    assert rejects.read_bytes() == b""
+    # Nothing rejected: no rejects file (one left by an earlier run is removed).
+    assert not Path(f"{events}.rejects.jsonl").exists()
     records = eventwire_broker.consume(topic, timeout=30)
     assert sorted(r.value or b"" for r in records) == sorted(good)
     # One key per order, and in file order within each partition.
@@ -184,6 +185,10 @@ def test_an_event_the_producer_cannot_deliver_exits_4(
     assert result.returncode == UNDELIVERED, result.stderr
     summary = _summary(result.stdout)
     assert (summary["published"], summary["rejected"], summary["failed"]) == (2, 0, 1)
+    # The library's warning, one line on stderr as the command writes its own.
+    [warning] = stderr_lines(result)
+    assert warning.startswith(f"eventwire: warning: eventwire.publish_failed topic={topic} ")
+    assert warning.endswith(" code=MSG_SIZE_TOO_LARGE attempts=0")
     [reject] = [json.loads(line) for line in rejects.read_text().splitlines()]
     assert (reject["line"], reject["stage"], reject["path"]) == (2, "delivery", None)
     assert "PublishError" in reject["error"]
@@ -248,3 +253,142 @@ def test_an_illegal_topic_is_one_error_before_anything_is_read(
     assert result.returncode == FAILURE
     assert_one_line_error(result, "'no such/topic'", "not a legal Kafka topic name")
     assert not rejects.exists()
+
+
+def test_a_run_without_rejects_writes_no_rejects_file(
+    eventwire_broker: LocalBroker, tmp_path: Path
+) -> None:
+    events = tmp_path / "orders.jsonl"
+    write_file(events, 5, bad_every=10**9)
+    rejects = tmp_path / "rejects.jsonl"
+    result = run_cli(
+        "produce", "--event", EVENT, "--file", str(events),
+        "--topic", eventwire_broker.unique_topic("cli-no-rejects"),
+        "--bootstrap-servers", eventwire_broker.bootstrap_servers, "--rejects", str(rejects),
+        "--json",
+    )  # fmt: skip
+    assert result.returncode == OK, result.stderr
+    assert _summary(result.stdout)["rejects_file"] is None
+    assert not rejects.exists()  # was created empty
+
+
+def test_the_start_up_is_not_counted_as_publishing_time(
+    eventwire_broker: LocalBroker, tmp_path: Path
+) -> None:
+    # The idempotent producer gets its id after ~50 ms or in 500 ms steps (librdkafka's retry
+    # timer): 12 lines "took" 0.5 or 1.0 s, and the summary said 24 or 12 events/s. The first
+    # event now goes alone; the time until its receipt is the start-up, reported apart, and
+    # the throughput counts the rest over their own time.
+    events = tmp_path / "orders.jsonl"
+    write_file(events, 12, bad_every=10**9)
+    result = run_cli(
+        "produce", "--event", EVENT, "--file", str(events),
+        "--topic", eventwire_broker.unique_topic("cli-startup"),
+        "--bootstrap-servers", eventwire_broker.bootstrap_servers, "--json",
+    )  # fmt: skip
+    assert result.returncode == OK, result.stderr
+    summary = _summary(result.stdout)
+    assert summary["published"] == 12
+    startup, elapsed = summary["startup_s"], summary["elapsed_s"]
+    assert isinstance(startup, float)
+    assert isinstance(elapsed, float)
+    assert startup > 0
+    assert elapsed > 0
+    assert summary["throughput_per_s"] == pytest.approx(11 / elapsed, rel=0.05)
+
+
+def _with_unknown_fields(n: int) -> bytes:
+    line = msgspec.json.decode(_encode(order(n)))
+    line["coupon"] = "SPRING"
+    line["line_items"][1]["gift_note"] = "for you"
+    return _encode(line)
+
+
+def test_unknown_fields_are_counted_or_refused(
+    eventwire_broker: LocalBroker, tmp_path: Path
+) -> None:
+    events = tmp_path / "orders.jsonl"
+    lines = [_with_unknown_fields(0), _encode(order(1)), _with_unknown_fields(2)]
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    rejects = tmp_path / "rejects.jsonl"
+    common = [
+        "produce", "--event", EVENT, "--file", str(events), "--rejects", str(rejects),
+        "--bootstrap-servers", eventwire_broker.bootstrap_servers, "--json",
+    ]  # fmt: skip
+    dropped_topic = eventwire_broker.unique_topic("cli-unknown")
+    result = run_cli(*common, "--topic", dropped_topic)
+    assert result.returncode == OK, result.stderr
+    summary = _summary(result.stdout)
+    assert summary["published"] == 3
+    assert summary["unknown_fields"] == {"$.coupon": 2, "$.line_items[].gift_note": 2}
+    assert len(eventwire_broker.consume(dropped_topic, count=3)) == 3
+
+    strict_topic = eventwire_broker.unique_topic("cli-forbid")
+    result = run_cli(*common, "--topic", strict_topic, "--forbid-unknown-fields")
+    assert result.returncode == REJECTED, result.stderr
+    summary = _summary(result.stdout)
+    assert (summary["published"], summary["rejected"]) == (1, 2)
+    refused = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [(r["line"], r["path"], r["error"]) for r in refused] == [
+        (1, "$.line_items[1].gift_note", "EventValidationError"),
+        (3, "$.line_items[1].gift_note", "EventValidationError"),
+    ]
+    assert refused[0]["reason"] == (
+        "unknown fields $.line_items[1].gift_note, $.coupon (--forbid-unknown-fields)"
+    )
+    [record] = eventwire_broker.consume(strict_topic, count=1)
+    assert record.value == _encode(order(1))
+
+
+def _produce_stream(broker: LocalBroker, topic: str, rejects: Path) -> subprocess.Popen[bytes]:
+    """``produce --file -`` reading from a pipe the test writes to."""
+    return subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
+        [sys.executable, "-m", "eventwire", "produce", "--event", EVENT, "--file", "-",
+         "--topic", topic, "--bootstrap-servers", broker.bootstrap_servers, "--json",
+         "--rejects", str(rejects)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def test_a_slow_stream_is_published_as_it_arrives(
+    eventwire_broker: LocalBroker, tmp_path: Path
+) -> None:
+    topic = eventwire_broker.unique_topic("cli-stream")
+    process = _produce_stream(eventwire_broker, topic, tmp_path / "rejects.jsonl")
+    try:
+        assert process.stdin is not None
+        process.stdin.write(b"".join(_encode(order(n)) + b"\n" for n in range(3)))
+        process.stdin.flush()
+        # Far fewer than --chunk-size (10,000) lines, and the stream stays open: they are
+        # published once the first has waited --chunk-wait (0.2 s), not at the end.
+        arrived = eventwire_broker.consume(topic, count=3, timeout=30)
+        assert sorted(r.value or b"" for r in arrived) == sorted(
+            _encode(order(n)) for n in range(3)
+        )
+        out, err = process.communicate(_encode(order(3)) + b"\n", timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == OK, err
+    assert _summary(out.decode())["published"] == 4
+
+
+def test_ctrl_c_stops_a_stream_at_once(eventwire_broker: LocalBroker, tmp_path: Path) -> None:
+    topic = eventwire_broker.unique_topic("cli-stream-sigint")
+    process = _produce_stream(eventwire_broker, topic, tmp_path / "rejects.jsonl")
+    try:
+        assert process.stdin is not None
+        process.stdin.write(_encode(order(0)) + b"\n")
+        process.stdin.flush()
+        eventwire_broker.consume(topic, count=1, timeout=30)  # running, waiting for input
+        process.send_signal(signal.SIGINT)
+        # Before: ignored until the next line arrived (none does; stdin stays open).
+        process.wait(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        out, err = process.communicate()
+    assert process.returncode == INTERRUPTED
+    [line] = stderr_lines(subprocess.CompletedProcess([], 0, out.decode(), err.decode()))
+    assert line.startswith("eventwire: error: interrupted after 1 lines: 1 published")

@@ -269,7 +269,8 @@ async def check_too_large_event_is_refused(target: Target) -> None:
     assert str(error) == (
         f"event {error.event_id} (blob.stored) is 20,024 bytes encoded (+ key and headers), "
         "over the producer's limit message.max.bytes=10,000, which librdkafka checks before "
-        "compression; it was not sent"
+        "compression; it was not sent (raise it with PublisherConfig(librdkafka_overrides="
+        "{'message.max.bytes': ...}); the topic's max.message.bytes must allow it too)"
     )
     assert [type(o).__name__ for o in outcomes] == ["DeliveryReceipt", "PermanentPublishError"]
     assert [r.key for r in await target.delivered("blobs")] == [None]
@@ -317,6 +318,31 @@ async def check_accept_needs_a_spool_and_delivers_like_publish(target: Target) -
     ]
 
 
+async def check_one_event_and_many_events_calls_point_at_each_other(target: Target) -> None:
+    publisher = target.open(spool_path=target.spool_path())
+    event = order(1)
+    with pytest.raises(eventwire.EventDefinitionError) as one:
+        await publisher.publish([event])  # was: "list is not an event: decorate it ..."
+    assert str(one.value) == (
+        "a list is not an event: publish() and accept() take one event; publish_many(events)"
+        " and accept_many(events) take several"
+    )
+    for method in ("publish_many", "accept_many"):
+        with pytest.raises(TypeError) as many:  # was: "'OrderPlaced' object is not iterable"
+            await getattr(publisher, method)(event)
+        assert str(many.value) == (
+            f"{method}() takes an iterable of events, got one OrderPlaced event: use"
+            f" {method.removesuffix('_many')}(event), or {method}([event])"
+        )
+        with pytest.raises(TypeError) as nothing:
+            await getattr(publisher, method)(42)
+        assert str(nothing.value) == (
+            f"{method}() takes an iterable of events (a list, a generator...), got int"
+        )
+    await publisher.close()
+    assert await target.delivered("orders") == []
+
+
 CHECKS: list[Check] = [
     check_receipts_place_keys_by_murmur2_with_increasing_offsets,
     check_cloudevents_headers,
@@ -331,4 +357,5 @@ CHECKS: list[Check] = [
     check_too_large_event_is_refused,
     check_breaker_state,
     check_accept_needs_a_spool_and_delivers_like_publish,
+    check_one_event_and_many_events_calls_point_at_each_other,
 ]

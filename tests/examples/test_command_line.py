@@ -1,4 +1,4 @@
-"""Every example takes the command line the README promises: ``python -m examples.NAME
+"""Every example takes the command line docs/index.md promises: ``python -m examples.NAME
 --bootstrap-servers HOST:PORT --topic-prefix P`` (monitored_publisher took a positional address,
 unit_testing_with_fake_publisher refused ``--topic-prefix``)."""
 
@@ -39,6 +39,11 @@ def test_every_example_takes_the_shared_command_line(
     usage = capsys.readouterr().out
     assert "--bootstrap-servers" in usage
     assert "--topic-prefix" in usage
+    # The description is the docstring's whole first paragraph, not its first line cut off
+    # mid-sentence (throughput_tuning's read "... in large chunks, and what").
+    doc = importlib.import_module(f"examples.{name}").__doc__ or ""
+    first_paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    assert first_paragraph in " ".join(usage.split())
 
 
 def test_monitored_publisher_runs_from_its_command_line(

@@ -18,10 +18,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from structlog.testing import capture_logs
 
 import eventwire
-from eventwire.testing import ConsumedRecord
+from eventwire.testing import ConsumedRecord, capture_logs
 
 #: Events per test; ``make faults`` sets 100,000.
 EVENTS = int(os.environ.get("EVENTWIRE_FAULT_EVENTS", "4000"))

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
 import eventwire
-from eventwire.testing import ProxiedBroker
+from eventwire.testing import ProxiedBroker, capture_logs
 from tests.faults.conftest import Run, publisher_config, ticks
 
 #: Without a spool: with one, closing leaves the events in the spool (tests/integration).

@@ -15,10 +15,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from structlog.testing import capture_logs
 
 import eventwire
-from eventwire.testing import ConsumedRecord, LocalBroker, ProxiedBroker
+from eventwire.testing import ConsumedRecord, LocalBroker, ProxiedBroker, capture_logs
 from tests.events import OrderPlaced, order
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]

@@ -8,10 +8,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 import pytest
-from structlog.testing import capture_logs
 
 import eventwire
-from eventwire.testing import ProxiedBroker
+from eventwire.testing import ProxiedBroker, capture_logs
 from tests.faults.conftest import (
     Run,
     Tally,

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import collections
 import json
+import logging
 import os
 import sys
 from typing import Any
@@ -113,6 +114,9 @@ def eventwire_report(report: eventwire.CloseReport) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    # An application: eventwire's log lines join the counts on stdout, where the parent waits
+    # for some of them (eventwire.shutdown_requested).
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     arguments = _args(sys.argv[1:])
     if arguments.crash_after_commit:
         _crash_after_first_commit()

@@ -10,11 +10,10 @@ from typing import Any
 
 import msgspec
 import pytest
-from structlog.testing import capture_logs
 
 import eventwire
 import eventwire.codec
-from eventwire.testing import LocalBroker, ProxiedBroker
+from eventwire.testing import LocalBroker, ProxiedBroker, capture_logs
 from tests.events import BlobStored, OrderPlaced, order
 from tests.integration.conftest import Topics
 

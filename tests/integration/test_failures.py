@@ -14,10 +14,9 @@ from typing import Any
 import msgspec
 import pytest
 from confluent_kafka import KafkaError, KafkaException
-from structlog.testing import capture_logs
 
 import eventwire
-from eventwire.testing import LocalBroker, ProxiedBroker
+from eventwire.testing import LocalBroker, ProxiedBroker, capture_logs
 from eventwire.testing._broker import _free_port
 from eventwire.testing._noida import NoidaBroker
 from tests.events import OrderPlaced, order
@@ -146,7 +145,10 @@ def _raising_topic(topic: str) -> str:
 
 @pytest.mark.parametrize(
     ("topic_of", "reason"),
-    [(_raising_topic, b"LookupError: no route for"), (lambda topic: "bad name!", b"not a valid")],
+    [
+        (_raising_topic, b"LookupError: no route for"),
+        (lambda topic: "bad name!", b"not a legal Kafka topic name"),
+    ],
     ids=["callable-raises", "invalid-name"],
 )
 async def test_dead_letter_topic_that_cannot_be_named_gives_the_original_error(
@@ -523,6 +525,45 @@ async def test_a_refused_event_without_dead_letter_topic_is_one_failure_line(
 
 
 # -- missing topic ---------------------------------------------------------------------------
+
+
+def test_no_partition_while_the_cluster_is_unreachable_blames_the_cluster_not_the_topic() -> None:
+    """A topic whose metadata never came because the cluster did not answer was reported as
+    "has no known partition (does it exist?)", pointing away from the outage."""
+    config = {
+        "delivery_timeout": 3.0,
+        "retry": eventwire.RetryPolicy.never(),
+        "breaker": None,  # the event waits for its timeout instead of failing fast
+    }
+    with ProxiedBroker(partitions=1) as broker:
+        known = broker.unique_topic("known")
+        settings = eventwire.PublisherConfig(bootstrap_servers=broker.bootstrap_servers, **config)
+        with eventwire.Publisher(settings) as publisher:
+            publisher.publish(order(1), topic=known)  # the cluster has answered
+            broker.proxy.cut()
+            with pytest.raises(eventwire.RetriablePublishError) as cut:
+                publisher.publish(order(2), topic="never-seen")
+            broker.proxy.restore()
+    message = str(cut.value)
+    assert message.startswith(
+        f"no partition of topic 'never-seen' is known: the cluster at {broker.bootstrap_servers}"
+        " did not answer while the event waited (unreachable); last client error: "
+    ), message
+    assert "does it exist" not in message
+
+    nowhere = f"127.0.0.1:{_free_port('127.0.0.1')}"
+    settings = eventwire.PublisherConfig(bootstrap_servers=nowhere, **config)
+    with (
+        eventwire.Publisher(settings) as publisher,
+        pytest.raises(eventwire.RetriablePublishError) as never,
+    ):
+        publisher.publish(order(3), topic="orders")
+    message = str(never.value)
+    assert message.startswith(
+        f"no partition of topic 'orders' is known: the cluster at {nowhere} has not answered"
+        " since the publisher started; last client error: _TRANSPORT: "
+    ), message
+    assert "does it exist" not in message
 
 
 async def test_a_missing_topic_times_out_as_never_sent_without_replacing_the_producer(

@@ -108,3 +108,18 @@ def test_client_id_names_the_default_source(topics: Topics) -> None:
         publisher.publish(order(1))
     [record] = topics.broker.consume(topics.name("orders"), count=1)
     assert record.header("ce_source") == b"/eventwire/billing-7"
+
+
+def test_a_bootstrap_address_with_the_protocol_prefix_delivers(
+    eventwire_broker: LocalBroker,
+) -> None:
+    # PLAINTEXT:// names the configured security protocol: accepted, and librdkafka connects
+    # (kafka:// and http:// are refused when the config is built: tests/unit/test_config.py).
+    topic = eventwire_broker.unique_topic("scheme")
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=f"PLAINTEXT://{eventwire_broker.bootstrap_servers}"
+    )
+    with eventwire.Publisher(config) as publisher:
+        receipt = publisher.publish(order(1), topic=topic)
+    [record] = eventwire_broker.consume(topic, count=1)
+    assert (record.partition, record.offset) == (receipt.partition, receipt.offset)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -227,6 +228,19 @@ def test_unique_topics_have_fresh_names(broker: LocalBroker) -> None:
     counts = _partition_counts(broker.bootstrap_servers)
     assert counts[first] == 2
     assert counts[second] == 1
+
+
+@pytest.mark.parametrize("name", ["bad name", ".", "..", "t" * 250, "orders/v2"])
+def test_a_topic_name_publishers_refuse_is_not_created(
+    eventwire_broker: LocalBroker, name: str
+) -> None:
+    # Tansu created them, and every publish to them then failed on the name.
+    with pytest.raises(ValueError, match=r"is not a legal Kafka topic name: "):
+        eventwire_broker.create_topics(["fine-" + uuid.uuid4().hex[:8], name])
+    if name not in {".", ".."}:  # "{prefix}-{hex}" is a fine name for these two
+        with pytest.raises(ValueError, match=r"is not a legal Kafka topic name: "):
+            eventwire_broker.unique_topic(name)
+    assert name not in _partition_counts(eventwire_broker.bootstrap_servers)
 
 
 # -- reading back --------------------------------------------------------------------------------

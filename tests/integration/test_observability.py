@@ -21,10 +21,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from structlog.testing import capture_logs
 
 import eventwire
-from eventwire.testing import LocalBroker, ProxiedBroker
+from eventwire.testing import LocalBroker, ProxiedBroker, capture_logs
 from tests.events import order
 from tests.integration.conftest import Topics
 from tests.integration.test_spool import _accept_into, _disk_full_past

@@ -14,11 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
 import eventwire
 import eventwire.transport
-from eventwire.testing import ProxiedBroker
+from eventwire.testing import ProxiedBroker, capture_logs
 from tests.events import order
 from tests.integration.conftest import Topics
 

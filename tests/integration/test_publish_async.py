@@ -336,6 +336,12 @@ async def test_event_over_the_brokers_limit_fails_alone_in_publish_many() -> Non
     assert isinstance(error, eventwire.PermanentPublishError)
     assert (error.code, error.attempts, error.topic) == ("MSG_SIZE_TOO_LARGE", 1, topic)
     assert "Message size too large" in str(error)
+    # ...and what to change: librdkafka's text names no setting.
+    assert str(error).endswith(
+        "(the broker refused the record as larger than the topic's max.message.bytes (default:"
+        " the broker's message.max.bytes, about 1 MB): raise that topic setting, or publish"
+        " smaller events)"
+    )
     receipts = [o for i, o in enumerate(outcomes) if i != 4]
     assert all(isinstance(r, eventwire.DeliveryReceipt) for r in receipts)
     by_id = {(r.header("ce_id") or b"").decode(): r for r in records}

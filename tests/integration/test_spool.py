@@ -9,7 +9,9 @@ import contextlib
 import os
 import re
 import resource
+import select
 import signal
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -22,7 +24,7 @@ import eventwire
 import eventwire.codec
 from eventwire._durable.sqlite import SqliteStore
 from eventwire._durable.store import StoredEvent
-from eventwire.testing import ProxiedBroker
+from eventwire.testing import ProxiedBroker, capture_logs
 from tests.events import order
 from tests.integration.conftest import Topics
 
@@ -124,9 +126,16 @@ def test_foreign_or_corrupt_file_is_refused_at_start(
             db.execute("CREATE TABLE t (x)")
     else:
         path.write_bytes(content)
-    config = eventwire.PublisherConfig(bootstrap_servers="127.0.0.1:9", spool_path=path)
-    with pytest.raises(eventwire.SpoolError, match=message):
-        eventwire.Publisher(config)
+    # The spool is checked before librdkafka starts: it used to connect (and log its
+    # connection errors) before the SpoolError. A listening socket sees any attempt.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        host, port = listener.getsockname()
+        config = eventwire.PublisherConfig(bootstrap_servers=f"{host}:{port}", spool_path=path)
+        with capture_logs() as logs, pytest.raises(eventwire.SpoolError, match=message):
+            eventwire.Publisher(config)
+        readable, _, _ = select.select([listener], [], [], 1.0)
+    assert readable == [], "librdkafka connected before the spool was refused"
+    assert logs == []
 
 
 def test_damaged_spool_is_refused_at_start(tmp_path: Path, topics: Topics) -> None:

@@ -8,7 +8,7 @@
 * Shutdown is bounded with the broker down, with the spool full, and on a second signal.
 
 The event count of the SIGKILL run comes from ``EVENTWIRE_FAULT_EVENTS`` (default 20,000 in
-CI). The full run documented in the README:
+CI). The full run documented in docs/testing.md and docs/spool.md:
 ``EVENTWIRE_FAULT_EVENTS=100000 .venv/bin/pytest -q tests/integration/test_spool_crash.py -s``.
 """
 

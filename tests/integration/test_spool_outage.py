@@ -14,10 +14,9 @@ from typing import Any
 import msgspec
 import pytest
 from opentelemetry.trace import StatusCode
-from structlog.testing import capture_logs
 
 import eventwire
-from eventwire.testing import ConsumedRecord, ProxiedBroker
+from eventwire.testing import ConsumedRecord, ProxiedBroker, capture_logs
 from tests.events import order
 from tests.integration.test_observability import Otel, otel  # noqa: F401 - the fixture
 

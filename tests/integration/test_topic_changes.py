@@ -6,9 +6,9 @@ import asyncio
 from collections import Counter
 
 from confluent_kafka.admin import AdminClient
-from structlog.testing import capture_logs
 
 import eventwire
+from eventwire.testing import capture_logs
 from eventwire.testing._noida import NoidaBroker
 from tests.events import order
 from tests.integration.conftest import Topics

@@ -13,9 +13,9 @@ import socket
 import time
 
 import msgspec
-from structlog.testing import capture_logs
 
 import eventwire
+from eventwire.testing import capture_logs
 
 
 @eventwire.event(topic="unreachable", key="n", type="test.unreachable_logged", version=1)

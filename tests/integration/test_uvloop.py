@@ -1,4 +1,4 @@
-"""The README says ``uvloop`` works as the event loop: an ``AsyncPublisher`` on a uvloop loop
+"""docs/operations.md says ``uvloop`` works as the loop: an ``AsyncPublisher`` on a uvloop loop
 publishes, settles every outcome and closes, and the records arrive in key order."""
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from structlog.testing import capture_logs
 
 import eventwire
+from eventwire.testing import capture_logs
 from eventwire.testing._noida import NoidaBroker
 from tests.events import OrderPlaced, order
 from tests.integration.conftest import Topics
@@ -414,7 +414,7 @@ async def test_a_cancelled_callers_failed_event_is_logged_and_counted() -> None:
 
 
 async def test_threads_hand_their_publishes_to_the_publishers_loop(topics: Topics) -> None:
-    # The README's way for a thread (a sync view in an async app): run_coroutine_threadsafe.
+    # docs/operations.md's way for a thread (a sync view in an async app): run_coroutine_threadsafe.
     loop = asyncio.get_running_loop()
 
     def sync_view(thread: int) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import assert_type
+from typing import Any, assert_type
 
 import msgspec
 
@@ -83,7 +83,7 @@ def telemetry_seam() -> eventwire.PublisherConfig:
 async def real_and_fake_fit_the_protocols(
     config: eventwire.PublisherConfig, event: OrderPlaced
 ) -> None:
-    from eventwire.testing import AsyncFakePublisher, FakePublisher, PublishedRecord
+    from eventwire.testing import AsyncFakePublisher, FakePublisher, PublishedRecord, capture_logs
 
     async with eventwire.AsyncPublisher(config) as publisher:
         await place_order(publisher, event)
@@ -91,6 +91,9 @@ async def real_and_fake_fit_the_protocols(
         await place_order(fake, event)
         assert_type(fake.events(OrderPlaced), list[OrderPlaced])
         assert_type(fake.published(OrderPlaced, topic="orders"), list[PublishedRecord])
+        assert_type(fake.published(key=7), list[PublishedRecord])  # the key field's own value
+        with capture_logs() as logs:
+            assert_type(logs, list[dict[str, Any]])
         fake.fail_nth(1, eventwire.PermanentPublishError)
         fake.fail_nth(2, code="NETWORK_EXCEPTION")
         fake.assert_published(event)

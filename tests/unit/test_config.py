@@ -18,6 +18,9 @@ OAUTH_SECRET = "s3cr3t-value"  # noqa: S105 - a fake secret the tests hunt for
 PRESETS = ("durable", "throughput", "low_latency")
 
 
+RULE = "(a topic name has 1 to 249 characters from [a-zA-Z0-9._-] and is not '.' or '..')"
+
+
 def make(**changes: Any) -> PublisherConfig:
     settings: dict[str, Any] = {"bootstrap_servers": SERVERS}
     settings.update(changes)
@@ -199,6 +202,49 @@ def test_resolve_topic_with_prefix_and_map() -> None:
     assert make().resolve_topic("orders") == "orders"
 
 
+@pytest.mark.parametrize("scheme", ["kafka", "http", "https", "tcp", ""])
+def test_an_unknown_bootstrap_scheme_is_refused(scheme: str) -> None:
+    # librdkafka logs a parse error for it and never connects: every publish then failed as
+    # "unreachable", with the cause only in a librdkafka log line.
+    entry = f"{scheme}://127.0.0.1:9092"
+    refused(
+        f"bootstrap_servers entry {entry!r} has scheme {scheme + '://'!r}, which Kafka clients"
+        " do not know: give 'host:port', or prefix it with the security protocol (PLAINTEXT://,"
+        " SSL://, SASL_PLAINTEXT://, SASL_SSL://)",
+        bootstrap_servers=f"a:1,{entry}",
+    )
+
+
+def test_a_bootstrap_scheme_naming_the_security_protocol_is_accepted() -> None:
+    for servers in ("PLAINTEXT://127.0.0.1:9092", "plaintext://a:1,b:2", "[::1]:9092"):
+        assert make(bootstrap_servers=servers).to_librdkafka()["bootstrap.servers"] == servers
+    sasl = secret_config(bootstrap_servers="SASL_SSL://kafka-1:9093,kafka-2:9093")
+    assert sasl.to_librdkafka()["bootstrap.servers"] == "SASL_SSL://kafka-1:9093,kafka-2:9093"
+    refused(
+        "bootstrap_servers entry 'SSL://127.0.0.1:9093' says SSL:// but security_protocol is"
+        " 'PLAINTEXT'; they must agree (drop the prefix, or set security_protocol='SSL')",
+        bootstrap_servers="SSL://127.0.0.1:9093",
+    )
+
+
+@pytest.mark.parametrize(
+    ("topic", "problem"),
+    [
+        (".", f"'.' is reserved {RULE}"),
+        ("..", f"'..' is reserved {RULE}"),
+        ("", f"it is empty {RULE}"),
+        ("t" * 250, f"it has 250 characters {RULE}"),
+        ("a b/c", f"' ', '/' are not allowed {RULE}"),
+        ("caf\u00e9", f"'\u00e9' is not allowed {RULE}"),
+    ],
+)
+def test_a_per_call_topic_follows_kafkas_rules(topic: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as refused_topic:
+        make().resolve_topic(topic)
+    assert str(refused_topic.value) == f"topic {topic!r} is not a legal Kafka topic name: {problem}"
+    assert make().resolve_topic("t" * 249) == "t" * 249
+
+
 def test_resolve_topic_refuses_an_illegal_result() -> None:
     config = make(topic_prefix="p" * 240)
     with pytest.raises(
@@ -306,28 +352,28 @@ def test_equal_configs_compare_equal() -> None:
         ({"validate": "no"}, "validate must be a bool, got str"),
         (
             {"topic_prefix": "bad prefix"},
-            "topic_prefix 'bad prefix' is not legal in a Kafka topic name "
-            "([a-zA-Z0-9._-], at most 249 characters)",
+            f"topic_prefix 'bad prefix' is not legal in a Kafka topic name: ' ' is not allowed "
+            f"{RULE}",
         ),
         (
             {"topic_prefix": "p" * 250},
-            f"topic_prefix {'p' * 250!r} is not legal in a Kafka topic name "
-            "([a-zA-Z0-9._-], at most 249 characters)",
+            f"topic_prefix {'p' * 250!r} is not legal in a Kafka topic name: it has 250 "
+            f"characters, leaving no room for a name {RULE}",
         ),
         (
             {"topic_map": {"orders": "orders/v2"}},
             "topic_map['orders'] resolves to 'orders/v2' (topic_prefix + mapped name), which is "
-            "not a legal Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters)",
+            f"not a legal Kafka topic name: '/' is not allowed {RULE}",
         ),
         (
             {"topic_prefix": "p" * 200, "topic_map": {"orders": "o" * 50}},
             f"topic_map['orders'] resolves to {'p' * 200 + 'o' * 50!r} (topic_prefix + mapped "
-            "name), which is not a legal Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters)",
+            f"name), which is not a legal Kafka topic name: it has 250 characters {RULE}",
         ),
         (
             {"topic_map": {"orders": ".."}},
             "topic_map['orders'] resolves to '..' (topic_prefix + mapped name), which is "
-            "not a legal Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters)",
+            f"not a legal Kafka topic name: '..' is reserved {RULE}",
         ),
         (
             {"topic_map": {"orders": ""}},
@@ -336,7 +382,7 @@ def test_equal_configs_compare_equal() -> None:
         (
             {"topic_map": {"my orders": "orders"}},
             "topic_map key 'my orders' is not a legal Kafka topic name, so no event could use "
-            "it ([a-zA-Z0-9._-], 1 to 249 characters)",
+            f"it: ' ' is not allowed {RULE}",
         ),
         (
             {"topic_map": [("a", "b")]},

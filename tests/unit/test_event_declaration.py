@@ -102,7 +102,7 @@ class _Tier(enum.StrEnum):
 
 
 def test_a_plain_enum_key_is_refused_and_a_str_enum_key_is_sent_by_its_value() -> None:
-    """The README's key rule: a member of a ``str``/``int`` enum is sent by its value, a plain
+    """docs/keys-topics.md: a member of a ``str``/``int`` enum is sent by its value, a plain
     ``Enum`` key field is refused when the class is declared."""
     with pytest.raises(eventwire.EventDefinitionError, match="key field 'colour' must be str"):
 
@@ -118,3 +118,82 @@ def test_a_plain_enum_key_is_refused_and_a_str_enum_key_is_sent_by_its_value() -
         fake.publish(ByTier(tier=_Tier.GOLD))
         [record] = fake.published(ByTier)
     assert record.key == b"gold"
+
+
+RULE = "(a topic name has 1 to 249 characters from [a-zA-Z0-9._-] and is not '.' or '..')"
+
+
+@pytest.mark.parametrize(
+    ("topic", "problem"),
+    [
+        (".", f"'.' is reserved {RULE}"),
+        ("..", f"'..' is reserved {RULE}"),
+        ("", f"it is empty {RULE}"),
+        ("o" * 250, f"it has 250 characters {RULE}"),
+        ("my orders", f"' ' is not allowed {RULE}"),
+    ],
+)
+def test_a_topic_kafka_refuses_is_refused_at_declaration(topic: str, problem: str) -> None:
+    # "." and ".." were accepted, and every publish to them then failed.
+    with pytest.raises(eventwire.EventDefinitionError) as refused:
+
+        @eventwire.event(topic=topic, key=None, type="t.topic.checked")
+        class Checked(msgspec.Struct, frozen=True):
+            n: int
+
+    assert str(refused.value).endswith(
+        f".Checked: topic {topic!r} is not a legal Kafka topic name: {problem}"
+    )
+
+
+def test_the_longest_legal_topic_is_accepted() -> None:
+    @eventwire.event(topic="o" * 249, key=None, type="t.topic.longest")
+    class Longest(msgspec.Struct, frozen=True):
+        n: int
+
+    assert eventwire.inspect.spec_of(Longest).topic == "o" * 249
+
+
+def test_a_plain_enum_key_is_refused_naming_strenum_and_intenum() -> None:
+    with pytest.raises(eventwire.EventDefinitionError) as refused:
+
+        @eventwire.event(topic="t", key="colour", type="t.colour.named", version=1)
+        class ByColour(msgspec.Struct, frozen=True):
+            colour: _Colour
+
+    assert str(refused.value).endswith(
+        ".ByColour: key field 'colour' must be str, int, UUID or bytes; _Colour is a plain Enum,"
+        " whose members are neither: declare it as `class _Colour(enum.StrEnum)` or"
+        " `(enum.IntEnum)` so that the member's value is the key"
+    )
+
+
+def test_another_schema_under_a_declared_type_and_version_is_warned_of() -> None:
+    @eventwire.event(topic="t", key=None, type="t.twin", version=1)
+    class First(msgspec.Struct, frozen=True):
+        amount: int
+
+    # The same wire shape under another name, or the same class again, is no mistake.
+    @eventwire.event(topic="t", key=None, type="t.twin", version=1)
+    class Same(msgspec.Struct, frozen=True):
+        """Documented differently."""
+
+        amount: int
+
+    with pytest.warns(eventwire.EventDefinitionWarning) as warned:
+
+        @eventwire.event(topic="t", key=None, type="t.twin", version=1)
+        class Other(msgspec.Struct, frozen=True):
+            amount: str
+
+    [warning] = warned.list
+    assert str(warning.message) == (
+        f"{Other.__qualname__}: type 't.twin' version 1 is already declared by "
+        f"{__name__}.{Same.__qualname__} with another schema; consumers tell events apart by "
+        "type and version, so give this class a new version (or type)"
+    )
+    assert warning.filename == __file__  # points at the declaration
+
+    @eventwire.event(topic="t", key=None, type="t.twin", version=2)
+    class NextVersion(msgspec.Struct, frozen=True):
+        amount: str

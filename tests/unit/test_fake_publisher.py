@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
 import threading
 import time
+import uuid
 from typing import Any
 
+import msgspec
 import pytest
 from confluent_kafka import KafkaException
 from hypothesis import given
@@ -233,7 +236,7 @@ class FrozenDatetime(dt.datetime):
 
 
 def test_a_datetime_subclass_is_refused_by_name(fake_publisher: FakePublisher) -> None:
-    # msgspec encodes datetime itself only; the README tells users of freezegun why.
+    # msgspec encodes datetime itself only; docs/testing.md tells users of freezegun why.
     frozen = FrozenDatetime(2026, 1, 1, 12, tzinfo=dt.UTC)
     with pytest.raises(eventwire.EventValidationError) as caught:
         fake_publisher.publish(order(1, created_at=frozen))
@@ -383,3 +386,38 @@ async def test_async_fake_refuses_another_event_loop_like_the_real_one() -> None
     assert [type(e) for e in errors] == [RuntimeError, RuntimeError]
     assert all("event loop" in str(e) and "nothing was sent" in str(e) for e in errors)
     assert [e.order_id for e in fake.events(OrderPlaced)] == ["ord-000001"]
+
+
+@eventwire.event(topic="paid", key="invoice", type="test.paid", version=1)
+class PaidByNumber(msgspec.Struct, frozen=True):
+    invoice: int
+
+
+@eventwire.event(topic="paid", key="payment_id", type="test.paid.uuid", version=1)
+class PaidById(msgspec.Struct, frozen=True):
+    payment_id: uuid.UUID
+
+
+class _Tier(enum.IntEnum):
+    GOLD = 3
+
+
+@eventwire.event(topic="paid", key="tier", type="test.paid.tier", version=1)
+class PaidByTier(msgspec.Struct, frozen=True):
+    tier: _Tier
+
+
+def test_published_takes_the_key_fields_own_value() -> None:
+    # `published(Paid, key=7)` returned [] silently: the key was compared with the bytes.
+    paid_id = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    with FakePublisher() as fake:
+        fake.publish_many([PaidByNumber(7), PaidByNumber(8), PaidById(paid_id)])
+        fake.publish(PaidByTier(_Tier.GOLD))
+        assert [r.event for r in fake.published(PaidByNumber, key=7)] == [PaidByNumber(7)]
+        assert [r.event for r in fake.published(key=b"8")] == [PaidByNumber(8)]
+        assert [r.event for r in fake.published(key=paid_id)] == [PaidById(paid_id)]
+        assert [r.event for r in fake.published(key=_Tier.GOLD)] == [PaidByTier(_Tier.GOLD)]
+        assert [r.key for r in fake.published(key=3)] == [b"3"]
+        for wrong in (7.0, True, ["7"]):
+            with pytest.raises(TypeError, match="a key is a str, int, UUID or bytes"):
+                fake.published(key=wrong)  # type: ignore[arg-type]

@@ -25,6 +25,7 @@ from eventwire._cli.errors import (
     USAGE,
     CliError,
 )
+from eventwire._topics import topic_problem
 
 BOOTSTRAP_ENV_VAR = "EVENTWIRE_BOOTSTRAP_SERVERS"
 DEFAULT_BOOTSTRAP = "localhost:9092"
@@ -93,7 +94,8 @@ def _parser() -> _Parser:
         prog="eventwire",
         description=(
             "Typed domain events to Apache Kafka: a demo, a local broker, bulk publishing of"
-            " JSON Lines files, benchmarks and JSON Schema export."
+            " JSON Lines files, benchmarks, JSON Schema export and compatibility checks, and"
+            " AsyncAPI documents."
         ),
         epilog=EXIT_CODES_HELP + "; `eventwire COMMAND --help` describes each command",
     )
@@ -155,8 +157,12 @@ def _parser() -> _Parser:
         " class and publish it with AsyncPublisher.publish_many in chunks, in file order."
         " Blank lines are skipped. A bad line never stops the good ones: it is written to the"
         " rejects file (JSON Lines: line, stage, path, reason, text, error), as is an event that"
-        " could not be delivered. A progress bar shows on stderr when it is a terminal; the"
-        " summary (read / published / rejected / failed, throughput) goes to stdout.\n\n"
+        " could not be delivered; the file is only written when a line is rejected. Fields the"
+        " class does not have are dropped and counted in the summary (refused with"
+        " --forbid-unknown-fields). A stream (stdin from a pipe) is published as it arrives: a"
+        " chunk goes once its first line has waited --chunk-wait seconds. A progress bar shows"
+        " on stderr when it is a terminal; the summary (read / published / rejected / failed,"
+        " start-up, throughput) goes to stdout.\n\n"
         "example:\n  eventwire produce --event shop.events:OrderPlaced --file orders.jsonl"
         " --bootstrap-servers localhost:9092",
         "exit codes:\n  0   every line was published\n"
@@ -188,7 +194,8 @@ def _parser() -> _Parser:
         "--rejects",
         default=None,
         metavar="PATH",
-        help="where rejected lines go, always rewritten (default: FILE.rejects.jsonl;"
+        help="where rejected lines go, rewritten by a run that rejects any (a run that"
+        " rejects none removes it); never the input (default: FILE.rejects.jsonl;"
         " eventwire-rejects.jsonl for stdin)",
     )
     produce.add_argument(
@@ -212,6 +219,20 @@ def _parser() -> _Parser:
         default=10_000,
         metavar="N",
         help="events per publish_many call (10,000)",
+    )
+    produce.add_argument(
+        "--chunk-wait",
+        type=_seconds,
+        default=0.2,
+        metavar="SECONDS",
+        help="publish a chunk that has not filled once its first line has waited this long;"
+        " for a slow stream such as a pipe (0.2)",
+    )
+    produce.add_argument(
+        "--forbid-unknown-fields",
+        action="store_true",
+        help="reject a line holding fields the event class does not have (default: they are"
+        " dropped and counted in the summary)",
     )
     produce.add_argument(
         "--delivery-timeout",
@@ -268,8 +289,9 @@ def _parser() -> _Parser:
     schema = _add_subcommand(
         sub,
         "schema",
-        "JSON Schema of event classes",
-        "Work with the JSON Schema of event classes.",
+        "JSON Schema of event classes: export, compatibility check, AsyncAPI",
+        "Work with the JSON Schema of event classes: export it, check that a new schema may"
+        " follow an old one, describe a service's events in AsyncAPI 3.0.",
         EXIT_CODES_HELP,
     )
     schema_sub = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
@@ -294,25 +316,111 @@ def _parser() -> _Parser:
     export.add_argument(
         "--indent", type=_count, default=2, help="JSON indentation; 0 for one line (2)"
     )
+    _add_schema_check(schema_sub)
+    _add_asyncapi(schema_sub)
     return parser
 
 
-@contextlib.contextmanager
-def _quiet_library_logs() -> Iterator[None]:
-    """The command is an application, so it may configure structlog: eventwire's info lines
-    would mix with the output, so only warnings and errors show, on stderr. The previous
-    configuration comes back afterwards (``main`` may run inside another program)."""
-    import structlog
-
-    previous = structlog.get_config()
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+def _add_schema_check(schema_sub: argparse._SubParsersAction[_Parser]) -> None:
+    check = _add_subcommand(
+        schema_sub,
+        "check",
+        "tell whether a new JSON Schema of an event may follow the old one",
+        "Compare two JSON Schema files (as 'schema export' writes them) by the rules Confluent"
+        " Schema Registry applies to JSON Schema, offline. backward: a consumer with NEW reads"
+        " what was written with OLD (the registry's default); forward: a consumer with OLD"
+        " reads what is written with NEW; full: both. Open content models (no"
+        " 'additionalProperties', a msgspec Struct by default) and closed ones"
+        " ('additionalProperties': false, forbid_unknown_fields=True) follow different rules:"
+        " see docs/schemas.md. Each breaking change is printed with its JSON path; a new"
+        " version= of an event type that breaks the previous one is named.\n\n"
+        "example:\n  eventwire schema export shop.events:OrderPlaced --output new.json\n"
+        "  eventwire schema check schemas/order.placed.v1.schema.json new.json --mode full",
+        "exit codes:\n  0   NEW is compatible with OLD in this mode\n"
+        "  1   a change breaks compatibility (each is printed)\n"
+        "  2   usage error, or a file is unreadable, not JSON or not a JSON Schema"
+        " (one line on stderr)",
     )
+    check.add_argument("old", metavar="OLD", help="the schema data was (or is) written with")
+    check.add_argument("new", metavar="NEW", help="the changed schema")
+    check.add_argument(
+        "--mode",
+        choices=("backward", "forward", "full"),
+        default="backward",
+        help="compatibility to check (backward, Schema Registry's default)",
+    )
+    check.add_argument(
+        "--json", action="store_true", help="print the verdict and every change as JSON"
+    )
+
+
+def _add_asyncapi(schema_sub: argparse._SubParsersAction[_Parser]) -> None:
+    asyncapi = _add_subcommand(
+        schema_sub,
+        "asyncapi",
+        "print the AsyncAPI 3.0 document of the events modules publish",
+        "Print the AsyncAPI 3.0 document of every event class the modules hold (or of"
+        " module:Class): one channel per declared topic, one message per event class with its"
+        " payload schema, the CloudEvents headers' schema and the Kafka binding with the key's"
+        " schema, and one 'send' operation per channel. JSON by default; --yaml needs PyYAML"
+        " (pip install 'eventwire[cli]').\n\n"
+        "example:\n  eventwire schema asyncapi shop.events shop.payments --yaml --output"
+        " asyncapi.yaml",
+        "exit codes:\n  0   document written\n"
+        "  1   a module cannot be imported or holds no event class, or --output cannot be"
+        " written (one line on stderr)\n  2   usage error",
+    )
+    asyncapi.add_argument(
+        "modules", nargs="+", metavar="MODULE", help="a module (or module:Class) of events"
+    )
+    asyncapi.add_argument("--yaml", action="store_true", help="print YAML instead of JSON")
+    asyncapi.add_argument("--title", default=None, help="info.title (default: the modules)")
+    asyncapi.add_argument(
+        "--app-version", default="1.0.0", help="info.version, the service's version (1.0.0)"
+    )
+    asyncapi.add_argument(
+        "--encoding",
+        choices=("json", "msgpack"),
+        default="json",
+        help="the encoding the publisher uses: the content type documented (json)",
+    )
+    asyncapi.add_argument(
+        "--server",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="a Kafka bootstrap address to list under servers; repeat for more",
+    )
+    asyncapi.add_argument(
+        "--output", default=None, metavar="PATH", help="write to this file instead of stdout"
+    )
+
+
+class _CommandLineFormatter(logging.Formatter):
+    """``eventwire: warning: eventwire.publish_failed topic=...``, like the command's errors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"eventwire: {record.levelname.lower()}: {super().format(record)}"
+
+
+@contextlib.contextmanager
+def _library_logs_on_stderr() -> Iterator[None]:
+    """The command is an application, so it decides where eventwire's log lines go: warnings
+    and errors on stderr, as one line each; info lines nowhere (stdout is the output). A
+    program that runs ``main`` after configuring logging keeps its own set-up; the handler
+    is removed afterwards."""
+    logger = logging.getLogger("eventwire")
+    if logger.hasHandlers():
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_CommandLineFormatter())
+    logger.addHandler(handler)
     try:
         yield
     finally:
-        structlog.configure(**previous)
+        logger.removeHandler(handler)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -325,6 +433,12 @@ def _run(args: argparse.Namespace) -> int:
         from eventwire._cli.broker import run_broker
 
         topics = [t.strip() for group in args.topic for t in group.split(",") if t.strip()]
+        for name in topics:  # Tansu creates names that every publisher would then refuse
+            problem = topic_problem(name)
+            if problem is not None:
+                raise CliError(
+                    f"--topic {name!r} is not a legal Kafka topic name: {problem}", USAGE
+                )
         return run_broker(port=args.port, partitions=args.partitions, topics=topics)
     if args.command == "produce":
         from eventwire._cli.produce import print_summary, run_produce
@@ -338,6 +452,8 @@ def _run(args: argparse.Namespace) -> int:
             encoding=args.encoding,
             preset=args.preset,
             chunk_size=args.chunk_size,
+            chunk_wait=args.chunk_wait,
+            forbid_unknown_fields=args.forbid_unknown_fields,
             delivery_timeout=args.delivery_timeout,
             connect_timeout=args.connect_timeout,
             show_progress=not args.no_progress,
@@ -357,19 +473,39 @@ def _run(args: argparse.Namespace) -> int:
             cases=args.cases,
         )
     if args.command == "schema":
+        return _run_schema(args)
+    raise CliError(f"unknown command {args.command!r}", USAGE)  # pragma: no cover
+
+
+def _run_schema(args: argparse.Namespace) -> int:
+    if args.schema_command == "check":
+        from eventwire._cli.schema_check import run_check
+
+        return run_check(args.old, args.new, args.mode, as_json=args.json)
+    if args.schema_command == "asyncapi":
+        from eventwire._cli.asyncapi import render_asyncapi
+
+        text = render_asyncapi(
+            args.modules,
+            as_yaml=args.yaml,
+            title=args.title,
+            version=args.app_version,
+            encoding=args.encoding,
+            servers=args.server,
+        )
+    else:
         from eventwire._cli.schema import export_schema
 
-        text = export_schema(args.event, args.indent)
-        if args.output is None:
-            sys.stdout.write(text)
-            return OK
-        try:
-            with open(args.output, "w", encoding="utf-8") as out:
-                out.write(text)
-        except OSError as exc:
-            raise CliError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        text = export_schema(args.event, args.indent, output=args.output)
+    if args.output is None:
+        sys.stdout.write(text)
         return OK
-    raise CliError(f"unknown command {args.command!r}", USAGE)  # pragma: no cover
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    return OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -382,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        with _quiet_library_logs():
+        with _library_logs_on_stderr():
             return _run(args)
     except CliError as exc:
         _error(str(exc))

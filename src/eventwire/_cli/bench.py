@@ -18,6 +18,7 @@ from typing import Any
 import eventwire
 from eventwire._cli.errors import FAILURE, INTERRUPTED, CliError
 from eventwire._cli.output import report_console
+from eventwire._cli.paths import refuse_overwriting, suite_files
 
 SUITE_ENV_VAR = "EVENTWIRE_BENCHMARKS"
 
@@ -67,6 +68,8 @@ def run_bench(
     run = locate_suite(suite)
     report = Path(output) if output else run.parent / "RESULTS.md"
     results = Path(json_path) if json_path else report.parent / "results.json"
+    refuse_overwriting("--output", report, suite_files(run))
+    refuse_overwriting("--json", results, [("the report (--output)", report), *suite_files(run)])
     argv = [sys.executable, str(run), "--output", str(report), "--json", str(results)]
     if events is not None:
         argv += ["--events", str(events)]

@@ -14,9 +14,8 @@ from typing import Any, Final
 
 from confluent_kafka import KafkaError
 
-from eventwire._logs import logger
-
-_log = logger()
+from eventwire._logs import librdkafka_log
+from eventwire._logs import log as _log
 
 _ALL_BROKERS_DOWN: Final = KafkaError._ALL_BROKERS_DOWN
 
@@ -99,9 +98,10 @@ class ClientErrors:
 
 
 class LibrdkafkaLog:
-    """librdkafka's own log lines as ``eventwire.librdkafka`` events, so they reach the
-    application's log pipeline instead of raw stderr (served by ``poll()``); a line of the
-    same level and facility repeats at most once per ``RepeatLimit`` interval."""
+    """librdkafka's own log lines as ``eventwire.librdkafka`` events (logger
+    ``eventwire.librdkafka``), so they reach the application's log pipeline instead of raw
+    stderr (served by ``poll()``); a line of the same level and facility repeats at most once
+    per ``RepeatLimit`` interval."""
 
     __slots__ = ("_lines", "_scrub")
 
@@ -115,11 +115,11 @@ class LibrdkafkaLog:
         repeated = self._lines.admit((level, facility))
         if repeated is None:
             return
-        _log.log(
+        librdkafka_log.log(
             level,
             "eventwire.librdkafka",
             facility=str(facility),
             client=str(client),
-            message=self._scrub(str(message)),
+            text=self._scrub(str(message)),
             repeated=repeated,
         )

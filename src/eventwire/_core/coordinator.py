@@ -34,7 +34,7 @@ from eventwire._core.stats import Counters
 from eventwire._core.transport import Transport, TransportFactory, librdkafka_transport
 from eventwire._errors import CircuitOpenError, PublisherClosedError, PublishError
 from eventwire._lifecycle import track
-from eventwire._logs import logger
+from eventwire._logs import log as _log
 from eventwire._messages import (
     CLOSED_MESSAGE,
     abandoned_error,
@@ -44,8 +44,6 @@ from eventwire._messages import (
     too_large_for_queue_error,
 )
 from eventwire._telemetry import Instrumentation
-
-_log = logger()
 
 #: How long one ``flush()`` of a closing publisher blocks: short, so the reports it served
 #: are handed over about as soon as by ``poll()``.

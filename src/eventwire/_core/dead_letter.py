@@ -27,7 +27,7 @@ from eventwire._classify import classify
 from eventwire._codec import EncodedEvent, header_items
 from eventwire._core.record import InFlight
 from eventwire._errors import ConfigError, DeadLetteredError, PermanentPublishError, PublishError
-from eventwire._logs import logger
+from eventwire._logs import log as _log
 from eventwire._options import DeadLetterPolicy
 from eventwire._outcome import DeliveryReceipt
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from eventwire._core.transport import Transport
     from eventwire._telemetry import Instrumentation
 
-_log = logger()
 
 #: Codes whose events cannot be re-sent as they are: the value is left out of the DLQ record.
 OVERSIZED_CODES: Final = frozenset({"MSG_SIZE_TOO_LARGE", "_MSG_SIZE_TOO_LARGE"})

@@ -19,12 +19,11 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
-from eventwire._logs import logger
+from eventwire._logs import log as _log
 
 if TYPE_CHECKING:
     from eventwire._core.record import InFlight
 
-_log = logger()
 
 #: How long one ``poll()`` blocks when nothing happens; bounds how fast the thread sees a stop
 #: or a due retry (seconds).

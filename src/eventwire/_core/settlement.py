@@ -23,11 +23,9 @@ from eventwire._core.record import InFlight
 from eventwire._core.state import Lifecycle
 from eventwire._core.stats import Counters
 from eventwire._errors import PublishError
-from eventwire._logs import logger
+from eventwire._logs import log as _log
 from eventwire._messages import not_retried_error, unreached_error
 from eventwire._telemetry import Instrumentation
-
-_log = logger()
 
 _TIMED_OUT: Final = KafkaError._MSG_TIMED_OUT
 
@@ -223,14 +221,36 @@ class Settlement:
         return error
 
     def _no_partition_error(self, record: InFlight, err: Any) -> PublishError:
+        """The error of an event that timed out before it had a partition: never sent, no
+        metadata for its topic. While the cluster does not answer, that says nothing about
+        the topic; else it does not exist (and the cluster does not create it), or it has no
+        leader."""
         enc = record.encoded
-        hint = "" if self.probes.reached else self._client_error_hint()
+        breaker = self.breaker
+        reached = self.probes.reached
+        unreachable = (
+            not reached
+            or record.connection_errors != self.client_errors.connection_errors
+            or (breaker is not None and breaker.state != "closed")
+        )
+        if not unreachable:
+            context = f"topic {enc.topic!r} has no known partition (does it exist?)"
+        else:
+            since = (
+                "did not answer while the event waited (unreachable)"
+                if reached
+                else "has not answered since the publisher started"
+            )
+            context = (
+                f"no partition of topic {enc.topic!r} is known: the cluster at"
+                f" {self.config.bootstrap_servers} {since}{self._client_error_hint()}"
+            )
         return to_publish_error(
             err,
             topic=enc.topic,
             event_id=enc.event_id,
             attempts=record.failures,
-            context=f"topic {enc.topic!r} has no known partition (does it exist?{hint})",
+            context=context,
             failure="retriable",
         )
 

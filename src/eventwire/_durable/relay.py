@@ -37,14 +37,13 @@ from eventwire._core.decisions import PARK_DELAY
 from eventwire._core.record import InFlight, Sink
 from eventwire._durable.store import Store, StoredEvent
 from eventwire._errors import PublisherClosedError, PublishError, SpoolError
-from eventwire._logs import logger
+from eventwire._logs import log as _log
 from eventwire._messages import CLOSED_MESSAGE, left_in_spool_error
 from eventwire._outcome import DeliveryReceipt
 
 if TYPE_CHECKING:
     from eventwire._telemetry import Instrumentation
 
-_log = logger()
 
 #: Most events written in one transaction.
 MAX_BATCH: Final = 20_000

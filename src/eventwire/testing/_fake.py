@@ -17,13 +17,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
 import eventwire
-from eventwire.codec import UserHeaders
+from eventwire.codec import UserHeaders, key_bytes
 from eventwire.inspect import CLASSIFICATION, declared_events
 from eventwire.testing._broker import first_header
 from eventwire.testing._memory import MemoryBroker, StoredRecord, kafka_error
@@ -128,7 +129,7 @@ class _Assertions:
         of_type: type[Any] | None = None,
         *,
         topic: str | None = None,
-        key: Any = None,
+        key: str | bytes | int | uuid.UUID | None = None,
     ) -> list[PublishedRecord]:
         """The delivered records in delivery order, optionally filtered.
 
@@ -142,7 +143,7 @@ class _Assertions:
         Raises:
             TypeError: ``key`` is of a type no key is sent as.
         """
-        wanted_key = None if key is None else _key_bytes(key)
+        wanted_key = None if key is None else key_bytes(key)
         with self._broker.cond:
             stored = list(self._broker.records)
         records = []
@@ -389,7 +390,7 @@ class AsyncFakePublisher(_Assertions, eventwire.AsyncPublisher):
         self, events: Iterable[Any], *, topic: str | None = None
     ) -> list[eventwire.PublishOutcome]:
         """As ``AsyncPublisher.publish_many``, delivered in memory."""
-        events = list(events)
+        events = _as_sequence(events)
         outcomes = await super().publish_many(events, topic=topic)
         self._keep(events, [_receipt_id(outcome) for outcome in outcomes])
         return outcomes
@@ -411,7 +412,7 @@ class AsyncFakePublisher(_Assertions, eventwire.AsyncPublisher):
         self, events: Iterable[Any], *, topic: str | None = None
     ) -> list[eventwire.Accepted | eventwire.EventwireError]:
         """As ``AsyncPublisher.accept_many``."""
-        events = list(events)
+        events = _as_sequence(events)
         results = await super().accept_many(events, topic=topic)
         self._keep(events, [getattr(result, "event_id", None) for result in results])
         return results
@@ -460,7 +461,7 @@ class FakePublisher(_Assertions, eventwire.Publisher):
         self, events: Iterable[Any], *, topic: str | None = None
     ) -> list[eventwire.PublishOutcome]:
         """As ``Publisher.publish_many``, delivered in memory."""
-        events = list(events)
+        events = _as_sequence(events)
         outcomes = super().publish_many(events, topic=topic)
         self._keep(events, [_receipt_id(outcome) for outcome in outcomes])
         return outcomes
@@ -482,10 +483,18 @@ class FakePublisher(_Assertions, eventwire.Publisher):
         self, events: Iterable[Any], *, topic: str | None = None
     ) -> list[eventwire.SyncAccepted | eventwire.EventwireError]:
         """As ``Publisher.accept_many``."""
-        events = list(events)
+        events = _as_sequence(events)
         results = super().accept_many(events, topic=topic)
         self._keep(events, [getattr(result, "event_id", None) for result in results])
         return results
+
+
+def _as_sequence(events: Iterable[Any]) -> Any:
+    """The events of a batch call, read once (a generator can be read only once); what is
+    not an iterable goes to the publisher as given, which says what to call instead."""
+    if isinstance(events, Sequence) or not isinstance(events, Iterable):
+        return events
+    return list(events)
 
 
 def _receipt_id(outcome: Any) -> str | None:
@@ -504,19 +513,3 @@ def _class_of(record: StoredRecord) -> type[Any] | None:
         if spec.type == event_type and str(spec.version) == version:
             return spec.cls
     return None
-
-
-def _key_bytes(key: Any) -> bytes:
-    """A key as the publisher sends it (see ``published``)."""
-    if isinstance(key, bytes):
-        return key
-    if isinstance(key, str):  # a str enum member is a str: its value
-        return str(key.value if hasattr(key, "value") else key).encode()
-    if isinstance(key, int) and not isinstance(key, bool):
-        return str(int(key)).encode()
-    if hasattr(key, "hex") and hasattr(key, "int"):  # a UUID: its canonical form
-        return str(key).encode()
-    raise TypeError(
-        f"key must be bytes or a value of a key field's type (str, int, UUID, str or int "
-        f"enum), got {type(key).__name__}"
-    )
