@@ -25,7 +25,7 @@ from eventwire._errors import EventwireError, PublishError
 from eventwire._events import event_batch
 from eventwire._messages import OTHER_LOOP_MESSAGE
 from eventwire._outcome import Accepted, CloseReport, DeliveryReceipt, PublishOutcome
-from eventwire._publisher import PublisherBase
+from eventwire._publisher import PublisherBase, check_call_timeout
 
 _T = TypeVar("_T")
 
@@ -104,6 +104,7 @@ class AsyncPublisher(PublisherBase):
         topic: str | None = None,
         key: str | bytes | None = None,
         headers: UserHeaders | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-call bound, as the sync twin's
     ) -> DeliveryReceipt:
         """Publish one event and wait for Kafka's acknowledgement.
 
@@ -117,13 +118,19 @@ class AsyncPublisher(PublisherBase):
                 ``ce_type``, ``ce_time``, ``ce_eventversion``, ``content-type``, in any case)
                 are refused; other ``ce_*`` extensions may be given. When tracing records,
                 the span's ``traceparent``/``tracestate`` replace the caller's.
+            timeout: most seconds to wait, waiting for queue room included; ``None`` waits
+                until the outcome, which comes within ``queue_full_timeout`` +
+                ``delivery_timeout`` + ``retry.deadline`` + ``delivery_timeout``. When it
+                passes first, ``AmbiguousPublishError`` (``code="CALL_TIMED_OUT"``) is raised
+                and the event goes on: it may still be delivered.
 
         Returns:
             The receipt: topic, partition, offset, timestamp and event id.
 
         Raises:
             EventValidationError: the event does not match its schema (nothing was sent).
-            QueueFullError: the local queue stayed full for ``queue_full_timeout`` seconds.
+            QueueFullError: the local queue stayed full for ``queue_full_timeout`` seconds
+                (or until ``timeout``).
             PublishError: delivery failed; the subclass says how (retriable, permanent, fatal,
                 ambiguous).
             PublisherClosedError: the publisher was closed.
@@ -132,12 +139,13 @@ class AsyncPublisher(PublisherBase):
         (first come, first served), so it never overtakes an earlier event of its key.
         Cancelling the call does not recall an event already handed to Kafka.
         """
+        check_call_timeout(timeout)
         loop = self._bind()
         encoded = self._encode(event, topic, key, headers)
         future: asyncio.Future[DeliveryReceipt] = loop.create_future()
         try:
             receipt: DeliveryReceipt = await self._run(
-                flows.publish(self, encoded, _FutureSink(future), future)
+                flows.publish(self, encoded, _FutureSink(future), future, timeout)
             )
             return receipt
         finally:
@@ -290,12 +298,16 @@ class AsyncPublisher(PublisherBase):
                 try:
                     kind = type(op)
                     if kind is flows.Wait:
-                        value = await op.waitable
+                        if op.timeout is None:
+                            value = await op.waitable
+                        else:  # the outcome is not cancelled: it is settled all the same
+                            async with asyncio.timeout(op.timeout):
+                                value = await asyncio.shield(op.waitable)
                     elif kind is flows.Room:
                         value = await self._line.produce(
                             self._produce_unless_closing,
                             op.record,
-                            self._config.queue_full_timeout,
+                            op.limit,
                             op.turn,
                         )
                     elif kind is flows.Tick:

@@ -22,6 +22,13 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
 from eventwire._errors import ConfigError
+from eventwire._librdkafka import (
+    MASK,
+    PRESETS,
+    LibrdkafkaValue,
+    check_override,
+    is_secret_key,
+)
 from eventwire._options import BreakerPolicy, DeadLetterPolicy, RetryPolicy, Telemetry
 from eventwire._topics import prefix_problem, topic_problem
 
@@ -29,42 +36,6 @@ Preset: TypeAlias = Literal["durable", "throughput", "low_latency"]
 Encoding: TypeAlias = Literal["json", "msgpack"]
 Compression: TypeAlias = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 SecurityProtocol: TypeAlias = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-LibrdkafkaValue: TypeAlias = str | int | float | bool
-
-_MASK: Final = "***"
-
-_PRESETS: Final[Mapping[str, Mapping[str, LibrdkafkaValue]]] = MappingProxyType(
-    {
-        "durable": MappingProxyType(
-            {
-                "linger.ms": 5,
-                "compression.type": "none",
-                "batch.num.messages": 10_000,
-                "queue.buffering.max.messages": 100_000,
-                "queue.buffering.max.kbytes": 1_048_576,
-            }
-        ),
-        "throughput": MappingProxyType(
-            {
-                "linger.ms": 20,
-                "compression.type": "lz4",
-                "batch.size": 1_000_000,
-                "batch.num.messages": 100_000,
-                "queue.buffering.max.messages": 1_000_000,
-                "queue.buffering.max.kbytes": 2_097_152,
-            }
-        ),
-        "low_latency": MappingProxyType(
-            {
-                "linger.ms": 0,
-                "compression.type": "none",
-                "batch.num.messages": 1_000,
-                "socket.nagle.disable": True,
-                "queue.buffering.max.messages": 100_000,
-            }
-        ),
-    }
-)
 
 _ENCODINGS: Final = ("json", "msgpack")
 _COMPRESSIONS: Final = ("none", "gzip", "snappy", "lz4", "zstd")
@@ -83,70 +54,49 @@ _BOOTSTRAP_ENTRY: Final = re.compile(
     r"(?:(?P<scheme>[^/]*)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>[0-9]{1,5})"
 )
 
-# Keys eventwire sets itself, and what to use instead. Compared lower-cased; aliases included.
-_OWNED_KEYS: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "bootstrap.servers": "use the bootstrap_servers field",
-        "metadata.broker.list": "use the bootstrap_servers field",
-        "client.id": "use the client_id field",
-        "message.timeout.ms": "use the delivery_timeout field (seconds)",
-        "delivery.timeout.ms": "use the delivery_timeout field (seconds)",
-        "linger.ms": "use the linger_ms field",
-        "queue.buffering.max.ms": "use the linger_ms field",
-        "compression.type": "use the compression field",
-        "compression.codec": "use the compression field",
-        "security.protocol": "use the security_protocol field",
-        "sasl.mechanism": "use the sasl_mechanism field",
-        "sasl.mechanisms": "use the sasl_mechanism field",
-        "sasl.username": "use the sasl_username field",
-        "sasl.password": "use the sasl_password field",
-        "ssl.ca.location": "use the ssl_ca_location field",
-        "on_delivery": "eventwire handles every delivery report; publish() returns the outcome",
-        "dr_cb": "eventwire handles every delivery report; publish() returns the outcome",
-        "dr_msg_cb": "eventwire handles every delivery report; publish() returns the outcome",
-        "delivery.report.only.error": (
-            "eventwire needs every delivery report to resolve publish() calls"
-        ),
-        "error_cb": "eventwire consumes client errors (circuit breaker, health, logs)",
-        "stats_cb": "eventwire consumes librdkafka statistics (metrics)",
-        "throttle_cb": "eventwire consumes throttle events (metrics)",
-        "logger": "eventwire routes librdkafka logs itself",
-        "transactional.id": (
-            "the publisher is not transactional (idempotence already de-duplicates retries)"
-        ),
-        "default.topic.config": "give topic-level librdkafka settings as plain keys",
-    }
-)
-# librdkafka applies "topic.<name>" to the default topic configuration, so "topic.partitioner"
-# is "partitioner": checked under the plain name (global keys named topic.metadata.* are not
-# checked settings either way).
-_TOPIC_LEVEL_PREFIX: Final = "topic."
-
-_SECRET_MARKERS: Final = (
-    "password",
-    "passphrase",  # sasl.oauthbearer.assertion.private.key.passphrase
-    "private.key",
-    "secret",
-    "token",
-    ".pem",
-    "ssl.key",
-    "sasl.oauthbearer.config",
-    "credential",
-)
-
-
-def _is_secret_key(key: str) -> bool:
-    lowered = key.lower()
-    return any(marker in lowered for marker in _SECRET_MARKERS)
-
-
-def _shown(key: str, value: object) -> str:
-    """The repr of an override value for messages: masked when the key names a secret."""
-    return repr(_MASK) if _is_secret_key(key) else repr(value)
-
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class _FromPreset(float):
+    """The default of a bound the preset gives (a float: the field's type is kept)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "FROM_PRESET"
+
+
+#: The default of ``delivery_timeout`` and ``queue_full_timeout``: the preset's value.
+FROM_PRESET: Final[float] = _FromPreset("nan")
+#: The default of ``retry``: the preset's policy.
+RETRY_FROM_PRESET: Final = RetryPolicy()
+_SENTINELS: Final[Mapping[str, object]] = MappingProxyType(
+    {
+        "delivery_timeout": FROM_PRESET,
+        "queue_full_timeout": FROM_PRESET,
+        "retry": RETRY_FROM_PRESET,
+    }
+)
+#: What each preset gives the bounds that are not set. low_latency is for a request path:
+#: a caller waits at most queue_full_timeout + delivery_timeout (librdkafka retries within
+#: it), so eventwire does not retry after it (see docs/failures.md for the formula).
+_PRESET_BOUNDS: Final[Mapping[str, Mapping[str, object]]] = MappingProxyType(
+    {
+        "durable": {"delivery_timeout": 120.0, "queue_full_timeout": 30.0, "retry": RetryPolicy()},
+        "throughput": {
+            "delivery_timeout": 120.0,
+            "queue_full_timeout": 30.0,
+            "retry": RetryPolicy(),
+        },
+        "low_latency": {
+            "delivery_timeout": 5.0,
+            "queue_full_timeout": 0.5,
+            "retry": RetryPolicy.never(),
+        },
+    }
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -164,7 +114,10 @@ class PublisherConfig:
             scheme, such as ``kafka://`` or ``http://``, is refused).
         preset: tuning profile: ``"durable"`` (default; linger 5 ms, no compression),
             ``"throughput"`` (linger 20 ms, lz4, large batches and queue) or ``"low_latency"``
-            (linger 0 ms, Nagle off).
+            (linger 0 ms, Nagle off; bounds fit for a request path: ``delivery_timeout`` 5 s,
+            ``queue_full_timeout`` 0.5 s, no retry after librdkafka gave up). The preset
+            gives ``delivery_timeout``, ``queue_full_timeout`` and ``retry`` unless they are
+            set (see ``FROM_PRESET``).
         client_id: librdkafka ``client.id``; also names the default CloudEvents source.
         source: CloudEvents ``source`` attribute; ``None`` means ``/eventwire/{client_id}``.
         encoding: payload encoding, ``"json"`` or ``"msgpack"``.
@@ -174,9 +127,11 @@ class PublisherConfig:
         topic_map: declared topic -> topic name to use instead (before the prefix). Stored as a
             read-only copy.
         queue_full_timeout: seconds a publish waits for room in the local producer queue
-            before it fails with ``QueueFullError``.
+            before it fails with ``QueueFullError``; default: the preset's (30 s; 0.5 s with
+            ``low_latency``).
         delivery_timeout: seconds librdkafka may spend delivering a message, retries included
-            (``message.timeout.ms``); must exceed the linger time.
+            (``message.timeout.ms``); must exceed the linger time; default: the preset's
+            (120 s; 5 s with ``low_latency``).
         linger_ms: milliseconds librdkafka waits to fill a batch (``linger.ms``, 0 to
             900000); ``None`` keeps the preset's value.
         compression: ``compression.type``; ``None`` keeps the preset's value.
@@ -192,7 +147,11 @@ class PublisherConfig:
             passphrase, secret, token or private key are never shown. Stored as a read-only
             copy.
         retry: how failed deliveries are re-sent after librdkafka gave up (``RetryPolicy``;
-            ``RetryPolicy.never()`` to turn it off).
+            ``RetryPolicy.never()`` to turn it off); default: the preset's
+            (``RetryPolicy()``; ``RetryPolicy.never()`` with ``low_latency``). A caller of
+            ``publish()`` waits at most ``queue_full_timeout`` + ``delivery_timeout`` +
+            ``retry.deadline`` + ``delivery_timeout`` (the last re-send starts before the
+            deadline); never a re-send while the circuit breaker is open.
         dead_letter: where permanent failures and exhausted retries are written; ``None``
             (default) means the caller gets the error and nothing is written.
         breaker: when to stop sending to an unreachable cluster and fail fast
@@ -222,8 +181,8 @@ class PublisherConfig:
     validate: bool = True
     topic_prefix: str = ""
     topic_map: Mapping[str, str] = field(default_factory=dict)
-    queue_full_timeout: float = 30.0
-    delivery_timeout: float = 120.0
+    queue_full_timeout: float = FROM_PRESET
+    delivery_timeout: float = FROM_PRESET
     linger_ms: float | None = None
     compression: Compression | None = None
     security_protocol: SecurityProtocol = "PLAINTEXT"
@@ -232,7 +191,7 @@ class PublisherConfig:
     sasl_password: str | None = None
     ssl_ca_location: str | None = None
     librdkafka_overrides: Mapping[str, LibrdkafkaValue] = field(default_factory=dict)
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = RETRY_FROM_PRESET
     dead_letter: DeadLetterPolicy | None = None
     breaker: BreakerPolicy | None = field(default_factory=BreakerPolicy)
     telemetry: Telemetry = field(default_factory=Telemetry)
@@ -240,7 +199,12 @@ class PublisherConfig:
     spool_max_events: int = 1_000_000
     spool_full_timeout: float = 30.0
 
+    #: The fields whose values came from the preset (``with_overrides`` of another preset
+    #: gives them the new preset's values).
+    _from_preset: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
+        self._take_preset_bounds()
         self._check_bootstrap()
         self._check_identity()
         self._check_topics()
@@ -332,7 +296,7 @@ class PublisherConfig:
             settings["sasl.password"] = self.sasl_password
         if self.ssl_ca_location is not None:
             settings["ssl.ca.location"] = self.ssl_ca_location
-        settings.update(_PRESETS[self.preset])
+        settings.update(PRESETS[self.preset])
         if self.linger_ms is not None:
             settings["linger.ms"] = self.linger_ms
         if self.compression is not None:
@@ -343,7 +307,7 @@ class PublisherConfig:
     def redacted_librdkafka(self) -> dict[str, LibrdkafkaValue]:
         """:meth:`to_librdkafka` with every secret value replaced by ``'***'``, for logs."""
         return {
-            key: _MASK if _is_secret_key(key) else value
+            key: MASK if is_secret_key(key) else value
             for key, value in self.to_librdkafka().items()
         }
 
@@ -351,9 +315,20 @@ class PublisherConfig:
         """``text`` with every secret value of this config replaced by ``'***'`` (for
         messages that quote librdkafka, which may echo a rejected value)."""
         for key, value in self.to_librdkafka().items():
-            if _is_secret_key(key) and isinstance(value, str) and value:
-                text = text.replace(value, _MASK)
+            if is_secret_key(key) and isinstance(value, str) and value:
+                text = text.replace(value, MASK)
         return text
+
+    def _take_preset_bounds(self) -> None:
+        bounds = _PRESET_BOUNDS.get(self.preset) if isinstance(self.preset, str) else None
+        if bounds is None:
+            return  # an unknown preset is refused by _check_identity
+        taken = []
+        for name, value in bounds.items():
+            if getattr(self, name) is _SENTINELS[name]:
+                object.__setattr__(self, name, value)
+                taken.append(name)
+        object.__setattr__(self, "_from_preset", frozenset(taken))
 
     def with_overrides(self, **changes: Any) -> PublisherConfig:
         """A copy with the given fields replaced, checked again like a new config.
@@ -364,13 +339,16 @@ class PublisherConfig:
         Raises:
             ConfigError: a name is not a field, or the result is refused.
         """
-        names = {f.name for f in dataclasses.fields(self)}
+        names = {f.name for f in dataclasses.fields(self) if f.init}
         unknown = sorted(set(changes) - names)
         if unknown:
             raise ConfigError(
                 f"PublisherConfig has no field {', '.join(unknown)}; fields are "
                 f"{', '.join(sorted(names))}"
             )
+        if "preset" in changes:  # values the old preset gave follow the new one
+            for name in self._from_preset - changes.keys():
+                changes[name] = _SENTINELS[name]
         return dataclasses.replace(self, **changes)
 
     def __repr__(self) -> str:
@@ -378,12 +356,12 @@ class PublisherConfig:
         for f in dataclasses.fields(self):
             value: object = getattr(self, f.name)
             if f.name == "sasl_password" and value is not None:
-                value = _MASK
+                value = MASK
             elif f.name == "topic_map":
                 value = dict(self.topic_map)
             elif f.name == "librdkafka_overrides":
                 value = {
-                    key: _MASK if _is_secret_key(key) else item
+                    key: MASK if is_secret_key(key) else item
                     for key, item in self.librdkafka_overrides.items()
                 }
             parts.append(f"{f.name}={value!r}")
@@ -419,9 +397,9 @@ class PublisherConfig:
                 )
 
     def _check_identity(self) -> None:
-        if self.preset not in _PRESETS:
+        if self.preset not in PRESETS:
             raise ConfigError(
-                f"preset must be one of {', '.join(map(repr, _PRESETS))}, got {self.preset!r}"
+                f"preset must be one of {', '.join(map(repr, PRESETS))}, got {self.preset!r}"
             )
         client_id = self.client_id
         if not isinstance(client_id, str) or not client_id or any(c.isspace() for c in client_id):
@@ -567,20 +545,7 @@ class PublisherConfig:
             )
         overrides = dict(raw)
         for key, value in overrides.items():
-            if not isinstance(key, str) or not key.strip():
-                raise ConfigError(f"librdkafka_overrides keys must be non-empty str, got {key!r}")
-            name = key.strip().lower().removeprefix(_TOPIC_LEVEL_PREFIX)
-            hint = _OWNED_KEYS.get(name)
-            if hint is not None:
-                raise ConfigError(
-                    f"librdkafka_overrides[{key!r}] is refused: eventwire sets it; {hint}"
-                )
-            if not isinstance(value, str | int | float | bool):
-                raise ConfigError(
-                    f"librdkafka_overrides[{key!r}] must be a str, int, float or bool, "
-                    f"got {type(value).__name__}"
-                )
-            _check_override_value(key, name, value)
+            check_override(key, value)
         object.__setattr__(self, "librdkafka_overrides", MappingProxyType(overrides))
 
     # -- helpers -----------------------------------------------------------------------------
@@ -591,7 +556,7 @@ class PublisherConfig:
     def _linger_ms(self) -> float:
         if self.linger_ms is not None:
             return self.linger_ms
-        return float(_PRESETS[self.preset]["linger.ms"])
+        return float(PRESETS[self.preset]["linger.ms"])
 
 
 def _check_seconds(name: str, value: object) -> None:
@@ -605,52 +570,3 @@ def _check_seconds(name: str, value: object) -> None:
         raise ConfigError(
             f"{name} must be a finite number of seconds greater than 0, got {value!r}"
         )
-
-
-def _check_override_value(key: str, name: str, value: LibrdkafkaValue) -> None:
-    """Refuse an override value that would weaken durability, ordering or key placement."""
-    text = str(value).strip().lower()
-    where = f"librdkafka_overrides[{key!r}]"
-    shown = _shown(key, value)
-    if name in {"acks", "request.required.acks"}:
-        if text not in {"all", "-1"}:
-            raise ConfigError(
-                f"{where} = {shown} is refused: eventwire always produces with acks=all "
-                "('all' or '-1'); idempotence requires it"
-            )
-    elif name == "enable.idempotence":
-        if text not in {"true", "false"}:
-            raise ConfigError(f"{where} must be a bool ('true'/'false'), got {shown}")
-        if text == "false":
-            raise ConfigError(
-                f"{where} = {shown} is refused: idempotence is what keeps retries from "
-                "duplicating or reordering events"
-            )
-    elif name in {"max.in.flight.requests.per.connection", "max.in.flight"}:
-        count = _as_int(where, shown, text)
-        if not 1 <= count <= 5:
-            raise ConfigError(
-                f"{where} = {shown} is refused: it must be from 1 to 5; with idempotence, "
-                "order per partition is only kept with at most 5 requests in flight"
-            )
-    elif name in {"retries", "message.send.max.retries"}:
-        if _as_int(where, shown, text) < 1:
-            raise ConfigError(
-                f"{where} = {shown} is refused: it must be at least 1; idempotence needs "
-                "retries, and delivery_timeout bounds them"
-            )
-    elif name == "partitioner":
-        if text not in {"murmur2_random", "murmur2"}:
-            raise ConfigError(
-                f"{where} = {shown} is refused: keys must land on the same partition as from "
-                "a Java producer; use 'murmur2_random' (default) or 'murmur2'"
-            )
-    elif name == "queue.buffering.max.messages" and _as_int(where, shown, text) < 1:
-        raise ConfigError(f"{where} = {shown} is refused: it must be at least 1")
-
-
-def _as_int(where: str, shown: str, text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"{where} must be an integer, got {shown}") from None

@@ -40,6 +40,7 @@ from eventwire._errors import (
 )
 from eventwire._messages import (
     CLOSED_MESSAGE,
+    call_timed_out_error,
     overtaking_error,
     queue_full_error,
     spool_full_error,
@@ -72,23 +73,26 @@ _TICK: Final = 0.1
 
 class Room:
     """Wait for the caller's turn and room in the local queue, then produce ``record``;
-    the result is whether it was produced before ``queue_full_timeout``."""
+    the result is whether it was produced within ``limit`` seconds."""
 
-    __slots__ = ("record", "turn")
+    __slots__ = ("limit", "record", "turn")
 
-    def __init__(self, record: InFlight, turn: Turn | None) -> None:
+    def __init__(self, record: InFlight, turn: Turn | None, limit: float) -> None:
         self.record = record
         self.turn = turn
+        self.limit = limit
 
 
 class Wait:
     """Wait for a sink or a commit made by the driver; the result is its outcome (or the
-    error it holds is raised)."""
+    error it holds is raised). With a ``timeout``, ``TimeoutError`` is raised when it passes
+    first (the outcome is not cancelled: it is settled, counted and logged all the same)."""
 
-    __slots__ = ("waitable",)
+    __slots__ = ("timeout", "waitable")
 
-    def __init__(self, waitable: Any) -> None:
+    def __init__(self, waitable: Any, timeout: float | None = None) -> None:
         self.waitable = waitable
+        self.timeout = timeout
 
 
 class Tick:
@@ -125,8 +129,16 @@ Flow = Generator[Operation, Any, _T]
 # -- publishing ---------------------------------------------------------------------------------
 
 
-def publish(pub: PublisherBase, encoded: EncodedEvent, sink: Sink, waitable: Any) -> Flow[Any]:
-    """One event, until its outcome (``waitable`` is the driver's handle on ``sink``)."""
+def publish(
+    pub: PublisherBase,
+    encoded: EncodedEvent,
+    sink: Sink,
+    waitable: Any,
+    timeout: float | None = None,
+) -> Flow[Any]:
+    """One event, until its outcome (``waitable`` is the driver's handle on ``sink``), or
+    until ``timeout`` seconds passed (``AmbiguousPublishError``: it may still be delivered)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     relay = pub._relay
     if relay is not None:
         yield from submit_one(pub, relay, encoded, sink)
@@ -136,23 +148,31 @@ def publish(pub: PublisherBase, encoded: EncodedEvent, sink: Sink, waitable: Any
             try:
                 pub._core.produce(record)
             except BufferError:
-                yield from _produce_when_room(pub, record, None)
+                yield from _produce_when_room(pub, record, None, deadline)
         else:  # others wait for room: queue behind them
-            yield from _produce_when_room(pub, record, None)
+            yield from _produce_when_room(pub, record, None, deadline)
         del record
     try:
-        return (yield Wait(waitable))
+        return (yield Wait(waitable, None if deadline is None else _left(deadline, 0.0)))
+    except TimeoutError:
+        assert timeout is not None  # noqa: S101 - only a Wait with a timeout raises it
+        raise call_timed_out_error(encoded, timeout) from None
     finally:
         # This frame is in the traceback of the error raised: holding the waitable (a
         # future holding that error) would make a cycle that keeps the event alive.
         del waitable, sink
 
 
-def _produce_when_room(pub: PublisherBase, record: InFlight, turn: Turn | None) -> Flow[None]:
-    """Wait in line for room, then produce; ``QueueFullError`` after the configured timeout
-    (the event is then not accepted)."""
-    if not (yield Room(record, turn)):
-        error = queue_full_error(record.encoded, pub._config.queue_full_timeout)
+def _produce_when_room(
+    pub: PublisherBase, record: InFlight, turn: Turn | None, deadline: float | None = None
+) -> Flow[None]:
+    """Wait in line for room, then produce; ``QueueFullError`` after ``queue_full_timeout``,
+    or at the caller's ``deadline`` if sooner (the event is then not accepted)."""
+    limit = pub._config.queue_full_timeout
+    if deadline is not None:
+        limit = min(limit, _left(deadline, 0.0))
+    if not (yield Room(record, turn, limit)):
+        error = queue_full_error(record.encoded, limit)
         pub._core.fail_unsent(record, error)
         raise error
 
@@ -469,6 +489,7 @@ def _drained(pub: PublisherBase, deadline: float) -> Flow[bool]:
     return True
 
 
-def _left(until: float) -> float:
-    """Seconds from now to ``until``, at least 0.1: a last step always gets a moment."""
-    return max(0.1, until - time.monotonic())
+def _left(until: float, at_least: float = 0.1) -> float:
+    """Seconds from now to ``until``, at least ``at_least`` (by default a last step of a
+    close always gets a moment)."""
+    return max(at_least, until - time.monotonic())

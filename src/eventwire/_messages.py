@@ -128,6 +128,19 @@ def not_retried_error(error: PublishError, reason: str | None) -> PublishError:
     return refused
 
 
+def call_timed_out_error(enc: EncodedEvent, timeout: float) -> AmbiguousPublishError:
+    """The error of a publish whose caller stopped waiting after ``timeout`` seconds."""
+    return AmbiguousPublishError(
+        f"publish() gave up waiting after {timeout:g} s (timeout=): event {enc.event_id}"
+        f" ({enc.event_type}) to topic {enc.topic!r} is still on its way and may yet be"
+        " delivered; its outcome is counted and logged, and a re-send keeps its ce_id",
+        topic=enc.topic,
+        event_id=enc.event_id,
+        attempts=0,
+        code="CALL_TIMED_OUT",
+    )
+
+
 def queue_full_error(enc: EncodedEvent, timeout: float) -> QueueFullError:
     """The error of an event that found no room in the local producer queue in time."""
     return QueueFullError(

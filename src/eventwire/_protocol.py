@@ -45,6 +45,7 @@ class AsyncPublisherProtocol(Protocol):
         topic: str | None = None,
         key: str | bytes | None = None,
         headers: UserHeaders | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-call bound, as the sync twin's
     ) -> DeliveryReceipt: ...
 
     async def publish_many(
@@ -101,6 +102,7 @@ class PublisherProtocol(Protocol):
         topic: str | None = None,
         key: str | bytes | None = None,
         headers: UserHeaders | None = None,
+        timeout: float | None = None,
     ) -> DeliveryReceipt: ...
 
     def publish_many(

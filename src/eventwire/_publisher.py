@@ -8,6 +8,7 @@ callers wait on.
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import time
 import warnings
@@ -287,6 +288,19 @@ class PublisherBase:
                 first_undelivered_event_ids=report.undelivered_event_ids[:_LOGGED_IDS],
             )
         return report
+
+
+def check_call_timeout(timeout: float | None) -> None:
+    """Refuse a ``timeout=`` that is not ``None`` or a finite number of seconds above 0."""
+    if timeout is None:
+        return
+    if (
+        not isinstance(timeout, int | float)
+        or isinstance(timeout, bool)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise ValueError(f"timeout must be None or a finite number of seconds > 0, got {timeout!r}")
 
 
 def stats_of(core: ProducerCore, relay: Relay | None) -> Stats:

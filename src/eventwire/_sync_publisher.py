@@ -21,7 +21,7 @@ from eventwire._durable.relay import Callback
 from eventwire._errors import EventwireError, PublishError
 from eventwire._events import event_batch
 from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome, SyncAccepted
-from eventwire._publisher import PublisherBase
+from eventwire._publisher import PublisherBase, check_call_timeout
 
 _T = TypeVar("_T")
 
@@ -67,18 +67,21 @@ class Publisher(PublisherBase):
         topic: str | None = None,
         key: str | bytes | None = None,
         headers: UserHeaders | None = None,
+        timeout: float | None = None,
     ) -> DeliveryReceipt:
         """Publish one event and block until Kafka acknowledges it.
 
-        Arguments, result and errors are those of ``AsyncPublisher.publish``. The wait is
-        bounded by ``delivery_timeout`` (librdkafka reports every message by then). A call
+        Arguments, result and errors are those of ``AsyncPublisher.publish``; without a
+        ``timeout`` the wait ends within ``queue_full_timeout`` + ``delivery_timeout`` +
+        ``retry.deadline`` + ``delivery_timeout``. A call
         that finds other threads waiting for room in a full local queue waits behind them
         (first come, first served); threads that reach a full queue at the same moment are
         not ordered among themselves.
         """
+        check_call_timeout(timeout)
         encoded = self._encode(event, topic, key, headers)
         sink = _EventSink()
-        receipt: DeliveryReceipt = self._run(flows.publish(self, encoded, sink, sink))
+        receipt: DeliveryReceipt = self._run(flows.publish(self, encoded, sink, sink, timeout))
         return receipt
 
     def publish_many(
@@ -166,12 +169,12 @@ class Publisher(PublisherBase):
                 try:
                     kind = type(op)
                     if kind is flows.Wait:
-                        value = op.waitable.wait()
+                        value = op.waitable.wait(op.timeout)
                     elif kind is flows.Room:
                         value = self._line.produce(
                             self._produce_unless_closing,
                             op.record,
-                            self._config.queue_full_timeout,
+                            op.limit,
                             op.turn,
                         )
                     elif kind is flows.Tick:
@@ -200,8 +203,9 @@ class _EventSink:
         self.outcome = outcome
         self.event.set()
 
-    def wait(self) -> DeliveryReceipt:
-        self.event.wait()
+    def wait(self, timeout: float | None = None) -> DeliveryReceipt:
+        if not self.event.wait(timeout):
+            raise TimeoutError
         outcome = self.outcome
         self.outcome = None  # the error raised must not be held here: no cycle through it
         if isinstance(outcome, DeliveryReceipt):
@@ -244,8 +248,8 @@ class _Batch:
     def waitable(self) -> _Batch:
         return self
 
-    def wait(self) -> None:
-        self._done.wait()
+    def wait(self, timeout: float | None = None) -> None:
+        self._done.wait(timeout)
 
     def hold(self, count: int) -> None:
         with self._lock:
@@ -276,7 +280,7 @@ class _Commit:
         self.failure = failure
         self.event.set()
 
-    def wait(self) -> None:
-        self.event.wait()
+    def wait(self, timeout: float | None = None) -> None:
+        self.event.wait(timeout)
         if self.failure is not None:
             raise self.failure

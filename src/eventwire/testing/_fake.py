@@ -380,9 +380,12 @@ class AsyncFakePublisher(_Assertions, eventwire.AsyncPublisher):
         topic: str | None = None,
         key: str | bytes | None = None,
         headers: UserHeaders | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-call bound, as the sync twin's
     ) -> eventwire.DeliveryReceipt:
         """As ``AsyncPublisher.publish``, delivered in memory."""
-        receipt = await super().publish(event, topic=topic, key=key, headers=headers)
+        receipt = await super().publish(
+            event, topic=topic, key=key, headers=headers, timeout=timeout
+        )
         self._keep([event], [receipt.event_id])
         return receipt
 
@@ -451,9 +454,10 @@ class FakePublisher(_Assertions, eventwire.Publisher):
         topic: str | None = None,
         key: str | bytes | None = None,
         headers: UserHeaders | None = None,
+        timeout: float | None = None,
     ) -> eventwire.DeliveryReceipt:
         """As ``Publisher.publish``, delivered in memory."""
-        receipt = super().publish(event, topic=topic, key=key, headers=headers)
+        receipt = super().publish(event, topic=topic, key=key, headers=headers, timeout=timeout)
         self._keep([event], [receipt.event_id])
         return receipt
 
