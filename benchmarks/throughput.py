@@ -124,7 +124,7 @@ def librdkafka_settings(bootstrap_servers: str, preset: str = "durable") -> dict
         bootstrap_servers=bootstrap_servers,
         preset=preset,  # type: ignore[arg-type]
     )
-    return {k: v for k, v in config.to_librdkafka().items() if not callable(v)}
+    return {k: v for k, v in config._to_librdkafka().items() if not callable(v)}
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -9,6 +9,10 @@ Public submodules: ``eventwire.codec`` (the encoder publishers use: ``EventCodec
 (the seam under the publishers) and ``eventwire.testing``.
 """
 
+# The public submodules come with the package: `import eventwire` is enough to use them.
+from eventwire import codec as codec
+from eventwire import inspect as inspect
+from eventwire import transport as transport
 from eventwire._async_publisher import AsyncPublisher
 from eventwire._config import PublisherConfig
 from eventwire._errors import (

@@ -245,7 +245,7 @@ class PublisherConfig:
         """The CloudEvents ``source``: ``source`` if given, else ``/eventwire/{client_id}``."""
         return self.source if self.source is not None else f"/eventwire/{self.client_id}"
 
-    def resolve_topic(self, declared: str) -> str:
+    def _resolve_topic(self, declared: str) -> str:
         """The Kafka topic for a declared (or per-call) topic name.
 
         Args:
@@ -271,7 +271,7 @@ class PublisherConfig:
             )
         return topic
 
-    def to_librdkafka(self) -> dict[str, LibrdkafkaValue]:
+    def _to_librdkafka(self) -> dict[str, LibrdkafkaValue]:
         """The settings for ``confluent_kafka.Producer``, in a new dict.
 
         Built from the fixed guarantees, then the preset, then ``linger_ms`` and
@@ -305,16 +305,18 @@ class PublisherConfig:
         return settings
 
     def redacted_librdkafka(self) -> dict[str, LibrdkafkaValue]:
-        """:meth:`to_librdkafka` with every secret value replaced by ``'***'``, for logs."""
+        """The settings the publisher gives ``confluent_kafka.Producer`` (the fixed guarantees,
+        then the preset, then ``linger_ms`` and ``compression``, then
+        ``librdkafka_overrides``), every secret value replaced by ``'***'``, for logs."""
         return {
             key: MASK if is_secret_key(key) else value
-            for key, value in self.to_librdkafka().items()
+            for key, value in self._to_librdkafka().items()
         }
 
-    def scrub(self, text: str) -> str:
+    def _scrub(self, text: str) -> str:
         """``text`` with every secret value of this config replaced by ``'***'`` (for
         messages that quote librdkafka, which may echo a rejected value)."""
-        for key, value in self.to_librdkafka().items():
+        for key, value in self._to_librdkafka().items():
             if is_secret_key(key) and isinstance(value, str) and value:
                 text = text.replace(value, MASK)
         return text

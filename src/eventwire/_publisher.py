@@ -95,7 +95,7 @@ class PublisherBase:
             encoding=config.encoding,
             validate=config.validate,
             source=config.ce_source,
-            resolve_topic=config.resolve_topic,
+            resolve_topic=config._resolve_topic,
         )
 
     def __del__(self) -> None:
@@ -217,7 +217,7 @@ class PublisherBase:
             spool_oldest_age=stats.spool_oldest_age,
             delivered=stats.delivered,
             failed=stats.failed,
-            last_error=None if last_error is None else self._config.scrub(last_error),
+            last_error=None if last_error is None else self._config._scrub(last_error),
             last_error_at=core.client_errors.last_error_at,
             closed=core.lifecycle.closed,
             checked_at=time.time(),

@@ -170,7 +170,7 @@ class Instrumentation:
         self._secrets = [
             str(value)
             for (key, value), (_, shown) in zip(
-                config.to_librdkafka().items(), config.redacted_librdkafka().items(), strict=True
+                config._to_librdkafka().items(), config.redacted_librdkafka().items(), strict=True
             )
             if shown != value and str(value)
         ]
@@ -224,7 +224,7 @@ class Instrumentation:
                 span.set_attribute(sc.ERROR_TYPE, error_type)
                 span.set_attribute(sc.EVENTWIRE_ERROR_CLASS, outcome.category)
                 span.set_attribute(sc.EVENTWIRE_ATTEMPTS, outcome.attempts)
-                span.set_status(Status(StatusCode.ERROR, self.scrub(str(outcome))))
+                span.set_status(Status(StatusCode.ERROR, self._scrub(str(outcome))))
         else:
             error_type = None
             if span is not None:
@@ -249,7 +249,7 @@ class Instrumentation:
         pending.t0 = pending.span = None
         if span is not None:
             span.set_attribute(sc.ERROR_TYPE, type(error).__name__)
-            span.set_status(Status(StatusCode.ERROR, self.scrub(str(error))))
+            span.set_status(Status(StatusCode.ERROR, self._scrub(str(error))))
             span.end()
 
     def retry_scheduled(self, pending: Traced, error: PublishError, delay: float) -> None:
@@ -298,7 +298,7 @@ class Instrumentation:
             f"send {enc.topic}", kind=SpanKind.PRODUCER, attributes=attributes
         )
         span.add_event(sc.EVENT_CIRCUIT_OPEN)
-        span.set_status(Status(StatusCode.ERROR, self.scrub(str(error))))
+        span.set_status(Status(StatusCode.ERROR, self._scrub(str(error))))
         span.end()
 
     # -- helpers ---------------------------------------------------------------------------
@@ -319,7 +319,7 @@ class Instrumentation:
     def attributes_of(self, key: tuple[str, str | None]) -> dict[str, Any]:
         return self._metric_attrs.get(key) or self._metric_attributes(*key)
 
-    def scrub(self, text: str) -> str:
+    def _scrub(self, text: str) -> str:
         """``text`` without any secret of the publisher's configuration."""
         for secret in self._secrets:
             text = text.replace(secret, "***")

@@ -372,7 +372,7 @@ async def test_aclose_sends_what_lingers_at_once(topics: Topics) -> None:
     assert (report.delivered, report.failed, report.undelivered) == (50, 0, 0)
     assert not report.timed_out
     records = topics.broker.consume(topics.name("orders"), count=50)
-    codec = eventwire.codec.EventCodec(resolve_topic=config.resolve_topic)
+    codec = eventwire.codec.EventCodec(resolve_topic=config._resolve_topic)
     assert sorted(r.value for r in records) == sorted(codec.encode(e).value for e in events)
     assert sorted((r.partition, r.offset) for r in records) == sorted(
         (r.partition, r.offset) for r in receipts

@@ -29,7 +29,7 @@ def _assert_consumed_exactly(
     publishing order; each key on its Java murmur2 partition."""
     records = broker.consume(topic, count=len(events))
     assert len(records) == len(events)
-    codec = eventwire.codec.EventCodec(resolve_topic=config.resolve_topic)
+    codec = eventwire.codec.EventCodec(resolve_topic=config._resolve_topic)
     by_id = {(r.header("ce_id") or b"").decode(): r for r in records}
     partitions = 1 + max(r.partition for r in records)
     notes_by_key: dict[bytes | None, list[str | None]] = defaultdict(list)

@@ -86,7 +86,7 @@ async def test_replay_keeps_ce_id_and_goes_before_new_events_of_a_key(
     topics: Topics, tmp_path: Path
 ) -> None:
     path = tmp_path / "s.db"
-    codec = eventwire.codec.EventCodec(resolve_topic=topics.config().resolve_topic)
+    codec = eventwire.codec.EventCodec(resolve_topic=topics.config()._resolve_topic)
     old = [codec.encode(order(n, key="same")) for n in range(50)]
     _write_without_producing(path, old)
     async with eventwire.AsyncPublisher(topics.config(spool_path=path)) as publisher:
@@ -337,7 +337,7 @@ async def test_rows_of_an_older_event_version_replay_as_written(
     topics: Topics, tmp_path: Path
 ) -> None:
     path = tmp_path / "s.db"
-    codec = eventwire.codec.EventCodec(resolve_topic=topics.config().resolve_topic)
+    codec = eventwire.codec.EventCodec(resolve_topic=topics.config()._resolve_topic)
     old = [codec.encode(AccountOpenedV1(account_id=f"a{n % 5}", owner=f"o{n}")) for n in range(40)]
     _write_without_producing(path, old)  # what a process killed after the commit leaves
     async with eventwire.AsyncPublisher(topics.config(spool_path=path)) as publisher:
@@ -364,7 +364,7 @@ async def test_a_spool_reopened_with_another_prefix_replays_to_the_topics_it_was
     path = tmp_path / "s.db"
     staging = topics.config(topic_prefix=topics.prefix + "staging.")
     topics.broker.create_topics([topics.prefix + "staging.orders"], 3)
-    codec = eventwire.codec.EventCodec(resolve_topic=staging.resolve_topic)
+    codec = eventwire.codec.EventCodec(resolve_topic=staging._resolve_topic)
     old = [codec.encode(order(n)) for n in range(10)]
     _write_without_producing(path, old)
     async with eventwire.AsyncPublisher(topics.config(spool_path=path)) as publisher:

@@ -55,14 +55,14 @@ def assert_no_secret(text: str) -> None:
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_keeps_the_guarantees(preset: str) -> None:
-    settings = make(preset=preset).to_librdkafka()
+    settings = make(preset=preset)._to_librdkafka()
     assert settings["bootstrap.servers"] == SERVERS
     assert settings["client.id"] == "eventwire"
     assert settings["acks"] == "all"
     assert settings["enable.idempotence"] is True
     assert settings["max.in.flight.requests.per.connection"] == 5
     assert settings["partitioner"] == "murmur2_random"
-    assert settings["message.timeout.ms"] == 120_000
+    assert settings["message.timeout.ms"] == (5_000 if preset == "low_latency" else 120_000)
     assert settings["security.protocol"] == "PLAINTEXT"
     assert not any(key.startswith(("sasl.", "ssl.")) for key in settings)
 
@@ -70,7 +70,7 @@ def test_every_preset_keeps_the_guarantees(preset: str) -> None:
 def test_default_preset_is_durable() -> None:
     config = make()
     assert config.preset == "durable"
-    assert config.to_librdkafka() == make(preset="durable").to_librdkafka()
+    assert config._to_librdkafka() == make(preset="durable")._to_librdkafka()
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_default_preset_is_durable() -> None:
     ],
 )
 def test_preset_values(preset: str, expected: Mapping[str, object]) -> None:
-    settings = make(preset=preset).to_librdkafka()
+    settings = make(preset=preset)._to_librdkafka()
     assert {key: settings[key] for key in expected} == expected
     fixed = {
         "bootstrap.servers",
@@ -134,7 +134,7 @@ def test_fields_override_the_preset_and_overrides_come_last() -> None:
         compression="zstd",
         librdkafka_overrides={"batch.num.messages": 500, "acks": "-1", "statistics.interval.ms": 0},
     )
-    settings = config.to_librdkafka()
+    settings = config._to_librdkafka()
     assert settings["client.id"] == "orders-api"
     assert settings["message.timeout.ms"] == 2_500
     assert settings["linger.ms"] == 7.5
@@ -153,7 +153,7 @@ def test_security_settings_are_rendered() -> None:
         sasl_password=PASSWORD,
         ssl_ca_location="/etc/ssl/ca.pem",
     )
-    settings = config.to_librdkafka()
+    settings = config._to_librdkafka()
     assert settings["security.protocol"] == "SASL_SSL"
     assert settings["sasl.mechanism"] == "PLAIN"
     assert settings["sasl.username"] == "svc"
@@ -163,14 +163,14 @@ def test_security_settings_are_rendered() -> None:
 
 def test_to_librdkafka_returns_a_new_dict() -> None:
     config = make()
-    first = config.to_librdkafka()
+    first = config._to_librdkafka()
     first["acks"] = "1"
-    assert config.to_librdkafka()["acks"] == "all"
+    assert config._to_librdkafka()["acks"] == "all"
 
 
 def test_oauthbearer_and_gssapi_need_no_username_or_password() -> None:
     for mechanism in ("OAUTHBEARER", "GSSAPI"):
-        settings = make(security_protocol="SASL_SSL", sasl_mechanism=mechanism).to_librdkafka()
+        settings = make(security_protocol="SASL_SSL", sasl_mechanism=mechanism)._to_librdkafka()
         assert settings["sasl.mechanism"] == mechanism
         assert "sasl.password" not in settings
 
@@ -187,7 +187,7 @@ def test_oauthbearer_and_gssapi_need_no_username_or_password() -> None:
     ],
 )
 def test_librdkafka_accepts_the_rendered_settings(preset: str, changes: dict[str, Any]) -> None:
-    producer = Producer(make(preset=preset, **changes).to_librdkafka())
+    producer = Producer(make(preset=preset, **changes)._to_librdkafka())
     producer.flush(0)
     del producer
 
@@ -197,9 +197,9 @@ def test_librdkafka_accepts_the_rendered_settings(preset: str, changes: dict[str
 
 def test_resolve_topic_with_prefix_and_map() -> None:
     config = make(topic_prefix="staging.", topic_map={"orders": "orders-v2"})
-    assert config.resolve_topic("orders") == "staging.orders-v2"
-    assert config.resolve_topic("payments") == "staging.payments"
-    assert make().resolve_topic("orders") == "orders"
+    assert config._resolve_topic("orders") == "staging.orders-v2"
+    assert config._resolve_topic("payments") == "staging.payments"
+    assert make()._resolve_topic("orders") == "orders"
 
 
 @pytest.mark.parametrize("scheme", ["kafka", "http", "https", "tcp", ""])
@@ -217,9 +217,9 @@ def test_an_unknown_bootstrap_scheme_is_refused(scheme: str) -> None:
 
 def test_a_bootstrap_scheme_naming_the_security_protocol_is_accepted() -> None:
     for servers in ("PLAINTEXT://127.0.0.1:9092", "plaintext://a:1,b:2", "[::1]:9092"):
-        assert make(bootstrap_servers=servers).to_librdkafka()["bootstrap.servers"] == servers
+        assert make(bootstrap_servers=servers)._to_librdkafka()["bootstrap.servers"] == servers
     sasl = secret_config(bootstrap_servers="SASL_SSL://kafka-1:9093,kafka-2:9093")
-    assert sasl.to_librdkafka()["bootstrap.servers"] == "SASL_SSL://kafka-1:9093,kafka-2:9093"
+    assert sasl._to_librdkafka()["bootstrap.servers"] == "SASL_SSL://kafka-1:9093,kafka-2:9093"
     refused(
         "bootstrap_servers entry 'SSL://127.0.0.1:9093' says SSL:// but security_protocol is"
         " 'PLAINTEXT'; they must agree (drop the prefix, or set security_protocol='SSL')",
@@ -240,9 +240,9 @@ def test_a_bootstrap_scheme_naming_the_security_protocol_is_accepted() -> None:
 )
 def test_a_per_call_topic_follows_kafkas_rules(topic: str, problem: str) -> None:
     with pytest.raises(ConfigError) as refused_topic:
-        make().resolve_topic(topic)
+        make()._resolve_topic(topic)
     assert str(refused_topic.value) == f"topic {topic!r} is not a legal Kafka topic name: {problem}"
-    assert make().resolve_topic("t" * 249) == "t" * 249
+    assert make()._resolve_topic("t" * 249) == "t" * 249
 
 
 def test_resolve_topic_refuses_an_illegal_result() -> None:
@@ -254,16 +254,16 @@ def test_resolve_topic_refuses_an_illegal_result() -> None:
             "topic_map), which is not a legal Kafka topic name"
         ),
     ):
-        config.resolve_topic("long-topic")
+        config._resolve_topic("long-topic")
     with pytest.raises(ConfigError, match=r"^topic 'bad name' is not a legal Kafka topic name"):
-        make().resolve_topic("bad name")
+        make()._resolve_topic("bad name")
 
 
 def test_topic_map_is_an_immutable_copy() -> None:
     source = {"orders": "orders-v2"}
     config = make(topic_map=source)
     source["orders"] = "changed"
-    assert config.resolve_topic("orders") == "orders-v2"
+    assert config._resolve_topic("orders") == "orders-v2"
     with pytest.raises(TypeError):
         config.topic_map["orders"] = "x"  # type: ignore[index]
 
@@ -272,7 +272,7 @@ def test_overrides_are_an_immutable_copy() -> None:
     source: dict[str, str | int | float | bool] = {"batch.num.messages": 5}
     config = make(librdkafka_overrides=source)
     source["batch.num.messages"] = 6
-    assert config.to_librdkafka()["batch.num.messages"] == 5
+    assert config._to_librdkafka()["batch.num.messages"] == 5
     with pytest.raises(TypeError):
         config.librdkafka_overrides["acks"] = "0"  # type: ignore[index]
 
@@ -565,7 +565,7 @@ def test_owned_keys_are_refused_under_their_topic_level_names(key: str, hint: st
 
 def test_global_topic_metadata_settings_are_accepted() -> None:
     overrides = {"topic.metadata.refresh.interval.ms": 1000, "topic.partitioner": "murmur2"}
-    settings = make(librdkafka_overrides=overrides).to_librdkafka()
+    settings = make(librdkafka_overrides=overrides)._to_librdkafka()
     assert {key: settings[key] for key in overrides} == overrides
 
 
@@ -673,7 +673,7 @@ def test_unsafe_override_values_are_refused(key: str, value: object, message: st
     ],
 )
 def test_safe_override_values_are_accepted(overrides: dict[str, object]) -> None:
-    settings = make(librdkafka_overrides=overrides).to_librdkafka()
+    settings = make(librdkafka_overrides=overrides)._to_librdkafka()
     assert {key: settings[key] for key in overrides} == overrides
 
 
@@ -747,9 +747,9 @@ def test_redacted_librdkafka_masks_secrets() -> None:
     assert redacted["ssl.key.pem"] == "***"
     assert redacted["batch.num.messages"] == 77
     assert redacted["sasl.username"] == "svc-orders"
-    assert set(redacted) == set(config.to_librdkafka())
+    assert set(redacted) == set(config._to_librdkafka())
     # the real settings still carry the secrets
-    assert config.to_librdkafka()["sasl.password"] == PASSWORD
+    assert config._to_librdkafka()["sasl.password"] == PASSWORD
 
 
 @pytest.mark.parametrize(
@@ -766,7 +766,7 @@ def test_every_librdkafka_secret_key_is_masked(key: str) -> None:
     config = make(librdkafka_overrides={key: PASSWORD})
     assert_no_secret(repr(config))
     assert config.redacted_librdkafka()[key] == "***"
-    assert config.scrub(f"bad value {PASSWORD}") == "bad value ***"
+    assert config._scrub(f"bad value {PASSWORD}") == "bad value ***"
 
 
 @pytest.mark.parametrize(

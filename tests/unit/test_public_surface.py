@@ -31,6 +31,16 @@ def test_all_lists_every_public_name() -> None:
     assert public == set(eventwire.__all__)
 
 
+def test_the_surface_is_about_thirty_names_and_three_public_submodules() -> None:
+    # Plumbing (the codec, introspection, the transport seam) lives in public submodules.
+    assert len(eventwire.__all__) <= 33
+    for module in (eventwire.codec, eventwire.inspect, eventwire.transport):
+        assert list(module.__all__) == sorted(module.__all__, key=_isort_style)
+        assert all(hasattr(module, name) for name in module.__all__)
+    for moved in ("CLASSIFICATION", "EncodedEvent", "EventCodec", "EventSpec", "is_event"):
+        assert not hasattr(eventwire, moved), moved
+
+
 def test_typing_module_imports() -> None:
     from tests.typing import check_public_api
 

@@ -25,6 +25,7 @@ sys.modules["eventwire"] = package
 import pytest
 sys.exit(pytest.main([
     "-q", "-p", "no:eventwire", "-p", "no:cacheprovider",
+    "-o", "filterwarnings=error",  # the project's list names eventwire's own warning
     "-W", "ignore::pytest.PytestAssertRewriteWarning", {tests!r},
 ]))
 """

@@ -419,7 +419,7 @@ def run_produce(
             delivery_timeout=delivery_timeout,
         )
         if topic is not None:  # else every line would fail on it, one by one
-            config.resolve_topic(topic)
+            config._resolve_topic(topic)
     except eventwire.ConfigError as exc:
         raise CliError(f"invalid configuration: {exc}") from None
     summary = ProduceSummary()

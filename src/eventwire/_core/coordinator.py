@@ -73,14 +73,14 @@ class ProducerCore:
         self.client_errors = ClientErrors(
             on_fatal=self._request_replacement, on_unreachable=self._suspect_unreachable
         )
-        settings: dict[str, object] = dict(config.to_librdkafka())
+        settings: dict[str, object] = dict(config._to_librdkafka())
         settings["error_cb"] = self.client_errors
-        settings["logger"] = LibrdkafkaLog(config.scrub)
+        settings["logger"] = LibrdkafkaLog(config._scrub)
         if telemetry is not None and telemetry.statistics_interval_ms > 0:
             settings["stats_cb"] = telemetry.on_statistics
             settings.setdefault("statistics.interval.ms", telemetry.statistics_interval_ms)
         self.max_message_bytes, self.max_queue_bytes = _size_limits(settings)
-        self.handle = ProducerHandle(transport, settings, config.scrub)
+        self.handle = ProducerHandle(transport, settings, config._scrub)
         self.breaker = (
             CircuitBreaker(config.breaker, on_change=_log_breaker_change)
             if config.breaker is not None

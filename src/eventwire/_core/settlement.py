@@ -257,7 +257,7 @@ class Settlement:
     def _client_error_hint(self) -> str:
         """The client error that may explain why the cluster never answered, for messages."""
         cause = self.client_errors.cause
-        return "" if cause is None else f"; last client error: {self.config.scrub(cause)}"
+        return "" if cause is None else f"; last client error: {self.config._scrub(cause)}"
 
     def _dead_letter_failed(self, letter: InFlight, err: Any) -> int:
         """A dead-letter write failed: tried again (0), or its original is settled (1)."""
