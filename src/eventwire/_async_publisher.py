@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -282,47 +282,33 @@ class AsyncPublisher(PublisherBase):
 
     # -- the driver --------------------------------------------------------------------------
 
-    async def _run(self, flow: flows.Flow[_T]) -> _T:
-        """Drive ``flow``: perform each wait it yields by awaiting, send the result back."""
-        value: Any = None
-        error: BaseException | None = None
-        op: Any = None
-        try:
-            while True:
-                try:
-                    op = flow.send(value) if error is None else flow.throw(error)
-                except StopIteration as stop:
-                    result: _T = stop.value
-                    return result
-                value = error = None
-                try:
-                    kind = type(op)
-                    if kind is flows.Wait:
-                        if op.timeout is None:
-                            value = await op.waitable
-                        else:  # the outcome is not cancelled: it is settled all the same
-                            async with asyncio.timeout(op.timeout):
-                                value = await asyncio.shield(op.waitable)
-                    elif kind is flows.Room:
-                        value = await self._line.produce(
-                            self._produce_unless_closing,
-                            op.record,
-                            op.limit,
-                            op.turn,
-                        )
-                    elif kind is flows.Tick:
-                        await self._tick(op.timeout)
-                    elif kind is flows.Breathe:
-                        await asyncio.sleep(0)
-                    else:
-                        value = await asyncio.to_thread(op.call, *op.args)
-                except BaseException as exc:  # noqa: BLE001 - thrown into the flow
-                    error = exc
-        finally:
-            # An error raised from here has this frame in its traceback: the frame must not
-            # hold it (nor the future of a wait that holds it), or the event lives until a
-            # full collection.
-            value = error = op = None
+    def _run(self, flow: flows.Flow[_T]) -> Awaitable[_T]:
+        return flows.run_async(flow, self._perform)
+
+    async def _perform(self, op: flows.Operation) -> Any:
+        """Wait as ``op`` says, on the event loop."""
+        if isinstance(op, flows.Wait):
+            # This frame is in the traceback of the error the future raises: it must not hold
+            # the future (nor the operation), or the event lives until a full collection.
+            waitable, timeout = op.waitable, op.timeout
+            del op
+            try:
+                if timeout is None:
+                    return await waitable
+                async with asyncio.timeout(timeout):  # the outcome itself is not cancelled
+                    return await asyncio.shield(waitable)
+            finally:
+                del waitable
+        if isinstance(op, flows.Room):
+            return await self._line.produce(
+                self._produce_unless_closing, op.record, op.limit, op.turn
+            )
+        if isinstance(op, flows.Tick):
+            return await self._tick(op.timeout)
+        if isinstance(op, flows.Blocking):
+            return await asyncio.to_thread(op.call, *op.args)
+        await asyncio.sleep(0)  # Breathe: the loop's other tasks run
+        return None
 
     async def _tick(self, seconds: float) -> None:
         loop = self._loop

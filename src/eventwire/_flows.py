@@ -23,8 +23,8 @@ What happens to an event, in order:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Sequence
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from eventwire._backpressure import Turn
 from eventwire._codec import EncodedEvent
@@ -124,6 +124,59 @@ class Breathe:
 BREATHE: Final = Breathe()
 Operation = Room | Wait | Tick | Blocking | Breathe
 Flow = Generator[Operation, Any, _T]
+
+
+class _Step(Generic[_T]):
+    """One flow being driven: the operation it waits on, or its result once it returned."""
+
+    __slots__ = ("_flow", "op", "result", "running")
+
+    def __init__(self, flow: Flow[_T]) -> None:
+        self._flow = flow
+        self.running = True
+        self.op: Operation | None = None
+        self.result: _T | None = None
+        self.resume(None, None)
+
+    def resume(self, value: Any, error: BaseException | None) -> None:
+        """Send the wait's result (or throw its error) into the flow, up to its next wait.
+        A wait's error raised again by the flow goes on to the driver's caller."""
+        # Dropped first: an error raised from here has this step in its traceback, and the
+        # operation (a future holding that error) would make a cycle keeping the event alive.
+        self.op = None
+        try:
+            self.op = self._flow.send(value) if error is None else self._flow.throw(error)
+        except StopIteration as stop:
+            self.running = False
+            self.result = stop.value
+        finally:
+            value = error = None  # this frame is in the traceback of an error raised here
+
+
+def run(flow: Flow[_T], perform: Callable[[Any], Any]) -> _T:
+    """Drive ``flow`` on this thread: ``perform(op)`` blocks for each wait it yields."""
+    step = _Step(flow)
+    while step.running:
+        try:
+            value = perform(step.op)
+        except BaseException as exc:  # noqa: BLE001 - thrown into the flow
+            step.resume(None, exc)
+        else:
+            step.resume(value, None)
+    return step.result  # type: ignore[return-value]  # set once the flow returned
+
+
+async def run_async(flow: Flow[_T], perform: Callable[[Any], Awaitable[Any]]) -> _T:
+    """Drive ``flow`` on the event loop: ``await perform(op)`` for each wait it yields."""
+    step = _Step(flow)
+    while step.running:
+        try:
+            value = await perform(step.op)
+        except BaseException as exc:  # noqa: BLE001 - thrown into the flow
+            step.resume(None, exc)
+        else:
+            step.resume(value, None)
+    return step.result  # type: ignore[return-value]  # set once the flow returned
 
 
 # -- publishing ---------------------------------------------------------------------------------

@@ -154,40 +154,22 @@ class Publisher(PublisherBase):
     # -- the driver --------------------------------------------------------------------------
 
     def _run(self, flow: flows.Flow[_T]) -> _T:
-        """Drive ``flow``: perform each wait it yields by blocking, send the result back."""
-        value: Any = None
-        error: BaseException | None = None
-        op: Any = None
-        try:
-            while True:
-                try:
-                    op = flow.send(value) if error is None else flow.throw(error)
-                except StopIteration as stop:
-                    result: _T = stop.value
-                    return result
-                value = error = None
-                try:
-                    kind = type(op)
-                    if kind is flows.Wait:
-                        value = op.waitable.wait(op.timeout)
-                    elif kind is flows.Room:
-                        value = self._line.produce(
-                            self._produce_unless_closing,
-                            op.record,
-                            op.limit,
-                            op.turn,
-                        )
-                    elif kind is flows.Tick:
-                        core = self._core
-                        core.wait_for_room(core.room_generation(), op.timeout)
-                    elif kind is flows.Blocking:
-                        value = op.call(*op.args)
-                except BaseException as exc:  # noqa: BLE001 - thrown into the flow
-                    error = exc
-        finally:
-            # An error raised from here has this frame in its traceback: the frame must not
-            # hold it, or the event lives until a full collection.
-            value = error = op = None
+        return flows.run(flow, self._perform)
+
+    def _perform(self, op: flows.Operation) -> Any:
+        """Wait as ``op`` says, blocking this thread."""
+        if isinstance(op, flows.Wait):
+            waitable, timeout = op.waitable, op.timeout
+            del op  # this frame is in the traceback of the error the wait raises
+            return waitable.wait(timeout)
+        if isinstance(op, flows.Room):
+            return self._line.produce(self._produce_unless_closing, op.record, op.limit, op.turn)
+        if isinstance(op, flows.Tick):
+            core = self._core
+            return core.wait_for_room(core.room_generation(), op.timeout)
+        if isinstance(op, flows.Blocking):
+            return op.call(*op.args)
+        return None  # Breathe: nothing else runs on this thread meanwhile
 
 
 class _EventSink:
@@ -282,5 +264,9 @@ class _Commit:
 
     def wait(self, timeout: float | None = None) -> None:
         self.event.wait(timeout)
-        if self.failure is not None:
-            raise self.failure
+        failure, self.failure = self.failure, None
+        if failure is not None:
+            try:
+                raise failure
+            finally:
+                del failure  # this frame is in the error's traceback
