@@ -28,9 +28,9 @@ import pytest
 from confluent_kafka import Producer
 
 import eventwire
+from eventwire.testing import FaultProxy
 from eventwire.testing._broker import _TANSU_ENV, _free_port, _resolve_binary, _TansuProcess
 from eventwire.testing._noida import NoidaBroker
-from eventwire.testing._proxy import FaultProxy
 from tests.faults.conftest import (
     EVENTS,
     Run,

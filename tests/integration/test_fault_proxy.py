@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, Message, Producer
 
-from eventwire.testing._proxy import FaultProxy, ProxiedBroker
+from eventwire.testing import FaultProxy, ProxiedBroker
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -149,10 +149,10 @@ async def test_a_retry_whose_resend_raised_is_sent_again(
     )
     async with eventwire.AsyncPublisher(config) as publisher:
         await publisher.publish(order(0, key="k"))
-        core = publisher._core
+        intake = publisher._core.intake
         calls: list[float] = []
         resend_failed = threading.Event()
-        failing = _failing(calls, 1, core._send)
+        failing = _failing(calls, 1, intake.send)
 
         def send(*args: Any) -> Any:
             try:
@@ -160,7 +160,7 @@ async def test_a_retry_whose_resend_raised_is_sent_again(
             finally:
                 resend_failed.set()
 
-        monkeypatch.setattr(core, "_send", send)
+        monkeypatch.setattr(intake, "send", send)
         with capture_logs() as logs:
             proxied.proxy.cut()  # the first attempt times out (1 s): a retry is due
             task = asyncio.create_task(publisher.publish(order(1, key="k")))
@@ -184,14 +184,14 @@ def test_an_event_that_meets_a_closed_producer_is_handed_on_or_refused(topics: T
     retired.close()
     with eventwire.Publisher(topics.config()) as publisher:
         core = publisher._core
-        hand_to = core._hand_to
+        hand_to = core.intake._hand_to
         given: list[object] = []
 
         def first_to_the_retired_one(producer: object, pending: Any) -> None:
             given.append(producer)
             hand_to(retired if len(given) == 1 else producer, pending)
 
-        core._hand_to = first_to_the_retired_one  # type: ignore[method-assign]
+        core.intake._hand_to = first_to_the_retired_one  # type: ignore[method-assign]
         receipt = publisher.publish(order(1))
     current = core.handle.transport
     assert given == [current, current]  # the retired one, then the current one

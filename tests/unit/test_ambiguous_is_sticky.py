@@ -17,34 +17,20 @@ import eventwire
 import eventwire.codec
 from eventwire._core.coordinator import ProducerCore
 from eventwire._core.record import InFlight
-from eventwire._outcome import DeliveryReceipt
 from tests.events import order
-
-
-class _Sink:
-    """Keeps the outcome a record is settled with."""
-
-    def __init__(self) -> None:
-        self.outcome: DeliveryReceipt | eventwire.PublishError | None = None
-
-    def settle(self, record: InFlight, outcome: DeliveryReceipt | eventwire.PublishError) -> None:
-        self.outcome = outcome
+from tests.unit.reports import RecordingSink, idle_core
 
 
 @pytest.fixture
 def core() -> Iterator[ProducerCore]:
-    config = eventwire.PublisherConfig(
-        bootstrap_servers="127.0.0.1:9",  # never contacted: nothing is produced
-        retry=eventwire.RetryPolicy(attempts=2, deadline=60.0, base=30.0, cap=30.0),
-        breaker=None,
-    )
-    core = ProducerCore(config)
-    yield core
-    core.stop_polling(1.0)
+    with idle_core(
+        retry=eventwire.RetryPolicy(attempts=2, deadline=60.0, base=30.0, cap=30.0), breaker=None
+    ) as core:
+        yield core
 
 
-def _record(core: ProducerCore, number: int) -> tuple[InFlight, _Sink]:
-    sink = _Sink()
+def _record(core: ProducerCore, number: int) -> tuple[InFlight, RecordingSink]:
+    sink = RecordingSink()
     record = core.record(eventwire.codec.EventCodec().encode(order(number)), sink)
     record.unsent = False  # it had a partition: a timeout may have been written
     return record, sink

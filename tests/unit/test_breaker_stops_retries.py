@@ -13,28 +13,13 @@ from confluent_kafka import KafkaError
 import eventwire
 import eventwire.codec
 from eventwire._core.coordinator import ProducerCore
-from eventwire._core.record import InFlight
-from eventwire._outcome import DeliveryReceipt
-from tests.events import order
-
-
-class _Sink:
-    def __init__(self) -> None:
-        self.outcome: DeliveryReceipt | eventwire.PublishError | None = None
-
-    def settle(self, record: InFlight, outcome: DeliveryReceipt | eventwire.PublishError) -> None:
-        self.outcome = outcome
+from tests.unit.reports import idle_core, taken_record
 
 
 @pytest.fixture
 def core() -> Iterator[ProducerCore]:
-    config = eventwire.PublisherConfig(
-        bootstrap_servers="127.0.0.1:9",  # never contacted: nothing is produced
-        retry=eventwire.RetryPolicy(attempts=5, deadline=60.0),
-    )
-    core = ProducerCore(config)
-    yield core
-    core.stop_polling(1.0)
+    with idle_core(retry=eventwire.RetryPolicy(attempts=5, deadline=60.0)) as core:
+        yield core
 
 
 def _open(core: ProducerCore) -> None:
@@ -45,10 +30,8 @@ def _open(core: ProducerCore) -> None:
 
 
 def _report(core: ProducerCore, code: int, *, unsent: bool = False) -> eventwire.PublishError:
-    sink = _Sink()
-    record = core.record(eventwire.codec.EventCodec().encode(order(1)), sink)
+    record, sink = taken_record(core)
     record.unsent = unsent
-    core.counters.take()
     record.err = KafkaError(code)
     core.settle([record])
     assert isinstance(sink.outcome, eventwire.PublishError), sink.outcome
@@ -79,9 +62,7 @@ def test_a_timeout_with_the_breaker_open_stays_ambiguous(core: ProducerCore) -> 
 
 
 def test_with_the_breaker_closed_the_same_failure_is_retried(core: ProducerCore) -> None:
-    sink = _Sink()
-    record = core.record(eventwire.codec.EventCodec().encode(order(1)), sink)
-    core.counters.take()
+    record, sink = taken_record(core)
     record.err = KafkaError(KafkaError.NETWORK_EXCEPTION)
     core.settle([record])
     assert sink.outcome is None  # taken over by a retry

@@ -18,35 +18,18 @@ from confluent_kafka import KafkaError
 import eventwire
 import eventwire.codec
 from eventwire._core.coordinator import ProducerCore
-from eventwire._core.record import InFlight
-from eventwire._outcome import DeliveryReceipt
 from tests.events import order
-
-
-class _Sink:
-    """Keeps the outcome a record is settled with."""
-
-    def __init__(self) -> None:
-        self.outcome: DeliveryReceipt | eventwire.PublishError | None = None
-
-    def settle(self, record: InFlight, outcome: DeliveryReceipt | eventwire.PublishError) -> None:
-        self.outcome = outcome
+from tests.unit.reports import RecordingSink, idle_core
 
 
 @pytest.fixture
 def core() -> Iterator[ProducerCore]:
-    config = eventwire.PublisherConfig(
-        bootstrap_servers="127.0.0.1:9",  # never contacted: nothing is produced
-        retry=eventwire.RetryPolicy.never(),
-        breaker=None,
-    )
-    core = ProducerCore(config)
-    yield core
-    core.stop_polling(1.0)
+    with idle_core(retry=eventwire.RetryPolicy.never(), breaker=None) as core:
+        yield core
 
 
 def _report(core: ProducerCore, *, replaced: bool) -> eventwire.PublishError:
-    sink = _Sink()
+    sink = RecordingSink()
     pending = core.record(eventwire.codec.EventCodec().encode(order(1)), sink)
     # A producer generation before the current one: its producer was replaced since.
     pending.generation = -1 if replaced else 0

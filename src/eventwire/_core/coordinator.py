@@ -9,7 +9,6 @@ to a failed delivery is decided in ``decisions``; this module only carries it ou
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -17,31 +16,27 @@ from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException
 
-from eventwire._classify import to_publish_error
 from eventwire._codec import EncodedEvent
 from eventwire._config import PublisherConfig
 from eventwire._core.breaker import CircuitBreaker
 from eventwire._core.client_log import ClientErrors, LibrdkafkaLog
 from eventwire._core.dead_letter import DeadLetterWriter
 from eventwire._core.handle import ProducerHandle
+from eventwire._core.intake import Intake
 from eventwire._core.ordering import KeyOrdering
 from eventwire._core.poll import POLL_INTERVAL, Handoff, Handover, LoopErrors, PollThread
 from eventwire._core.probes import Probes
 from eventwire._core.record import InFlight, Sink
-from eventwire._core.settlement import Settlement, log_failed
+from eventwire._core.settlement import Settlement
 from eventwire._core.state import Lifecycle, State
 from eventwire._core.stats import Counters
-from eventwire._core.transport import Transport, TransportFactory, librdkafka_transport
-from eventwire._errors import CircuitOpenError, PublisherClosedError, PublishError
+from eventwire._core.transport import TransportFactory, librdkafka_transport
 from eventwire._lifecycle import track
 from eventwire._logs import log as _log
 from eventwire._messages import (
     CLOSED_MESSAGE,
     abandoned_error,
-    circuit_open_error,
     forked_message,
-    too_large_error,
-    too_large_for_queue_error,
 )
 from eventwire._telemetry import Instrumentation
 
@@ -124,7 +119,22 @@ class ProducerCore:
             dead_letters=self.dead_letters,
             telemetry=telemetry,
         )
-        self._orders = itertools.count()
+        self.intake = Intake(
+            handle=self.handle,
+            ordering=self.ordering,
+            counters=self.counters,
+            client_errors=self.client_errors,
+            append=self.handover.append,
+            breaker=self.breaker,
+            dead_letters=self.dead_letters,
+            telemetry=telemetry,
+            limits=(self.max_message_bytes, self.max_queue_bytes),
+        )
+        #: Takes one record (see ``Intake.produce``); ``fail_unsent`` and
+        #: ``refuse_open_breaker`` word and count what is refused before it is sent.
+        self.produce = self.intake.produce
+        self.fail_unsent = self.intake.fail_unsent
+        self.refuse_open_breaker = self.intake.refuse_open_breaker
         self._on_orphan_stopped: Callable[[], object] | None = None
         self._stopped_orphaned = False
         #: The process that built this core (a forked child refuses everything).
@@ -268,9 +278,11 @@ class ProducerCore:
         if self.ordering.gate_closed:
             return
         if self.ordering.has_work():
-            self.ordering.send_due(time.time(), self._send)
+            self.ordering.send_due(time.time(), self.intake.send)
         if self.dead_letters:
-            self.dead_letters.write(self.handle.transport, self.handle.generation, self._refused)
+            self.dead_letters.write(
+                self.handle.transport, self.handle.generation, self.intake.refused
+            )
 
     def _retired_step(self) -> None:
         handle = self.handle
@@ -346,111 +358,6 @@ class ProducerCore:
 
     def _purge_queued(self) -> None:
         self.handle.transport.purge(True, False, True)
-
-    # -- producing -------------------------------------------------------------------------
-
-    def produce(self, record: InFlight) -> None:
-        """Take ``record``: hand it to librdkafka, or hold it behind a retry of its key or the
-        replacement gate. A refused record that the dead-letter policy takes counts as taken
-        (its outcome arrives later).
-
-        Raises:
-            BufferError: the local queue is full; the caller waits for room and calls again.
-            PublishError: librdkafka refused the event (e.g. too large); it was not accepted.
-            PublisherClosedError: the publisher closed meanwhile; it was not accepted.
-        """
-        # Read before the gate: if a replacement swaps producers in between, the gate is seen
-        # closed; an event that still reaches the old one is purged by poll_retired.
-        transport = self.handle.transport
-        if self.telemetry is not None:
-            self.telemetry.start(record)
-        record._append = self.handover.append
-        record.order = next(self._orders)
-        self.counters.take()
-        try:
-            self._hand_to(transport, record)
-        except PublishError as error:
-            permanent = error.category == "permanent"
-            if self.dead_letters is not None and permanent:
-                record.first_failure = time.time()
-                self.dead_letters.add(record, error)
-                return
-            self.counters.give_back()
-            if permanent or not record.durable:  # a spooled event refused for now is parked
-                self.fail_unsent(record, error)
-            raise
-        except BaseException:
-            self.counters.give_back()
-            raise
-
-    def fail_unsent(self, record: InFlight, error: PublishError) -> None:
-        """``record`` failed before it was sent (refused, or no room in time): one log line,
-        its span ends, and it counts as failed."""
-        if error.category != "queue_full":
-            log_failed(error, record.encoded.event_type)
-        if self.telemetry is not None:
-            self.telemetry.finish(record, error)
-        self.counters.refused()
-
-    def refuse_open_breaker(self, encoded: EncodedEvent) -> CircuitOpenError:
-        """The error of an event the open breaker refuses (nothing was sent)."""
-        breaker = self.breaker
-        error = circuit_open_error(encoded, breaker.last_reason if breaker is not None else None)
-        if self.telemetry is not None:
-            self.telemetry.rejected(encoded, error)
-        return error
-
-    def _hand_to(self, transport: Transport, record: InFlight) -> None:
-        enc = record.encoded
-        ordering = self.ordering
-        if ordering.gate_closed and ordering.hold_at_gate(record):
-            return
-        if ordering.holds and enc.key is not None and ordering.hold_if_retrying(record):
-            return
-        record.generation = self.handle.generation
-        record.connection_errors = self.client_errors.connection_errors
-        try:
-            transport.produce(
-                enc.topic, enc.value, enc.key, on_delivery=record, headers=enc.headers
-            )
-        except KafkaException as exc:
-            raise self._refused(exc.args[0], enc) from None
-        except BufferError as exc:
-            # librdkafka counts the value against queue.buffering.max.kbytes: one larger than
-            # the whole queue never fits, and waiting for room would wait for ever.
-            if len(enc.value) > self.max_queue_bytes:
-                raise too_large_for_queue_error(enc, self.max_queue_bytes, exc) from None
-            raise
-        except RuntimeError:  # "Producer has been closed"
-            if transport is self.handle.transport:
-                raise PublisherClosedError(CLOSED_MESSAGE) from None
-            # A replacement retired the producer read before the gate, and closed it: go
-            # through the gate again (it holds the event until the old reports are settled).
-            self._hand_to(self.handle.transport, record)
-
-    def _send(self, record: InFlight) -> None:
-        """Re-send (or release) one record from the poll thread; ``BufferError`` when the
-        queue is full. Never into an open breaker: the record then fails like a refusal."""
-        breaker = self.breaker
-        enc = record.encoded
-        if breaker is not None and not breaker.allows():
-            record.refused(circuit_open_error(enc, breaker.last_reason))
-            return
-        record.generation = self.handle.generation
-        record.connection_errors = self.client_errors.connection_errors
-        try:
-            self.handle.transport.produce(
-                enc.topic, enc.value, enc.key, on_delivery=record, headers=enc.headers
-            )
-        except KafkaException as exc:
-            record.refused(self._refused(exc.args[0], enc))
-
-    def _refused(self, err: KafkaError, enc: EncodedEvent) -> PublishError:
-        if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
-            return too_large_error(enc, self.max_message_bytes, err.name(), KafkaException(err))
-        return to_publish_error(
-            err, topic=enc.topic, event_id=enc.event_id, attempts=0, context="produce refused"
-        )
 
     # -- what others read ------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from eventwire.testing._fake import (
 )
 from eventwire.testing._logs import capture_logs
 from eventwire.testing._memory import MemoryBroker
-from eventwire.testing._proxy import FaultProxy, ProxiedBroker
+from eventwire.testing._proxied import ProxiedBroker
+from eventwire.testing._proxy import FaultProxy
 from eventwire.testing._schema_snapshots import assert_schema_snapshots
 
 __all__ = [

@@ -1,0 +1,166 @@
+"""Intake: taking records from callers and from the core's re-sends.
+
+A record goes to librdkafka, or waits behind the replacement gate or a retry of its key
+(``ordering``). librdkafka's refusals become typed errors here (a record too large is
+dead-lettered if the policy says so); re-sends never go into an open breaker.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+
+from confluent_kafka import KafkaError, KafkaException
+
+from eventwire._classify import to_publish_error
+from eventwire._codec import EncodedEvent
+from eventwire._core.breaker import CircuitBreaker
+from eventwire._core.client_log import ClientErrors
+from eventwire._core.dead_letter import DeadLetterWriter
+from eventwire._core.handle import ProducerHandle
+from eventwire._core.ordering import KeyOrdering
+from eventwire._core.record import InFlight
+from eventwire._core.settlement import log_failed
+from eventwire._core.stats import Counters
+from eventwire._core.transport import Transport
+from eventwire._errors import CircuitOpenError, PublisherClosedError, PublishError
+from eventwire._messages import (
+    CLOSED_MESSAGE,
+    circuit_open_error,
+    too_large_error,
+    too_large_for_queue_error,
+)
+from eventwire._telemetry import Instrumentation
+
+
+class Intake:
+    """Hands records to the transport in use, or holds them (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        handle: ProducerHandle,
+        ordering: KeyOrdering,
+        counters: Counters,
+        client_errors: ClientErrors,
+        append: Callable[[InFlight], None],
+        breaker: CircuitBreaker | None,
+        dead_letters: DeadLetterWriter | None,
+        telemetry: Instrumentation | None,
+        limits: tuple[int, int],
+    ) -> None:
+        self._handle = handle
+        self._ordering = ordering
+        self._counters = counters
+        self._client_errors = client_errors
+        self._append = append
+        self._breaker = breaker
+        self._dead_letters = dead_letters
+        self._telemetry = telemetry
+        #: ``message.max.bytes`` and librdkafka's whole queue, in bytes.
+        self._max_message_bytes, self._max_queue_bytes = limits
+        self._orders = itertools.count()
+
+    def produce(self, record: InFlight) -> None:
+        """Take ``record``: hand it to librdkafka, or hold it behind a retry of its key or the
+        replacement gate. A refused record that the dead-letter policy takes counts as taken
+        (its outcome arrives later).
+
+        Raises:
+            BufferError: the local queue is full; the caller waits for room and calls again.
+            PublishError: librdkafka refused the event (e.g. too large); it was not accepted.
+            PublisherClosedError: the publisher closed meanwhile; it was not accepted.
+        """
+        # Read before the gate: if a replacement swaps producers in between, the gate is seen
+        # closed; an event that still reaches the old one is purged by poll_retired.
+        transport = self._handle.transport
+        if self._telemetry is not None:
+            self._telemetry.start(record)
+        record._append = self._append
+        record.order = next(self._orders)
+        self._counters.take()
+        try:
+            self._hand_to(transport, record)
+        except PublishError as error:
+            permanent = error.category == "permanent"
+            if self._dead_letters is not None and permanent:
+                record.first_failure = time.time()
+                self._dead_letters.add(record, error)
+                return
+            self._counters.give_back()
+            if permanent or not record.durable:  # a spooled event refused for now is parked
+                self.fail_unsent(record, error)
+            raise
+        except BaseException:
+            self._counters.give_back()
+            raise
+
+    def fail_unsent(self, record: InFlight, error: PublishError) -> None:
+        """``record`` failed before it was sent (refused, or no room in time): one log line,
+        its span ends, and it counts as failed."""
+        if error.category != "queue_full":
+            log_failed(error, record.encoded.event_type)
+        if self._telemetry is not None:
+            self._telemetry.finish(record, error)
+        self._counters.refused()
+
+    def refuse_open_breaker(self, encoded: EncodedEvent) -> CircuitOpenError:
+        """The error of an event the open breaker refuses (nothing was sent)."""
+        breaker = self._breaker
+        error = circuit_open_error(encoded, breaker.last_reason if breaker is not None else None)
+        if self._telemetry is not None:
+            self._telemetry.rejected(encoded, error)
+        return error
+
+    def _hand_to(self, transport: Transport, record: InFlight) -> None:
+        enc = record.encoded
+        ordering = self._ordering
+        if ordering.gate_closed and ordering.hold_at_gate(record):
+            return
+        if ordering.holds and enc.key is not None and ordering.hold_if_retrying(record):
+            return
+        record.generation = self._handle.generation
+        record.connection_errors = self._client_errors.connection_errors
+        try:
+            transport.produce(
+                enc.topic, enc.value, enc.key, on_delivery=record, headers=enc.headers
+            )
+        except KafkaException as exc:
+            raise self.refused(exc.args[0], enc) from None
+        except BufferError as exc:
+            # librdkafka counts the value against queue.buffering.max.kbytes: one larger than
+            # the whole queue never fits, and waiting for room would wait for ever.
+            if len(enc.value) > self._max_queue_bytes:
+                raise too_large_for_queue_error(enc, self._max_queue_bytes, exc) from None
+            raise
+        except RuntimeError:  # "Producer has been closed"
+            if transport is self._handle.transport:
+                raise PublisherClosedError(CLOSED_MESSAGE) from None
+            # A replacement retired the producer read before the gate, and closed it: go
+            # through the gate again (it holds the event until the old reports are settled).
+            self._hand_to(self._handle.transport, record)
+
+    def send(self, record: InFlight) -> None:
+        """Re-send (or release) one record from the poll thread; ``BufferError`` when the
+        queue is full. Never into an open breaker: the record then fails like a refusal."""
+        breaker = self._breaker
+        enc = record.encoded
+        if breaker is not None and not breaker.allows():
+            record.refused(circuit_open_error(enc, breaker.last_reason))
+            return
+        record.generation = self._handle.generation
+        record.connection_errors = self._client_errors.connection_errors
+        try:
+            self._handle.transport.produce(
+                enc.topic, enc.value, enc.key, on_delivery=record, headers=enc.headers
+            )
+        except KafkaException as exc:
+            record.refused(self.refused(exc.args[0], enc))
+
+    def refused(self, err: KafkaError, enc: EncodedEvent) -> PublishError:
+        if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+            return too_large_error(enc, self._max_message_bytes, err.name(), KafkaException(err))
+        return to_publish_error(
+            err, topic=enc.topic, event_id=enc.event_id, attempts=0, context="produce refused"
+        )

@@ -1,0 +1,194 @@
+"""publish and publish_many (see the package docstring for the path of an event)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from eventwire._backpressure import Turn
+from eventwire._codec import EncodedEvent
+from eventwire._core.record import InFlight, Sink
+from eventwire._core.state import State
+from eventwire._durable.relay import Relay
+from eventwire._errors import EventwireError, PublisherClosedError, PublishError, QueueFullError
+from eventwire._flows.ops import (
+    BREATHE,
+    LOOP_SLICE,
+    SLICE_CHECK,
+    Flow,
+    Room,
+    Wait,
+    left,
+    refuse_rest,
+)
+from eventwire._flows.spooling import encode_for_spool, submit, submit_one
+from eventwire._messages import call_timed_out_error, overtaking_error, queue_full_error
+from eventwire._outcome import PublishOutcome, detached
+
+if TYPE_CHECKING:
+    from eventwire._publisher import Batch, PublisherBase
+
+
+def publish(
+    pub: PublisherBase,
+    encoded: EncodedEvent,
+    sink: Sink,
+    waitable: Any,
+    timeout: float | None = None,
+) -> Flow[Any]:
+    """One event, until its outcome (``waitable`` is the driver's handle on ``sink``), or
+    until ``timeout`` seconds passed (``AmbiguousPublishError``: it may still be delivered)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    relay = pub._relay
+    if relay is not None:
+        yield from submit_one(pub, relay, encoded, sink)
+    else:
+        record = pub._core.record(encoded, sink)
+        if pub._line.clear_for(None):
+            try:
+                pub._core.produce(record)
+            except BufferError:
+                yield from _produce_when_room(pub, record, None, deadline)
+        else:  # others wait for room: queue behind them
+            yield from _produce_when_room(pub, record, None, deadline)
+        del record
+    try:
+        return (yield Wait(waitable, None if deadline is None else left(deadline, 0.0)))
+    except TimeoutError:
+        assert timeout is not None  # noqa: S101 - only a Wait with a timeout raises it
+        raise call_timed_out_error(encoded, timeout) from None
+    finally:
+        # This frame is in the traceback of the error raised: holding the waitable (a
+        # future holding that error) would make a cycle that keeps the event alive.
+        del waitable, sink
+
+
+def _produce_when_room(
+    pub: PublisherBase, record: InFlight, turn: Turn | None, deadline: float | None = None
+) -> Flow[None]:
+    """Wait in line for room, then produce; ``QueueFullError`` after ``queue_full_timeout``,
+    or at the caller's ``deadline`` if sooner (the event is then not accepted)."""
+    limit = pub._config.queue_full_timeout
+    if deadline is not None:
+        limit = min(limit, left(deadline, 0.0))
+    if not (yield Room(record, turn, limit)):
+        error = queue_full_error(record.encoded, limit)
+        pub._core.fail_unsent(record, error)
+        raise error
+
+
+def publish_many(
+    pub: PublisherBase, events: Sequence[Any], topic: str | None, batch: Batch
+) -> Flow[list[PublishOutcome]]:
+    """Events in order, until every one is settled (see ``AsyncPublisher.publish_many``)."""
+    relay = pub._relay
+    if relay is not None:
+        yield from _spool_batch(pub, relay, events, topic, batch)
+    else:
+        yield from _produce_batch(pub, events, topic, batch)
+    batch.release()  # the producing caller's own hold
+    yield Wait(batch.waitable)
+    return detached(batch.outcomes)  # type: ignore[arg-type]  # every slot is filled once done
+
+
+def _produce_batch(  # noqa: PLR0915 - the per-event loop: a helper call per event costs
+    pub: PublisherBase, events: Sequence[Any], topic: str | None, batch: Batch
+) -> Flow[None]:
+    """Encode and produce every event into ``batch``.
+
+    While it runs, the poll thread stands aside (one burst of reports afterwards instead of
+    trading the GIL per delivery callback), except while the call waits for room, which only
+    the poll thread can free. Every event holds the batch from the start; those whose outcome
+    does not come through the core give their hold back at the end.
+    """
+    outcomes = batch.outcomes
+    encode = pub._batch_encoder()
+    core = pub._core
+    lifecycle = core.lifecycle
+    produce = core.produce
+    record_of = core.record
+    line = pub._line
+    poll = core.poll
+    blocked: dict[object, QueueFullError] = {}  # keys whose event found no room
+    batch.hold(len(events))
+    kept = 0  # events whose outcome comes through the core (produced or dead-lettered)
+    turn = Turn()
+    clock = time.perf_counter
+    slice_end = clock() + LOOP_SLICE
+    poll.batch_started()
+    try:
+        for index, event in enumerate(events):
+            if not index % SLICE_CHECK and clock() >= slice_end:
+                yield BREATHE  # the poll thread keeps standing aside
+                slice_end = clock() + LOOP_SLICE
+            if lifecycle.state is not State.OPEN:  # closing meanwhile: not the rest
+                refuse_rest(outcomes, index, core.closed_message)
+                break
+            try:
+                record = record_of(encode(event, topic), batch, index)
+            except EventwireError as exc:
+                outcomes[index] = exc
+                continue
+            if blocked and (overtaking := _overtaking(record.encoded, blocked)):
+                outcomes[index] = overtaking
+                continue
+            try:
+                if line.clear_for(turn):
+                    try:
+                        produce(record)
+                        kept += 1
+                        continue
+                    except BufferError:
+                        pass
+                yield from _wait_in_batch(pub, record, turn)
+                kept += 1
+            except QueueFullError as exc:
+                outcomes[index] = exc
+                if record.encoded.key is not None:
+                    blocked[record.encoded.key] = exc
+            except PublisherClosedError as exc:  # closed while it waited
+                outcomes[index] = exc
+                refuse_rest(outcomes, index + 1, str(exc))
+                break
+            except PublishError as exc:
+                outcomes[index] = exc
+    finally:
+        if kept < len(events):
+            batch.release(len(events) - kept)
+        poll.batch_ended()
+        line.leave(turn)
+
+
+def _wait_in_batch(pub: PublisherBase, record: InFlight, turn: Turn) -> Flow[None]:
+    """``_produce_when_room`` for a batch: the poll thread runs meanwhile (only it frees
+    room)."""
+    poll = pub._core.poll
+    poll.batch_ended()
+    try:
+        yield from _produce_when_room(pub, record, turn)
+    finally:
+        poll.batch_started()
+
+
+def _spool_batch(
+    pub: PublisherBase, relay: Relay, events: Sequence[Any], topic: str | None, batch: Batch
+) -> Flow[None]:
+    """``publish_many`` through the spool: every event's slot settles on delivery."""
+    outcomes = batch.outcomes
+    submissions, indexes = yield from encode_for_spool(
+        pub, events, topic, outcomes, lambda _enc, _index: batch
+    )
+    batch.hold(len(submissions))
+    refused = yield from submit(pub, relay, submissions)
+    if refused is not None:
+        first, error = refused
+        for index in indexes[first:]:
+            outcomes[index] = error
+        batch.release(len(indexes) - first)
+
+
+def _overtaking(enc: EncodedEvent, blocked: dict[object, QueueFullError]) -> QueueFullError | None:
+    """``overtaking_error`` if an earlier event of ``enc``'s key in the call found no room."""
+    earlier = blocked.get(enc.key)
+    return None if earlier is None else overtaking_error(enc, earlier)
