@@ -15,6 +15,8 @@ from typing import Final
 SEMCONV_VERSION: Final = "1.44.0"
 SCHEMA_URL: Final = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
 INSTRUMENTATION_NAME: Final = "eventwire"
+#: The instrumentation scope's version: the library's.
+INSTRUMENTATION_VERSION: Final = "0.1.0"
 
 # -- span and metric attributes (semantic conventions) ---------------------------------------
 MESSAGING_SYSTEM: Final = "messaging.system"

@@ -29,14 +29,11 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-import msgspec
 from opentelemetry import metrics, propagate, trace
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.propagators.textmap import Setter, TextMapPropagator
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
@@ -44,6 +41,7 @@ from eventwire import _semconv as sc
 from eventwire._config import PublisherConfig
 from eventwire._errors import EventwireError, PublishError
 from eventwire._health import Stats
+from eventwire._metrics import Instruments, Statistics, instruments_for, parse_statistics
 from eventwire._options import Telemetry
 
 if TYPE_CHECKING:
@@ -57,26 +55,6 @@ class Traced(Protocol):
     encoded: EncodedEvent
     span: Any
     t0: float | None
-
-
-_VERSION: Final = "0.1.0"
-#: Bucket boundaries (s) the semantic conventions advise for ``*.operation.duration``.
-_DURATION_BUCKETS: Final = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.075,
-    0.1,
-    0.25,
-    0.5,
-    0.75,
-    1.0,
-    2.5,
-    5.0,
-    7.5,
-    10.0,
-)
 
 
 class _HeaderSetter(Setter["Headers"]):
@@ -118,11 +96,11 @@ def instrumentation_for(config: PublisherConfig) -> Instrumentation | None:
     return Instrumentation(
         config,
         tracer=tracer_provider.get_tracer(
-            sc.INSTRUMENTATION_NAME, _VERSION, schema_url=sc.SCHEMA_URL
+            sc.INSTRUMENTATION_NAME, sc.INSTRUMENTATION_VERSION, schema_url=sc.SCHEMA_URL
         )
         if tracing
         else None,
-        instruments=_instruments(meter_provider) if metering else None,
+        instruments=instruments_for(meter_provider) if metering else None,
         propagator=options.propagator or propagate.get_global_textmap(),
         statistics_interval=options.statistics_interval if metering else 0.0,
     )
@@ -145,7 +123,7 @@ class Instrumentation:
         config: PublisherConfig,
         *,
         tracer: trace.Tracer | None,
-        instruments: _Instruments | None,
+        instruments: Instruments | None,
         propagator: TextMapPropagator,
         statistics_interval: float,
     ) -> None:
@@ -167,16 +145,11 @@ class Instrumentation:
         #: ``messaging.client.sent.messages`` per attribute set, reported by an observable
         #: counter: an SDK ``Counter.add`` cleans and hashes the attributes every call (~6 us).
         self.sent: dict[tuple[str, str | None], int] = {}
-        self._secrets = [
-            str(value)
-            for (key, value), (_, shown) in zip(
-                config._to_librdkafka().items(), config.redacted_librdkafka().items(), strict=True
-            )
-            if shown != value and str(value)
-        ]
+        #: ``text`` without any secret of the publisher's configuration (the config's own).
+        self._scrub = config._scrub
         #: The publisher's counters, read by the observable instruments.
         self.source: Callable[[], Stats] | None = None
-        self.statistics: _Statistics | None = None
+        self.statistics: Statistics | None = None
         self._lock = threading.Lock()
 
     def observe(self, source: Callable[[], Stats]) -> None:
@@ -190,7 +163,7 @@ class Instrumentation:
     def start(self, pending: Traced) -> None:
         """The core took ``pending``: start its span and inject its context into the headers.
         Once per event: a produce tried again after a full queue keeps the first span."""
-        if getattr(pending, "t0", None) is not None:
+        if pending.t0 is not None:
             return
         pending.t0 = time.perf_counter()
         tracer = self.tracer
@@ -211,7 +184,7 @@ class Instrumentation:
 
     def finish(self, pending: Traced, outcome: DeliveryReceipt | PublishError) -> None:
         """The outcome of ``pending`` is settled: record it and end its span (once)."""
-        t0 = getattr(pending, "t0", None)
+        t0 = pending.t0
         if t0 is None:
             return
         pending.t0 = None
@@ -245,7 +218,7 @@ class Instrumentation:
     def not_sent(self, pending: Traced, error: EventwireError) -> None:
         """``pending`` will never be sent (its spool commit failed): end its span with the
         error, and record no metric point, as for an event the breaker refused."""
-        span = getattr(pending, "span", None)
+        span = pending.span
         pending.t0 = pending.span = None
         if span is not None:
             span.set_attribute(sc.ERROR_TYPE, type(error).__name__)
@@ -263,7 +236,7 @@ class Instrumentation:
     def _failed_attempt(
         self, name: str, pending: Traced, error: PublishError, delay: float
     ) -> None:
-        span = getattr(pending, "span", None)
+        span = pending.span
         if span is not None:
             span.add_event(
                 name,
@@ -276,7 +249,7 @@ class Instrumentation:
             )
 
     def dead_lettered(self, pending: Traced, dead_letter_topic: str) -> None:
-        span = getattr(pending, "span", None)
+        span = pending.span
         if span is not None:
             span.set_attribute(sc.EVENTWIRE_DEAD_LETTER_TOPIC, dead_letter_topic)
             span.add_event(
@@ -319,207 +292,11 @@ class Instrumentation:
     def attributes_of(self, key: tuple[str, str | None]) -> dict[str, Any]:
         return self._metric_attrs.get(key) or self._metric_attributes(*key)
 
-    def _scrub(self, text: str) -> str:
-        """``text`` without any secret of the publisher's configuration."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
     def on_statistics(self, payload: str) -> None:
         """librdkafka's ``stats_cb`` (poll thread): keep the figures the metrics report."""
-        try:
-            stats = msgspec.json.decode(payload, type=_RawStatistics)
-        except msgspec.DecodeError:
-            return
-        self.statistics = _Statistics.of(stats)
-
-
-# -- librdkafka statistics ----------------------------------------------------------------
-
-
-class _Window(msgspec.Struct):
-    avg: int = 0
-
-
-class _RawBroker(msgspec.Struct):
-    name: str = ""
-    nodeid: int = -1
-    rtt: _Window = msgspec.field(default_factory=_Window)
-    int_latency: _Window = msgspec.field(default_factory=_Window)
-
-
-class _RawStatistics(msgspec.Struct):
-    tx_bytes: int = 0
-    brokers: dict[str, _RawBroker] = msgspec.field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class _Statistics:
-    """The last librdkafka statistics: per broker (``host:port/id``) RTT and internal queue
-    latency in seconds, and bytes sent to brokers."""
-
-    rtt: dict[str, float]
-    queue_latency: dict[str, float]
-    tx_bytes: int
-
-    @classmethod
-    def of(cls, raw: _RawStatistics) -> _Statistics:
-        brokers = [b for b in raw.brokers.values() if b.nodeid >= 0]  # bootstrap entries: -1
-        return cls(
-            rtt={b.name: b.rtt.avg / 1e6 for b in brokers},
-            queue_latency={b.name: b.int_latency.avg / 1e6 for b in brokers},
-            tx_bytes=raw.tx_bytes,
-        )
-
-
-# -- instruments, one set per meter provider ------------------------------------------------
-
-
-class _Instruments:
-    """The instruments of one meter provider, shared by every publisher using it: the
-    observable ones report each live publisher with its ``messaging.client.id``."""
-
-    def __init__(self, provider: MeterProvider) -> None:
-        meter = provider.get_meter(sc.INSTRUMENTATION_NAME, _VERSION, schema_url=sc.SCHEMA_URL)
-        self.live: weakref.WeakSet[Instrumentation] = weakref.WeakSet()
-        self.duration = meter.create_histogram(
-            sc.MESSAGING_CLIENT_OPERATION_DURATION,
-            unit="s",
-            description="Duration of a send, from produce to its delivery report.",
-            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
-        )
-        meter.create_observable_counter(
-            sc.MESSAGING_CLIENT_SENT_MESSAGES,
-            callbacks=[self._observe_sent],
-            unit="{message}",
-            description="Messages the producer attempted to send, counted when settled.",
-        )
-        gauges = (
-            (sc.QUEUE_MESSAGES, "{message}", "Messages in librdkafka's queue.", _queue),
-            (sc.OUTSTANDING, "{message}", "Accepted events not settled yet.", _outstanding),
-            (sc.BREAKER_STATE, "1", "-1 disabled, 0 closed, 1 half-open, 2 open.", _breaker),
-            (sc.SPOOL_BACKLOG, "{message}", "Events in the durable spool.", _spool_backlog),
-            (sc.SPOOL_OLDEST_AGE, "s", "Age of the oldest spooled event.", _spool_age),
-            (
-                sc.KAFKA_BROKER_RTT,
-                "s",
-                "Broker round-trip time (librdkafka avg).",
-                _broker_figure("rtt"),
-            ),
-            (
-                sc.KAFKA_QUEUE_LATENCY,
-                "s",
-                "librdkafka internal queue latency (avg).",
-                _broker_figure("queue_latency"),
-            ),
-        )
-        for name, unit, description, read in gauges:
-            meter.create_observable_gauge(
-                name, callbacks=[self._callback(read)], unit=unit, description=description
-            )
-        counters = (
-            (sc.RETRIES, "{retry}", "Re-sends scheduled after a failed delivery.", _retries),
-            (sc.DEAD_LETTERED, "{message}", "Events written to the dead-letter topic.", _dead),
-            (sc.RECREATIONS, "{producer}", "Producers replaced after fatal errors.", _recreated),
-            (sc.KAFKA_TX_BYTES, "By", "Bytes sent to brokers (librdkafka).", _tx_bytes),
-        )
-        for name, unit, description, read in counters:
-            meter.create_observable_counter(
-                name, callbacks=[self._callback(read)], unit=unit, description=description
-            )
-
-    def _observe_sent(self, options: CallbackOptions) -> Iterator[Observation]:
-        # Publishers with the same attributes (same topic and server) share one series.
-        totals: dict[frozenset[tuple[str, Any]], tuple[int, dict[str, Any]]] = {}
-        for instrumentation in list(self.live):
-            for key, count in list(instrumentation.sent.items()):
-                attributes = instrumentation.attributes_of(key)
-                series = frozenset(attributes.items())
-                previous = totals[series][0] if series in totals else 0
-                totals[series] = (previous + count, attributes)
-        for count, attributes in totals.values():
-            yield Observation(count, attributes)
-
-    def _callback(self, read: _Reader) -> Any:
-        live = self.live
-
-        def observe(options: CallbackOptions) -> Iterator[Observation]:
-            for instrumentation in list(live):
-                source = instrumentation.source
-                if source is None:
-                    continue
-                base = {sc.MESSAGING_CLIENT_ID: instrumentation.client_id}
-                for value, extra in read(source(), instrumentation):
-                    yield Observation(value, {**base, **extra} if extra else base)
-
-        return observe
-
-
-_Reader = Any  # Callable[[Stats, Instrumentation], Iterable[tuple[float, dict]]]
-_Point = Iterable[tuple[float, dict[str, str]]]
-
-
-def _queue(stats: Stats, _: Instrumentation) -> _Point:
-    return [(stats.queue_depth, {})]
-
-
-def _outstanding(stats: Stats, _: Instrumentation) -> _Point:
-    return [(stats.outstanding, {})]
-
-
-def _breaker(stats: Stats, _: Instrumentation) -> _Point:
-    return [(sc.BREAKER_STATE_VALUES[stats.breaker_state], {})]
-
-
-def _spool_backlog(stats: Stats, _: Instrumentation) -> _Point:
-    return [] if stats.spool_backlog is None else [(stats.spool_backlog, {})]
-
-
-def _spool_age(stats: Stats, _: Instrumentation) -> _Point:
-    age = stats.spool_oldest_age
-    return [] if age is None else [(age, {})]
-
-
-def _retries(stats: Stats, _: Instrumentation) -> _Point:
-    return [(stats.retries, {})]
-
-
-def _dead(stats: Stats, _: Instrumentation) -> _Point:
-    return [(stats.dead_lettered, {})]
-
-
-def _recreated(stats: Stats, _: Instrumentation) -> _Point:
-    return [(stats.recreations, {})]
-
-
-def _broker_figure(figure: str) -> _Reader:
-    """A reader of one per-broker figure of the last librdkafka statistics."""
-
-    def read(_: Stats, instrumentation: Instrumentation) -> _Point:
-        stats = instrumentation.statistics
-        if stats is None:
-            return []
-        per_broker: dict[str, float] = getattr(stats, figure)
-        return [(value, {sc.KAFKA_BROKER: name}) for name, value in per_broker.items()]
-
-    return read
-
-
-def _tx_bytes(_: Stats, instrumentation: Instrumentation) -> _Point:
-    stats = instrumentation.statistics
-    return [] if stats is None else [(stats.tx_bytes, {})]
-
-
-_BY_PROVIDER: weakref.WeakKeyDictionary[MeterProvider, _Instruments] = weakref.WeakKeyDictionary()
-_BY_PROVIDER_LOCK: Final = threading.Lock()
-
-
-def _instruments(provider: MeterProvider) -> _Instruments:
-    with _BY_PROVIDER_LOCK:
-        instruments = _BY_PROVIDER.get(provider)
-        if instruments is None:
-            instruments = _BY_PROVIDER[provider] = _Instruments(provider)
-        return instruments
+        statistics = parse_statistics(payload)
+        if statistics is not None:
+            self.statistics = statistics
 
 
 def _text_key(key: bytes | None) -> str | None:
