@@ -250,8 +250,18 @@ async def test_close_while_the_broker_hangs_is_bounded_and_names_every_event(
     assert report.timed_out
     assert report.delivered == 1
     assert report.undelivered == 300
-    expected = eventwire.RetriablePublishError if spooled else eventwire.AmbiguousPublishError
-    assert all(type(r) is expected for r in results), Counter(type(r) for r in results)
+    kinds = Counter(type(r) for r in results)
+    if spooled:
+        assert set(kinds) == {eventwire.RetriablePublishError}, kinds
+    else:
+        # In a request to the hung broker when purged: ambiguous; still in librdkafka's
+        # queue (more than its requests in flight hold, or not yet batched on a busy
+        # machine): certainly not sent, so retriable, and then never read back.
+        assert set(kinds) <= {eventwire.AmbiguousPublishError, eventwire.RetriablePublishError}
+        assert kinds[eventwire.AmbiguousPublishError] >= 1, kinds
+        written = {r.header("ce_id") for r in broker.consume("orders", timeout=10)}
+        never_sent = [r for r in results if type(r) is eventwire.RetriablePublishError]
+        assert [r for r in never_sent if r.event_id.encode() in written] == []  # type: ignore[union-attr]
     assert set(report.undelivered_event_ids) == {r.event_id for r in results}  # type: ignore[union-attr]
     if spooled:  # sent to the hung broker: the message must not say 'not delivered'
         sent = [r for r in results if "sent but not acknowledged" in str(r)]
