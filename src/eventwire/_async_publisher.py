@@ -143,15 +143,19 @@ class AsyncPublisher(PublisherBase):
         loop = self._bind()
         encoded = self._encode(event, topic, key, headers)
         future: asyncio.Future[DeliveryReceipt] = loop.create_future()
+        sink = _FutureSink(future)
         try:
+            started = flows.publish_at_once(self, encoded, sink)
+            if started is flows.TAKEN and timeout is None:
+                return await future  # the common case: no wait but the outcome's
             receipt: DeliveryReceipt = await self._run(
-                flows.publish(self, encoded, _FutureSink(future), future, timeout)
+                flows.publish(self, encoded, sink, future, timeout=timeout, started=started)
             )
             return receipt
         finally:
             # The error raised has this frame in its traceback: holding it (in the future)
             # here would make a cycle that keeps the event until a full collection.
-            del future
+            del future, sink
 
     async def publish_many(
         self, events: Iterable[Any], *, topic: str | None = None
@@ -300,9 +304,7 @@ class AsyncPublisher(PublisherBase):
             finally:
                 del waitable
         if isinstance(op, flows.Room):
-            return await self._line.produce(
-                self._produce_unless_closing, op.record, op.limit, op.turn
-            )
+            return await self._line.produce(op.produce, op.record, op.limit, op.turn)
         if isinstance(op, flows.Tick):
             return await self._tick(op.timeout)
         if isinstance(op, flows.Blocking):

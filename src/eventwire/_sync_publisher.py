@@ -81,7 +81,12 @@ class Publisher(PublisherBase):
         check_call_timeout(timeout)
         encoded = self._encode(event, topic, key, headers)
         sink = _EventSink()
-        receipt: DeliveryReceipt = self._run(flows.publish(self, encoded, sink, sink, timeout))
+        started = flows.publish_at_once(self, encoded, sink)
+        if started is flows.TAKEN and timeout is None:
+            return sink.wait()  # the common case: no wait but the outcome's
+        receipt: DeliveryReceipt = self._run(
+            flows.publish(self, encoded, sink, sink, timeout=timeout, started=started)
+        )
         return receipt
 
     def publish_many(
@@ -163,7 +168,7 @@ class Publisher(PublisherBase):
             del op  # this frame is in the traceback of the error the wait raises
             return waitable.wait(timeout)
         if isinstance(op, flows.Room):
-            return self._line.produce(self._produce_unless_closing, op.record, op.limit, op.turn)
+            return self._line.produce(op.produce, op.record, op.limit, op.turn)
         if isinstance(op, flows.Tick):
             core = self._core
             return core.wait_for_room(core.room_generation(), op.timeout)

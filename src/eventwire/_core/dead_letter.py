@@ -145,11 +145,6 @@ class DeadLetterSink:
         self.original.settle(error)
 
 
-def is_dead_letter(record: InFlight) -> bool:
-    """Whether ``record`` is a dead-letter write (not an event of the caller's)."""
-    return type(record.sink) is DeadLetterSink
-
-
 class DeadLetterWriter:
     """Queues events to dead-letter, and writes them from the poll thread."""
 
@@ -236,7 +231,7 @@ class DeadLetterWriter:
         failure = err.category if isinstance(err, PublishError) else classify(err)
         if failure == "permanent":
             return False
-        sink: DeadLetterSink = letter.sink  # type: ignore[assignment]  # is_dead_letter
+        sink: DeadLetterSink = letter.sink  # type: ignore[assignment]  # a letter's sink
         self._queue.append((sink.original, sink.error, letter.failures))
         return True
 

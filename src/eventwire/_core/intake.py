@@ -72,6 +72,22 @@ class Intake:
             PublishError: librdkafka refused the event (e.g. too large); it was not accepted.
             PublisherClosedError: the publisher closed meanwhile; it was not accepted.
         """
+        self._counters.take()
+        try:
+            self.take_over(record)
+        except BaseException:
+            self._counters.give_back()
+            raise
+
+    def reserve(self, count: int) -> Reservation:
+        """Count ``count`` records as taken at once, for a batch that takes them one by one
+        (one lock for the batch instead of one per event); ``Reservation.release`` gives back
+        what it did not take."""
+        self._counters.take(count)
+        return Reservation(self, count)
+
+    def take_over(self, record: InFlight) -> None:
+        """``produce`` for a record already counted as taken (see ``reserve``)."""
         # Read before the gate: if a replacement swaps producers in between, the gate is seen
         # closed; an event that still reaches the old one is purged by poll_retired.
         transport = self._handle.transport
@@ -79,7 +95,6 @@ class Intake:
             self._telemetry.start(record)
         record._append = self._append
         record.order = next(self._orders)
-        self._counters.take()
         try:
             self._hand_to(transport, record)
         except PublishError as error:
@@ -88,12 +103,8 @@ class Intake:
                 record.first_failure = time.time()
                 self._dead_letters.add(record, error)
                 return
-            self._counters.give_back()
             if permanent or not record.durable:  # a spooled event refused for now is parked
                 self.fail_unsent(record, error)
-            raise
-        except BaseException:
-            self._counters.give_back()
             raise
 
     def fail_unsent(self, record: InFlight, error: PublishError) -> None:
@@ -164,3 +175,24 @@ class Intake:
         return to_publish_error(
             err, topic=enc.topic, event_id=enc.event_id, attempts=0, context="produce refused"
         )
+
+
+class Reservation:
+    """Counts reserved for a batch (``Intake.reserve``): each record produced uses one."""
+
+    __slots__ = ("_intake", "left")
+
+    def __init__(self, intake: Intake, count: int) -> None:
+        self._intake = intake
+        self.left = count
+
+    def produce(self, record: InFlight) -> None:
+        """``Intake.produce`` of a reserved record; its count is used only if it was taken."""
+        self._intake.take_over(record)
+        self.left -= 1
+
+    def release(self) -> None:
+        """Give back the counts no record used (refused, or never reached)."""
+        if self.left:
+            self._intake._counters.give_back(self.left)
+            self.left = 0

@@ -13,7 +13,7 @@ from eventwire._classify import classify, still_ambiguous, to_publish_error
 from eventwire._config import PublisherConfig
 from eventwire._core.breaker import CircuitBreaker
 from eventwire._core.client_log import ClientErrors
-from eventwire._core.dead_letter import DeadLetterWriter, is_dead_letter
+from eventwire._core.dead_letter import DeadLetterSink, DeadLetterWriter
 from eventwire._core.decisions import Attempt, Decision, Situation, decide
 from eventwire._core.handle import ProducerHandle
 from eventwire._core.ordering import KeyOrdering
@@ -83,7 +83,7 @@ class Settlement:
                     ordering.succeeded(record)
                 last_ok = record
                 receipt: Any = record.receipt
-                if is_dead_letter(record):
+                if type(record.sink) is DeadLetterSink:
                     dead += 1
                     bad += 1
                 else:
@@ -92,7 +92,7 @@ class Settlement:
                     telemetry.finish(record, receipt)
                 record.settle(receipt)
                 continue
-            if is_dead_letter(record):
+            if type(record.sink) is DeadLetterSink:
                 bad += self._dead_letter_failed(record, err)
                 continue
             if last_ok is not None:

@@ -32,10 +32,11 @@ from eventwire._flows.ops import (
     run,
     run_async,
 )
-from eventwire._flows.publishing import publish, publish_many
+from eventwire._flows.publishing import TAKEN, publish, publish_at_once, publish_many
 from eventwire._flows.spooling import accept, accept_many
 
 __all__ = [
+    "TAKEN",
     "Blocking",
     "Breathe",
     "Flow",
@@ -47,6 +48,7 @@ __all__ = [
     "accept_many",
     "close",
     "publish",
+    "publish_at_once",
     "publish_many",
     "run",
     "run_async",

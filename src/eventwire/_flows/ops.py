@@ -33,15 +33,23 @@ TICK: Final = 0.1
 
 
 class Room:
-    """Wait for the caller's turn and room in the local queue, then produce ``record``;
-    the result is whether it was produced within ``limit`` seconds."""
+    """Wait for the caller's turn and room in the local queue, then ``produce(record)``
+    (which refuses it if the publisher closed meanwhile); the result is whether it was
+    produced within ``limit`` seconds."""
 
-    __slots__ = ("limit", "record", "turn")
+    __slots__ = ("limit", "produce", "record", "turn")
 
-    def __init__(self, record: InFlight, turn: Turn | None, limit: float) -> None:
+    def __init__(
+        self,
+        record: InFlight,
+        turn: Turn | None,
+        limit: float,
+        produce: Callable[[InFlight], None],
+    ) -> None:
         self.record = record
         self.turn = turn
         self.limit = limit
+        self.produce = produce
 
 
 class Wait:

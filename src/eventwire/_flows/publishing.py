@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 from eventwire._backpressure import Turn
 from eventwire._codec import EncodedEvent
@@ -29,22 +29,53 @@ from eventwire._outcome import PublishOutcome, detached
 if TYPE_CHECKING:
     from eventwire._publisher import Batch, PublisherBase
 
+#: ``publish_at_once`` handed the event over.
+TAKEN: Final = True
+#: What ``publish_at_once`` returns: ``TAKEN``, the record that found the queue full, or
+#: ``None`` (not tried).
+Started = InFlight | bool | None
+
+
+def publish_at_once(pub: PublisherBase, encoded: EncodedEvent, sink: Sink) -> Started:
+    """The common start of ``publish``, with nothing to wait for: the event is handed to the
+    core now. ``TAKEN`` then (its outcome comes to ``sink``); else what ``publish`` goes on
+    with (``None``: nothing was tried, or the record that found the queue full).
+
+    Raises:
+        PublishError: librdkafka refused the event (it was not accepted).
+    """
+    if pub._relay is not None or pub._line.waiting:
+        return None  # through the spool, or behind callers waiting for room
+    record = InFlight(encoded, sink)
+    try:
+        pub._core.produce(record)
+    except BufferError:
+        return record
+    return TAKEN
+
 
 def publish(
     pub: PublisherBase,
     encoded: EncodedEvent,
     sink: Sink,
     waitable: Any,
+    *,
     timeout: float | None = None,
+    started: Started = None,
 ) -> Flow[Any]:
     """One event, until its outcome (``waitable`` is the driver's handle on ``sink``), or
-    until ``timeout`` seconds passed (``AmbiguousPublishError``: it may still be delivered)."""
+    until ``timeout`` seconds passed (``AmbiguousPublishError``: it may still be delivered).
+    ``started``: what ``publish_at_once`` returned, if the driver called it first."""
     deadline = None if timeout is None else time.monotonic() + timeout
     relay = pub._relay
-    if relay is not None:
+    if started is TAKEN:
+        pass
+    elif relay is not None:
         yield from submit_one(pub, relay, encoded, sink)
+    elif isinstance(started, InFlight):  # it found the queue full: it waits for room
+        yield from _produce_when_room(pub, started, None, deadline)
     else:
-        record = pub._core.record(encoded, sink)
+        record = InFlight(encoded, sink)
         if pub._line.clear_for(None):
             try:
                 pub._core.produce(record)
@@ -53,6 +84,7 @@ def publish(
         else:  # others wait for room: queue behind them
             yield from _produce_when_room(pub, record, None, deadline)
         del record
+    del started
     try:
         return (yield Wait(waitable, None if deadline is None else left(deadline, 0.0)))
     except TimeoutError:
@@ -65,14 +97,19 @@ def publish(
 
 
 def _produce_when_room(
-    pub: PublisherBase, record: InFlight, turn: Turn | None, deadline: float | None = None
+    pub: PublisherBase,
+    record: InFlight,
+    turn: Turn | None,
+    deadline: float | None = None,
+    produce: Callable[[InFlight], None] | None = None,
 ) -> Flow[None]:
-    """Wait in line for room, then produce; ``QueueFullError`` after ``queue_full_timeout``,
-    or at the caller's ``deadline`` if sooner (the event is then not accepted)."""
+    """Wait in line for room, then produce (``produce``, or the publisher's own unless it
+    closed meanwhile); ``QueueFullError`` after ``queue_full_timeout``, or at the caller's
+    ``deadline`` if sooner (the event is then not accepted)."""
     limit = pub._config.queue_full_timeout
     if deadline is not None:
         limit = min(limit, left(deadline, 0.0))
-    if not (yield Room(record, turn, limit)):
+    if not (yield Room(record, turn, limit, produce or pub._produce_unless_closing)):
         error = queue_full_error(record.encoded, limit)
         pub._core.fail_unsent(record, error)
         raise error
@@ -106,9 +143,17 @@ def _produce_batch(  # noqa: PLR0915 - the per-event loop: a helper call per eve
     encode = pub._batch_encoder()
     core = pub._core
     lifecycle = core.lifecycle
-    produce = core.produce
-    record_of = core.record
+    # Counted as taken at once (one lock for the call): each record produced uses one count,
+    # and the counts not used are given back at the end.
+    reservation = core.intake.reserve(len(events))
+    produce = reservation.produce
+
+    def produce_unless_closing(record: InFlight) -> None:
+        pub._check_open()
+        produce(record)
+
     line = pub._line
+    waiting = line.waiting
     poll = core.poll
     blocked: dict[object, QueueFullError] = {}  # keys whose event found no room
     batch.hold(len(events))
@@ -126,7 +171,7 @@ def _produce_batch(  # noqa: PLR0915 - the per-event loop: a helper call per eve
                 refuse_rest(outcomes, index, core.closed_message)
                 break
             try:
-                record = record_of(encode(event, topic), batch, index)
+                record = InFlight(encode(event, topic), batch, index)
             except EventwireError as exc:
                 outcomes[index] = exc
                 continue
@@ -134,14 +179,14 @@ def _produce_batch(  # noqa: PLR0915 - the per-event loop: a helper call per eve
                 outcomes[index] = overtaking
                 continue
             try:
-                if line.clear_for(turn):
+                if not waiting or line.clear_for(turn):
                     try:
                         produce(record)
                         kept += 1
                         continue
                     except BufferError:
                         pass
-                yield from _wait_in_batch(pub, record, turn)
+                yield from _wait_in_batch(pub, record, turn, produce_unless_closing)
                 kept += 1
             except QueueFullError as exc:
                 outcomes[index] = exc
@@ -154,19 +199,22 @@ def _produce_batch(  # noqa: PLR0915 - the per-event loop: a helper call per eve
             except PublishError as exc:
                 outcomes[index] = exc
     finally:
+        reservation.release()
         if kept < len(events):
             batch.release(len(events) - kept)
         poll.batch_ended()
         line.leave(turn)
 
 
-def _wait_in_batch(pub: PublisherBase, record: InFlight, turn: Turn) -> Flow[None]:
+def _wait_in_batch(
+    pub: PublisherBase, record: InFlight, turn: Turn, produce: Callable[[InFlight], None]
+) -> Flow[None]:
     """``_produce_when_room`` for a batch: the poll thread runs meanwhile (only it frees
     room)."""
     poll = pub._core.poll
     poll.batch_ended()
     try:
-        yield from _produce_when_room(pub, record, turn)
+        yield from _produce_when_room(pub, record, turn, produce=produce)
     finally:
         poll.batch_started()
 
