@@ -28,7 +28,7 @@ import pytest
 from confluent_kafka import Producer
 
 import eventwire
-from eventwire.testing._broker import _TANSU_ENV, _free_port, _resolve_binary, _TansuProcess
+from eventwire.testing._broker import _TANSU_ENV, _BrokerProcess, _free_port, _resolve_binary
 from eventwire.testing._noida import NoidaBroker
 from eventwire.testing._proxy import FaultProxy
 from tests.faults.conftest import (
@@ -65,7 +65,7 @@ class _ServedNoida:
         self.noida = noida
         self._rewriter_port = _free_port("127.0.0.1")
         self.proxy = FaultProxy(("127.0.0.1", self._rewriter_port)).start()
-        self._rewriter: _TansuProcess | None = None
+        self._rewriter: _BrokerProcess | None = None
         self._start_rewriter()
 
     @property
@@ -98,7 +98,7 @@ class _ServedNoida:
             "--origin-url",
             f"tcp://127.0.0.1:{self.noida.port}",
         ]
-        self._rewriter = _TansuProcess(argv, env)
+        self._rewriter = _BrokerProcess(argv, env)
         deadline = time.monotonic() + 10
         while True:
             assert self._rewriter.alive, f"tansu proxy exited: {self._rewriter.log_tail()}"
