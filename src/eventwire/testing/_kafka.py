@@ -32,6 +32,7 @@ from eventwire.testing._kafka_node import (
     run_formats,
     write_log_config,
 )
+from eventwire.testing._proxy import FaultProxy
 from eventwire.testing._watchdog import unwatch_directory, watch_directory
 
 _log = logging.getLogger("eventwire.testing")
@@ -77,6 +78,9 @@ class KafkaCluster(_TopicClient):
             (e.g. ``{"auto.create.topics.enable": False, "message.max.bytes": 200_000}``).
         broker_properties: entries for one broker id, over ``server_properties``.
         jvm_options: JVM flags of every node; default `DEFAULT_JVM_OPTIONS`.
+        proxied: put a `FaultProxy` in front of each broker's client listener and advertise
+            the proxy's address, so every client connection goes through it (`proxy`);
+            replication and the controller connect directly.
         host: IPv4 loopback address to listen on and advertise.
         startup_timeout: seconds `start` and `start_broker` wait for the brokers.
 
@@ -95,6 +99,7 @@ class KafkaCluster(_TopicClient):
         server_properties: Mapping[str, object] | None = None,
         broker_properties: Mapping[int, Mapping[str, object]] | None = None,
         jvm_options: Sequence[str] | None = None,
+        proxied: bool = False,
         host: str = "127.0.0.1",
         startup_timeout: float = 120.0,
     ) -> None:
@@ -127,6 +132,8 @@ class KafkaCluster(_TopicClient):
             for broker, settings in (broker_properties or {}).items()
         }
         self._jvm_options = tuple(DEFAULT_JVM_OPTIONS if jvm_options is None else jvm_options)
+        self._proxied = proxied
+        self._proxies: dict[int, FaultProxy] = {}
         self._host = host
         self._startup_timeout = startup_timeout
         self._cluster_id = new_uuid()
@@ -184,8 +191,19 @@ class KafkaCluster(_TopicClient):
         return bool(nodes) and all(node.running for node in nodes)
 
     def broker_address(self, broker_id: int) -> str:
-        """``host:port`` of one broker's client listener."""
+        """``host:port`` where clients reach one broker (its proxy's, if ``proxied``)."""
         return self._node(broker_id).client_address
+
+    def proxy(self, broker_id: int) -> FaultProxy:
+        """The `FaultProxy` every client connection to this broker goes through.
+
+        Raises:
+            ValueError: the cluster was built without ``proxied=True``, or no such broker.
+        """
+        self._node(broker_id)
+        if not self._proxied:
+            raise ValueError("the Kafka cluster has no proxies: build it with proxied=True")
+        return self._proxies[broker_id]
 
     def broker_running(self, broker_id: int) -> bool:
         """Whether the broker's process is alive (paused or not)."""
@@ -249,6 +267,9 @@ class KafkaCluster(_TopicClient):
         an empty cluster on new ports.
         """
         self._admin = None
+        for proxy in self._proxies.values():
+            proxy.stop()
+        self._proxies = {}
         nodes = [*self._nodes.values(), *([self._controller] if self._controller else [])]
         for node in nodes:
             if node.process is not None and node.process.alive:
@@ -512,6 +533,11 @@ class KafkaCluster(_TopicClient):
                 client_port=ports.pop(),
                 replication_port=ports.pop(),
             )
+        if self._proxied:
+            for broker_id, node in self._nodes.items():
+                proxy = FaultProxy((self._host, node.client_port), listen_host=self._host)
+                self._proxies[broker_id] = proxy.start()
+                node.advertised_port = proxy.port
         controller = self._nodes[1] if combined else None
         if controller is None:
             controller = self._controller = KafkaNode(

@@ -89,6 +89,8 @@ class KafkaNode:
     client_port: int = 0
     replication_port: int = 0
     controller_port: int = 0
+    #: The port advertised to clients: a `FaultProxy`'s in front of ``client_port``, if any.
+    advertised_port: int = 0
     process: _BrokerProcess | None = None
     paused: bool = False
     properties: dict[str, str] = field(default_factory=dict)
@@ -111,7 +113,8 @@ class KafkaNode:
 
     @property
     def client_address(self) -> str:
-        return f"{self.host}:{self.client_port}"
+        """Where clients connect: the advertised address."""
+        return f"{self.host}:{self.advertised_port or self.client_port}"
 
     def server_properties(
         self, voters: str, cluster: Mapping[str, str], own: Mapping[str, str]
@@ -120,11 +123,9 @@ class KafkaNode:
         listeners: list[str] = []
         advertised: list[str] = []
         if self.is_broker:
-            listeners += [
-                f"CLIENT://{self.host}:{self.client_port}",
-                f"REPLICATION://{self.host}:{self.replication_port}",
-            ]
-            advertised = list(listeners)
+            replication = f"REPLICATION://{self.host}:{self.replication_port}"
+            listeners += [f"CLIENT://{self.host}:{self.client_port}", replication]
+            advertised = [f"CLIENT://{self.client_address}", replication]
         if self.is_controller:
             listeners.append(f"CONTROLLER://{self.host}:{self.controller_port}")
         settings = {
