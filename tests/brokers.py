@@ -20,6 +20,8 @@ SharedBroker = LocalBroker | KafkaCluster
 
 ON_KAFKA_AND_TANSU = pytest.mark.parametrize("shared_broker", ["kafka", "tansu"], indirect=True)
 ON_KAFKA = pytest.mark.parametrize("shared_broker", ["kafka"], indirect=True)
+#: The same for tests on a broker of their own behind a fault proxy (the ``proxied`` fixture).
+PROXIED_ON_KAFKA_AND_TANSU = pytest.mark.parametrize("proxied", ["kafka", "tansu"], indirect=True)
 
 
 class ProxiedKafka:

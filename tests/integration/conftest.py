@@ -9,7 +9,7 @@ import pytest
 import eventwire
 from eventwire.testing import LocalBroker, ProxiedBroker
 from eventwire.testing._noida import NoidaBroker
-from tests.brokers import SharedBroker
+from tests.brokers import Proxied, ProxiedKafka, SharedBroker
 
 PARTITIONS = 3
 
@@ -45,9 +45,15 @@ def topics(shared_broker: SharedBroker) -> Topics:
 
 
 @pytest.fixture
-def proxied() -> Iterator[ProxiedBroker]:
-    """A Tansu broker of the test's own, reachable only through a `FaultProxy`."""
-    with ProxiedBroker(partitions=PARTITIONS) as broker:
+def proxied(request: pytest.FixtureRequest) -> Iterator[Proxied]:
+    """A Tansu broker of the test's own, reachable only through a `FaultProxy`; or
+    (parametrized ``"kafka"``, see `tests.brokers`) one Apache Kafka broker the same way."""
+    kind = getattr(request, "param", "tansu")
+    with (
+        ProxiedKafka(PARTITIONS)
+        if kind == "kafka"
+        else ProxiedBroker(partitions=PARTITIONS) as broker
+    ):
         yield broker
 
 

@@ -17,9 +17,9 @@ from confluent_kafka import KafkaError, KafkaException
 from structlog.testing import capture_logs
 
 import eventwire
-from eventwire.testing import LocalBroker, ProxiedBroker
+from eventwire.testing import LocalBroker
 from eventwire.testing._broker import _free_port
-from tests.brokers import ON_KAFKA_AND_TANSU
+from tests.brokers import ON_KAFKA_AND_TANSU, PROXIED_ON_KAFKA_AND_TANSU, Proxied
 from tests.events import OrderPlaced, order
 from tests.integration.conftest import PARTITIONS, StatefulBroker, Topics
 
@@ -178,8 +178,9 @@ async def test_dead_letter_topic_that_cannot_be_named_gives_the_original_error(
     assert len(topics.broker.consume(topics.name("orders"), count=2)) == 2
 
 
+@PROXIED_ON_KAFKA_AND_TANSU
 async def test_exhausted_retries_are_dead_lettered_with_the_original_bytes(
-    proxied: ProxiedBroker,
+    proxied: Proxied,
 ) -> None:
     proxied.create_topics(["orders", "orders.dlq", "warm-up"], 3)
     config = eventwire.PublisherConfig(
@@ -216,8 +217,9 @@ async def test_exhausted_retries_are_dead_lettered_with_the_original_bytes(
     assert letter.header("ce_id") == error.event_id.encode()
 
 
+@PROXIED_ON_KAFKA_AND_TANSU
 async def test_a_dead_letter_write_that_fails_gives_the_caller_the_original_error(
-    proxied: ProxiedBroker,
+    proxied: Proxied,
 ) -> None:
     # The cluster stays unreachable: the event's attempts time out, then so do the dead-letter
     # writes (retried, then given up). The caller must get the event's own error; the only
@@ -393,8 +395,9 @@ def test_sasl_against_a_plaintext_broker_names_the_handshake_and_no_secret(
 # -- retries through injected faults ---------------------------------------------------------
 
 
+@PROXIED_ON_KAFKA_AND_TANSU
 async def test_connection_resets_and_a_cut_are_retried_in_key_order(
-    proxied: ProxiedBroker,
+    proxied: Proxied,
 ) -> None:
     proxied.create_topic("orders", 3)
     config = eventwire.PublisherConfig(
@@ -430,7 +433,7 @@ async def test_connection_resets_and_a_cut_are_retried_in_key_order(
 
 
 async def test_fenced_producer_is_recreated_and_unacknowledged_events_resent(
-    proxied: ProxiedBroker,
+    proxied: Proxied,
 ) -> None:
     """Tansu answers PRODUCER_FENCED to every message after one timed out (the idempotent
     producer bumped its epoch). A black hole longer than delivery_timeout makes messages time
@@ -465,7 +468,7 @@ async def test_fenced_producer_is_recreated_and_unacknowledged_events_resent(
 
 
 async def test_a_fatal_client_error_replaces_the_producer_and_resends_in_key_order(
-    proxied: ProxiedBroker,
+    proxied: Proxied,
 ) -> None:
     """The fatal-flag path, which the local broker never takes (the fenced test above ends in
     a replacement for the timeout, before Tansu's PRODUCER_FENCED): librdkafka reports a
