@@ -396,3 +396,30 @@ def test_no_jvm_outlives_the_pytest_run(
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+_FETCH = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+from eventwire.testing._kafka_jars import kafka_classpath
+print("CLASSPATH", kafka_classpath())
+"""
+
+
+def test_two_processes_fetching_at_once_run_maven_once(tmp_path: Path) -> None:
+    env = {**os.environ, "EVENTWIRE_KAFKA_CACHE": os.fspath(tmp_path / "cache")}
+    children = [
+        subprocess.Popen(  # noqa: S603 - our interpreter and script
+            [sys.executable, "-c", _FETCH], env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [child.communicate(timeout=300)[0] for child in children]
+    assert [child.returncode for child in children] == [0, 0]
+    classpaths = {
+        line for output in outputs for line in output.splitlines() if line.startswith("CLASSPATH")
+    }
+    assert len(classpaths) == 1  # the same jars for both
+    maven_runs = sum(output.count("classpath ready in") for output in outputs)
+    assert maven_runs == 1  # the second waited for the first and read its result
+    assert (tmp_path / "cache" / "classpath.txt").read_text().strip() in classpaths.pop()
