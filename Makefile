@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 LINTED := $(wildcard src tests benchmarks examples)
 
-.PHONY: demo test lint typecheck pytest faults bench clean
+.PHONY: demo test lint typecheck pytest faults bench kafka-jars clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 1; }
@@ -34,6 +34,13 @@ pytest: $(STAMP)
 FAULT_EVENTS ?= 100000
 faults: $(STAMP)
 	EVENTWIRE_FAULT_EVENTS=$(FAULT_EVENTS) PYTHONASYNCIODEBUG=1 $(BIN)/pytest -q -rA tests/faults
+
+# Apache Kafka's jars for KafkaCluster, through Maven into its local repository. Optional: the
+# first test that starts a Kafka cluster fetches them too (Java >= 17 and Maven needed).
+kafka-jars: $(STAMP)
+	$(BIN)/python -c 'import logging; logging.basicConfig(level=logging.INFO, format="%(message)s"); \
+	from eventwire.testing._kafka_jars import KAFKA_VERSION, cache_dir, kafka_classpath; \
+	jars = kafka_classpath().split(":"); print(f"Apache Kafka {KAFKA_VERSION}: {len(jars)} jars, classpath in {cache_dir()}")'
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -245,6 +245,32 @@ def test_spool_api(eventwire_broker: LocalBroker, tmp_path: Path) -> None:
     ]
 
 
+# -- docs/testing.md ------------------------------------------------------------------------------
+
+
+def test_kafka_cluster_tour() -> None:
+    from tests.events import order
+
+    publish = (
+        "async def _publish():\n"
+        "        async with eventwire.AsyncPublisher(config) as publisher:\n"
+        "            return await publisher.publish_many([order(n) for n in range(100)])\n"
+        "    outcomes = asyncio.run(_publish())\n"
+        "    new_leader = cluster.leader('orders', 0)\n"
+    )
+    namespace: dict[str, Any] = {"eventwire": eventwire, "asyncio": asyncio, "order": order}
+    run_code(
+        block("testing.md", "cluster.kill_broker(leader)"),
+        namespace,
+        replace={"...\n": publish},
+    )
+    # Published while the leader of partition 0 was down: every event acknowledged (acks=all,
+    # two replicas of three in sync) and read back, the partition led by another broker.
+    assert all(isinstance(o, eventwire.DeliveryReceipt) for o in namespace["outcomes"])
+    assert len(namespace["records"]) == 100
+    assert namespace["new_leader"] != namespace["leader"]
+
+
 RUNNERS = {
     ("README.md", "asyncio.run(main())"): test_two_minute_tour,
     ("README.md", "GracefulShutdown(publisher, deadline=10.0)"): test_never_lose_an_accepted_event,
@@ -252,6 +278,7 @@ RUNNERS = {
     ("README.md", "async def health_app(scope, receive, send)"): test_asgi_health_app,
     ("README.md", "async_fake_publisher.assert_published"): test_testing_your_service,
     ("spool.md", "accept_many(events)"): test_spool_api,
+    ("testing.md", "cluster.kill_broker(leader)"): test_kafka_cluster_tour,
 }
 
 
