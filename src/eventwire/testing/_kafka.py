@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,16 +16,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._metadata import ClusterMetadata
 
-from eventwire.testing._broker import BrokerStartError, _free_port, _TopicClient
-from eventwire.testing._kafka_jars import KAFKA_VERSION, java_executable, kafka_classpath
+from eventwire.testing._broker import BrokerStartError, _TopicClient
+from eventwire.testing._kafka_jars import (
+    KAFKA_VERSION,
+    java_executable,
+    kafka_classpath,
+    run_java,
+)
 from eventwire.testing._kafka_node import (
     DEFAULT_JVM_OPTIONS,
     MANAGED_PROPERTIES,
     KafkaNode,
+    PortTakenError,
+    await_serving,
+    cluster_properties,
+    free_ports,
     new_uuid,
     render,
     run_formats,
@@ -241,7 +248,7 @@ class KafkaCluster(_TopicClient):
         for attempt in range(2):
             try:
                 self._start_nodes(started)
-            except _PortTakenError:
+            except PortTakenError:
                 self.stop()
                 if attempt == 1:
                     raise
@@ -440,16 +447,7 @@ class KafkaCluster(_TopicClient):
         Raises:
             subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds (it is killed).
         """
-        java = self._java or java_executable()
-        classpath = self._classpath or kafka_classpath()
-        return subprocess.run(  # noqa: S603 - our argv, no shell
-            [java, *DEFAULT_JVM_OPTIONS[1:4], "-cp", classpath, main_class, *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        return run_java(main_class, args, timeout=timeout)
 
     def set_client_quota(self, client_id: str, **quotas: float) -> None:
         """Set client quotas by client id, e.g. ``producer_byte_rate=1024``, through Kafka's
@@ -491,37 +489,12 @@ class KafkaCluster(_TopicClient):
         if not any(node.running and not node.paused for node in self._nodes.values()):
             raise BrokerStartError("no broker of the Kafka cluster is running")
 
-    def _cluster_properties(self) -> dict[str, str]:
-        internal_replicas = str(min(3, self._brokers))
-        internal_min_isr = str(min(2, self._brokers))
-        return {
-            "num.partitions": str(self._partitions),
-            "default.replication.factor": str(self._replication_factor),
-            "min.insync.replicas": str(self._min_isr),
-            "offsets.topic.replication.factor": internal_replicas,
-            "transaction.state.log.replication.factor": internal_replicas,
-            "transaction.state.log.min.isr": internal_min_isr,
-            "share.coordinator.state.topic.replication.factor": internal_replicas,
-            "share.coordinator.state.topic.min.isr": internal_min_isr,
-            # 5, not Kafka's 50: the first consumer group or transaction would otherwise wait
-            # for 150 replicas to be created on two cores.
-            "offsets.topic.num.partitions": "5",
-            "transaction.state.log.num.partitions": "5",
-            "group.initial.rebalance.delay.ms": "0",
-            # A killed broker is fenced (its leaders moved) after 6 s instead of 9 s.
-            "broker.session.timeout.ms": "6000",
-            "broker.heartbeat.interval.ms": "1000",
-            # The cleaner's 128 MiB dedupe buffer would take a quarter of a small heap.
-            "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
-            **self._server_properties,
-        }
-
     def _start_nodes(self, started: float) -> None:
         folder = Path(tempfile.mkdtemp(prefix="eventwire-kafka-"))
         self._folder = folder
         watch_directory(folder)  # removed by the watchdog if this process is killed
         self._log_config = write_log_config(folder)
-        ports = _free_ports(self._host, 2 * self._brokers + 1)
+        ports = free_ports(self._host, 2 * self._brokers + 1)
         combined = self._brokers == 1
         for broker_id in self.broker_ids:
             self._nodes[broker_id] = KafkaNode(
@@ -549,7 +522,15 @@ class KafkaCluster(_TopicClient):
             )
         controller.controller_port = ports.pop()
         voters = f"{controller.node_id}@{self._host}:{controller.controller_port}"
-        cluster = self._cluster_properties()
+        cluster = {
+            **cluster_properties(
+                brokers=self._brokers,
+                partitions=self._partitions,
+                replication_factor=self._replication_factor,
+                min_insync_replicas=self._min_isr,
+            ),
+            **self._server_properties,
+        }
         nodes = [*([self._controller] if self._controller else []), *self._nodes.values()]
         for node in nodes:
             node.write_config(
@@ -568,51 +549,13 @@ class KafkaCluster(_TopicClient):
         self._await_brokers(list(self._nodes.values()), started + self._startup_timeout)
 
     def _await_brokers(self, nodes: Sequence[KafkaNode], deadline: float) -> None:
-        """Wait until each node answers a metadata request and is listed in it (KRaft lists
-        only registered, unfenced brokers; a broker processes requests only once unfenced)."""
-        waiting = {node.node_id: node for node in nodes}
-        probes: dict[int, AdminClient] = {}
-        while waiting:
-            for node in [*nodes, *([self._controller] if self._controller else [])]:
-                if not node.running:
-                    tail = node.log_tail()
-                    error = (
-                        _PortTakenError if "Address already in use" in tail else BrokerStartError
-                    )
-                    raise error(
-                        f"Kafka node {node.node_id} exited while starting; its log"
-                        f" ({node.folder / 'server.log'}) ends with:\n{tail}"
-                    )
-            if time.monotonic() > deadline:
-                first = min(waiting)
-                raise BrokerStartError(
-                    f"Kafka brokers {sorted(waiting)} were not serving within"
-                    f" {self._startup_timeout:g} s; broker {first}'s log ends with:\n"
-                    f"{waiting[first].log_tail()}"
-                )
-            for broker_id, node in list(waiting.items()):
-                if broker_id not in probes:
-                    # A plain TCP probe first: librdkafka would log every refused connection.
-                    if not _accepts(self._host, node.client_port):
-                        continue
-                    probes[broker_id] = AdminClient(
-                        {"bootstrap.servers": node.client_address, "client.id": "eventwire-probe"}
-                    )
-                try:
-                    metadata = probes[broker_id].list_topics(timeout=1.0)
-                except KafkaException:
-                    continue
-                if metadata.cluster_id != self._cluster_id:
-                    raise _PortTakenError(
-                        f"another Kafka cluster ({metadata.cluster_id}) answers on"
-                        f" {node.client_address}"
-                    )
-                # The first answer can only come from the node itself (the probe knows no other
-                # broker yet): it serves requests, which it does once unfenced.
-                if broker_id in metadata.brokers:
-                    del waiting[broker_id]
-            if waiting:
-                time.sleep(0.05)
+        await_serving(
+            nodes,
+            watched=[*nodes, *([self._controller] if self._controller else [])],
+            cluster_id=self._cluster_id,
+            deadline=deadline,
+            timeout=self._startup_timeout,
+        )
 
     def _admin_client(self) -> AdminClient:
         if self._admin is None:
@@ -627,22 +570,3 @@ class KafkaCluster(_TopicClient):
                 }
             )
         return self._admin
-
-
-class _PortTakenError(BrokerStartError):
-    """A port picked for a node was taken by another process before the node bound it."""
-
-
-def _accepts(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _free_ports(host: str, count: int) -> list[int]:
-    ports: set[int] = set()
-    while len(ports) < count:
-        ports.add(_free_port(host))
-    return list(ports)

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -300,3 +301,26 @@ def reset_memo() -> None:
     """Forget the Java and classpath found in this process (for tests of the errors)."""
     with _memo_lock:
         _memo.clear()
+
+
+def run_java(
+    main_class: str, args: Sequence[str], *, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run a class with a ``main`` on Kafka's classpath (a small, quickly started JVM);
+    output captured, exit code not checked."""
+    return subprocess.run(  # noqa: S603 - our argv, no shell
+        [
+            java_executable(),
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+            kafka_classpath(),
+            main_class,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )

@@ -1,17 +1,23 @@
-"""One node of a `KafkaCluster`: its ports, folder, ``server.properties`` and JVM process."""
+"""One node of a `KafkaCluster` (its ports, folder, ``server.properties`` and JVM process),
+and how a cluster of them is configured and waited for."""
 
 from __future__ import annotations
 
 import base64
 import os
 import signal
+import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eventwire.testing._broker import BrokerStartError, _BrokerProcess
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from eventwire.testing._broker import BrokerStartError, _BrokerProcess, _free_port
 
 #: JVM flags of every node unless ``jvm_options`` replaces them. Measured on 2 shared cores:
 #: the serial collector and the C1 compiler alone start a node in about half the CPU time of
@@ -238,3 +244,108 @@ def run_formats(commands: Sequence[list[str]], timeout: float) -> None:
             failures.append(f"rc {process.returncode}: {output[-2000:]}")
     if failures:
         raise BrokerStartError(f"formatting Kafka's metadata folder failed: {failures[0]}")
+
+
+def cluster_properties(
+    *, brokers: int, partitions: int, replication_factor: int, min_insync_replicas: int
+) -> dict[str, str]:
+    """The ``server.properties`` entries every node of a cluster gets, before overrides."""
+    internal_replicas = str(min(3, brokers))
+    internal_min_isr = str(min(2, brokers))
+    return {
+        "num.partitions": str(partitions),
+        "default.replication.factor": str(replication_factor),
+        "min.insync.replicas": str(min_insync_replicas),
+        "offsets.topic.replication.factor": internal_replicas,
+        "transaction.state.log.replication.factor": internal_replicas,
+        "transaction.state.log.min.isr": internal_min_isr,
+        "share.coordinator.state.topic.replication.factor": internal_replicas,
+        "share.coordinator.state.topic.min.isr": internal_min_isr,
+        # 5, not Kafka's 50: the first consumer group or transaction would otherwise wait for
+        # 150 replicas to be created on two cores.
+        "offsets.topic.num.partitions": "5",
+        "transaction.state.log.num.partitions": "5",
+        "group.initial.rebalance.delay.ms": "0",
+        # A killed broker is fenced (its leaders moved) after 6 s instead of 9 s.
+        "broker.session.timeout.ms": "6000",
+        "broker.heartbeat.interval.ms": "1000",
+        # The cleaner's 128 MiB dedupe buffer would take a quarter of a small heap.
+        "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
+    }
+
+
+class PortTakenError(BrokerStartError):
+    """A port picked for a node was taken by another process before the node bound it."""
+
+
+def await_serving(
+    nodes: Sequence[KafkaNode],
+    *,
+    watched: Sequence[KafkaNode],
+    cluster_id: str,
+    deadline: float,
+    timeout: float,
+) -> None:
+    """Wait until each broker node answers a metadata request and is listed in it (KRaft lists
+    only registered, unfenced brokers; a broker processes requests only once unfenced).
+
+    Raises:
+        PortTakenError: a node could not bind its port, or another cluster answers on it.
+        BrokerStartError: a ``watched`` node exited, or ``deadline`` passed.
+    """
+    waiting = {node.node_id: node for node in nodes}
+    probes: dict[int, AdminClient] = {}
+    while waiting:
+        for node in watched:
+            if not node.running:
+                tail = node.log_tail()
+                error = PortTakenError if "Address already in use" in tail else BrokerStartError
+                raise error(
+                    f"Kafka node {node.node_id} exited while starting; its log"
+                    f" ({node.folder / 'server.log'}) ends with:\n{tail}"
+                )
+        if time.monotonic() > deadline:
+            first = min(waiting)
+            raise BrokerStartError(
+                f"Kafka brokers {sorted(waiting)} were not serving within {timeout:g} s;"
+                f" broker {first}'s log ends with:\n{waiting[first].log_tail()}"
+            )
+        for broker_id, node in list(waiting.items()):
+            if broker_id not in probes:
+                # A plain TCP probe first: librdkafka would log every refused connection.
+                if not _accepts(node.host, node.client_port):
+                    continue
+                probes[broker_id] = AdminClient(
+                    {"bootstrap.servers": node.client_address, "client.id": "eventwire-probe"}
+                )
+            try:
+                metadata = probes[broker_id].list_topics(timeout=1.0)
+            except KafkaException:
+                continue
+            if metadata.cluster_id != cluster_id:
+                raise PortTakenError(
+                    f"another Kafka cluster ({metadata.cluster_id}) answers on"
+                    f" {node.client_address}"
+                )
+            # The first answer can only come from the node itself (the probe knows no other
+            # broker yet): it serves requests, which it does once unfenced.
+            if broker_id in metadata.brokers:
+                del waiting[broker_id]
+        if waiting:
+            time.sleep(0.05)
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def free_ports(host: str, count: int) -> list[int]:
+    """``count`` distinct free ports (each probed by binding port 0)."""
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(_free_port(host))
+    return list(ports)
