@@ -57,12 +57,7 @@ def _produce(bootstrap: str, topic: str, count: int, **settings: object) -> list
 def restores(kafka_cluster: KafkaCluster) -> Iterator[KafkaCluster]:
     """The shared cluster, with every broker running and every ISR full again afterwards."""
     yield kafka_cluster
-    for broker_id in kafka_cluster.broker_ids:
-        if kafka_cluster.broker_running(broker_id):
-            kafka_cluster.resume_broker(broker_id)
-        else:
-            kafka_cluster.start_broker(broker_id)
-    kafka_cluster.wait_for_full_isr(timeout=120)
+    kafka_cluster.restore()
 
 
 # -- the shared clusters ---------------------------------------------------------------------
@@ -182,6 +177,17 @@ def test_a_paused_broker_is_stopped_until_resumed(restores: KafkaCluster) -> Non
     cluster.resume_broker(2)
     assert _state(pid) != "T"
     assert cluster.pid(2) == pid
+
+
+def test_restore_brings_back_paused_and_killed_brokers(restores: KafkaCluster) -> None:
+    cluster = restores
+    topic = cluster.unique_topic("restore", partitions=1)
+    cluster.pause_broker(1)
+    cluster.kill_broker(3)
+    cluster.restore()
+    assert all(cluster.broker_running(b) for b in cluster.broker_ids)
+    assert _state(cluster.pid(1) or 0) != "T"
+    assert sorted(cluster.metadata().topics[topic].partitions[0].isrs) == [1, 2, 3]
 
 
 def test_unknown_broker_ids_are_refused(kafka_cluster: KafkaCluster) -> None:

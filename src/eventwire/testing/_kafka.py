@@ -362,6 +362,22 @@ class KafkaCluster(_TopicClient):
         node.launch(self._java, self._classpath, self._jvm_options, self._log_config)
         self._await_brokers([node], time.monotonic() + self._startup_timeout)
 
+    def restore(self, timeout: float = 120.0) -> None:
+        """Undo every broker fault: resume paused brokers, start stopped or killed ones, and
+        wait until every partition has its full ISR again (for a shared cluster after a test).
+
+        Raises:
+            BrokerStartError: a broker did not come back.
+            TimeoutError: some partitions were still short after ``timeout`` seconds.
+        """
+        for broker_id, node in self._nodes.items():
+            if node.running:
+                if node.paused:
+                    self.resume_broker(broker_id)
+            else:
+                self.start_broker(broker_id)
+        self.wait_for_full_isr(timeout)
+
     # -- partitions --------------------------------------------------------------------------
 
     def leader(self, topic: str, partition: int, timeout: float = 30.0) -> int:

@@ -64,8 +64,8 @@ def kafka_cluster() -> Iterator[KafkaCluster]:
     Started on first use (seconds: Java and Maven needed; the jars are fetched on the very
     first use), stopped at the end of the session, also on Ctrl-C or SIGTERM. Create your own
     topics (``kafka_cluster.unique_topic()``). A test that stops, kills or pauses a broker
-    must bring it back (``start_broker``/``resume_broker``, then ``wait_for_full_isr``);
-    build a `KafkaCluster` of your own for anything else.
+    must bring it back (``kafka_cluster.restore()``); build a `KafkaCluster` of your own for
+    anything else (other settings, a stopped controller).
     """
     from eventwire.testing import KafkaCluster
 
