@@ -27,20 +27,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src tests/typing
 
-pytest: $(STAMP)
+# kafka-jars first: on a fresh machine Maven's download then shows, outside any test timeout.
+pytest: $(STAMP) kafka-jars
 	PYTHONASYNCIODEBUG=1 $(BIN)/pytest -q
 
 # The fault suite at full size (tests/faults; CI runs it with a small event count).
 FAULT_EVENTS ?= 100000
-faults: $(STAMP)
+faults: $(STAMP) kafka-jars
 	EVENTWIRE_FAULT_EVENTS=$(FAULT_EVENTS) PYTHONASYNCIODEBUG=1 $(BIN)/pytest -q -rA tests/faults
 
-# Apache Kafka's jars for KafkaCluster, through Maven into its local repository. Optional: the
-# first test that starts a Kafka cluster fetches them too (Java >= 17 and Maven needed).
+# Apache Kafka's jars for KafkaCluster, through Maven into its local repository (first time
+# only), after checking for Java >= 17. The first test that starts a cluster would fetch them too.
 kafka-jars: $(STAMP)
 	$(BIN)/python -c 'import logging; logging.basicConfig(level=logging.INFO, format="%(message)s"); \
-	from eventwire.testing._kafka_jars import KAFKA_VERSION, cache_dir, kafka_classpath; \
-	jars = kafka_classpath().split(":"); print(f"Apache Kafka {KAFKA_VERSION}: {len(jars)} jars, classpath in {cache_dir()}")'
+	from eventwire.testing._kafka_jars import KAFKA_VERSION, cache_dir, java_executable, kafka_classpath; \
+	java = java_executable(); jars = kafka_classpath().split(":"); \
+	print(f"Apache Kafka {KAFKA_VERSION}: {len(jars)} jars (classpath in {cache_dir()}), {java}")'
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
