@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -329,22 +328,21 @@ class KafkaCluster(_TopicClient):
         node.paused = False
 
     def pause_broker(self, broker_id: int) -> None:
-        """SIGSTOP the broker: connections stay open, nothing answers (a hung broker).
+        """SIGSTOP the broker: connections stay open, nothing answers (a hung broker). Returns
+        once the process is stopped.
 
         Raises:
             BrokerStartError: the broker is not running.
         """
-        self._node(broker_id).send(signal.SIGSTOP)
-        self._node(broker_id).paused = True
+        self._node(broker_id).pause(True)
 
     def resume_broker(self, broker_id: int) -> None:
-        """SIGCONT a paused broker.
+        """SIGCONT a paused broker; returns once the process runs again.
 
         Raises:
             BrokerStartError: the broker is not running.
         """
-        self._node(broker_id).send(signal.SIGCONT)
-        self._node(broker_id).paused = False
+        self._node(broker_id).pause(False)
 
     def start_broker(self, broker_id: int) -> None:
         """Start a stopped or killed broker on its port with its data, and wait until the

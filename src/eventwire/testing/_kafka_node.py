@@ -206,10 +206,20 @@ class KafkaNode:
             raise BrokerStartError(f"cannot run {java}: {exc}") from exc
         self.paused = False
 
-    def send(self, signum: signal.Signals) -> None:
-        if self.process is None or not self.process.alive:
+    def pause(self, paused: bool) -> None:
+        """SIGSTOP or SIGCONT the JVM and return once the kernel shows it stopped or running
+        (a signal is delivered asynchronously: ``kill`` returns before it takes effect)."""
+        process = self.process
+        if process is None or not process.alive:
             raise BrokerStartError(f"Kafka node {self.node_id} is not running")
-        self.process.signal(signum)
+        process.signal(signal.SIGSTOP if paused else signal.SIGCONT)
+        deadline = time.monotonic() + 10.0
+        while (_state(process.popen.pid) in ("T", "t")) != paused:
+            if time.monotonic() > deadline:
+                what = "stop" if paused else "continue"
+                raise BrokerStartError(f"Kafka node {self.node_id} did not {what} within 10 s")
+            time.sleep(0.001)
+        self.paused = paused
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -217,6 +227,15 @@ class KafkaNode:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def _state(pid: int) -> str:
+    """The process state letter from /proc (``T`` once stopped); ``X`` if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "X"
 
 
 def run_formats(commands: Sequence[list[str]], timeout: float) -> None:
