@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 LINTED := $(wildcard src tests benchmarks examples)
 
-.PHONY: demo test lint typecheck docs browser pytest faults bench clean
+.PHONY: demo test lint typecheck docs browser pytest faults bench kafka-jars clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 1; }
@@ -28,7 +28,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src tests/typing
 
-pytest: $(STAMP) browser
+# kafka-jars first: on a fresh machine Maven's download then shows, outside any test timeout.
+pytest: $(STAMP) browser kafka-jars
 	PYTHONASYNCIODEBUG=1 $(BIN)/pytest -q
 
 # The documentation site, into site/ (tests/docs/test_site.py builds it again and opens it).
@@ -50,8 +51,16 @@ browser:
 
 # The fault suite at full size (tests/faults; CI runs it with a small event count).
 FAULT_EVENTS ?= 100000
-faults: $(STAMP)
+faults: $(STAMP) kafka-jars
 	EVENTWIRE_FAULT_EVENTS=$(FAULT_EVENTS) PYTHONASYNCIODEBUG=1 $(BIN)/pytest -q -rA tests/faults
+
+# Apache Kafka's jars for KafkaCluster, through Maven into its local repository (first time
+# only), after checking for Java >= 17. The first test that starts a cluster would fetch them too.
+kafka-jars: $(STAMP)
+	$(BIN)/python -c 'import logging; logging.basicConfig(level=logging.INFO, format="%(message)s"); \
+	from eventwire.testing._kafka_jars import KAFKA_VERSION, cache_dir, java_executable, kafka_classpath; \
+	java = java_executable(); jars = kafka_classpath().split(":"); \
+	print(f"Apache Kafka {KAFKA_VERSION}: {len(jars)} jars (classpath in {cache_dir()}), {java}")'
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -20,8 +20,8 @@ from eventwire.testing import (
     AsyncFakePublisher,
     ConsumedRecord,
     FakePublisher,
-    LocalBroker,
 )
+from tests.brokers import SharedBroker
 
 PARTITIONS = 3
 TOPICS = ("orders", "payments", "blobs")
@@ -167,13 +167,14 @@ class FakeTarget(Target):
 
 
 class BrokerTarget(Target):
-    """The real publishers on the session's local broker; delivered records are consumed."""
+    """The real publishers on a session broker (Tansu or Apache Kafka); delivered records are
+    consumed."""
 
-    def __init__(self, broker: LocalBroker, *, asynchronous: bool) -> None:
+    def __init__(self, broker: SharedBroker, name: str) -> None:
         super().__init__()
         self.broker = broker
-        self.asynchronous = asynchronous
-        self.name = f"real-{'async' if asynchronous else 'sync'}"
+        self.asynchronous = name.endswith("-async")
+        self.name = name
         broker.create_topics([self.topic(name) for name in TOPICS], PARTITIONS)
 
     def _publisher(self, **config: Any) -> eventwire.AsyncPublisher | eventwire.Publisher:

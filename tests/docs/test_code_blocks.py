@@ -496,6 +496,25 @@ def test_schema_snapshots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert json.loads(written.read_text())["x-eventwire"]["version"] == 1
 
 
+def test_kafka_cluster_tour() -> None:
+    from tests.events import order
+
+    publish = (
+        "async def _publish():\n"
+        "        async with eventwire.AsyncPublisher(config) as publisher:\n"
+        "            return await publisher.publish_many([order(n) for n in range(100)])\n"
+        "    outcomes = asyncio.run(_publish())\n"
+        "    new_leader = cluster.leader('orders', 0)\n"
+    )
+    namespace: dict[str, Any] = {"eventwire": eventwire, "asyncio": asyncio, "order": order}
+    run_code(the_block("kafka-cluster-tour").text, namespace, replace={"...\n": publish})
+    # Published while the leader of partition 0 was down: every event acknowledged (acks=all,
+    # two replicas of three in sync) and read back, the partition led by another broker.
+    assert all(isinstance(o, eventwire.DeliveryReceipt) for o in namespace["outcomes"])
+    assert len(namespace["records"]) == 100
+    assert namespace["new_leader"] != namespace["leader"]
+
+
 RUNNERS: dict[str, Callable[..., None]] = {
     "standalone": test_standalone_block,
     "readme-example": test_readme_example,
@@ -511,4 +530,5 @@ RUNNERS: dict[str, Callable[..., None]] = {
     "logging-in-tests": test_logging_in_tests,
     "schema-check": test_schema_check,
     "snapshots": test_schema_snapshots,
+    "kafka-cluster-tour": test_kafka_cluster_tour,
 }

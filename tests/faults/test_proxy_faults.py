@@ -1,6 +1,7 @@
-"""Network faults between an AsyncPublisher and a real Tansu broker, through the FaultProxy.
+"""Network faults between an AsyncPublisher and a real broker, through the FaultProxy: Apache
+Kafka (the reference) and Tansu.
 
-Tansu keeps its state through every fault (the proxy makes the outage, the broker stays up).
+The broker keeps its state through every fault (the proxy makes the outage, the broker stays up).
 The circuit breaker runs with its default policy: a connection reset alone (reported as
 ``_ALL_BROKERS_DOWN`` with one broker) does not open it, an outage does.
 """
@@ -17,6 +18,7 @@ import pytest
 
 import eventwire
 from eventwire.testing import ProxiedBroker
+from tests.brokers import Proxied, ProxiedKafka
 from tests.faults.conftest import (
     EVENTS,
     Run,
@@ -44,16 +46,20 @@ FAST_CLIENT = {
 }
 
 
-@pytest.fixture
-def broker() -> Iterator[ProxiedBroker]:
-    with ProxiedBroker(partitions=3) as own:
+@pytest.fixture(params=["kafka", "tansu"])
+def broker(request: pytest.FixtureRequest) -> Iterator[Proxied]:
+    with (
+        ProxiedKafka(partitions=3)
+        if request.param == "kafka"
+        else ProxiedBroker(partitions=3) as own
+    ):
         own.create_topic("ticks")
         yield own
 
 
 @pytest.fixture
 def config(
-    spool_mode: str, broker: ProxiedBroker, tmp_path: Path
+    spool_mode: str, broker: Proxied, tmp_path: Path
 ) -> Callable[..., eventwire.PublisherConfig]:
     def make(**settings: Any) -> eventwire.PublisherConfig:
         return publisher_config(
@@ -67,14 +73,14 @@ def config(
     return make
 
 
-def _read_back(broker: ProxiedBroker) -> list[eventwire.testing.ConsumedRecord]:
+def _read_back(broker: Proxied) -> list[eventwire.testing.ConsumedRecord]:
     broker.proxy.restore()
     # count=None reads every partition to its end: duplicates beyond the count show up too.
     return broker.consume("ticks", timeout=60 + EVENTS / 2000)
 
 
 async def test_three_outages_one_longer_than_the_delivery_timeout_none_silent(
-    broker: ProxiedBroker,
+    broker: Proxied,
     spool_mode: str,
     config: Callable[..., eventwire.PublisherConfig],
     report: Callable[[Tally], None],
@@ -148,7 +154,7 @@ async def test_three_outages_one_longer_than_the_delivery_timeout_none_silent(
 
 
 async def test_lost_responses_with_idempotence_make_no_duplicates(
-    broker: ProxiedBroker,
+    broker: Proxied,
     spool_mode: str,
     config: Callable[..., eventwire.PublisherConfig],
     report: Callable[[Tally], None],
@@ -204,7 +210,7 @@ async def test_lost_responses_with_idempotence_make_no_duplicates(
 
 
 async def test_latency_and_connection_resets_lose_nothing_and_keep_key_order(
-    broker: ProxiedBroker,
+    broker: Proxied,
     config: Callable[..., eventwire.PublisherConfig],
     report: Callable[[Tally], None],
 ) -> None:

@@ -8,6 +8,8 @@ import pytest
 
 import eventwire
 from eventwire.testing import LocalBroker, ProxiedBroker
+from eventwire.testing._noida import NoidaBroker
+from tests.brokers import Proxied, ProxiedKafka, SharedBroker
 
 PARTITIONS = 3
 
@@ -16,7 +18,7 @@ PARTITIONS = 3
 class Topics:
     """A private namespace of topics for one test: ``prefix + declared name``."""
 
-    broker: LocalBroker
+    broker: SharedBroker
     prefix: str
 
     def name(self, declared: str) -> str:
@@ -33,18 +35,25 @@ class Topics:
 
 
 @pytest.fixture
-def topics(eventwire_broker: LocalBroker) -> Topics:
+def topics(shared_broker: SharedBroker) -> Topics:
+    """Fresh topics on the session's Tansu, or on the Kafka cluster (see `tests.brokers`)."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    eventwire_broker.create_topics(
+    shared_broker.create_topics(
         [prefix + name for name in ("orders", "payments", "blobs")], PARTITIONS
     )
-    return Topics(eventwire_broker, prefix)
+    return Topics(shared_broker, prefix)
 
 
 @pytest.fixture
-def proxied() -> Iterator[ProxiedBroker]:
-    """A Tansu broker of the test's own, reachable only through a `FaultProxy`."""
-    with ProxiedBroker(partitions=PARTITIONS) as broker:
+def proxied(request: pytest.FixtureRequest) -> Iterator[Proxied]:
+    """A Tansu broker of the test's own, reachable only through a `FaultProxy`; or
+    (parametrized ``"kafka"``, see `tests.brokers`) one Apache Kafka broker the same way."""
+    kind = getattr(request, "param", "tansu")
+    with (
+        ProxiedKafka(PARTITIONS)
+        if kind == "kafka"
+        else ProxiedBroker(partitions=PARTITIONS) as broker
+    ):
         yield broker
 
 
@@ -61,3 +70,26 @@ def private_broker() -> Callable[[], LocalBroker]:
     yield start  # type: ignore[misc]
     for broker in started:
         broker.stop()
+
+
+@dataclass(frozen=True)
+class StatefulBroker:
+    """A broker that behaves like Kafka where Tansu does not (it refuses records over its size
+    limit, deletes topics for real), with a topic prefix private to the test."""
+
+    broker: SharedBroker | NoidaBroker
+    prefix: str
+
+    def name(self, declared: str) -> str:
+        return self.prefix + declared
+
+
+@pytest.fixture(params=["kafka", "noida"])
+def stateful_broker(request: pytest.FixtureRequest) -> Iterator[StatefulBroker]:
+    """The session's Apache Kafka cluster (the reference), then a noida-db of the test's own.
+    Tansu has no broker-side size limit and acknowledges writes to a deleted topic."""
+    if request.param == "kafka":
+        yield StatefulBroker(request.getfixturevalue("kafka_cluster"), f"t{uuid.uuid4().hex[:10]}.")
+    else:
+        with NoidaBroker(partitions=PARTITIONS) as broker:
+            yield StatefulBroker(broker, "")

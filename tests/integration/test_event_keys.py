@@ -9,6 +9,7 @@ import uuid
 import msgspec
 
 import eventwire
+from tests.brokers import ON_KAFKA_AND_TANSU
 from tests.integration.conftest import PARTITIONS, Topics
 from tests.murmur2 import java_partition
 
@@ -46,6 +47,7 @@ class Named(msgspec.Struct, frozen=True):
     name: str
 
 
+@ON_KAFKA_AND_TANSU
 async def test_key_bytes_are_the_payload_value_and_placed_by_murmur2(topics: Topics) -> None:
     ref = uuid.UUID("12345678-1234-5678-1234-567812345678")
     cases: list[tuple[object, bytes]] = [

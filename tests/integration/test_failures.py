@@ -18,9 +18,9 @@ from confluent_kafka import KafkaError, KafkaException
 import eventwire
 from eventwire.testing import LocalBroker, ProxiedBroker, capture_logs
 from eventwire.testing._broker import _free_port
-from eventwire.testing._noida import NoidaBroker
+from tests.brokers import ON_KAFKA_AND_TANSU, PROXIED_ON_KAFKA_AND_TANSU, Proxied
 from tests.events import OrderPlaced, order
-from tests.integration.conftest import Topics
+from tests.integration.conftest import PARTITIONS, StatefulBroker, Topics
 
 FAST_RETRY = eventwire.RetryPolicy(attempts=8, deadline=60.0, base=0.05, cap=0.5, jitter=0.5)
 
@@ -54,6 +54,7 @@ OUTCOME_LINES = frozenset(
 # -- dead-letter topic ---------------------------------------------------------------------
 
 
+@ON_KAFKA_AND_TANSU
 async def test_oversized_event_is_dead_lettered_with_error_headers(topics: Topics) -> None:
     topics.broker.create_topic(topics.name("orders.dlq"), 1)
     config = topics.config(dead_letter=eventwire.DeadLetterPolicy())
@@ -94,23 +95,26 @@ async def test_oversized_event_is_dead_lettered_with_error_headers(topics: Topic
     assert len(topics.broker.consume(topics.name("orders"), count=2)) == 2
 
 
-async def test_event_the_broker_refuses_as_too_large_is_dead_lettered() -> None:
-    # The broker-side refusal (noida-db; Tansu has no limit): the produce response says
+async def test_event_the_broker_refuses_as_too_large_is_dead_lettered(
+    stateful_broker: StatefulBroker,
+) -> None:
+    # The broker-side refusal (Tansu has no limit): the produce response says
     # MSG_SIZE_TOO_LARGE. The dead-letter topic has the same limit, so the record keeps the
     # key and headers and identifies the value (size, sha256), as for librdkafka's refusal.
-    with NoidaBroker(partitions=3) as broker:
-        broker.create_topics(["orders", "orders.dlq"])
-        config = eventwire.PublisherConfig(
-            bootstrap_servers=broker.bootstrap_servers,
-            librdkafka_overrides={"message.max.bytes": 20_000_000},
-            dead_letter=eventwire.DeadLetterPolicy(),
-        )
-        big = order(9, notes="x" * 3_000_000)
-        with capture_logs() as logs:
-            async with eventwire.AsyncPublisher(config) as publisher:
-                outcomes = await publisher.publish_many([order(1), big, order(2)])
-        [letter] = broker.consume("orders.dlq", count=1)
-        delivered = broker.consume("orders", count=2)
+    broker, orders = stateful_broker.broker, stateful_broker.name("orders")
+    broker.create_topics([orders, orders + ".dlq"], PARTITIONS)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers,
+        topic_prefix=stateful_broker.prefix,
+        librdkafka_overrides={"message.max.bytes": 20_000_000},
+        dead_letter=eventwire.DeadLetterPolicy(),
+    )
+    big = order(9, notes="x" * 3_000_000)
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(config) as publisher:
+            outcomes = await publisher.publish_many([order(1), big, order(2)])
+    [letter] = broker.consume(orders + ".dlq", count=1)
+    delivered = broker.consume(orders, count=2)
     error = outcomes[1]
     assert isinstance(error, eventwire.DeadLetteredError)
     assert error.code == "MSG_SIZE_TOO_LARGE"
@@ -125,7 +129,7 @@ async def test_event_the_broker_refuses_as_too_large_is_dead_lettered() -> None:
     assert letter.header("eventwire_error_class") == b"permanent"
     assert letter.header("eventwire_error_code") == b"MSG_SIZE_TOO_LARGE"
     assert b"Message size too large" in (letter.header("eventwire_error_message") or b"")
-    assert letter.header("eventwire_original_topic") == b"orders"
+    assert letter.header("eventwire_original_topic") == orders.encode()
     assert letter.header("eventwire_attempts") == b"1"
     assert letter.header("eventwire_first_failure") is not None
     assert letter.header("eventwire_last_failure") is not None
@@ -151,6 +155,7 @@ def _raising_topic(topic: str) -> str:
     ],
     ids=["callable-raises", "invalid-name"],
 )
+@ON_KAFKA_AND_TANSU
 async def test_dead_letter_topic_that_cannot_be_named_gives_the_original_error(
     topics: Topics, topic_of: Callable[[str], str], reason: bytes
 ) -> None:
@@ -175,8 +180,9 @@ async def test_dead_letter_topic_that_cannot_be_named_gives_the_original_error(
     assert len(topics.broker.consume(topics.name("orders"), count=2)) == 2
 
 
+@PROXIED_ON_KAFKA_AND_TANSU
 async def test_exhausted_retries_are_dead_lettered_with_the_original_bytes(
-    proxied: ProxiedBroker,
+    proxied: Proxied,
 ) -> None:
     proxied.create_topics(["orders", "orders.dlq", "warm-up"], 3)
     config = eventwire.PublisherConfig(
@@ -213,8 +219,9 @@ async def test_exhausted_retries_are_dead_lettered_with_the_original_bytes(
     assert letter.header("ce_id") == error.event_id.encode()
 
 
+@PROXIED_ON_KAFKA_AND_TANSU
 async def test_a_dead_letter_write_that_fails_gives_the_caller_the_original_error(
-    proxied: ProxiedBroker,
+    proxied: Proxied,
 ) -> None:
     # The cluster stays unreachable: the event's attempts time out, then so do the dead-letter
     # writes (retried, then given up). The caller must get the event's own error; the only
@@ -360,6 +367,7 @@ def test_sync_publish_to_a_cluster_never_reached_fails_fast() -> None:
     assert (report.failed, report.undelivered, report.timed_out) == (1, 0, False)
 
 
+@ON_KAFKA_AND_TANSU
 def test_sasl_against_a_plaintext_broker_names_the_handshake_and_no_secret(
     topics: Topics,
 ) -> None:
@@ -389,8 +397,9 @@ def test_sasl_against_a_plaintext_broker_names_the_handshake_and_no_secret(
 # -- retries through injected faults ---------------------------------------------------------
 
 
+@PROXIED_ON_KAFKA_AND_TANSU
 async def test_connection_resets_and_a_cut_are_retried_in_key_order(
-    proxied: ProxiedBroker,
+    proxied: Proxied,
 ) -> None:
     proxied.create_topic("orders", 3)
     config = eventwire.PublisherConfig(
@@ -426,7 +435,7 @@ async def test_connection_resets_and_a_cut_are_retried_in_key_order(
 
 
 async def test_fenced_producer_is_recreated_and_unacknowledged_events_resent(
-    proxied: ProxiedBroker,
+    proxied: Proxied,
 ) -> None:
     """Tansu answers PRODUCER_FENCED to every message after one timed out (the idempotent
     producer bumped its epoch). A black hole longer than delivery_timeout makes messages time
@@ -461,7 +470,7 @@ async def test_fenced_producer_is_recreated_and_unacknowledged_events_resent(
 
 
 async def test_a_fatal_client_error_replaces_the_producer_and_resends_in_key_order(
-    proxied: ProxiedBroker,
+    proxied: Proxied,
 ) -> None:
     """The fatal-flag path, which the local broker never takes (the fenced test above ends in
     a replacement for the timeout, before Tansu's PRODUCER_FENCED): librdkafka reports a
@@ -510,6 +519,7 @@ async def test_a_fatal_client_error_replaces_the_producer_and_resends_in_key_ord
     print(f"re-sent: {retried}, ambiguous: {len(ambiguous)}, duplicates: {duplicates}")
 
 
+@ON_KAFKA_AND_TANSU
 async def test_a_refused_event_without_dead_letter_topic_is_one_failure_line(
     topics: Topics,
 ) -> None:
@@ -566,6 +576,7 @@ def test_no_partition_while_the_cluster_is_unreachable_blames_the_cluster_not_th
     assert "does it exist" not in message
 
 
+@ON_KAFKA_AND_TANSU
 async def test_a_missing_topic_times_out_as_never_sent_without_replacing_the_producer(
     topics: Topics,
 ) -> None:

@@ -11,6 +11,7 @@ import pytest
 import eventwire
 import eventwire.codec
 from eventwire.testing import LocalBroker
+from tests.brokers import ON_KAFKA_AND_TANSU
 from tests.events import BlobStored, OrderPlaced, order
 from tests.integration.conftest import Topics
 from tests.murmur2 import java_partition
@@ -52,6 +53,7 @@ def _assert_consumed_exactly(
     assert consumed_by_key == notes_by_key
 
 
+@ON_KAFKA_AND_TANSU
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 def test_every_compression_delivers_the_exact_bytes(topics: Topics, compression: str) -> None:
     config = topics.config(compression=compression)
@@ -61,6 +63,7 @@ def test_every_compression_delivers_the_exact_bytes(topics: Topics, compression:
     _assert_consumed_exactly(topics.broker, topics.name("orders"), config, events, outcomes)
 
 
+@ON_KAFKA_AND_TANSU
 def test_one_event_per_batch_delivers_everything_in_key_order(topics: Topics) -> None:
     config = topics.config(librdkafka_overrides={"batch.size": 1, "batch.num.messages": 1})
     events = [order(n, key=f"k{n % 7}") for n in range(300)]
@@ -69,6 +72,7 @@ def test_one_event_per_batch_delivers_everything_in_key_order(topics: Topics) ->
     _assert_consumed_exactly(topics.broker, topics.name("orders"), config, events, outcomes)
 
 
+@ON_KAFKA_AND_TANSU
 @pytest.mark.parametrize("partitions", [1, 12])
 async def test_keys_keep_order_and_murmur2_placement_for_any_partition_count(
     topics: Topics, partitions: int
@@ -83,6 +87,7 @@ async def test_keys_keep_order_and_murmur2_placement_for_any_partition_count(
     assert used == set(range(partitions))  # 37 keys spread over every partition
 
 
+@ON_KAFKA_AND_TANSU
 @pytest.mark.parametrize("compression", ["none", "gzip"])
 def test_message_max_bytes_applies_before_compression(topics: Topics, compression: str) -> None:
     # 200 kB of one letter compresses to a few hundred bytes, yet librdkafka measures the
@@ -102,6 +107,7 @@ def test_message_max_bytes_applies_before_compression(topics: Topics, compressio
     assert sorted(r.value for r in records) == sorted(msgspec.json.encode(event) for event in small)
 
 
+@ON_KAFKA_AND_TANSU
 def test_client_id_names_the_default_source(topics: Topics) -> None:
     config = topics.config(client_id="billing-7")
     with eventwire.Publisher(config) as publisher:

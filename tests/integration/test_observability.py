@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import eventwire
 from eventwire.testing import LocalBroker, ProxiedBroker, capture_logs
+from tests.brokers import ON_KAFKA_AND_TANSU
 from tests.events import order
 from tests.integration.conftest import Topics
 from tests.integration.test_spool import _accept_into, _disk_full_past
@@ -68,6 +69,7 @@ def otel() -> Iterator[Otel]:
 # -- spans -----------------------------------------------------------------------------------
 
 
+@ON_KAFKA_AND_TANSU
 async def test_one_producer_span_per_event_with_every_attribute(topics: Topics, otel: Otel) -> None:
     config = topics.config(telemetry=otel.telemetry, client_id="shop-api")
     async with eventwire.AsyncPublisher(config) as publisher:
@@ -250,6 +252,7 @@ async def test_without_an_sdk_nothing_is_recorded_or_injected(topics: Topics, ot
 # -- propagation -----------------------------------------------------------------------------
 
 
+@ON_KAFKA_AND_TANSU
 async def test_consumer_continues_the_producer_trace(topics: Topics, otel: Otel) -> None:
     tracer = otel.tracer_provider.get_tracer("test")
     config = topics.config(telemetry=otel.telemetry)

@@ -12,14 +12,15 @@ import pytest
 
 import eventwire
 from eventwire.testing import ProxiedBroker
-from eventwire.testing._noida import NoidaBroker
+from tests.brokers import ON_KAFKA_AND_TANSU
 from tests.events import BlobStored, OrderPlaced, PaymentCaptured, order, payment
-from tests.integration.conftest import PARTITIONS, Topics
+from tests.integration.conftest import PARTITIONS, StatefulBroker, Topics
 from tests.murmur2 import java_partition
 
 CE_HEADERS = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "content-type")
 
 
+@ON_KAFKA_AND_TANSU
 async def test_publish_returns_receipt_matching_consumed_record(topics: Topics) -> None:
     async with eventwire.AsyncPublisher(topics.config(source="/tests/orders")) as publisher:
         receipt = await publisher.publish(order(1))
@@ -44,6 +45,7 @@ async def test_publish_returns_receipt_matching_consumed_record(topics: Topics) 
     assert ce_time.endswith(b"Z")
 
 
+@ON_KAFKA_AND_TANSU
 async def test_many_keys_land_on_java_murmur2_partitions_in_order(topics: Topics) -> None:
     events = [order(n, key=f"customer-{n % 17}") for n in range(600)]
     async with eventwire.AsyncPublisher(topics.config()) as publisher:
@@ -78,6 +80,7 @@ async def test_concurrent_publish_calls_each_get_their_receipt(topics: Topics) -
     assert {(r.partition, r.offset): r.event_id.encode() for r in receipts} == ids
 
 
+@ON_KAFKA_AND_TANSU
 async def test_event_types_go_to_their_own_topics(topics: Topics) -> None:
     async with eventwire.AsyncPublisher(topics.config()) as publisher:
         outcomes = await publisher.publish_many(
@@ -126,6 +129,7 @@ async def test_an_illegal_call_topic_is_refused_not_resolved_to_the_prefix(
         topics.broker.consume(topics.prefix, timeout=5)
 
 
+@ON_KAFKA_AND_TANSU
 async def test_null_key_events_and_extra_headers(topics: Topics) -> None:
     async with eventwire.AsyncPublisher(topics.config()) as publisher:
         receipt = await publisher.publish(
@@ -141,6 +145,7 @@ async def test_null_key_events_and_extra_headers(topics: Topics) -> None:
     assert all(record.header(h) is not None for h in CE_HEADERS)
 
 
+@ON_KAFKA_AND_TANSU
 async def test_msgpack_encoding_round_trips(topics: Topics) -> None:
     async with eventwire.AsyncPublisher(topics.config(encoding="msgpack")) as publisher:
         await publisher.publish(order(7))
@@ -149,6 +154,7 @@ async def test_msgpack_encoding_round_trips(topics: Topics) -> None:
     assert msgspec.msgpack.decode(record.value, type=OrderPlaced) == order(7)
 
 
+@ON_KAFKA_AND_TANSU
 async def test_oversized_event_fails_alone_in_publish_many(topics: Topics) -> None:
     events = [order(n) for n in range(10)]
     events[4] = order(4, notes="x" * 1_200_000)  # over librdkafka's message.max.bytes (1 MB)
@@ -318,20 +324,24 @@ async def test_a_close_during_a_large_publish_many_refuses_the_rest(
     assert consumed == events[:sent]
 
 
-async def test_event_over_the_brokers_limit_fails_alone_in_publish_many() -> None:
-    # Tansu has no size limit; noida-db refuses a record over its own limit in the produce
-    # response (broker-side MSG_SIZE_TOO_LARGE), after librdkafka's check let it through.
-    with NoidaBroker(partitions=PARTITIONS) as broker:
-        topic = broker.create_topic("orders")
-        config = eventwire.PublisherConfig(
-            bootstrap_servers=broker.bootstrap_servers,
-            librdkafka_overrides={"message.max.bytes": 20_000_000},
-        )
-        events = [order(n, key=f"k{n % 3}") for n in range(10)]
-        events[4] = order(4, key="k1", notes="x" * 3_000_000)
-        async with eventwire.AsyncPublisher(config) as publisher:
-            outcomes = await publisher.publish_many(events)
-        records = broker.consume(topic, count=9)
+async def test_event_over_the_brokers_limit_fails_alone_in_publish_many(
+    stateful_broker: StatefulBroker,
+) -> None:
+    # Tansu has no size limit; Kafka (and noida-db) refuse a record over the broker's limit in
+    # the produce response (broker-side MSG_SIZE_TOO_LARGE), after librdkafka's check let it
+    # through.
+    broker = stateful_broker.broker
+    topic = broker.create_topic(stateful_broker.name("orders"), PARTITIONS)
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers,
+        topic_prefix=stateful_broker.prefix,
+        librdkafka_overrides={"message.max.bytes": 20_000_000},
+    )
+    events = [order(n, key=f"k{n % 3}") for n in range(10)]
+    events[4] = order(4, key="k1", notes="x" * 3_000_000)
+    async with eventwire.AsyncPublisher(config) as publisher:
+        outcomes = await publisher.publish_many(events)
+    records = broker.consume(topic, count=9)
     error = outcomes[4]
     assert isinstance(error, eventwire.PermanentPublishError)
     assert (error.code, error.attempts, error.topic) == ("MSG_SIZE_TOO_LARGE", 1, topic)

@@ -11,11 +11,13 @@ import pytest
 
 import eventwire
 from eventwire.testing import ProxiedBroker
+from tests.brokers import ON_KAFKA_AND_TANSU
 from tests.events import OrderPlaced, order, payment
 from tests.integration.conftest import PARTITIONS, Topics
 from tests.murmur2 import java_partition
 
 
+@ON_KAFKA_AND_TANSU
 def test_publish_returns_receipt_of_the_consumed_record(topics: Topics) -> None:
     with eventwire.Publisher(topics.config()) as publisher:
         receipt = publisher.publish(order(3))
@@ -26,6 +28,7 @@ def test_publish_returns_receipt_of_the_consumed_record(topics: Topics) -> None:
     assert record.header("ce_id") == receipt.event_id.encode()
 
 
+@ON_KAFKA_AND_TANSU
 def test_publish_many_outcomes_in_input_order(topics: Topics) -> None:
     events = [order(1), order(2, currency="bad"), payment(3), order(4)]
     with eventwire.Publisher(topics.config()) as publisher:

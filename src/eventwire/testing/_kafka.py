@@ -1,0 +1,586 @@
+"""KafkaCluster: Apache Kafka itself (KRaft mode, from its own jars) on loopback ports, for
+tests that need the reference broker: replication, leader fail-over, ISR,
+``min.insync.replicas``, broker size limits, quotas, transactions with ``read_committed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._metadata import ClusterMetadata
+
+from eventwire.testing._broker import BrokerStartError, _TopicClient
+from eventwire.testing._kafka_jars import (
+    KAFKA_VERSION,
+    java_executable,
+    kafka_classpath,
+    run_java,
+)
+from eventwire.testing._kafka_node import (
+    DEFAULT_JVM_OPTIONS,
+    MANAGED_PROPERTIES,
+    KafkaNode,
+    PortTakenError,
+    await_serving,
+    cluster_properties,
+    free_ports,
+    new_uuid,
+    render,
+    run_formats,
+    write_log_config,
+)
+from eventwire.testing._proxy import FaultProxy
+from eventwire.testing._watchdog import unwatch_directory, watch_directory
+
+_log = logging.getLogger("eventwire.testing")
+
+#: Node id of the dedicated controller (clusters of two or more brokers).
+CONTROLLER_ID = 100
+
+
+class KafkaCluster(_TopicClient):
+    """Apache Kafka brokers in KRaft mode on free loopback ports, data in a temporary folder.
+
+    The jars come from Maven Central through Maven on first use (see `KAFKA_VERSION`); Java 17
+    or newer and Maven must be installed. With two or more brokers a dedicated controller
+    (node `CONTROLLER_ID`, never stopped by the broker methods) holds the metadata quorum, so
+    killing, stopping or pausing any broker, even all of them, leaves a controller that fences
+    it, elects new leaders and shrinks the ISR as a production quorum would. One broker runs
+    as a combined broker and controller in a single JVM.
+
+    Topics get ``replication_factor`` copies and ``min.insync.replicas`` by default;
+    ``__consumer_offsets`` and ``__transaction_state`` fit the broker count, so one broker
+    runs transactions too. Every process is stopped at interpreter exit, and by a watchdog
+    process if this one is killed.
+
+    Example::
+
+        with KafkaCluster(brokers=3) as cluster:
+            cluster.create_topic("orders", partitions=3)
+            leader = cluster.leader("orders", 0)
+            cluster.kill_broker(leader)  # SIGKILL
+            ...
+            cluster.start_broker(leader)  # same port, same data
+            cluster.wait_for_full_isr()
+
+    Args:
+        brokers: number of brokers (ids 1 to ``brokers``).
+        partitions: partition count of topics created through this object, and of topics the
+            brokers create on first use, when none is given.
+        replication_factor: copies of each partition of a new topic; default
+            ``min(3, brokers)``.
+        min_insync_replicas: the brokers' ``min.insync.replicas``; default
+            ``min(2, replication_factor)``.
+        server_properties: ``server.properties`` entries for every broker, over the defaults
+            (e.g. ``{"auto.create.topics.enable": False, "message.max.bytes": 200_000}``).
+        broker_properties: entries for one broker id, over ``server_properties``.
+        jvm_options: JVM flags of every node; default `DEFAULT_JVM_OPTIONS`.
+        proxied: put a `FaultProxy` in front of each broker's client listener and advertise
+            the proxy's address, so every client connection goes through it (`proxy`);
+            replication and the controller connect directly.
+        host: IPv4 loopback address to listen on and advertise.
+        startup_timeout: seconds `start` and `start_broker` wait for the brokers.
+
+    Raises:
+        ValueError: a count out of range, or a property the cluster manages itself
+            (``node.id``, ``listeners``, ``log.dirs``, ...).
+    """
+
+    def __init__(
+        self,
+        brokers: int = 3,
+        *,
+        partitions: int = 3,
+        replication_factor: int | None = None,
+        min_insync_replicas: int | None = None,
+        server_properties: Mapping[str, object] | None = None,
+        broker_properties: Mapping[int, Mapping[str, object]] | None = None,
+        jvm_options: Sequence[str] | None = None,
+        proxied: bool = False,
+        host: str = "127.0.0.1",
+        startup_timeout: float = 120.0,
+    ) -> None:
+        if brokers < 1:
+            raise ValueError(f"brokers must be >= 1, got {brokers}")
+        if partitions < 1:
+            raise ValueError(f"partitions must be >= 1, got {partitions}")
+        replicas = min(3, brokers) if replication_factor is None else replication_factor
+        if not 1 <= replicas <= brokers:
+            raise ValueError(f"replication_factor must be in 1..{brokers}, got {replicas}")
+        min_isr = min(2, replicas) if min_insync_replicas is None else min_insync_replicas
+        if not 1 <= min_isr <= replicas:
+            raise ValueError(f"min_insync_replicas must be in 1..{replicas}, got {min_isr}")
+        if startup_timeout <= 0:
+            raise ValueError(f"startup_timeout must be > 0 seconds, got {startup_timeout}")
+        unknown = set(broker_properties or {}) - set(range(1, brokers + 1))
+        if unknown:
+            raise ValueError(f"broker_properties for unknown broker ids: {sorted(unknown)}")
+        for settings in [server_properties or {}, *(broker_properties or {}).values()]:
+            managed = sorted(MANAGED_PROPERTIES.intersection(settings))
+            if managed:
+                raise ValueError(f"KafkaCluster sets these properties itself: {managed}")
+        self._partitions = partitions
+        self._replication_factor = replicas
+        self._min_isr = min_isr
+        self._brokers = brokers
+        self._server_properties = {k: render(v) for k, v in (server_properties or {}).items()}
+        self._broker_properties = {
+            broker: {k: render(v) for k, v in settings.items()}
+            for broker, settings in (broker_properties or {}).items()
+        }
+        self._jvm_options = tuple(DEFAULT_JVM_OPTIONS if jvm_options is None else jvm_options)
+        self._proxied = proxied
+        self._proxies: dict[int, FaultProxy] = {}
+        self._host = host
+        self._startup_timeout = startup_timeout
+        self._cluster_id = new_uuid()
+        self._folder: Path | None = None
+        self._nodes: dict[int, KafkaNode] = {}
+        self._controller: KafkaNode | None = None
+        self._log_config: Path | None = None
+        self._java = ""
+        self._classpath = ""
+        self.startup_seconds: float | None = None
+        """Seconds the last `start` took, from Maven's classpath to every broker serving."""
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Every broker's ``host:port``, comma-separated, for ``bootstrap.servers``.
+
+        Raises:
+            BrokerStartError: never started.
+        """
+        if not self._nodes:
+            raise BrokerStartError("the Kafka cluster was never started: call start() first")
+        return ",".join(node.client_address for node in self._nodes.values())
+
+    @property
+    def broker_ids(self) -> tuple[int, ...]:
+        """The brokers' node ids, ``(1, 2, ..., brokers)``."""
+        return tuple(range(1, self._brokers + 1))
+
+    @property
+    def controller_id(self) -> int:
+        """Node id of the controller: `CONTROLLER_ID`, or 1 for a single combined broker."""
+        return CONTROLLER_ID if self._brokers > 1 else 1
+
+    @property
+    def cluster_id(self) -> str:
+        """The KRaft cluster id the storage was formatted with."""
+        return self._cluster_id
+
+    @property
+    def version(self) -> str:
+        """The Apache Kafka version, `KAFKA_VERSION`."""
+        return KAFKA_VERSION
+
+    @property
+    def data_dir(self) -> Path | None:
+        """The folder of every node's data and log, ``None`` when stopped."""
+        return self._folder
+
+    @property
+    def running(self) -> bool:
+        """Whether every node's process is alive (a paused one counts as alive)."""
+        nodes = [*self._nodes.values(), *([self._controller] if self._controller else [])]
+        return bool(nodes) and all(node.running for node in nodes)
+
+    def broker_address(self, broker_id: int) -> str:
+        """``host:port`` where clients reach one broker (its proxy's, if ``proxied``)."""
+        return self._node(broker_id).client_address
+
+    def proxy(self, broker_id: int) -> FaultProxy:
+        """The `FaultProxy` every client connection to this broker goes through.
+
+        Raises:
+            ValueError: the cluster was built without ``proxied=True``, or no such broker.
+        """
+        self._node(broker_id)
+        if not self._proxied:
+            raise ValueError("the Kafka cluster has no proxies: build it with proxied=True")
+        return self._proxies[broker_id]
+
+    def broker_running(self, broker_id: int) -> bool:
+        """Whether the broker's process is alive (paused or not)."""
+        return self._node(broker_id).running
+
+    def pid(self, broker_id: int) -> int | None:
+        """The broker's process id while it runs, else ``None``."""
+        node = self._node(broker_id)
+        return node.process.popen.pid if node.process is not None and node.running else None
+
+    def log_tail(self, broker_id: int, lines: int = 30) -> str:
+        """The last lines of the broker's log (``server.log`` in its folder)."""
+        return self._node(broker_id).log_tail(lines)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Fetch the jars if needed, format the storage, start every node, and wait until every
+        broker is registered and answers metadata requests; no-op if running.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            KafkaUnavailableError: no Java >= 17, no Maven, or Maven Central unreachable.
+            BrokerStartError: a node exited or the brokers were not all serving within
+                ``startup_timeout`` (the message ends with that node's log).
+        """
+        if self.running:
+            return self
+        self.stop()
+        started = time.monotonic()
+        self._java = java_executable()
+        self._classpath = kafka_classpath()
+        for attempt in range(2):
+            try:
+                self._start_nodes(started)
+            except PortTakenError:
+                self.stop()
+                if attempt == 1:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+            else:
+                break
+        self.startup_seconds = time.monotonic() - started
+        _log.info(
+            "Apache Kafka %s: %d broker(s) ready in %.1f s (%s)",
+            KAFKA_VERSION,
+            self._brokers,
+            self.startup_seconds,
+            self.bootstrap_servers,
+        )
+        return self
+
+    def stop(self) -> None:
+        """SIGKILL every node and remove the data folder; idempotent.
+
+        Graceful shutdown would only slow this down: nothing is kept. A later `start` begins
+        an empty cluster on new ports.
+        """
+        self._admin = None
+        for proxy in self._proxies.values():
+            proxy.stop()
+        self._proxies = {}
+        nodes = [*self._nodes.values(), *([self._controller] if self._controller else [])]
+        for node in nodes:
+            if node.process is not None and node.process.alive:
+                node.process.popen.kill()
+        for node in nodes:
+            if node.process is not None:
+                node.process.kill()
+        self._nodes = {}
+        self._controller = None
+        folder, self._folder = self._folder, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+            unwatch_directory(folder)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        if not self._nodes:
+            return f"<KafkaCluster {KAFKA_VERSION} {self._brokers} broker(s) stopped>"
+        states = ", ".join(
+            f"{i}:{'paused' if n.paused else 'up' if n.running else 'down'}"
+            for i, n in self._nodes.items()
+        )
+        return f"<KafkaCluster {KAFKA_VERSION} {self.bootstrap_servers} {states}>"
+
+    # -- one broker --------------------------------------------------------------------------
+
+    def kill_broker(self, broker_id: int) -> None:
+        """SIGKILL the broker (a crash: no controlled shutdown) and reap it; data is kept."""
+        node = self._node(broker_id)
+        if node.process is not None:
+            node.process.kill()
+        node.paused = False
+
+    def stop_broker(self, broker_id: int, timeout: float = 60.0) -> None:
+        """SIGTERM the broker and wait for its controlled shutdown (leaders move away first);
+        SIGKILL after ``timeout`` seconds. Data is kept."""
+        node = self._node(broker_id)
+        if node.process is not None:
+            node.process.terminate(timeout)
+        node.paused = False
+
+    def pause_broker(self, broker_id: int) -> None:
+        """SIGSTOP the broker: connections stay open, nothing answers (a hung broker). Returns
+        once the process is stopped.
+
+        Raises:
+            BrokerStartError: the broker is not running.
+        """
+        self._node(broker_id).pause(True)
+
+    def resume_broker(self, broker_id: int) -> None:
+        """SIGCONT a paused broker; returns once the process runs again.
+
+        Raises:
+            BrokerStartError: the broker is not running.
+        """
+        self._node(broker_id).pause(False)
+
+    def start_broker(self, broker_id: int) -> None:
+        """Start a stopped or killed broker on its port with its data, and wait until the
+        controller lists it again; no-op if it runs. Its replicas catch up afterwards:
+        `wait_for_full_isr` waits for that.
+
+        Raises:
+            BrokerStartError: it exited or was not registered within ``startup_timeout``.
+        """
+        node = self._node(broker_id)
+        if node.running:
+            return
+        if self._log_config is None:  # set by start(), with the nodes
+            raise BrokerStartError("the Kafka cluster is not running: call start() first")
+        node.launch(self._java, self._classpath, self._jvm_options, self._log_config)
+        self._await_brokers([node], time.monotonic() + self._startup_timeout)
+
+    def restore(self, timeout: float = 120.0) -> None:
+        """Undo every broker fault: resume paused brokers, start stopped or killed ones, and
+        wait until every partition has its full ISR again (for a shared cluster after a test).
+
+        Raises:
+            BrokerStartError: a broker did not come back.
+            TimeoutError: some partitions were still short after ``timeout`` seconds.
+        """
+        for broker_id, node in self._nodes.items():
+            if node.running:
+                if node.paused:
+                    self.resume_broker(broker_id)
+            else:
+                self.start_broker(broker_id)
+        self.wait_for_full_isr(timeout)
+
+    # -- partitions --------------------------------------------------------------------------
+
+    def leader(self, topic: str, partition: int, timeout: float = 30.0) -> int:
+        """The broker id leading a partition, waiting up to ``timeout`` seconds for one.
+
+        Raises:
+            ValueError: the topic or partition does not exist.
+            TimeoutError: the partition had no leader within ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.metadata().topics.get(topic)
+            if found is None or partition not in found.partitions:
+                raise ValueError(f"no partition {topic!r}/{partition} on {self.bootstrap_servers}")
+            leader = found.partitions[partition].leader
+            if leader >= 0:
+                return int(leader)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic!r}/{partition} has no leader after {timeout:g} s")
+            time.sleep(0.05)
+
+    def wait_for_full_isr(self, timeout: float = 60.0, topics: Iterable[str] | None = None) -> None:
+        """Wait until every partition (of ``topics``, default every topic, internal ones
+        included) has a leader and all its replicas in sync.
+
+        Raises:
+            TimeoutError: some partitions were still short after ``timeout`` seconds; the
+                message names them with their replicas and ISR.
+        """
+        wanted = None if topics is None else set(topics)
+        deadline = time.monotonic() + timeout
+        while True:
+            short = [
+                f"{name}/{pid} replicas={sorted(p.replicas)} isr={sorted(p.isrs)}"
+                for name, found in self.metadata().topics.items()
+                if wanted is None or name in wanted
+                for pid, p in sorted(found.partitions.items())
+                if p.leader < 0 or set(p.isrs) != set(p.replicas)
+            ]
+            if not short:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{len(short)} partition(s) without a full ISR after {timeout:g} s: "
+                    + "; ".join(short[:10])
+                )
+            time.sleep(0.1)
+
+    def metadata(self, timeout: float = 10.0) -> ClusterMetadata:
+        """Fresh cluster metadata from a running broker (brokers, topics, leaders, ISR).
+
+        No topic is named in the request, so none is auto-created.
+        """
+        self._require_running_broker()
+        return self._admin_client().list_topics(timeout=timeout)
+
+    def delete_topic(self, name: str, timeout: float = 30.0) -> None:
+        """Delete a topic and wait until no broker lists it.
+
+        Raises:
+            KafkaException: the broker refused (e.g. the topic does not exist).
+            TimeoutError: still listed after ``timeout`` seconds.
+        """
+        [future] = self._admin_client().delete_topics([name], operation_timeout=timeout).values()
+        error = future.exception()
+        if error is not None:
+            raise error
+        deadline = time.monotonic() + timeout
+        while name in self.metadata().topics:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {name!r} still listed after {timeout:g} s")
+            time.sleep(0.05)
+
+    # -- tools -------------------------------------------------------------------------------
+
+    def run_tool(
+        self, main_class: str, *args: str, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run one of Kafka's command-line tools (a class with a ``main``) on the cluster's
+        classpath, e.g. ``org.apache.kafka.tools.ProducerPerformance``. Output is captured;
+        the exit code is not checked.
+
+        Raises:
+            subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds (it is killed).
+        """
+        return run_java(main_class, args, timeout=timeout)
+
+    def set_client_quota(self, client_id: str, **quotas: float) -> None:
+        """Set client quotas by client id, e.g. ``producer_byte_rate=1024``, through Kafka's
+        ``kafka-configs`` tool (confluent-kafka has no quota API). Applies within a second.
+
+        Raises:
+            BrokerStartError: the tool failed (the message quotes it).
+        """
+        settings = ",".join(f"{name}={value:g}" for name, value in sorted(quotas.items()))
+        done = self.run_tool(
+            "org.apache.kafka.tools.ConfigCommand",
+            "--bootstrap-server",
+            self.bootstrap_servers,
+            "--alter",
+            "--add-config",
+            settings,
+            "--entity-type",
+            "clients",
+            "--entity-name",
+            client_id,
+        )
+        if done.returncode != 0:
+            raise BrokerStartError(f"kafka-configs failed: {(done.stderr or done.stdout)[-2000:]}")
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _node(self, broker_id: int) -> KafkaNode:
+        node = self._nodes.get(broker_id)
+        if node is None:
+            if not self._nodes:
+                raise BrokerStartError("the Kafka cluster is not running: call start() first")
+            raise ValueError(f"no broker {broker_id}; the brokers are {list(self.broker_ids)}")
+        return node
+
+    def _require_running(self) -> None:
+        self._require_running_broker()
+
+    def _require_running_broker(self) -> None:
+        if not any(node.running and not node.paused for node in self._nodes.values()):
+            raise BrokerStartError("no broker of the Kafka cluster is running")
+
+    def _start_nodes(self, started: float) -> None:
+        folder = Path(tempfile.mkdtemp(prefix="eventwire-kafka-"))
+        self._folder = folder
+        watch_directory(folder)  # removed by the watchdog if this process is killed
+        self._log_config = write_log_config(folder)
+        ports = free_ports(self._host, 2 * self._brokers + 1)
+        combined = self._brokers == 1
+        for broker_id in self.broker_ids:
+            self._nodes[broker_id] = KafkaNode(
+                broker_id,
+                is_broker=True,
+                is_controller=combined,
+                folder=folder / f"broker-{broker_id}",
+                host=self._host,
+                client_port=ports.pop(),
+                replication_port=ports.pop(),
+            )
+        if self._proxied:
+            for broker_id, node in self._nodes.items():
+                proxy = FaultProxy((self._host, node.client_port), listen_host=self._host)
+                self._proxies[broker_id] = proxy.start()
+                node.advertised_port = proxy.port
+        controller = self._nodes[1] if combined else None
+        if controller is None:
+            controller = self._controller = KafkaNode(
+                CONTROLLER_ID,
+                is_broker=False,
+                is_controller=True,
+                folder=folder / "controller",
+                host=self._host,
+            )
+        controller.controller_port = ports.pop()
+        voters = f"{controller.node_id}@{self._host}:{controller.controller_port}"
+        cluster = {
+            **cluster_properties(
+                brokers=self._brokers,
+                partitions=self._partitions,
+                replication_factor=self._replication_factor,
+                min_insync_replicas=self._min_isr,
+            ),
+            **self._server_properties,
+        }
+        nodes = [*([self._controller] if self._controller else []), *self._nodes.values()]
+        for node in nodes:
+            node.write_config(
+                node.server_properties(
+                    voters, cluster, self._broker_properties.get(node.node_id, {})
+                )
+            )
+            if not node.is_controller:
+                node.write_meta(self._cluster_id)
+        formats = [
+            node.format_command(self._java, self._classpath, self._cluster_id) for node in nodes
+        ]
+        run_formats([command for command in formats if command], timeout=self._startup_timeout)
+        for node in nodes:
+            node.launch(self._java, self._classpath, self._jvm_options, self._log_config)
+        self._await_brokers(list(self._nodes.values()), started + self._startup_timeout)
+
+    def _await_brokers(self, nodes: Sequence[KafkaNode], deadline: float) -> None:
+        await_serving(
+            nodes,
+            watched=[*nodes, *([self._controller] if self._controller else [])],
+            cluster_id=self._cluster_id,
+            deadline=deadline,
+            timeout=self._startup_timeout,
+        )
+
+    def _admin_client(self) -> AdminClient:
+        if self._admin is None:
+            self._admin = AdminClient(
+                {
+                    "bootstrap.servers": self.bootstrap_servers,
+                    "client.id": "eventwire-kafka-cluster",
+                    "reconnect.backoff.ms": 10,
+                    "reconnect.backoff.max.ms": 200,
+                    # A killed broker must not hold up metadata requests for long.
+                    "socket.connection.setup.timeout.ms": 2000,
+                }
+            )
+        return self._admin
