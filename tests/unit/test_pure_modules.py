@@ -25,6 +25,7 @@ sys.modules["eventwire"] = package
 import pytest
 sys.exit(pytest.main([
     "-q", "-p", "no:eventwire", "-p", "no:cacheprovider",
+    "--noconftest",  # tests/conftest.py brings the broker fixtures, so confluent-kafka
     "-o", "filterwarnings=error",  # the project's list names eventwire's own warning
     "-W", "ignore::pytest.PytestAssertRewriteWarning", {tests!r},
 ]))

@@ -15,9 +15,11 @@ import math
 import socket
 import struct
 import threading
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Literal, Self, TypeAlias, TypeVar
+from typing import Literal, Self, TypeAlias
+
+from eventwire.testing._loop_thread import LoopThread
 
 Direction: TypeAlias = Literal["upstream", "downstream", "both"]
 """``"upstream"``: client to broker (requests); ``"downstream"``: broker to client (responses)."""
@@ -32,7 +34,6 @@ _LINGER_RESET = struct.pack("ii", 1, 0)
 _CALL_TIMEOUT = 10.0
 _STOP_TIMEOUT = 1.0
 
-_T = TypeVar("_T")
 _Chunk: TypeAlias = tuple[float, bytes] | None  # (loop time received, bytes); None: EOF
 
 
@@ -135,8 +136,7 @@ class FaultProxy:
         self._listen_port = listen_port
         self._connect_timeout = connect_timeout
         self._lifecycle = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop = LoopThread("eventwire-fault-proxy", "the fault proxy")
         # Everything below is read and written on the proxy's loop only (counters are also
         # read from other threads: a plain int read is atomic).
         self._server: asyncio.Server | None = None
@@ -180,7 +180,7 @@ class FaultProxy:
     @property
     def running(self) -> bool:
         """Whether the proxy is accepting connections (`cut` does not change this)."""
-        return self._thread is not None
+        return self._loop.running
 
     @property
     def connections(self) -> int:
@@ -219,19 +219,13 @@ class FaultProxy:
             OSError: the port cannot be bound.
         """
         with self._lifecycle:
-            if self._thread is not None:
+            if self._loop.running:
                 return self
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(
-                target=_run_loop, args=(loop,), name="eventwire-fault-proxy", daemon=True
-            )
-            thread.start()
-            self._loop, self._thread = loop, thread
+            self._loop.start()
             try:
-                future = asyncio.run_coroutine_threadsafe(self._open(), loop)
-                self._listen_port = future.result(_CALL_TIMEOUT)
+                self._listen_port = self._loop.call(self._open, _CALL_TIMEOUT)
             except BaseException:
-                self._stop_loop()
+                self._loop.stop(_STOP_TIMEOUT)
                 raise
         return self
 
@@ -242,16 +236,15 @@ class FaultProxy:
         a later `start` listens on the same port.
         """
         with self._lifecycle:
-            loop = self._loop
-            if loop is None:
+            if not self._loop.running:
                 return
-            self._check_thread()
+            self._loop.check_caller()
             try:
-                asyncio.run_coroutine_threadsafe(self._close(), loop).result(_STOP_TIMEOUT)
+                self._loop.call(self._close, _STOP_TIMEOUT)
             except TimeoutError:
                 pass  # the loop is stopped below; its tasks are cancelled there
             finally:
-                self._stop_loop()
+                self._loop.stop(_STOP_TIMEOUT)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -289,7 +282,7 @@ class FaultProxy:
             self._latency = float(seconds)
             self._notify()
 
-        self._call(apply)
+        self._loop.call(apply, _CALL_TIMEOUT)
 
     def pause(self) -> None:
         """Hold every byte in both directions until `resume` or `restore`: a healing partition.
@@ -305,7 +298,7 @@ class FaultProxy:
         async def apply() -> None:
             self._paused = True
 
-        self._call(apply)
+        self._loop.call(apply, _CALL_TIMEOUT)
 
     def resume(self) -> None:
         """End `pause`: deliver the held bytes in order. Other faults stay.
@@ -318,7 +311,7 @@ class FaultProxy:
             self._paused = False
             self._notify()
 
-        self._call(apply)
+        self._loop.call(apply, _CALL_TIMEOUT)
 
     def cut(self) -> None:
         """Reset (RST) every live connection, both sides, and reset new ones once accepted.
@@ -333,7 +326,7 @@ class FaultProxy:
             self._refusing = True
             await self._reset_links(list(self._links))
 
-        self._call(apply)
+        self._loop.call(apply, _CALL_TIMEOUT)
 
     def blackhole(self, direction: Direction = "downstream") -> None:
         """Drop every byte relayed in ``direction`` until `restore`, replacing a previous one.
@@ -356,7 +349,7 @@ class FaultProxy:
         async def apply() -> None:
             self._blackhole = direction
 
-        self._call(apply)
+        self._loop.call(apply, _CALL_TIMEOUT)
 
     def reset_connections(self) -> None:
         """Reset (RST) every live connection once; new connections are accepted as before.
@@ -368,7 +361,7 @@ class FaultProxy:
         async def apply() -> None:
             await self._reset_links(list(self._links))
 
-        self._call(apply)
+        self._loop.call(apply, _CALL_TIMEOUT)
 
     def reset_every(self, seconds: float | None) -> None:
         """Reset every live connection each ``seconds``, first ``seconds`` from now.
@@ -388,7 +381,7 @@ class FaultProxy:
             if seconds is not None:
                 self._periodic = asyncio.create_task(self._reset_periodically(seconds))
 
-        self._call(apply)
+        self._loop.call(apply, _CALL_TIMEOUT)
 
     def restore(self) -> None:
         """Clear every fault: accept again, no latency, no pause, no black hole, no resets.
@@ -411,32 +404,9 @@ class FaultProxy:
             self._notify()
             await self._reset_links(broken)
 
-        self._call(apply)
+        self._loop.call(apply, _CALL_TIMEOUT)
 
     # -- on the proxy's loop -----------------------------------------------------------------
-
-    def _check_thread(self) -> None:
-        if threading.current_thread() is self._thread:
-            raise RuntimeError(
-                "FaultProxy methods block until the proxy's loop ran them: call them from"
-                " another thread, not from the proxy's own"
-            )
-
-    def _call(self, apply: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
-        loop = self._loop
-        if loop is None:
-            raise RuntimeError("the fault proxy is not running: call start() first")
-        self._check_thread()
-        return asyncio.run_coroutine_threadsafe(apply(), loop).result(_CALL_TIMEOUT)
-
-    def _stop_loop(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # closed by its thread meanwhile
-                loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(_STOP_TIMEOUT)
 
     async def _open(self) -> int:
         self._changed = asyncio.Event()
@@ -596,18 +566,3 @@ class FaultProxy:
     def _drops(self, *, upstream: bool) -> bool:
         hole = self._blackhole
         return hole in ("both", "upstream" if upstream else "downstream")
-
-
-def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_forever()
-    finally:
-        # Only after a stop that timed out is anything left: cancel it, never leave it pending.
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
