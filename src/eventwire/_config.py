@@ -49,6 +49,10 @@ _SASL_PASSWORD_MECHANISMS: Final = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-S
 # librdkafka caps: linger.ms (queue.buffering.max.ms) and message.timeout.ms.
 _MAX_LINGER_MS: Final = 900_000
 _MAX_MESSAGE_TIMEOUT_MS: Final = 2_147_483_647
+#: librdkafka's message.timeout.ms is delivery_timeout plus this fraction of it, at least
+#: _BACKSTOP_MIN seconds (see _message_timeout_ms).
+_BACKSTOP_FRACTION: Final = 0.1
+_BACKSTOP_MIN: Final = 1.0
 
 _BOOTSTRAP_ENTRY: Final = re.compile(
     r"(?:(?P<scheme>[^/]*)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>[0-9]{1,5})"
@@ -467,7 +471,7 @@ class PublisherConfig:
                 f"compression must be one of {', '.join(map(repr, _COMPRESSIONS))} or None, "
                 f"got {self.compression!r}"
             )
-        timeout_ms = self._message_timeout_ms()
+        timeout_ms = int(self.delivery_timeout * 1000)
         if timeout_ms < 1 or timeout_ms > _MAX_MESSAGE_TIMEOUT_MS:
             raise ConfigError(
                 f"delivery_timeout must be from 0.001 to {_MAX_MESSAGE_TIMEOUT_MS / 1000:g} "
@@ -553,7 +557,12 @@ class PublisherConfig:
     # -- helpers -----------------------------------------------------------------------------
 
     def _message_timeout_ms(self) -> int:
-        return int(self.delivery_timeout * 1000)
+        # The core times attempts out itself at delivery_timeout, failing everything queued
+        # at once so that order per key holds (_core.deadlines); librdkafka's own per-message
+        # timeout is only a backstop, 10 % (at least 1 s) later.
+        timeout = self.delivery_timeout
+        backstop = timeout + max(_BACKSTOP_MIN, timeout * _BACKSTOP_FRACTION)
+        return min(int(backstop * 1000), _MAX_MESSAGE_TIMEOUT_MS)
 
     def _linger_ms(self) -> float:
         if self.linger_ms is not None:

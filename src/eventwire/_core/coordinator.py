@@ -21,6 +21,7 @@ from eventwire._config import PublisherConfig
 from eventwire._core.breaker import CircuitBreaker
 from eventwire._core.client_log import ClientErrors, LibrdkafkaLog
 from eventwire._core.dead_letter import DeadLetterWriter
+from eventwire._core.deadlines import Deadlines
 from eventwire._core.handle import ProducerHandle
 from eventwire._core.intake import Intake
 from eventwire._core.ordering import KeyOrdering
@@ -98,6 +99,7 @@ class ProducerCore:
             (
                 self._poll_step,
                 self._reports_step,
+                self._deadline_step,
                 self._replace_step,
                 self._resend_step,
                 self._retired_step,
@@ -119,11 +121,13 @@ class ProducerCore:
             dead_letters=self.dead_letters,
             telemetry=telemetry,
         )
+        self.deadlines = Deadlines(config.delivery_timeout)
         self.intake = Intake(
             handle=self.handle,
             ordering=self.ordering,
             counters=self.counters,
             client_errors=self.client_errors,
+            deadlines=self.deadlines,
             append=self.handover.append,
             breaker=self.breaker,
             dead_letters=self.dead_letters,
@@ -267,6 +271,26 @@ class ProducerCore:
             self.client_errors(exc.args[0])
 
     def _reports_step(self) -> None:
+        if self.handover.reports:
+            self.handover.hand_over()
+
+    def _deadline_step(self) -> None:
+        if self.lifecycle.abandoning:  # a close purges everything anyway
+            return
+        handle = self.handle
+        expired = self.deadlines.expired(handle.generation)
+        if not expired:
+            return
+        # Everything queued fails now, in order, so that nothing newer of an expired event's
+        # key is sent before its re-send; their reports are collected at once (before any of
+        # them is settled and re-sent).
+        transport = handle.transport
+        with contextlib.suppress(KafkaException):
+            transport.purge(True, False, True)
+            transport.poll(0)
+        if any(record.pending for record in expired):
+            # In flight: the broker holds it. Only a new producer lets go of it (purged too).
+            handle.request_replacement("a message timed out (idempotence state in doubt)")
         if self.handover.reports:
             self.handover.hand_over()
 

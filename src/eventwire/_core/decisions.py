@@ -56,6 +56,8 @@ class Attempt:
             wins), or the category of a refused re-send's error.
         refused: librdkafka refused a re-send in ``produce()`` (no report came).
         current_producer: the attempt went to the producer in use (not a replaced one).
+        expired: the core timed it out at its delivery deadline (``_core.deadlines``); if it
+            was still in flight, the producer it went to was replaced for it.
         unsent: every failed report of the event so far came without a partition.
         maybe_written: an earlier attempt failed ambiguously.
         sent_before_connection_error: it was handed to librdkafka before the client's
@@ -70,6 +72,7 @@ class Attempt:
     failure: Failure
     refused: bool = False
     current_producer: bool = True
+    expired: bool = False
     unsent: bool = False
     maybe_written: bool = False
     sent_before_connection_error: bool = False
@@ -170,13 +173,12 @@ def _classified(
         # cluster does not create it, or it has no leader).
         return "no_partition", "retriable", "retriable", None
     override: FailureClass | None = None
-    if code == _PURGED and (
-        not current or (situation.closing and attempt.sent_before_connection_error)
-    ):
+    if code == _PURGED and (not current or attempt.sent_before_connection_error):
         # librdkafka puts a message whose request failed (connection reset, request timed
         # out) back in its queue, so a purged message may have been written: assumed for every
-        # purge of a replaced producer, and for a purge at close of a message produced before
-        # the latest connection error. librdkafka does not tell whether it was sent.
+        # purge of a replaced producer, and for a purge (at close, or at a delivery deadline)
+        # of a message produced before the latest connection error. librdkafka does not tell
+        # whether it was sent.
         override = "ambiguous"
     failure: Failure = override or attempt.failure
     replace = None
@@ -204,7 +206,8 @@ def _counts_for_breaker(attempt: Attempt, situation: Situation, failure: Failure
       for every topic);
     * the cluster took a write handed over after this event;
     * a replaced producer reported it: those are purges of the core's own doing, and what
-      led to the replacement (a timeout) counted already.
+      led to the replacement (a timeout) counted already; but an attempt the core timed out
+      counts, whichever producer reports it (it *is* the timeout).
     """
     return (
         failure in ("retriable", "ambiguous")
@@ -213,7 +216,7 @@ def _counts_for_breaker(attempt: Attempt, situation: Situation, failure: Failure
         and not (situation.reached and attempt.unsent)
         and attempt.failure != "fatal"
         and not attempt.acknowledged_after
-        and attempt.current_producer
+        and (attempt.current_producer or attempt.expired)
     )
 
 

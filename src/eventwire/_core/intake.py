@@ -18,6 +18,7 @@ from eventwire._codec import EncodedEvent
 from eventwire._core.breaker import CircuitBreaker
 from eventwire._core.client_log import ClientErrors
 from eventwire._core.dead_letter import DeadLetterWriter
+from eventwire._core.deadlines import Deadlines
 from eventwire._core.handle import ProducerHandle
 from eventwire._core.ordering import KeyOrdering
 from eventwire._core.record import InFlight
@@ -44,6 +45,7 @@ class Intake:
         ordering: KeyOrdering,
         counters: Counters,
         client_errors: ClientErrors,
+        deadlines: Deadlines,
         append: Callable[[InFlight], None],
         breaker: CircuitBreaker | None,
         dead_letters: DeadLetterWriter | None,
@@ -54,6 +56,7 @@ class Intake:
         self._ordering = ordering
         self._counters = counters
         self._client_errors = client_errors
+        self._deadlines = deadlines
         self._append = append
         self._breaker = breaker
         self._dead_letters = dead_letters
@@ -133,6 +136,8 @@ class Intake:
             return
         record.generation = self._handle.generation
         record.connection_errors = self._client_errors.connection_errors
+        deadlines = self._deadlines
+        deadline = deadlines.arm(record)
         try:
             transport.produce(
                 enc.topic, enc.value, enc.key, on_delivery=record, headers=enc.headers
@@ -151,6 +156,8 @@ class Intake:
             # A replacement retired the producer read before the gate, and closed it: go
             # through the gate again (it holds the event until the old reports are settled).
             self._hand_to(self._handle.transport, record)
+            return
+        deadlines.append((deadline, record))
 
     def send(self, record: InFlight) -> None:
         """Re-send (or release) one record from the poll thread; ``BufferError`` when the
@@ -162,12 +169,15 @@ class Intake:
             return
         record.generation = self._handle.generation
         record.connection_errors = self._client_errors.connection_errors
+        deadline = self._deadlines.arm(record)
         try:
             self._handle.transport.produce(
                 enc.topic, enc.value, enc.key, on_delivery=record, headers=enc.headers
             )
         except KafkaException as exc:
             record.refused(self.refused(exc.args[0], enc))
+            return
+        self._deadlines.append((deadline, record))
 
     def refused(self, err: KafkaError, enc: EncodedEvent) -> PublishError:
         if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:

@@ -38,14 +38,17 @@ class InFlight:
     __slots__ = (
         "_append",
         "connection_errors",
+        "deadline",
         "durable",
         "encoded",
         "err",
+        "expired",
         "failures",
         "first_failure",
         "generation",
         "maybe_written",
         "order",
+        "pending",
         "receipt",
         "sink",
         "slot",
@@ -82,6 +85,11 @@ class InFlight:
         #: The telemetry's span and start time (``None`` while nothing records).
         self.span: Any = None
         self.t0: float | None = None
+        #: The latest attempt: when it must be acknowledged by (monotonic seconds), whether
+        #: its report is still to come, and whether the core timed it out (``_core.deadlines``).
+        self.deadline = 0.0
+        self.pending = False
+        self.expired = False
         #: No attempt can have been written: every failed report so far came without a
         #: partition (librdkafka never assigned one: no metadata for its topic).
         self.unsent = True
@@ -91,6 +99,7 @@ class InFlight:
         # The report lives on the instance (no tuple per delivery for the cyclic collector),
         # and librdkafka's message, which holds a copy of the record, is dropped right away.
         self.err = err
+        self.pending = False
         if err is None:
             enc = self.encoded
             self.receipt = DeliveryReceipt(
@@ -103,6 +112,7 @@ class InFlight:
     def refused(self, error: PublishError) -> None:
         """Report a re-send that librdkafka refused (a synthetic failed delivery)."""
         self.err = error
+        self.pending = False
         self._append(self)
 
     def settle(self, outcome: DeliveryReceipt | PublishError) -> None:

@@ -28,6 +28,8 @@ from eventwire._messages import not_retried_error, unreached_error
 from eventwire._telemetry import Instrumentation
 
 _TIMED_OUT: Final = KafkaError._MSG_TIMED_OUT
+#: The report of an attempt the core timed out itself (``deadlines``).
+_TIMED_OUT_REPORT: Final = KafkaError(_TIMED_OUT)
 
 
 class Settlement:
@@ -124,6 +126,9 @@ class Settlement:
         """Carry out what ``decisions`` says a failed attempt becomes: the error to settle
         the event with now, or ``None`` when a retry, the spool or the dead-letter topic took
         it over."""
+        if record.expired and not isinstance(err, PublishError):
+            # Purged by the core's deadline (``deadlines``): what librdkafka would report.
+            err = record.err = _TIMED_OUT_REPORT
         now = time.time()
         record.failures += 1
         if record.failures == 1:
@@ -161,6 +166,7 @@ class Settlement:
             failure=err.category if refused else classify(err),
             refused=refused,
             current_producer=record.generation == self.handle.generation,
+            expired=record.expired,
             unsent=record.unsent,
             maybe_written=record.maybe_written,
             sent_before_connection_error=(

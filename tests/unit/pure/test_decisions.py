@@ -140,6 +140,7 @@ def test_an_ambiguous_attempt_marks_the_event_maybe_written() -> None:
     [
         (False, False, False, "ambiguous"),  # purged from a replaced producer: may be written
         (True, False, False, None),  # purged from the current one: never sent
+        (True, False, True, "ambiguous"),  # purged at a deadline after a connection error
         (True, True, True, "ambiguous"),  # purged at close after a connection error
         (True, True, False, None),  # purged at close, no connection error since it was sent
     ],
@@ -213,6 +214,19 @@ def test_no_second_replacement(attempt: Attempt, situation: Situation) -> None:
 
 def test_a_retriable_failure_counts_for_the_breaker() -> None:
     assert decide(_attempt(), _situation()).counts_for_breaker
+
+
+def test_a_timeout_of_the_cores_deadline_counts_whichever_producer_reports_it() -> None:
+    # Still in flight at its deadline: the core replaced the producer for it, so the report
+    # comes from a replaced producer; it is the timeout all the same, and needs no second
+    # replacement.
+    timed_out = _attempt(
+        code="_MSG_TIMED_OUT", failure="ambiguous", current_producer=False, expired=True
+    )
+    decision = decide(timed_out, _situation())
+    assert decision.counts_for_breaker
+    assert decision.replace is None
+    assert decision.failure == "ambiguous"
 
 
 @pytest.mark.parametrize(
