@@ -26,7 +26,7 @@ from eventwire._errors import (
     SpoolError,
     SpoolFullError,
 )
-from eventwire._events import EventSpec, event, is_event, spec_of
+from eventwire._events import EventSpec, UnboundedInt, event, is_event, spec_of
 from eventwire._health import HealthStatus
 from eventwire._outcome import (
     Accepted,
@@ -79,6 +79,7 @@ __all__ = [
     "SpoolFullError",
     "SyncAccepted",
     "Telemetry",
+    "UnboundedInt",
     "event",
     "is_event",
     "spec_of",

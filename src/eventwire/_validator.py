@@ -197,7 +197,10 @@ class _Generator:
             return [f"type({v}) is not {self.name('t', _EXACT[kind])}"]
         if kind is mi.DateTimeType or kind is mi.TimeType:
             exact = "datetime" if kind is mi.DateTimeType else "time"
-            tz = {True: [f"{v}.tzinfo is None"], False: [f"{v}.tzinfo is not None"]}
+            # Aware as Python defines it: a tzinfo whose utcoffset() is None leaves the value
+            # naive (msgspec would write it without an offset); utcoffset() also checks the
+            # offset is within a day (msgspec would wrap 30 h to "+06:00").
+            tz = {True: [f"{v}.utcoffset() is None"], False: [f"{v}.tzinfo is not None"]}
             return [f"type({v}) is not {exact}", *tz.get(node.tz, [])]
         if kind is mi.CustomType and node.cls is FiniteDecimal:
             return [f"type({v}) is not Decimal", f"not {v}.is_finite()"]

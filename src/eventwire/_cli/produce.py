@@ -77,15 +77,15 @@ class _LineChecker:
         Raises:
             EventValidationError: the line is not a valid event (``path`` names the field).
         """
+        # Whatever the bytes (not JSON, not UTF-8, nested beyond the recursion limit), the
+        # typed decode refuses them as a validation error about the line.
+        self._codec.validate_bytes(self._cls, raw)
         try:
-            self._codec.validate_bytes(self._cls, raw)
             return self._decode(raw)
-        except eventwire.EventValidationError:
-            raise
-        except msgspec.DecodeError as exc:  # not JSON at all: about the line, not a field
+        except Exception as exc:  # the class's own decoder disagreed with the typed one
             raise eventwire.EventValidationError(
                 eventwire.spec_of(self._cls).type, "$", str(exc)
-            ) from None
+            ) from exc
 
 
 _BOM = b"\xef\xbb\xbf"
