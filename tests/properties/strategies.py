@@ -76,6 +76,11 @@ def _instance(*types: type[Any]) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, types)
 
 
+def _member_or_value(cls: type[enum.Enum]) -> Callable[[Any], bool]:
+    values = {member.value for member in cls}
+    return lambda v: isinstance(v, cls) or (type(v) in (str, int) and v in values)
+
+
 def _float_ok(value: Any) -> bool:
     return type(value) in (float, int)
 
@@ -145,9 +150,10 @@ def _leaf_kinds() -> list[Kind]:
             st.sampled_from(["new", "done", 3]),
             lambda v: type(v) in (str, int),
         ),
-        Kind("strenum", Colour, st.sampled_from(Colour), _exact(Colour)),
-        Kind("intenum", Level, st.sampled_from(Level), _exact(Level)),
-        Kind("enum", Shape, st.sampled_from(Shape), _exact(Shape)),
+        # an enum field takes a member or a member's value (the wire form is the same)
+        Kind("strenum", Colour, st.sampled_from(Colour), _member_or_value(Colour)),
+        Kind("intenum", Level, st.sampled_from(Level), _member_or_value(Level)),
+        Kind("enum", Shape, st.sampled_from(Shape), _member_or_value(Shape)),
         Kind("any", Any, _json_values(), lambda v: True),
     ]
 
@@ -482,7 +488,7 @@ def _positions(kind: Kind, value: Any, path: str) -> list[tuple[str, tuple[Any, 
                 out.append((p, (index, *steps)))
     elif kind.item is not None and isinstance(value, dict):
         for key, item in value.items():
-            for p, steps in _positions(kind.item, item, f"{path}[{key!r}]"):
+            for p, steps in _positions(kind.item, item, f"{path}[...]"):  # as msgspec says
                 out.append((p, (("value", key), *steps)))
     return out
 

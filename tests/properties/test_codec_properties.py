@@ -50,10 +50,13 @@ def python_types_ok(kind: Kind, value: Any) -> bool:
         return all(python_types_ok(sub, getattr(value, name)) for name, sub in kind.fields)
     if kind.item is None or value is None:
         return True
+    # (read through the built-in's own methods: a hostile subclass's raise, msgspec's do not)
     if isinstance(value, dict):  # keys are `str`: a key of another type is refused
-        return all(_str_key(k) and python_types_ok(kind.item, v) for k, v in value.items())
-    if isinstance(value, list | tuple | set | frozenset):
-        return all(python_types_ok(kind.item, item) for item in value)
+        pairs = dict.items(value)
+        return all(_str_key(k) and python_types_ok(kind.item, v) for k, v in pairs)
+    for base in (list, tuple, set, frozenset):
+        if isinstance(value, base):
+            return all(python_types_ok(kind.item, item) for item in base.__iter__(value))
     return python_types_ok(kind.item, value)
 
 
