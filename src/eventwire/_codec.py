@@ -413,23 +413,32 @@ def _unencodable(
     return EventValidationError(event_type, _failing_path(event, probe, "$", 0), _reason(exc))
 
 
-def _failing_path(value: Any, encode: Callable[[Any], object], path: str, depth: int) -> str:
-    """The path of the value that ``encode`` (or hashing, for a set member or dict key) fails
-    on (error path only: re-encodes parts). A value nested too deeply is named where it
-    starts."""
+def _failing_path(value: Any, probe: Callable[[Any], object], path: str, depth: int) -> str:
+    """The path of the value that ``probe`` (or hashing, for a set member or dict key) fails
+    on, else ``path`` (error path only: probes every part). A value nested too deeply is
+    named where it starts."""
+    return _failing_part(value, probe, path, depth) or path
+
+
+def _failing_part(value: Any, probe: Callable[[Any], object], path: str, depth: int) -> str | None:
     if depth >= _LOCATE_DEPTH:
-        return path
+        return None
     try:
         for part_path, part in _parts(value, path):
             try:
-                encode(part)
+                probe(part)
             except RecursionError:
                 return part_path
             except Exception:  # noqa: BLE001 - whatever made the whole fail
-                return _failing_path(part, encode, part_path, depth + 1)
+                return _failing_part(part, probe, part_path, depth + 1) or part_path
+            # A part that passes may still hold what the check refused (an aware datetime's
+            # utcoffset() is called by the check, not by every encoder).
+            found = _failing_part(part, probe, part_path, depth + 1)
+            if found is not None:
+                return found
     except Exception:  # noqa: BLE001 - reading the container failed: here is the culprit
         return path
-    return path
+    return None
 
 
 def _parts(value: Any, path: str) -> Iterator[tuple[str, Any]]:

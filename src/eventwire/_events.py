@@ -216,9 +216,14 @@ class _Unbounded:
 
 
 _UNBOUNDED: Final = _Unbounded()
-#: An ``int`` field without the default signed 64-bit range: Python's arbitrary-precision
-#: integers, for consumers that read them (JSON only; MessagePack stops at 64 bits).
 UnboundedInt = Annotated[int, _UNBOUNDED]
+"""An ``int`` field without the default signed 64-bit range.
+
+Every ``int`` field of an event is checked to -2**63 .. 2**63 - 1 (what a Java ``long`` or a
+Go ``int64`` reads); annotate a field ``eventwire.UnboundedInt`` to carry Python's
+arbitrary-precision integers instead, for consumers that read them. JSON only: MessagePack
+stops at 64 bits. ``Annotated[eventwire.UnboundedInt, msgspec.Meta(ge=0)]`` adds constraints.
+"""
 _LOWER_BOUNDS: Final = ("ge", "gt")
 _UPPER_BOUNDS: Final = ("le", "lt")
 

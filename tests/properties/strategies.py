@@ -81,6 +81,17 @@ def _member_or_value(cls: type[enum.Enum]) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, cls) or (type(v) in (str, int) and v in values)
 
 
+def _aware(value: Any) -> bool:
+    """Aware as Python defines it; ``utcoffset()`` also refuses an offset beyond a day (which
+    msgspec's JSON encoder would wrap into a valid-looking one)."""
+    if type(value) is not dt.datetime:
+        return False
+    try:
+        return value.utcoffset() is not None
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def _float_ok(value: Any) -> bool:
     return type(value) in (float, int)
 
@@ -140,7 +151,7 @@ def _leaf_kinds() -> list[Kind]:
             st.decimals(allow_nan=False, allow_infinity=False),
             _exact(Decimal),
         ),
-        Kind("datetime", dt.datetime, aware, _exact(dt.datetime)),
+        Kind("datetime", dt.datetime, aware, _aware),
         Kind("date", dt.date, st.dates(), _exact(dt.date)),
         Kind("uuid", uuid.UUID, st.uuids(), _exact(uuid.UUID)),
         Kind("bytes", bytes, st.binary(max_size=8), _exact(bytes)),

@@ -78,7 +78,7 @@ def _encodable(encode: Any, event: Any) -> bool:
     return True
 
 
-_KEYS = re.compile(r"\[[^\]]*\]")
+_KEYS = re.compile(r"""\[(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\]'"]*)\]""")
 
 
 def _field_path(path: str) -> str:
