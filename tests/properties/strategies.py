@@ -482,6 +482,7 @@ class Case(msgspec.Struct, frozen=True):
     event: Any
     hostile_path: str | None  # where a hostile value was put ("$.a[0].b"), None: all valid
     hostile: Any = None
+    original: Any = None  # the valid event before the hostile value was put in
 
 
 def _positions(kind: Kind, value: Any, path: str) -> list[tuple[str, tuple[Any, ...]]]:
@@ -530,4 +531,4 @@ def cases(draw: st.DrawFn, hostile: bool = True) -> Case:
     places = _positions(root, event, "$")[1:]
     path, steps = draw(st.sampled_from(places))
     bad = draw(hostile_values())
-    return Case(schema, _replace(event, steps, bad), path, bad)
+    return Case(schema, _replace(event, steps, bad), path, bad, event)

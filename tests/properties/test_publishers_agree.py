@@ -27,6 +27,11 @@ from tests.properties.strategies import Case, cases, hostile_values
 Sent = dict[str, tuple[bytes, bytes | None, bytes]]  # ce_id -> (value, key, ce_type)
 
 
+def _report(name: str, batches: int, events: int, sent: Sent) -> None:
+    """The figures of one property (``pytest -rA`` shows them)."""
+    print(f"{name}: {batches} batches, {events} events, {len(sent)} delivered and consumed back")
+
+
 def verdict(outcome: Any) -> tuple[Any, ...]:
     """What a caller learns from an outcome, comparable across publishers."""
     if isinstance(outcome, eventwire.DeliveryReceipt | eventwire.SyncAccepted):
@@ -76,6 +81,7 @@ def test_sync_publish_many_agrees_with_the_fake_and_round_trips(
 ) -> None:
     broker, topic = fuzz_topic
     sent: Sent = {}
+    counts: list[int] = []
     config = _config(broker, topic)
     with eventwire.Publisher(config) as real, FakePublisher(config) as fake:
 
@@ -83,6 +89,7 @@ def test_sync_publish_many_agrees_with_the_fake_and_round_trips(
         @given(batch=BATCHES)
         def publish(batch: list[Case]) -> None:
             events = [case.event for case in batch]
+            counts.append(len(events))
             outcomes = real.publish_many(events)
             fakes = fake.publish_many(events)
             assert len(outcomes) == len(fakes) == len(events)
@@ -93,6 +100,7 @@ def test_sync_publish_many_agrees_with_the_fake_and_round_trips(
                     sent[outcome.event_id] = _expected(event, outcome)
 
         publish()
+    _report("sync publish_many", len(counts), sum(counts), sent)
     _assert_consumed(broker, topic, sent)
 
 
@@ -101,6 +109,7 @@ def test_async_publish_many_agrees_with_the_fake_and_round_trips(
 ) -> None:
     broker, topic = fuzz_topic
     sent: Sent = {}
+    counts: list[int] = []
     config = _config(broker, topic)
     loop = asyncio.new_event_loop()
     real = eventwire.AsyncPublisher(config)
@@ -111,6 +120,7 @@ def test_async_publish_many_agrees_with_the_fake_and_round_trips(
         @given(batch=BATCHES)
         def publish(batch: list[Case]) -> None:
             events = [case.event for case in batch]
+            counts.append(len(events))
             outcomes = loop.run_until_complete(real.publish_many(events))
             fakes = loop.run_until_complete(fake.publish_many(events))
             assert len(outcomes) == len(fakes) == len(events)
@@ -124,6 +134,7 @@ def test_async_publish_many_agrees_with_the_fake_and_round_trips(
         loop.run_until_complete(real.aclose())
         loop.run_until_complete(fake.aclose())
         loop.close()
+    _report("async publish_many", len(counts), sum(counts), sent)
     _assert_consumed(broker, topic, sent)
 
 
@@ -132,6 +143,7 @@ def test_accept_many_with_a_spool_agrees_with_the_fake_and_round_trips(
 ) -> None:
     broker, topic = fuzz_topic
     sent: Sent = {}
+    counts: list[int] = []
     config = _config(broker, topic, spool_path=str(tmp_path / "spool.db"))
     with eventwire.Publisher(config) as real, FakePublisher(config) as fake:
 
@@ -139,6 +151,7 @@ def test_accept_many_with_a_spool_agrees_with_the_fake_and_round_trips(
         @given(batch=BATCHES)
         def accept(batch: list[Case]) -> None:
             events = [case.event for case in batch]
+            counts.append(len(events))
             results = real.accept_many(events)
             fakes = fake.accept_many(events)
             assert len(results) == len(fakes) == len(events)
@@ -149,6 +162,7 @@ def test_accept_many_with_a_spool_agrees_with_the_fake_and_round_trips(
                     sent[receipt.event_id] = _expected(event, receipt)
 
         accept()
+    _report("accept_many (spool)", len(counts), sum(counts), sent)
     _assert_consumed(broker, topic, sent)
 
 
@@ -172,12 +186,14 @@ def test_publish_with_hostile_arguments_raises_the_same_error_and_sends_nothing(
     by the real and the fake publisher alike."""
     broker, topic = fuzz_topic
     sent: Sent = {}
+    counts: list[int] = []
     config = _config(broker, topic)
     with eventwire.Publisher(config) as real, FakePublisher(config) as fake:
 
         @campaign(40, share=0.02)
         @given(case=cases(hostile=False), arguments=_call_arguments())
         def publish(case: Case, arguments: dict[str, Any]) -> None:
+            counts.append(1)
             outcomes = []
             for publisher in (real, fake):
                 try:
@@ -198,4 +214,5 @@ def test_publish_with_hostile_arguments_raises_the_same_error_and_sends_nothing(
 
         publish()
         assert real.outstanding == 0
+    _report("publish(key=, headers=)", len(counts), sum(counts), sent)
     _assert_consumed(broker, topic, sent)
