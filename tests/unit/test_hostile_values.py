@@ -184,6 +184,17 @@ def test_hostile_call_arguments_are_that_events_validation_error(
     assert reason in caught.value.reason
 
 
+def test_an_any_value_without_a_json_form_is_refused_in_msgpack_too() -> None:
+    """The reference is the typed decode of the JSON form whatever the encoding: a dict with a
+    tuple key under ``Any`` encodes to MessagePack, but was accepted there only."""
+    for encoding in ("json", "msgpack"):
+        codec = eventwire.EventCodec(encoding=encoding)  # type: ignore[arg-type]
+        with pytest.raises(eventwire.EventValidationError) as caught:
+            codec.encode(Hostile(anything={(1, 2): "x"}))
+        assert caught.value.path == "$.anything"
+        assert codec.encode(Hostile(anything={"k": [1, 2.5, None, "s"]})).value
+
+
 def test_a_dict_key_error_names_the_dict_not_msgspecs_phrase() -> None:
     with pytest.raises(eventwire.EventValidationError) as caught:
         eventwire.EventCodec().encode(Hostile(counts={1: 1}))  # type: ignore[dict-item]
