@@ -139,6 +139,7 @@ class _Generator:
             "datetime": _dt.datetime,
             "time": _dt.time,
             "_INF": float("inf"),
+            "_timezone": _dt.timezone,
             "_plain_json": plain_json,
         }
         self.functions: dict[type[Any], str] = {}
@@ -222,8 +223,13 @@ class _Generator:
             exact = "datetime" if kind is mi.DateTimeType else "time"
             # Aware as Python defines it: a tzinfo whose utcoffset() is None leaves the value
             # naive (msgspec would write it without an offset); utcoffset() also checks the
-            # offset is within a day (msgspec would wrap 30 h to "+06:00").
-            tz = {True: [f"{v}.utcoffset() is None"], False: [f"{v}.tzinfo is not None"]}
+            # offset is within a day (msgspec would wrap 30 h to "+06:00"). A `timezone`
+            # (UTC, fixed offsets) was checked when it was made: not asked again.
+            aware = [
+                f"{v}.tzinfo is None",
+                f"(type({v}.tzinfo) is not _timezone and {v}.utcoffset() is None)",
+            ]
+            tz = {True: aware, False: [f"{v}.tzinfo is not None"]}
             return [f"type({v}) is not {exact}", *tz.get(node.tz, [])]
         if kind is mi.CustomType and node.cls is FiniteDecimal:
             return [f"type({v}) is not Decimal", f"not {v}.is_finite()"]
