@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-LINTED := $(wildcard src tests benchmarks examples)
+LINTED := $(wildcard src tests benchmarks examples fuzz)
 
-.PHONY: demo test lint typecheck docs browser pytest faults bench kafka-jars clean
+.PHONY: demo test lint typecheck docs browser pytest faults fuzz bench kafka-jars clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 1; }
@@ -49,10 +49,20 @@ browser:
 	    exit 1; \
 	  fi; }
 
-# The fault suite at full size (tests/faults; CI runs it with a small event count).
+# The fault suite at full size (tests/faults; CI runs it with a small event count), the
+# property-based campaign at full size (tests/properties; CI runs a small, derandomized
+# number of examples), then coverage-guided fuzzing for FUZZ_SECONDS per harness (fuzz/).
 FAULT_EVENTS ?= 100000
+FUZZ_EXAMPLES ?= 10000
+FUZZ_SECONDS ?= 60
 faults: $(STAMP) kafka-jars
 	EVENTWIRE_FAULT_EVENTS=$(FAULT_EVENTS) PYTHONASYNCIODEBUG=1 $(BIN)/pytest -q -rA tests/faults
+	EVENTWIRE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -rA -p no:cacheprovider \
+	  -o timeout=7200 --hypothesis-show-statistics tests/properties
+	$(MAKE) fuzz
+
+fuzz: $(STAMP)
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 # Apache Kafka's jars for KafkaCluster, through Maven into its local repository (first time
 # only), after checking for Java >= 17. The first test that starts a cluster would fetch them too.

@@ -33,7 +33,7 @@ from eventwire._errors import (
     SpoolError,
     SpoolFullError,
 )
-from eventwire._events import event
+from eventwire._events import UnboundedInt, event
 from eventwire._health import HealthStatus
 from eventwire._options import BreakerPolicy, DeadLetterPolicy, RetryPolicy, Telemetry
 from eventwire._outcome import (
@@ -82,5 +82,6 @@ __all__ = [
     "SpoolFullError",
     "SyncAccepted",
     "Telemetry",
+    "UnboundedInt",
     "event",
 ]

@@ -12,7 +12,7 @@ import itertools
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, Literal
 
 import msgspec
@@ -22,6 +22,8 @@ from eventwire._errors import EventDefinitionError, EventValidationError
 from eventwire._events import (
     CHECK_BUILTIN_TYPES,
     DECIMAL_EXPECTED,
+    INT64_MAX,
+    INT64_MIN,
     EventSpec,
     finite_decimal_hook,
     is_event,
@@ -87,6 +89,7 @@ class _TypeCodec:
         "convert_checks",
         "decode",
         "key_field",
+        "key_name",
         "reference_check",
         "spec",
         "topic",
@@ -96,6 +99,10 @@ class _TypeCodec:
         self.spec = spec
         self.topic = topic
         self.key_field = spec.key
+        names = dict(
+            zip(spec.cls.__struct_fields__, spec.cls.__struct_encode_fields__, strict=True)
+        )
+        self.key_name = names.get(spec.key, spec.key)  # as the payload (and a path) names it
         self.check_type = spec.check_type
         # The compiled pre-check passes valid events in a fraction of `convert`'s time; anything
         # it does not pass (or a type it cannot compile) goes to `convert`, which decides.
@@ -171,12 +178,24 @@ class EventCodec:
 
         ``topic`` overrides the declared topic; either goes through the publisher's remapping.
 
+        Whatever goes wrong while the event is checked, encoded, keyed or given its headers
+        is this event's ``EventValidationError`` (the original exception, if any, is its
+        ``__cause__``): an exception from msgspec, from a value's own ``__hash__``, ``__str__``
+        or ``utcoffset``, a value nested too deeply, an argument of the wrong type. Nothing
+        else escapes, so a batch can make it that event's outcome.
+
         Raises:
-            EventValidationError: the event does not match its schema; names the field path.
+            EventValidationError: the event does not match its schema, or cannot be encoded;
+                ``path`` names the field (``$`` if unknown), or ``key``, ``headers``,
+                ``topic`` for those arguments.
             EventDefinitionError: the object is not a declared event.
+            ConfigError: ``topic`` is not a legal Kafka topic name (after remapping).
         """
         cls = type(event)
-        codec = self._types.get(cls)
+        try:
+            codec = self._types.get(cls)
+        except Exception:  # noqa: BLE001 - a metaclass whose __hash__ raises: spec_of says why
+            codec = None
         if codec is None:
             if isinstance(event, type):  # else the error would name its metaclass
                 name = event.__qualname__
@@ -186,26 +205,35 @@ class EventCodec:
             if not is_event(cls):
                 raise EventDefinitionError(not_an_event_message(event))
             codec = self._type_codec(cls)
-        if self.validate and not codec.check(event):
-            _full_check(codec, event)
         try:
+            if self.validate and not codec.check(event):
+                _full_check(codec, event)
             value = self._encode(event)
-        except _ENCODE_ERRORS as exc:
-            path = _unencodable_path(event, self._encode, "$")
-            raise EventValidationError(codec.spec.type, path, str(exc)) from None
-        if key is None:
-            field = codec.key_field
-            key_value = None if field is None else getattr(event, field)
-            # str first: the common key type, without a function call
-            key_bytes = key_value.encode() if type(key_value) is str else _key_bytes(key_value)
-        elif isinstance(key, str):
-            key_bytes = key.encode()
-        elif isinstance(key, bytes):
-            key_bytes = key
-        else:  # refused here: librdkafka would raise after the event was counted in flight
-            raise EventValidationError(
-                codec.spec.type, "key", f"key must be str or bytes, not {type(key).__name__}"
-            )
+        except EventValidationError:
+            raise
+        except Exception as exc:  # the rule: every failure is the event's
+            raise _unencodable(codec.spec.type, event, self._encode, exc) from exc
+        try:
+            if key is None:
+                field = codec.key_field
+                key_value = None if field is None else getattr(event, field)
+                # str first: the common key type, without a function call
+                key_bytes = key_value.encode() if type(key_value) is str else _key_bytes(key_value)
+            else:
+                key_bytes = _key_argument(key, codec.spec.type)
+        except EventValidationError:
+            raise
+        except Exception as exc:  # e.g. a lone surrogate, a raising __str__
+            path = "key" if key is not None else f"$.{codec.key_name}"
+            reason = f"the key cannot be encoded: {_reason(exc)}"
+            raise EventValidationError(codec.spec.type, path, reason) from exc
+        record_headers = None if headers is None else _record_headers(headers, codec.spec.type)
+        if topic is None:
+            resolved = codec.topic
+        elif type(topic) is str:
+            resolved = self._topics.get(topic) or self._topic(topic)
+        else:
+            resolved = self._topic(_topic_argument(topic, codec.spec.type))
         event_id = f"{self._id_prefix}{next(self._ids):x}"
         now_ms = _time_ns() // 1_000_000
         ce_time = self._time if now_ms == self._time_ms else self._now(now_ms)
@@ -220,11 +248,11 @@ class EventCodec:
             "content-type": codec.content_type,
             "ce_time": ce_time,
         }
-        record_headers: Headers = out
-        if headers:  # names may repeat: pairs, in order
-            record_headers = [*out.items(), *_user_headers(headers, codec.spec.type)]
-        topic = codec.topic if topic is None else self._topics.get(topic) or self._topic(topic)
-        return EncodedEvent(topic, key_bytes, value, record_headers, event_id, codec.spec.type)
+        if record_headers is not None:
+            record_headers[:0] = out.items()
+        return EncodedEvent(
+            resolved, key_bytes, value, record_headers or out, event_id, codec.spec.type
+        )
 
     def validate_bytes(self, cls: type[Any], value: bytes) -> Any:
         """Decode ``value`` with the typed (timezone-checked) decoder of ``cls``."""
@@ -232,7 +260,9 @@ class EventCodec:
         try:
             return codec.decode(value)
         except msgspec.ValidationError as exc:
-            raise _validation_error(codec.spec, exc) from None
+            raise _validation_error(codec.spec, exc) from exc
+        except Exception as exc:  # malformed bytes, nesting beyond the limit
+            raise EventValidationError(codec.spec.type, "$", _reason(exc)) from exc
 
     def _topic(self, declared: str) -> str:
         resolved = self._topics[declared] = self._resolve_topic(declared)
@@ -272,13 +302,11 @@ def _full_check(codec: _TypeCodec, event: Any) -> None:
         # What `convert` accepts here, the pre-check did not pass: the reference decides too,
         # because `convert` is laxer than the typed decoder in places (it lets a `Decimal`
         # stand for a constrained float, which would reach Kafka as a JSON string).
-        try:
-            data = _json_encode(event)
-        except _ENCODE_ERRORS:
-            return  # encoding it for the publisher fails too, and names the field
-        codec.reference_check(data)
+        codec.reference_check(_json_encode(event))
     except msgspec.ValidationError as exc:
-        raise _validation_error(codec.spec, exc) from None
+        raise _validation_error(codec.spec, exc) from exc
+    except Exception as exc:  # a value that raises, or JSON cannot carry
+        raise _unencodable(codec.spec.type, event, _json_encode, exc) from exc
 
 
 def _convert_can_check(check_type: type[Any]) -> bool:
@@ -332,6 +360,11 @@ def _validation_error(spec: EventSpec, exc: msgspec.ValidationError) -> EventVal
     if not sep:
         return EventValidationError(spec.type, "$", message)
     path = path.rstrip("`")
+    if path.startswith(_IN_KEY):  # msgspec: "... - at `key` in `$.counts`"
+        path = path.removeprefix(_IN_KEY)
+        reason += " (a dict key)"
+    if reason.endswith(_INT64_BOUNDS):
+        reason += _INT64_HINT
     field = _last_field(path)
     if field in spec.decimal_fields and reason.startswith("Expected `"):
         # The validating type stands a string in for each Decimal: name the user's type.
@@ -344,27 +377,104 @@ def _validation_error(spec: EventSpec, exc: msgspec.ValidationError) -> EventVal
     return EventValidationError(spec.type, path, reason)
 
 
-_ENCODE_ERRORS = (TypeError, ValueError, OverflowError)  # UnicodeEncodeError is a ValueError
+_IN_KEY: Final = "key` in `"
+_INT64_BOUNDS: Final = (f"<= {INT64_MAX}", f">= {INT64_MIN}")
+_INT64_HINT: Final = (
+    " (the signed 64-bit range, which Java and Go consumers read; annotate the field "
+    "eventwire.UnboundedInt for larger integers)"
+)
+#: Exceptions whose message says it all (msgspec's own: "Encoding objects of type X is
+#: unsupported", "surrogates not allowed", "can't serialize ints < -2**63 ..."); anything
+#: else is named with its type, from user code as it may be.
+_PLAIN_MESSAGE_ERRORS = (TypeError, ValueError, OverflowError, msgspec.MsgspecError)
+_REASON_CHARS: Final = 300
+#: How deep ``_failing_path`` looks for the value that fails (error path only).
+_LOCATE_DEPTH: Final = 32
 
 
-def _unencodable_path(value: Any, encode: Callable[[Any], bytes], path: str) -> str:
-    """The path of the value that ``encode`` fails on (error path only: re-encodes parts)."""
-    if isinstance(value, msgspec.Struct):
-        parts: Iterable[tuple[str, Any]] = (
-            (f"{path}.{name}", getattr(value, name)) for name in value.__struct_fields__
-        )
-    elif isinstance(value, list | tuple):
-        parts = ((f"{path}[{index}]", item) for index, item in enumerate(value))
-    elif isinstance(value, dict):
-        parts = ((f"{path}[{key!r}]", item) for key, item in value.items())
-    else:
+def _reason(exc: BaseException) -> str:
+    """What ``exc`` says, bounded and printable (its ``__str__`` is user code too)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to encode (beyond Python's recursion limit)"
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001
+        text = ""
+    if not isinstance(exc, _PLAIN_MESSAGE_ERRORS) or not text:
+        name = type(exc).__name__
+        text = f"{name}: {text}" if text else f"{name} raised"
+    if len(text) > _REASON_CHARS:
+        text = text[: _REASON_CHARS - 3] + "..."
+    # a lone surrogate in a message would make printing or encoding the error fail in turn
+    return text.encode("utf-8", "backslashreplace").decode()
+
+
+def _unencodable(
+    event_type: str, event: Any, encode: Callable[[Any], bytes], exc: BaseException
+) -> EventValidationError:
+    """The error for an event that raised ``exc`` while checked or encoded: the path of the
+    value that ``encode`` (or the check of an aware time) fails on, else ``$``."""
+
+    def probe(value: Any) -> None:
+        encode(value)
+        if isinstance(value, _dt.datetime | _dt.time):
+            value.utcoffset()  # what the check calls; it raises for an offset beyond a day
+
+    return EventValidationError(event_type, _failing_path(event, probe, "$", 0), _reason(exc))
+
+
+def _failing_path(value: Any, probe: Callable[[Any], object], path: str, depth: int) -> str:
+    """The path of the value that ``probe`` (or hashing, for a set member or dict key) fails
+    on, else ``path`` (error path only: probes every part). A value nested too deeply is
+    named where it starts."""
+    return _failing_part(value, probe, path, depth) or path
+
+
+def _failing_part(value: Any, probe: Callable[[Any], object], path: str, depth: int) -> str | None:
+    if depth >= _LOCATE_DEPTH:
+        return None
+    try:
+        for part_path, part in _parts(value, path):
+            try:
+                probe(part)
+            except RecursionError:
+                return part_path
+            except Exception:  # noqa: BLE001 - whatever made the whole fail
+                return _failing_part(part, probe, part_path, depth + 1) or part_path
+            # A part that passes may still hold what the check refused (an aware datetime's
+            # utcoffset() is called by the check, not by every encoder).
+            found = _failing_part(part, probe, part_path, depth + 1)
+            if found is not None:
+                return found
+    except Exception:  # noqa: BLE001 - reading the container failed: here is the culprit
         return path
-    for part_path, part in parts:
-        try:
-            encode(part)
-        except _ENCODE_ERRORS:
-            return _unencodable_path(part, encode, part_path)
-    return path
+    return None
+
+
+def _parts(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            yield f"{path}.{name}", getattr(value, name)
+    elif type(value) in (list, tuple):
+        for index, item in enumerate(value):
+            yield f"{path}[{index}]", item
+    elif type(value) is dict:
+        for key, item in value.items():
+            hash(key)
+            yield f"{path}[{_key_text(key)}]", key
+            yield f"{path}[{_key_text(key)}]", item
+    elif type(value) in (set, frozenset):
+        for item in value:
+            hash(item)
+            yield f"{path}[...]", item
+
+
+def _key_text(key: Any) -> str:
+    if type(key) is str:
+        return repr(key) if len(key) <= _REASON_CHARS else repr(key[:_REASON_CHARS]) + "..."
+    if type(key) is int and key.bit_length() <= 64:  # a huge one has no repr
+        return repr(key)
+    return "..."
 
 
 def _last_field(path: str) -> str:
@@ -381,9 +491,11 @@ def _key_bytes(value: Any) -> bytes | None:
     if isinstance(value, enum.Enum):  # the key is what the payload carries: the member's value
         value = value.value
     if isinstance(value, str):
-        return value.encode()
+        return str.encode(value)  # not a subclass's own encode()
     if isinstance(value, bytes):
-        return value
+        return bytes(memoryview(value))
+    if type(value) is int:
+        return int.__repr__(value).encode()
     return str(value).encode()
 
 
@@ -405,9 +517,46 @@ def key_bytes(value: object) -> bytes:
     )
 
 
+def _key_argument(key: object, event_type: str) -> bytes:
+    """A ``key=`` argument as bytes: a subclass of ``str`` or ``bytes`` is taken as its
+    plain value; anything else is refused here (librdkafka would raise after the event was
+    counted in flight)."""
+    if type(key) is bytes:
+        return key
+    if isinstance(key, str):
+        return str.encode(key)
+    if isinstance(key, bytes):
+        return bytes(memoryview(key))
+    raise EventValidationError(
+        event_type, "key", f"key must be str or bytes, not {type(key).__name__}"
+    )
+
+
+def _topic_argument(topic: object, event_type: str) -> str:
+    """A ``topic=`` argument that is not exactly ``str``: a subclass is taken as its plain
+    value (its own ``__hash__`` and ``__eq__`` never run); anything else is refused."""
+    if isinstance(topic, str):
+        return str.__str__(topic)
+    raise EventValidationError(
+        event_type, "topic", f"topic must be str, not {type(topic).__name__}"
+    )
+
+
 def header_items(headers: Headers) -> list[tuple[str, HeaderValue]]:
     """``headers`` as ``(name, value)`` pairs in record order."""
     return list(headers.items()) if isinstance(headers, dict) else list(headers)
+
+
+def _record_headers(headers: UserHeaders, event_type: str) -> list[tuple[str, HeaderValue]] | None:
+    """The caller's headers as pairs (``None`` if empty); whatever reading them raises is the
+    event's ``EventValidationError``."""
+    try:
+        return _user_headers(headers, event_type) if headers else None
+    except EventValidationError:
+        raise
+    except Exception as exc:  # a mapping or iterable that raises
+        reason = f"the headers cannot be read: {_reason(exc)}"
+        raise EventValidationError(event_type, "headers", reason) from exc
 
 
 def _user_headers(headers: UserHeaders, event_type: str) -> list[tuple[str, HeaderValue]]:
@@ -418,20 +567,51 @@ def _user_headers(headers: UserHeaders, event_type: str) -> list[tuple[str, Head
             raise EventValidationError(
                 event_type,
                 "headers",
-                f"each header must be a (name, value) pair, got {item!r:.80}",
+                f"each header must be a (name, value) pair, got {_shown(item)}",
             )
         name, value = item
         if not isinstance(name, str):
-            raise EventValidationError(event_type, "headers", f"header name {name!r} must be a str")
+            raise EventValidationError(
+                event_type, "headers", f"header name {_shown(name)} must be a str"
+            )
+        name = str.__str__(name)  # a subclass's own lower() or encode() never runs
         if name.lower() in RESERVED_HEADERS:  # consumers may match header names in any case
             raise EventValidationError(
                 event_type, "headers", f"header {name!r} is set by eventwire and cannot be given"
             )
-        if value is not None and not isinstance(value, str | bytes):
+        if not _utf8(name):  # librdkafka encodes the name itself, and would raise in produce()
+            raise EventValidationError(
+                event_type, "headers", f"header name {name!r} is not valid UTF-8"
+            )
+        if isinstance(value, str):
+            if not _utf8(value):
+                raise EventValidationError(
+                    event_type, "headers", f"header {name!r} has a value that is not valid UTF-8"
+                )
+            value = str.encode(value)
+        elif isinstance(value, bytes):
+            value = bytes(memoryview(value))
+        elif value is not None:
             raise EventValidationError(
                 event_type,
                 "headers",
                 f"header {name!r} must be str, bytes or None, not {type(value).__name__}",
             )
-        out.append((name, value.encode() if isinstance(value, str) else value))
+        out.append((name, value))
     return out
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (e.g. from os.fsdecode)
+        return False
+    return True
+
+
+def _shown(value: object) -> str:
+    """A short repr of a caller's value for an error message (its ``__repr__`` may raise)."""
+    try:
+        return f"{value!r:.80}"
+    except Exception:  # noqa: BLE001
+        return f"a {type(value).__name__}"

@@ -15,6 +15,7 @@ import functools
 import math
 import operator
 import re
+import sys
 import types
 import typing
 import uuid
@@ -111,7 +112,7 @@ def spec_of(cls: type[Any]) -> EventSpec:
     """Return the spec of an event class, or raise ``EventDefinitionError``."""
     try:
         return _SPECS[cls]
-    except KeyError:
+    except Exception:  # noqa: BLE001 - KeyError, or a metaclass whose __hash__ raises
         raise EventDefinitionError(
             f"{cls.__qualname__} is not an event: decorate it with @eventwire.event(...)"
         ) from None
@@ -352,6 +353,46 @@ def type_text(tp: Any) -> str:
 
 
 _TZ_DATETIME: Final = Annotated[_dt.datetime, msgspec.Meta(tz=True)]
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+
+
+class _Unbounded:
+    """The marker of ``UnboundedInt``: no default 64-bit bounds on this ``int``."""
+
+    def __repr__(self) -> str:
+        return "eventwire.UNBOUNDED"
+
+
+_UNBOUNDED: Final = _Unbounded()
+UnboundedInt = Annotated[int, _UNBOUNDED]
+"""An ``int`` field without the default signed 64-bit range.
+
+Every ``int`` field of an event is checked to -2**63 .. 2**63 - 1 (what a Java ``long`` or a
+Go ``int64`` reads); annotate a field ``eventwire.UnboundedInt`` to carry Python's
+arbitrary-precision integers instead, for consumers that read them. JSON only: MessagePack
+stops at 64 bits. ``Annotated[eventwire.UnboundedInt, msgspec.Meta(ge=0)]`` adds constraints.
+"""
+_LOWER_BOUNDS: Final = ("ge", "gt")
+_UPPER_BOUNDS: Final = ("le", "lt")
+
+
+def _int64(tp: Any) -> Any:
+    """``int`` (or ``Annotated[int, ...]``) bounded to the signed 64-bit range on every side
+    its own ``Meta`` leaves open, unless it is ``UnboundedInt``: a Java ``long`` or a Go
+    ``int64`` reads every value the check passes."""
+    extras = typing.get_args(tp)[1:] if typing.get_origin(tp) is Annotated else ()
+    if any(extra is _UNBOUNDED for extra in extras):
+        return tp
+    metas = [extra for extra in extras if isinstance(extra, msgspec.Meta)]
+    lower = any(getattr(meta, name) is not None for meta in metas for name in _LOWER_BOUNDS)
+    upper = any(getattr(meta, name) is not None for meta in metas for name in _UPPER_BOUNDS)
+    if lower and upper:
+        return tp
+    bounds = msgspec.Meta(ge=None if lower else INT64_MIN, le=None if upper else INT64_MAX)
+    return Annotated[tp, bounds]
+
+
 # msgspec encodes Decimal as a string but would decode a JSON float into it; money must stay
 # exact, so validation wants the string form, finite (no NaN or Infinity).
 DECIMAL_PATTERN: Final = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
@@ -377,9 +418,10 @@ def finite_decimal_hook(tp: type[Any], value: Any) -> Any:
         raise ValueError(f"{DECIMAL_EXPECTED}, got {got}")
     if tp is FiniteFloat:
         # convert lets an int stand for a float; a bool is no number here
-        if type(value) in (float, int) and math.isfinite(value):
+        if _finite_number(value):
             return value
-        raise ValueError(f"{FLOAT_EXPECTED}, got `{type(value).__name__}` {value!r:.40}")
+        shown = f"{value.bit_length()}-bit value" if type(value) is int else f"{value!r:.40}"
+        raise ValueError(f"{FLOAT_EXPECTED}, got `{type(value).__name__}` {shown}")
     raise NotImplementedError(tp)
 
 
@@ -398,10 +440,20 @@ CHECK_BUILTIN_TYPES: Final = (
 )
 
 
+def _finite_number(value: object) -> bool:
+    """A finite float, or an int a float can hold (a larger one, ``10**400``, would make
+    ``math.isfinite`` raise ``OverflowError``); a bool is no number here."""
+    if type(value) is float:
+        return math.isfinite(value)
+    return type(value) is int and -_FLOAT_MAX <= value <= _FLOAT_MAX
+
+
+_FLOAT_MAX: Final = sys.float_info.max
+
+
 class _FiniteFloatType(type):
     def __instancecheck__(cls, value: object) -> bool:
-        # convert lets an int stand for a float; a bool is no number here
-        return type(value) in (float, int) and math.isfinite(value)  # type: ignore[arg-type]
+        return _finite_number(value)  # convert lets an int stand for a float
 
 
 class FiniteFloat(metaclass=_FiniteFloatType):
@@ -477,6 +529,8 @@ class _Shadower:
             return self.decimal_type
         if tp is float and self.decimal_type is FiniteDecimal:  # check types only
             return FiniteFloat
+        if tp is int:
+            return _int64(tp)
         if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
             found = self._found_decimal
             shadow = self.shadow(tp)
@@ -489,6 +543,8 @@ class _Shadower:
         if origin is Annotated:
             if args[0] is float:  # constraints apply to a float, not to the marker
                 return tp
+            if args[0] is int:
+                return _int64(tp)
             inner = self.strict(args[0])
             return tp if inner is args[0] else Annotated[(inner, *args[1:])]
         new_args = tuple(a if a is Ellipsis else self.strict(a) for a in args)

@@ -86,6 +86,28 @@ _MEMO_VALUE_CHARS: Final = 64
 
 
 _CHECKS: dict[tuple[type[Any], type[Any]], Check | None] = {}
+_ANY_INT_MIN: Final = -(2**63)
+_ANY_INT_END: Final = 2**64
+_ANY_DEPTH: Final = 32
+
+
+def plain_json(value: Any, depth: int) -> bool:
+    """Whether a value of an ``Any`` field surely has a JSON form the reference accepts: JSON's
+    own types only (a ``dict`` with ``str`` keys), 64-bit integers, at most ``_ANY_DEPTH``
+    levels deep. ``False`` sends it to ``convert`` and the reference, which decide: a dict
+    with a tuple key encodes to MessagePack but has no JSON form, and is refused."""
+    kind = type(value)
+    if kind is str or kind is float or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(_ANY_INT_MIN <= value < _ANY_INT_END)
+    if depth >= _ANY_DEPTH:
+        return False
+    if kind is list:
+        return all(plain_json(item, depth + 1) for item in value)
+    if kind is dict:
+        return all(type(k) is str and plain_json(v, depth + 1) for k, v in value.items())
+    return False
 
 
 def compile_check(cls: type[Any], check_type: type[Any]) -> Check | None:
@@ -117,6 +139,8 @@ class _Generator:
             "datetime": _dt.datetime,
             "time": _dt.time,
             "_INF": float("inf"),
+            "_timezone": _dt.timezone,
+            "_plain_json": plain_json,
         }
         self.functions: dict[type[Any], str] = {}
         self.inlining: set[type[Any]] = set()
@@ -167,8 +191,8 @@ class _Generator:
     def emit(self, node: Any, original: Any, v: str, ind: str) -> list[str]:
         """Lines that ``return False`` unless ``v`` passes ``node``."""
         kind = type(node)
-        if kind is mi.AnyType:
-            return []
+        if kind is mi.AnyType:  # anything goes in MessagePack; the reference is JSON's form
+            return [f"{ind}if not _plain_json({v}, 0): return False"]
         if kind is mi.StructType:
             return self.struct(node, original, v, ind)
         if kind in _SEQUENCES or kind is mi.DictType:
@@ -197,7 +221,15 @@ class _Generator:
             return [f"type({v}) is not {self.name('t', _EXACT[kind])}"]
         if kind is mi.DateTimeType or kind is mi.TimeType:
             exact = "datetime" if kind is mi.DateTimeType else "time"
-            tz = {True: [f"{v}.tzinfo is None"], False: [f"{v}.tzinfo is not None"]}
+            # Aware as Python defines it: a tzinfo whose utcoffset() is None leaves the value
+            # naive (msgspec would write it without an offset); utcoffset() also checks the
+            # offset is within a day (msgspec would wrap 30 h to "+06:00"). A `timezone`
+            # (UTC, fixed offsets) was checked when it was made: not asked again.
+            aware = [
+                f"{v}.tzinfo is None",
+                f"(type({v}.tzinfo) is not _timezone and {v}.utcoffset() is None)",
+            ]
+            tz = {True: aware, False: [f"{v}.tzinfo is not None"]}
             return [f"type({v}) is not {exact}", *tz.get(node.tz, [])]
         if kind is mi.CustomType and node.cls is FiniteDecimal:
             return [f"type({v}) is not Decimal", f"not {v}.is_finite()"]

@@ -119,22 +119,26 @@ class _LineChecker:
             EventValidationError: the line is not a valid event (``path`` names the field),
                 or it has unknown fields and they are forbidden.
         """
-        try:
+        # Invalid, unknown fields, or bytes nothing decodes: the reference check tells which.
+        with contextlib.suppress(Exception):
             self._strict(raw)
-        except msgspec.DecodeError:
-            pass  # invalid, or unknown fields: the reference check tells which
-        else:
-            return self._decode(raw), []
+            return self._decoded(raw), []
+        # Whatever the bytes (not JSON, not UTF-8, nested beyond the recursion limit), the
+        # typed decode refuses them as a validation error about the line.
+        self._codec.validate_bytes(self._cls, raw)
         try:
-            self._codec.validate_bytes(self._cls, raw)
-        except eventwire.EventValidationError:
-            raise
-        except msgspec.DecodeError as exc:  # not JSON at all: about the line, not a field
-            raise eventwire.EventValidationError(self._type, "$", str(exc)) from None
-        unknown = self._unknown_fields(raw)
+            unknown = self._unknown_fields(raw)
+        except Exception as exc:  # a valid line the untyped decoder refuses (nesting)
+            raise eventwire.EventValidationError(self._type, "$", str(exc)) from exc
         if unknown and self._forbid:
             raise _UnknownFieldsError(self._type, unknown)
-        return self._decode(raw), unknown
+        return self._decoded(raw), unknown
+
+    def _decoded(self, raw: bytes) -> Any:
+        try:
+            return self._decode(raw)
+        except Exception as exc:  # the class's own decoder disagreed with the typed one
+            raise eventwire.EventValidationError(self._type, "$", str(exc)) from exc
 
     def _unknown_fields(self, raw: bytes) -> list[str]:
         """Every unknown field of a valid line: the strict decoder names one at a time, so
