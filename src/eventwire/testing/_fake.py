@@ -28,6 +28,7 @@ from eventwire.codec import UserHeaders, key_bytes
 from eventwire.inspect import CLASSIFICATION, declared_events
 from eventwire.testing._broker import first_header
 from eventwire.testing._memory import MemoryBroker, StoredRecord, kafka_error
+from eventwire.transport import TransportFactory
 
 _E = TypeVar("_E")
 
@@ -109,6 +110,15 @@ class _Assertions:
 
         @property
         def breaker_state(self) -> str: ...
+
+    def _set_up(
+        self, partitions: int | Mapping[str, int], broker: MemoryBroker | None
+    ) -> TransportFactory:
+        """The fake's own state, before the publisher's; returns its transport factory."""
+        self._broker = broker if broker is not None else MemoryBroker(partitions)
+        self._given = {}
+        self._given_lock = threading.Lock()
+        return self._broker.transport
 
     def _started(self) -> bool:
         """Whether the publisher's poll thread runs (probes the breaker)."""
@@ -356,10 +366,7 @@ class AsyncFakePublisher(_Assertions, eventwire.AsyncPublisher):
         partitions: int | Mapping[str, int] = 3,
         broker: MemoryBroker | None = None,
     ) -> None:
-        self._broker = broker if broker is not None else MemoryBroker(partitions)
-        self._given = {}
-        self._given_lock = threading.Lock()
-        super().__init__(config or fake_config(), transport=self._broker.transport)
+        super().__init__(config or fake_config(), transport=self._set_up(partitions, broker))
 
     def _started(self) -> bool:
         return self._loop is not None
@@ -439,10 +446,7 @@ class FakePublisher(_Assertions, eventwire.Publisher):
         partitions: int | Mapping[str, int] = 3,
         broker: MemoryBroker | None = None,
     ) -> None:
-        self._broker = broker if broker is not None else MemoryBroker(partitions)
-        self._given = {}
-        self._given_lock = threading.Lock()
-        super().__init__(config or fake_config(), transport=self._broker.transport)
+        super().__init__(config or fake_config(), transport=self._set_up(partitions, broker))
 
     def _started(self) -> bool:
         return True
