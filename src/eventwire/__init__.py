@@ -33,7 +33,7 @@ from eventwire._errors import (
     SpoolError,
     SpoolFullError,
 )
-from eventwire._events import UnboundedInt, event
+from eventwire._events import event
 from eventwire._health import HealthStatus
 from eventwire._options import BreakerPolicy, DeadLetterPolicy, RetryPolicy, Telemetry
 from eventwire._outcome import (
@@ -46,6 +46,7 @@ from eventwire._outcome import (
 from eventwire._protocol import AsyncPublisherProtocol, PublisherProtocol
 from eventwire._shutdown import GracefulShutdown
 from eventwire._sync_publisher import Publisher
+from eventwire._wire_types import UnboundedInt
 
 __version__ = "0.1.0"
 

@@ -19,18 +19,15 @@ import msgspec
 import msgspec.inspect
 
 from eventwire._errors import EventDefinitionError, EventValidationError
-from eventwire._events import (
+from eventwire._events import EventSpec, is_event, not_an_event_message, spec_of
+from eventwire._validator import compile_check
+from eventwire._wire_types import (
     CHECK_BUILTIN_TYPES,
     DECIMAL_EXPECTED,
     INT64_MAX,
     INT64_MIN,
-    EventSpec,
     finite_decimal_hook,
-    is_event,
-    not_an_event_message,
-    spec_of,
 )
-from eventwire._validator import compile_check
 
 Encoding = Literal["json", "msgpack"]
 HeaderValue = str | bytes | None

@@ -2,26 +2,19 @@
 
 The class stays a plain msgspec Struct. What eventwire needs to publish it lives in an
 ``EventSpec`` kept in a registry keyed by class, including the *validation type*: a shadow copy
-of the struct (and of every nested struct) in which each ``datetime`` must carry a timezone.
-Decoding the encoded bytes with that type is the reference validation.
+of the struct built by ``_wire_types``. Decoding the encoded bytes with that type is the
+reference validation.
 """
 
 from __future__ import annotations
 
 import builtins
-import datetime as _dt
 import enum
-import functools
-import math
-import operator
 import re
-import sys
-import types
 import typing
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from decimal import Decimal
 from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
@@ -29,6 +22,7 @@ import msgspec.inspect
 
 from eventwire._errors import EventDefinitionError, EventDefinitionWarning
 from eventwire._topics import topic_problem
+from eventwire._wire_types import DECIMAL_STRING, FiniteDecimal, Shadower, type_text
 
 _T = TypeVar("_T")
 
@@ -199,7 +193,7 @@ def _register(cls: type[Any], *, topic: str, key: str | None, type_name: str, ve
         if not _can_be_key(fields[key].type):
             raise EventDefinitionError(_key_type_message(name, key, fields[key].type))
     _check_type_version(cls, name, type_name, version)
-    wire = _Shadower(_DECIMAL_STRING, "Validation")
+    wire = Shadower(DECIMAL_STRING, "Validation")
     _SPECS[cls] = EventSpec(
         cls=cls,
         type=type_name,
@@ -207,7 +201,7 @@ def _register(cls: type[Any], *, topic: str, key: str | None, type_name: str, ve
         topic=topic,
         key=key,
         validation_type=wire.shadow(cls),
-        check_type=_Shadower(FiniteDecimal, "Check").shadow(cls),
+        check_type=Shadower(FiniteDecimal, "Check").shadow(cls),
         decimal_fields=frozenset(wire.decimal_fields),
         decimal_types=wire.decimal_types,
     )
@@ -218,7 +212,7 @@ def strict_validation_type(cls: type[Any]) -> type[Any]:
     """The validation type of an event class that also refuses unknown fields, at every
     depth (the validation type ignores them, as msgspec does by default)."""
     spec_of(cls)
-    return _Shadower(_DECIMAL_STRING, "Strict", forbid_unknown=True).shadow(cls)
+    return Shadower(DECIMAL_STRING, "Strict", forbid_unknown=True).shadow(cls)
 
 
 def _check_type_version(cls: type[Any], name: str, type_name: str, version: int) -> None:
@@ -333,226 +327,3 @@ def _key_type_message(name: str, key: str, tp: Any) -> str:
             "member's value is the key"
         )
     return f"{refused}, not {type_text(tp)}"
-
-
-def type_text(tp: Any) -> str:
-    """An annotation as the user wrote it, e.g. ``Decimal | int`` or ``list[OrderLine]``."""
-    if tp is None or tp is type(None):
-        return "None"
-    origin = typing.get_origin(tp)
-    if origin is Annotated:
-        return type_text(typing.get_args(tp)[0])
-    if origin in (typing.Union, types.UnionType):
-        return " | ".join(type_text(arg) for arg in typing.get_args(tp))
-    if origin is typing.Literal:
-        return f"Literal[{', '.join(map(repr, typing.get_args(tp)))}]"
-    if origin is not None:
-        args = ", ".join("..." if a is Ellipsis else type_text(a) for a in typing.get_args(tp))
-        return f"{getattr(origin, '__name__', repr(origin))}[{args}]"
-    return getattr(tp, "__qualname__", repr(tp))
-
-
-_TZ_DATETIME: Final = Annotated[_dt.datetime, msgspec.Meta(tz=True)]
-INT64_MIN: Final = -(2**63)
-INT64_MAX: Final = 2**63 - 1
-
-
-class _Unbounded:
-    """The marker of ``UnboundedInt``: no default 64-bit bounds on this ``int``."""
-
-    def __repr__(self) -> str:
-        return "eventwire.UNBOUNDED"
-
-
-_UNBOUNDED: Final = _Unbounded()
-UnboundedInt = Annotated[int, _UNBOUNDED]
-"""An ``int`` field without the default signed 64-bit range.
-
-Every ``int`` field of an event is checked to -2**63 .. 2**63 - 1 (what a Java ``long`` or a
-Go ``int64`` reads); annotate a field ``eventwire.UnboundedInt`` to carry Python's
-arbitrary-precision integers instead, for consumers that read them. JSON only: MessagePack
-stops at 64 bits. ``Annotated[eventwire.UnboundedInt, msgspec.Meta(ge=0)]`` adds constraints.
-"""
-_LOWER_BOUNDS: Final = ("ge", "gt")
-_UPPER_BOUNDS: Final = ("le", "lt")
-
-
-def _int64(tp: Any) -> Any:
-    """``int`` (or ``Annotated[int, ...]``) bounded to the signed 64-bit range on every side
-    its own ``Meta`` leaves open, unless it is ``UnboundedInt``: a Java ``long`` or a Go
-    ``int64`` reads every value the check passes."""
-    extras = typing.get_args(tp)[1:] if typing.get_origin(tp) is Annotated else ()
-    if any(extra is _UNBOUNDED for extra in extras):
-        return tp
-    metas = [extra for extra in extras if isinstance(extra, msgspec.Meta)]
-    lower = any(getattr(meta, name) is not None for meta in metas for name in _LOWER_BOUNDS)
-    upper = any(getattr(meta, name) is not None for meta in metas for name in _UPPER_BOUNDS)
-    if lower and upper:
-        return tp
-    bounds = msgspec.Meta(ge=None if lower else INT64_MIN, le=None if upper else INT64_MAX)
-    return Annotated[tp, bounds]
-
-
-# msgspec encodes Decimal as a string but would decode a JSON float into it; money must stay
-# exact, so validation wants the string form, finite (no NaN or Infinity).
-DECIMAL_PATTERN: Final = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
-_DECIMAL_STRING: Final = Annotated[str, msgspec.Meta(pattern=DECIMAL_PATTERN)]
-
-
-class _FiniteDecimalType(type):
-    def __instancecheck__(cls, value: object) -> bool:
-        return type(value) is Decimal and value.is_finite()
-
-
-class FiniteDecimal(metaclass=_FiniteDecimalType):
-    """Stands for ``Decimal`` in check types: msgspec's ``convert`` would accept a float or an
-    int for a ``Decimal`` field; through this marker only a finite ``Decimal`` passes."""
-
-
-def finite_decimal_hook(tp: type[Any], value: Any) -> Any:
-    """``dec_hook`` for ``msgspec.convert`` with check types."""
-    if tp is FiniteDecimal:
-        if type(value) is Decimal and value.is_finite():
-            return value
-        got = f"`{type(value).__name__}`" + (f" {value}" if isinstance(value, Decimal) else "")
-        raise ValueError(f"{DECIMAL_EXPECTED}, got {got}")
-    if tp is FiniteFloat:
-        # convert lets an int stand for a float; a bool is no number here
-        if _finite_number(value):
-            return value
-        shown = f"{value.bit_length()}-bit value" if type(value) is int else f"{value!r:.40}"
-        raise ValueError(f"{FLOAT_EXPECTED}, got `{type(value).__name__}` {shown}")
-    raise NotImplementedError(tp)
-
-
-DECIMAL_EXPECTED: Final = "Expected a finite `Decimal`"
-#: ``builtin_types`` for ``msgspec.convert`` with check types: a field of these types takes only
-#: an instance. Otherwise ``convert`` parses a string into them, and an RFC 3339 string would
-#: pass for a ``datetime`` (or hex digits for a ``UUID``) and be sent as given.
-CHECK_BUILTIN_TYPES: Final = (
-    _dt.datetime,
-    _dt.date,
-    _dt.time,
-    uuid.UUID,
-    bytes,
-    bytearray,
-    memoryview,
-)
-
-
-def _finite_number(value: object) -> bool:
-    """A finite float, or an int a float can hold (a larger one, ``10**400``, would make
-    ``math.isfinite`` raise ``OverflowError``); a bool is no number here."""
-    if type(value) is float:
-        return math.isfinite(value)
-    return type(value) is int and -_FLOAT_MAX <= value <= _FLOAT_MAX
-
-
-_FLOAT_MAX: Final = sys.float_info.max
-
-
-class _FiniteFloatType(type):
-    def __instancecheck__(cls, value: object) -> bool:
-        return _finite_number(value)  # convert lets an int stand for a float
-
-
-class FiniteFloat(metaclass=_FiniteFloatType):
-    """Stands for a bare ``float`` in check types: JSON has no NaN or Infinity (msgspec writes
-    ``null``), so a non-finite float would reach Kafka as bytes its typed decoder refuses.
-    A constrained ``Annotated[float, Meta(...)]`` keeps msgspec's own check (NaN fails its
-    bounds)."""
-
-
-FLOAT_EXPECTED: Final = "Expected a finite `float`"
-
-
-class _Shadower:
-    """Builds shadow copies of a struct and of every struct nested in it, memoised so that
-    shared nested types are built once (recursive ones are refused before).
-
-    Every ``datetime`` becomes timezone-required and every ``Decimal`` becomes
-    ``decimal_type``; names, encode names, defaults, constraints and struct options stay.
-    """
-
-    def __init__(self, decimal_type: Any, suffix: str, *, forbid_unknown: bool = False) -> None:
-        self.decimal_type = decimal_type
-        self.suffix = suffix
-        self.forbid_unknown = forbid_unknown
-        self.memo: dict[type[Any], type[Any]] = {}
-        self.decimal_fields: set[str] = set()
-        self.decimal_types: dict[str, str] = {}
-        self._found_decimal = False
-
-    def shadow(self, cls: type[msgspec.Struct]) -> type[Any]:
-        if cls in self.memo:
-            return self.memo[cls]
-        config = cls.__struct_config__
-        hints = typing.get_type_hints(cls, include_extras=True)
-        shadow_fields: list[Any] = []
-        rename: dict[str, str] = {}
-        for f in msgspec.structs.fields(cls):
-            self._found_decimal = False
-            declared = hints.get(f.name, f.type)
-            tp = self.strict(declared)
-            if self._found_decimal:
-                self.decimal_fields.add(f.encode_name)
-                self.decimal_types.setdefault(f.encode_name, type_text(declared))
-            if f.default is not msgspec.NODEFAULT:
-                shadow_fields.append((f.name, tp, f.default))
-            elif f.default_factory is not msgspec.NODEFAULT:
-                shadow_fields.append((f.name, tp, msgspec.field(default_factory=f.default_factory)))
-            else:
-                shadow_fields.append((f.name, tp))
-            if f.name != f.encode_name:
-                rename[f.name] = f.encode_name
-        shadow = msgspec.defstruct(
-            f"{cls.__name__}{self.suffix}",
-            shadow_fields,
-            kw_only=True,
-            frozen=True,
-            rename=rename or None,
-            tag=config.tag,
-            tag_field=config.tag_field,
-            array_like=config.array_like,
-            forbid_unknown_fields=self.forbid_unknown or config.forbid_unknown_fields,
-            omit_defaults=config.omit_defaults,
-            gc=False,
-        )
-        self.memo[cls] = shadow
-        return shadow
-
-    def strict(self, tp: Any) -> Any:
-        if tp is _dt.datetime:
-            return _TZ_DATETIME
-        if tp is Decimal:
-            self._found_decimal = True
-            return self.decimal_type
-        if tp is float and self.decimal_type is FiniteDecimal:  # check types only
-            return FiniteFloat
-        if tp is int:
-            return _int64(tp)
-        if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-            found = self._found_decimal
-            shadow = self.shadow(tp)
-            self._found_decimal = found
-            return shadow
-        origin = typing.get_origin(tp)
-        if origin is None or origin is typing.Literal:
-            return tp
-        args = typing.get_args(tp)
-        if origin is Annotated:
-            if args[0] is float:  # constraints apply to a float, not to the marker
-                return tp
-            if args[0] is int:
-                return _int64(tp)
-            inner = self.strict(args[0])
-            return tp if inner is args[0] else Annotated[(inner, *args[1:])]
-        new_args = tuple(a if a is Ellipsis else self.strict(a) for a in args)
-        if new_args == args:
-            return tp
-        if origin in (typing.Union, types.UnionType):
-            return functools.reduce(operator.or_, new_args)
-        try:
-            return origin[new_args]
-        except TypeError as exc:  # pragma: no cover - exotic generics
-            raise EventDefinitionError(f"cannot check datetimes inside {tp!r}: {exc}") from exc

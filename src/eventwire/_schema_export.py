@@ -9,7 +9,8 @@ from typing import Any
 
 import msgspec
 
-from eventwire._events import DECIMAL_PATTERN, INT64_MAX, INT64_MIN, is_event, spec_of
+from eventwire._events import is_event, spec_of
+from eventwire._wire_types import DECIMAL_PATTERN, INT64_MAX, INT64_MIN
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

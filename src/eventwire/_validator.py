@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from msgspec import inspect as mi
 
-from eventwire._events import FiniteDecimal, FiniteFloat
+from eventwire._wire_types import FiniteDecimal, FiniteFloat
 
 Check = Callable[[Any], bool]
 

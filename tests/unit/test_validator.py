@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 import eventwire
 import eventwire.codec
 import eventwire.inspect
-from eventwire._events import CHECK_BUILTIN_TYPES, finite_decimal_hook
 from eventwire._validator import compile_check
+from eventwire._wire_types import CHECK_BUILTIN_TYPES, finite_decimal_hook
 
 
 class Colour(enum.Enum):
