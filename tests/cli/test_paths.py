@@ -102,6 +102,20 @@ def test_schema_export_refuses_to_write_over_the_event_module(workdir: Path) -> 
     assert (workdir / "paths_events.py").read_bytes() == source
 
 
+def test_schema_asyncapi_refuses_to_write_over_a_module_it_reads(workdir: Path) -> None:
+    source = (workdir / "paths_events.py").read_bytes()
+    for reference in ("paths_events", "paths_events:Order"):
+        result = run_cli(
+            "schema", "asyncapi", reference, "--output", "paths_events.py", cwd=workdir
+        )
+        assert result.returncode == USAGE, result.stderr
+        assert_one_line_error(result, "--output paths_events.py is the source of paths_events")
+        assert (workdir / "paths_events.py").read_bytes() == source
+    result = run_cli("schema", "asyncapi", "paths_events", "--output", "api.json", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert '"asyncapi": "3.0.0"' in (workdir / "api.json").read_text()
+
+
 def test_bench_refuses_outputs_that_are_each_other_or_the_suite(tmp_path: Path) -> None:
     suite = tmp_path / "suite"
     suite.mkdir()

@@ -134,6 +134,7 @@ def _run_schema(args: argparse.Namespace) -> int:
             version=args.app_version,
             encoding=args.encoding,
             servers=args.server,
+            output=args.output,
         )
     else:
         from eventwire._cli.schema import export_schema
