@@ -7,6 +7,8 @@ refused as too large was missing from ``health().failed`` and the ``CloseReport`
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import eventwire
@@ -46,6 +48,28 @@ def test_a_retry_is_never_sent_into_an_open_breaker(proxied: ProxiedBroker) -> N
     assert "not retried: the circuit breaker is open" in str(error)
     assert [log for log in logs if log["event"] == "eventwire.retry_scheduled"] == []
     assert health.failed == 1
+
+
+def test_the_wait_stays_within_the_documented_bound(proxied: ProxiedBroker) -> None:
+    """docs/failures.md: a call returns within queue_full_timeout + delivery_timeout +
+    retry.deadline + delivery_timeout (plus a poll interval). Without a breaker every re-send
+    is tried: ten attempts of 2 s each would take 20 s; the deadline stops them at three."""
+    proxied.create_topic("orders", 3)
+    retry = eventwire.RetryPolicy(attempts=10, deadline=3.0, base=0.05, cap=0.1)
+    config = _config(proxied, retry=retry, breaker=None, queue_full_timeout=0.5)
+    with eventwire.Publisher(config) as publisher:
+        publisher.publish(order(0))
+        proxied.proxy.cut()
+        started = time.monotonic()
+        with pytest.raises(eventwire.AmbiguousPublishError) as caught:
+            publisher.publish(order(1))
+        waited = time.monotonic() - started
+        proxied.proxy.restore()
+    bound = config.queue_full_timeout + DELIVERY_TIMEOUT + retry.deadline + DELIVERY_TIMEOUT
+    # Each attempt times out after delivery_timeout; the last starts before the deadline.
+    assert caught.value.attempts == 3, caught.value
+    assert waited >= 3 * DELIVERY_TIMEOUT
+    assert waited <= bound + 1.0  # a poll interval, and room for a loaded machine
 
 
 async def test_a_call_timeout_bounds_the_wait_and_the_event_goes_on(
