@@ -5,9 +5,9 @@ partition is kept), and places keys with ``murmur2_random`` (the Java client's p
 Raw librdkafka settings are accepted only as explicit overrides and are checked: a setting that
 would trade those guarantees away, or that eventwire owns, is refused with the reason.
 
-Secrets (``sasl_password`` and any override whose key names a password, passphrase, secret,
-token or private key) are shown as ``'***'`` in ``repr()``, in
-:meth:`PublisherConfig.redacted_librdkafka` and in every error message.
+Secrets (``sasl_password``, the ``Secret`` fields of ``security``, and any override whose key
+names a password, passphrase, secret, token or private key) are shown as ``'***'`` in
+``repr()``, in :meth:`PublisherConfig.redacted_librdkafka` and in every error message.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
+from eventwire._config_sources import config_kwargs, env_missing, env_settings, properties_settings
 from eventwire._errors import ConfigError
 from eventwire._librdkafka import (
     MASK,
@@ -30,6 +31,15 @@ from eventwire._librdkafka import (
     is_secret_key,
 )
 from eventwire._options import BreakerPolicy, DeadLetterPolicy, RetryPolicy, Telemetry
+from eventwire._security import (
+    RENDERED_KEYS,
+    SECURITY_VARIANTS,
+    Secret,
+    Security,
+    librdkafka_settings,
+    protocol_of,
+    secret_values,
+)
 from eventwire._topics import prefix_problem, topic_problem
 
 Preset: TypeAlias = Literal["durable", "throughput", "low_latency"]
@@ -139,11 +149,18 @@ class PublisherConfig:
         linger_ms: milliseconds librdkafka waits to fill a batch (``linger.ms``, 0 to
             900000); ``None`` keeps the preset's value.
         compression: ``compression.type``; ``None`` keeps the preset's value.
-        security_protocol: ``security.protocol``.
+        security: how the client proves who it is and encrypts: ``TLS(...)`` (``SSL``, mTLS
+            with a client certificate), ``SaslPlain``, ``SaslScram``, ``OAuthBearer`` (tokens
+            from your code) or ``OidcClientCredentials`` (librdkafka's OIDC client), from
+            ``eventwire.security``; a SASL variant runs over ``TLS()`` unless its ``tls`` is
+            ``None``. ``None`` (default) leaves it to the fields below. Given with any of
+            them, or with an override of a key it sets, the config is refused.
+        security_protocol: ``security.protocol`` (the short form of ``security``).
         sasl_mechanism: ``sasl.mechanism`` (``PLAIN``, ``SCRAM-SHA-256``, ``SCRAM-SHA-512``,
             ``GSSAPI`` or ``OAUTHBEARER``); required with a ``SASL_*`` protocol.
         sasl_username: ``sasl.username``; required with PLAIN and SCRAM.
-        sasl_password: ``sasl.password`` (secret, never shown); required with PLAIN and SCRAM.
+        sasl_password: ``sasl.password`` (a ``str`` or ``Secret``; never shown); required with
+            PLAIN and SCRAM.
         ssl_ca_location: ``ssl.ca.location``, CA bundle path; only with ``SSL``/``SASL_SSL``.
         librdkafka_overrides: raw librdkafka settings applied last. Keys eventwire owns or
             that have a field above are refused, and so are values that would weaken
@@ -192,8 +209,9 @@ class PublisherConfig:
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
-    sasl_password: str | None = None
+    sasl_password: str | Secret | None = None
     ssl_ca_location: str | None = None
+    security: Security | None = None
     librdkafka_overrides: Mapping[str, LibrdkafkaValue] = field(default_factory=dict)
     retry: RetryPolicy = RETRY_FROM_PRESET
     dead_letter: DeadLetterPolicy | None = None
@@ -292,12 +310,14 @@ class PublisherConfig:
             "message.timeout.ms": self._message_timeout_ms(),
             "security.protocol": self.security_protocol,
         }
+        if self.security is not None:
+            settings.update(librdkafka_settings(self.security))
         if self.sasl_mechanism is not None:
             settings["sasl.mechanism"] = self.sasl_mechanism
         if self.sasl_username is not None:
             settings["sasl.username"] = self.sasl_username
         if self.sasl_password is not None:
-            settings["sasl.password"] = self.sasl_password
+            settings["sasl.password"] = _revealed(self.sasl_password)
         if self.ssl_ca_location is not None:
             settings["ssl.ca.location"] = self.ssl_ca_location
         settings.update(PRESETS[self.preset])
@@ -312,18 +332,37 @@ class PublisherConfig:
         """The settings the publisher gives ``confluent_kafka.Producer`` (the fixed guarantees,
         then the preset, then ``linger_ms`` and ``compression``, then
         ``librdkafka_overrides``), every secret value replaced by ``'***'``, for logs."""
+        secrets = set(self._secrets())
         return {
-            key: MASK if is_secret_key(key) else value
+            key: MASK if is_secret_key(key) or value in secrets else value
             for key, value in self._to_librdkafka().items()
         }
+
+    def _secrets(self) -> list[str]:
+        """Every secret value this config holds: those its types declare (``sasl_password``,
+        the ``Secret`` fields of ``security``), and overrides whose key names a secret."""
+        found = list(secret_values(self.security))
+        if self.sasl_password is not None:
+            found.append(_revealed(self.sasl_password))
+        found.extend(
+            value
+            for key, value in self.librdkafka_overrides.items()
+            if is_secret_key(key) and isinstance(value, str) and value
+        )
+        return found
 
     def _scrub(self, text: str) -> str:
         """``text`` with every secret value of this config replaced by ``'***'`` (for
         messages that quote librdkafka, which may echo a rejected value)."""
-        for key, value in self._to_librdkafka().items():
-            if is_secret_key(key) and isinstance(value, str) and value:
-                text = text.replace(value, MASK)
+        # Longest first: a secret that contains another is masked whole.
+        for secret in sorted(set(self._secrets()), key=len, reverse=True):
+            text = text.replace(secret, MASK)
         return text
+
+    @property
+    def _protocol(self) -> str:
+        """The ``security.protocol`` in effect (from ``security``, else the flat field)."""
+        return protocol_of(self.security) if self.security is not None else self.security_protocol
 
     def _take_preset_bounds(self) -> None:
         bounds = _PRESET_BOUNDS.get(self.preset) if isinstance(self.preset, str) else None
@@ -335,6 +374,76 @@ class PublisherConfig:
                 object.__setattr__(self, name, value)
                 taken.append(name)
         object.__setattr__(self, "_from_preset", frozenset(taken))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **fields: Any) -> PublisherConfig:
+        """A config from ``EVENTWIRE_*`` environment variables, the way services are deployed.
+
+        Each variable is ``EVENTWIRE_`` and a librdkafka key, upper-cased with dots as
+        underscores: ``EVENTWIRE_BOOTSTRAP_SERVERS`` (required unless given in ``fields``),
+        ``EVENTWIRE_CLIENT_ID``, ``EVENTWIRE_SECURITY_PROTOCOL``, ``EVENTWIRE_SASL_MECHANISM``,
+        ``EVENTWIRE_SASL_USERNAME``, ``EVENTWIRE_SASL_PASSWORD``,
+        ``EVENTWIRE_SSL_CA_LOCATION``, ``EVENTWIRE_SSL_CERTIFICATE_LOCATION``,
+        ``EVENTWIRE_SSL_KEY_LOCATION``, ``EVENTWIRE_SSL_KEY_PASSWORD``,
+        ``EVENTWIRE_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM`` (``none`` turns hostname
+        verification off), ``EVENTWIRE_SASL_OAUTHBEARER_METHOD`` (``oidc``) and
+        ``EVENTWIRE_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL``, ``..._CLIENT_ID``,
+        ``..._CLIENT_SECRET``, ``..._SCOPE``, ``..._EXTENSIONS``; plus ``EVENTWIRE_PRESET`` and
+        ``EVENTWIRE_TOPIC_PREFIX``. Empty variables count as unset. docs/security.md has the
+        table.
+
+        Args:
+            environ: the variables; default ``os.environ``.
+            **fields: further ``PublisherConfig`` fields, over what the variables give
+                (``telemetry=``, ``spool_path=``...).
+
+        Raises:
+            ConfigError: a variable is missing, contradicts another, names a file that does
+                not exist, or is an unknown ``EVENTWIRE_SASL_*``/``EVENTWIRE_SSL_*`` name; the
+                message names the variable, never a secret.
+        """
+        settings = env_settings(os.environ if environ is None else environ)
+        kwargs = config_kwargs(settings, missing=env_missing)
+        return cls._from_source(kwargs, fields, env_missing("bootstrap.servers"))
+
+    @classmethod
+    def from_properties(cls, path: str | os.PathLike[str], **fields: Any) -> PublisherConfig:
+        """A config from a librdkafka- or Java-style properties file: the ``client.properties``
+        Confluent Cloud hands out, or what ``kafka-console-producer --producer.config`` reads.
+
+        Read: ``bootstrap.servers``, ``client.id``, ``security.protocol``,
+        ``sasl.mechanism``/``sasl.mechanisms``, ``sasl.username``/``sasl.password`` or the
+        Java ``sasl.jaas.config`` (PLAIN, SCRAM, and OAUTHBEARER with ``clientId`` and
+        ``clientSecret``), the ``sasl.oauthbearer.*`` OIDC keys, ``ssl.ca.location`` or a PEM
+        ``ssl.truststore.location``, ``ssl.certificate.location`` and ``ssl.key.location`` or
+        a PEM ``ssl.keystore.location``, ``ssl.key.password``,
+        ``ssl.endpoint.identification.algorithm``, ``linger.ms``, ``compression.type`` and
+        ``delivery.timeout.ms``. Consumer and Schema Registry keys are skipped; Java-only keys
+        (``key.serializer``, JKS stores...) are refused with what to do instead; any other key
+        is a librdkafka override, checked like ``librdkafka_overrides``. docs/security.md
+        has the table.
+
+        Args:
+            path: the properties file.
+            **fields: further ``PublisherConfig`` fields, over what the file gives.
+
+        Raises:
+            ConfigError: the file cannot be read, or a setting is missing, contradicts another
+                or has no equivalent; the message names the file and line, never a secret.
+        """
+        name = os.fspath(path)
+        settings = properties_settings(name)
+        kwargs = config_kwargs(settings, missing=lambda key: f"{key} in {name}")
+        return cls._from_source(kwargs, fields, f"bootstrap.servers in {name}")
+
+    @classmethod
+    def _from_source(
+        cls, kwargs: dict[str, Any], fields: Mapping[str, Any], bootstrap: str
+    ) -> PublisherConfig:
+        kwargs.update(fields)
+        if "bootstrap_servers" not in kwargs:
+            raise ConfigError(f"{bootstrap} is required (the Kafka cluster's host:port list)")
+        return cls(**kwargs)
 
     def with_overrides(self, **changes: Any) -> PublisherConfig:
         """A copy with the given fields replaced, checked again like a new config.
@@ -486,6 +595,9 @@ class PublisherConfig:
             )
 
     def _check_security(self) -> None:
+        if self.security is not None:
+            self._check_security_variant()
+            return
         protocol = self.security_protocol
         if protocol not in _SECURITY_PROTOCOLS:
             raise ConfigError(
@@ -497,9 +609,13 @@ class PublisherConfig:
             if value is not None and (not isinstance(value, str) or not value):
                 raise ConfigError(f"{name} must be a non-empty str or None, got {value!r}")
         password = self.sasl_password
-        if password is not None and (not isinstance(password, str) or not password):
+        if password is not None and (
+            not isinstance(password, str | Secret) or (isinstance(password, str) and not password)
+        ):
             kind = type(password).__name__ if not isinstance(password, str) else "empty str"
-            raise ConfigError(f"sasl_password must be a non-empty str or None, got {kind}")
+            raise ConfigError(
+                f"sasl_password must be a non-empty str, a Secret or None, got {kind}"
+            )
 
         if protocol in _SASL_PROTOCOLS:
             mechanism = self.sasl_mechanism
@@ -532,14 +648,49 @@ class PublisherConfig:
                 f"ssl_ca_location is set but security_protocol is {protocol!r}, which does not "
                 "use TLS; use 'SSL' or 'SASL_SSL'"
             )
+        self._check_bootstrap_schemes("security_protocol")
+
+    def _check_security_variant(self) -> None:
+        security = self.security
+        if not isinstance(security, SECURITY_VARIANTS):
+            raise ConfigError(
+                "security must be TLS, SaslPlain, SaslScram, OAuthBearer or "
+                f"OidcClientCredentials (from eventwire.security) or None, got "
+                f"{type(security).__name__}"
+            )
+        flat = [
+            name
+            for name in ("sasl_mechanism", "sasl_username", "sasl_password", "ssl_ca_location")
+            if getattr(self, name) is not None
+        ]
+        if self.security_protocol != "PLAINTEXT":
+            flat.insert(0, "security_protocol")
+        if flat:
+            raise ConfigError(
+                f"security is set, and so is {', '.join(flat)}: give one or the other "
+                f"(security={type(security).__name__}(...) holds them all)"
+            )
+        self._check_bootstrap_schemes("security")
+
+    def _check_bootstrap_schemes(self, field_name: str) -> None:
+        protocol = self._protocol
         for entry in self.bootstrap_servers.split(","):
             scheme, sep, _ = entry.strip().partition("://")
             if sep and scheme.upper() != protocol:
                 # librdkafka refuses an address whose protocol is not the configured one.
+                fix = (
+                    f"set security_protocol={scheme.upper()!r}"
+                    if field_name == "security_protocol"
+                    else f"use {protocol}://"
+                )
+                given = (
+                    f"security_protocol is {protocol!r}"
+                    if field_name == "security_protocol"
+                    else f"security gives {protocol!r}"
+                )
                 raise ConfigError(
                     f"bootstrap_servers entry {entry.strip()!r} says {scheme.upper()}:// but "
-                    f"security_protocol is {protocol!r}; they must agree (drop the prefix, or "
-                    f"set security_protocol={scheme.upper()!r})"
+                    f"{given}; they must agree (drop the prefix, or {fix})"
                 )
 
     def _check_overrides(self) -> None:
@@ -552,6 +703,11 @@ class PublisherConfig:
         overrides = dict(raw)
         for key, value in overrides.items():
             check_override(key, value)
+            if self.security is not None and key.strip().lower() in RENDERED_KEYS:
+                raise ConfigError(
+                    f"librdkafka_overrides[{key!r}] is refused: security="
+                    f"{type(self.security).__name__}(...) sets it; use its fields"
+                )
         object.__setattr__(self, "librdkafka_overrides", MappingProxyType(overrides))
 
     # -- helpers -----------------------------------------------------------------------------
@@ -568,6 +724,10 @@ class PublisherConfig:
         if self.linger_ms is not None:
             return self.linger_ms
         return float(PRESETS[self.preset]["linger.ms"])
+
+
+def _revealed(password: str | Secret) -> str:
+    return password.reveal() if isinstance(password, Secret) else password
 
 
 def _check_seconds(name: str, value: object) -> None:
