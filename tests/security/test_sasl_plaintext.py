@@ -89,3 +89,19 @@ def test_a_mechanism_the_listener_does_not_offer_is_named(cluster: KafkaCluster)
         " bootstrap_servers names the listener you meant"
     )
     assert refused.seconds < PROMPT
+
+
+def test_without_a_breaker_refused_credentials_fail_events_at_once_too(
+    cluster: KafkaCluster,
+) -> None:
+    topic = cluster.unique_topic("orders")
+    security = SaslPlain(username="client", password=Secret("wrong-password"), tls=None)
+    refused = refusal(config(cluster, topic, security=security, breaker=None))
+    for error, seconds in (
+        (refused.error, refused.seconds),
+        (refused.next_error, refused.next_seconds),
+    ):
+        assert isinstance(error, eventwire.AuthenticationError)
+        assert "authentication failed: the cluster refused the credentials" in str(error)
+        assert seconds < PROMPT  # not delivery_timeout (120 s) and retries
+    assert refused.health.reasons[0].startswith("authentication failed:")

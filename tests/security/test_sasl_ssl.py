@@ -13,7 +13,7 @@ import pytest
 
 import eventwire
 from eventwire.security import TLS, SaslScram, Secret
-from eventwire.testing import KafkaCluster
+from eventwire.testing import KafkaCluster, capture_logs
 from tests.security.conftest import (
     ROUND_TRIP,
     assert_round_trip,
@@ -96,6 +96,7 @@ def test_refused_credentials_are_an_authentication_error_at_once(
         " SCRAM-SHA-512 credentials)"
     )
     assert refused.seconds < PROMPT
+    assert error.attempts == 1  # not retried
     # The next event is refused by the open breaker, worded the same, without waiting.
     assert isinstance(refused.next_error, eventwire.AuthenticationError)
     assert "authentication failed: the cluster refused the credentials" in str(refused.next_error)
@@ -197,11 +198,11 @@ def test_a_missing_idempotent_write_is_an_authorization_error_and_recovers_once_
     cluster.add_user("describer")
     cluster.allow("describer", ["DESCRIBE"], topic=topic)
     settings = config(cluster, topic, **cluster.client_config("describer"))
-    with eventwire.Publisher(settings) as publisher:
+    with capture_logs() as logs, eventwire.Publisher(settings) as publisher:
         with pytest.raises(eventwire.AuthorizationError) as raised:
             publisher.publish(orders(1)[0])
         error = raised.value
-        assert error.code == "CLUSTER_AUTHORIZATION_FAILED"
+        assert (error.code, error.attempts) == ("CLUSTER_AUTHORIZATION_FAILED", 1)  # no retry
         assert str(error) == (
             f"event {error.event_id} (order.placed) to topic {topic!r} was not sent: the cluster"
             f" at {cluster.bootstrap_servers} refuses this client, not authorized: the cluster"
@@ -217,6 +218,9 @@ def test_a_missing_idempotent_write_is_an_authorization_error_and_recovers_once_
         receipt = _publish_until_delivered(publisher, within=30.0)
         assert receipt.topic == topic
         assert not any("not authorized" in reason for reason in publisher.health().reasons)
+    # Replaced after a pause, not at once: a new producer would be refused the same.
+    recreated = [entry for entry in logs if entry["event"] == "eventwire.producer_recreated"]
+    assert 1 <= len(recreated) <= 2
 
 
 def _publish_until_delivered(
