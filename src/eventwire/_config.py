@@ -33,11 +33,14 @@ from eventwire._librdkafka import (
 from eventwire._options import BreakerPolicy, DeadLetterPolicy, RetryPolicy, Telemetry
 from eventwire._security import (
     RENDERED_KEYS,
-    SECURITY_VARIANTS,
+    SECURITY_PROTOCOLS,
     Secret,
     Security,
+    check_short_form,
+    check_variant,
     librdkafka_settings,
     protocol_of,
+    scheme_problem,
     secret_values,
 )
 from eventwire._topics import prefix_problem, topic_problem
@@ -49,12 +52,6 @@ SecurityProtocol: TypeAlias = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SAS
 
 _ENCODINGS: Final = ("json", "msgpack")
 _COMPRESSIONS: Final = ("none", "gzip", "snappy", "lz4", "zstd")
-_SECURITY_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-_SASL_PROTOCOLS: Final = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
-_SSL_PROTOCOLS: Final = frozenset({"SSL", "SASL_SSL"})
-_SASL_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
-# GSSAPI authenticates with Kerberos, OAUTHBEARER with tokens: neither takes a username/password.
-_SASL_PASSWORD_MECHANISMS: Final = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
 
 # librdkafka caps: linger.ms (queue.buffering.max.ms) and message.timeout.ms.
 _MAX_LINGER_MS: Final = 900_000
@@ -377,25 +374,15 @@ class PublisherConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **fields: Any) -> PublisherConfig:
-        """A config from ``EVENTWIRE_*`` environment variables, the way services are deployed.
-
-        Each variable is ``EVENTWIRE_`` and a librdkafka key, upper-cased with dots as
-        underscores: ``EVENTWIRE_BOOTSTRAP_SERVERS`` (required unless given in ``fields``),
-        ``EVENTWIRE_CLIENT_ID``, ``EVENTWIRE_SECURITY_PROTOCOL``, ``EVENTWIRE_SASL_MECHANISM``,
-        ``EVENTWIRE_SASL_USERNAME``, ``EVENTWIRE_SASL_PASSWORD``,
-        ``EVENTWIRE_SSL_CA_LOCATION``, ``EVENTWIRE_SSL_CERTIFICATE_LOCATION``,
-        ``EVENTWIRE_SSL_KEY_LOCATION``, ``EVENTWIRE_SSL_KEY_PASSWORD``,
-        ``EVENTWIRE_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM`` (``none`` turns hostname
-        verification off), ``EVENTWIRE_SASL_OAUTHBEARER_METHOD`` (``oidc``) and
-        ``EVENTWIRE_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL``, ``..._CLIENT_ID``,
-        ``..._CLIENT_SECRET``, ``..._SCOPE``, ``..._EXTENSIONS``; plus ``EVENTWIRE_PRESET`` and
-        ``EVENTWIRE_TOPIC_PREFIX``. Empty variables count as unset. docs/security.md has the
-        table.
+        """A config from ``EVENTWIRE_*`` environment variables, the way services are deployed:
+        ``EVENTWIRE_`` and a librdkafka key, upper-cased, dots as underscores
+        (``EVENTWIRE_BOOTSTRAP_SERVERS``, ``EVENTWIRE_SECURITY_PROTOCOL``,
+        ``EVENTWIRE_SASL_USERNAME``, ``EVENTWIRE_SSL_CA_LOCATION``, ...; docs/security.md has
+        the table). Empty variables count as unset.
 
         Args:
             environ: the variables; default ``os.environ``.
-            **fields: further ``PublisherConfig`` fields, over what the variables give
-                (``telemetry=``, ``spool_path=``...).
+            **fields: further ``PublisherConfig`` fields, over what the variables give.
 
         Raises:
             ConfigError: a variable is missing, contradicts another, names a file that does
@@ -409,19 +396,10 @@ class PublisherConfig:
     @classmethod
     def from_properties(cls, path: str | os.PathLike[str], **fields: Any) -> PublisherConfig:
         """A config from a librdkafka- or Java-style properties file: the ``client.properties``
-        Confluent Cloud hands out, or what ``kafka-console-producer --producer.config`` reads.
-
-        Read: ``bootstrap.servers``, ``client.id``, ``security.protocol``,
-        ``sasl.mechanism``/``sasl.mechanisms``, ``sasl.username``/``sasl.password`` or the
-        Java ``sasl.jaas.config`` (PLAIN, SCRAM, and OAUTHBEARER with ``clientId`` and
-        ``clientSecret``), the ``sasl.oauthbearer.*`` OIDC keys, ``ssl.ca.location`` or a PEM
-        ``ssl.truststore.location``, ``ssl.certificate.location`` and ``ssl.key.location`` or
-        a PEM ``ssl.keystore.location``, ``ssl.key.password``,
-        ``ssl.endpoint.identification.algorithm``, ``linger.ms``, ``compression.type`` and
-        ``delivery.timeout.ms``. Consumer and Schema Registry keys are skipped; Java-only keys
-        (``key.serializer``, JKS stores...) are refused with what to do instead; any other key
-        is a librdkafka override, checked like ``librdkafka_overrides``. docs/security.md
-        has the table.
+        Confluent Cloud hands out, or what ``kafka-console-producer --producer.config`` reads
+        (``sasl.jaas.config`` included). Consumer and Schema Registry keys are skipped,
+        Java-only keys refused with what to do instead, other keys checked librdkafka
+        overrides; docs/security.md has the table.
 
         Args:
             path: the properties file.
@@ -432,8 +410,7 @@ class PublisherConfig:
                 or has no equivalent; the message names the file and line, never a secret.
         """
         name = os.fspath(path)
-        settings = properties_settings(name)
-        kwargs = config_kwargs(settings, missing=lambda key: f"{key} in {name}")
+        kwargs = config_kwargs(properties_settings(name), missing=lambda key: f"{key} in {name}")
         return cls._from_source(kwargs, fields, f"bootstrap.servers in {name}")
 
     @classmethod
@@ -502,13 +479,13 @@ class PublisherConfig:
                     "outside 1..65535"
                 )
             scheme = match["scheme"]
-            if scheme is not None and scheme.upper() not in _SECURITY_PROTOCOLS:
+            if scheme is not None and scheme.upper() not in SECURITY_PROTOCOLS:
                 # librdkafka would log a parse error and never connect: every publish would
                 # then fail as "unreachable", far from the cause.
                 raise ConfigError(
                     f"bootstrap_servers entry {entry.strip()!r} has scheme {scheme + '://'!r}, "
                     "which Kafka clients do not know: give 'host:port', or prefix it with the "
-                    f"security protocol ({', '.join(p + '://' for p in _SECURITY_PROTOCOLS)})"
+                    f"security protocol ({', '.join(p + '://' for p in SECURITY_PROTOCOLS)})"
                 )
 
     def _check_identity(self) -> None:
@@ -595,103 +572,24 @@ class PublisherConfig:
             )
 
     def _check_security(self) -> None:
+        short_form = {
+            "security_protocol": self.security_protocol,
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_username": self.sasl_username,
+            "sasl_password": self.sasl_password,
+            "ssl_ca_location": self.ssl_ca_location,
+        }
         if self.security is not None:
-            self._check_security_variant()
-            return
-        protocol = self.security_protocol
-        if protocol not in _SECURITY_PROTOCOLS:
-            raise ConfigError(
-                f"security_protocol must be one of {', '.join(map(repr, _SECURITY_PROTOCOLS))}, "
-                f"got {protocol!r}"
-            )
-        for name in ("sasl_mechanism", "sasl_username", "ssl_ca_location"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not value):
-                raise ConfigError(f"{name} must be a non-empty str or None, got {value!r}")
-        password = self.sasl_password
-        if password is not None and (
-            not isinstance(password, str | Secret) or (isinstance(password, str) and not password)
-        ):
-            kind = type(password).__name__ if not isinstance(password, str) else "empty str"
-            raise ConfigError(
-                f"sasl_password must be a non-empty str, a Secret or None, got {kind}"
-            )
-
-        if protocol in _SASL_PROTOCOLS:
-            mechanism = self.sasl_mechanism
-            if mechanism is None:
-                raise ConfigError(
-                    f"security_protocol {protocol!r} needs sasl_mechanism "
-                    f"(one of {', '.join(_SASL_MECHANISMS)})"
-                )
-            if mechanism not in _SASL_MECHANISMS:
-                raise ConfigError(
-                    f"sasl_mechanism must be one of {', '.join(_SASL_MECHANISMS)}, "
-                    f"got {mechanism!r}"
-                )
-            if mechanism in _SASL_PASSWORD_MECHANISMS:
-                for name in ("sasl_username", "sasl_password"):
-                    if getattr(self, name) is None:
-                        raise ConfigError(
-                            f"sasl_mechanism {mechanism!r} (security_protocol {protocol!r}) "
-                            f"needs {name}"
-                        )
+            check_variant(self.security, short_form)
+            self._check_bootstrap_schemes("security")
         else:
-            for name in ("sasl_mechanism", "sasl_username", "sasl_password"):
-                if getattr(self, name) is not None:
-                    raise ConfigError(
-                        f"{name} is set but security_protocol is {protocol!r}, which does not "
-                        "use SASL; use 'SASL_SSL' (or 'SASL_PLAINTEXT')"
-                    )
-        if self.ssl_ca_location is not None and protocol not in _SSL_PROTOCOLS:
-            raise ConfigError(
-                f"ssl_ca_location is set but security_protocol is {protocol!r}, which does not "
-                "use TLS; use 'SSL' or 'SASL_SSL'"
-            )
-        self._check_bootstrap_schemes("security_protocol")
-
-    def _check_security_variant(self) -> None:
-        security = self.security
-        if not isinstance(security, SECURITY_VARIANTS):
-            raise ConfigError(
-                "security must be TLS, SaslPlain, SaslScram, OAuthBearer or "
-                f"OidcClientCredentials (from eventwire.security) or None, got "
-                f"{type(security).__name__}"
-            )
-        flat = [
-            name
-            for name in ("sasl_mechanism", "sasl_username", "sasl_password", "ssl_ca_location")
-            if getattr(self, name) is not None
-        ]
-        if self.security_protocol != "PLAINTEXT":
-            flat.insert(0, "security_protocol")
-        if flat:
-            raise ConfigError(
-                f"security is set, and so is {', '.join(flat)}: give one or the other "
-                f"(security={type(security).__name__}(...) holds them all)"
-            )
-        self._check_bootstrap_schemes("security")
+            check_short_form(short_form)
+            self._check_bootstrap_schemes("security_protocol")
 
     def _check_bootstrap_schemes(self, field_name: str) -> None:
-        protocol = self._protocol
-        for entry in self.bootstrap_servers.split(","):
-            scheme, sep, _ = entry.strip().partition("://")
-            if sep and scheme.upper() != protocol:
-                # librdkafka refuses an address whose protocol is not the configured one.
-                fix = (
-                    f"set security_protocol={scheme.upper()!r}"
-                    if field_name == "security_protocol"
-                    else f"use {protocol}://"
-                )
-                given = (
-                    f"security_protocol is {protocol!r}"
-                    if field_name == "security_protocol"
-                    else f"security gives {protocol!r}"
-                )
-                raise ConfigError(
-                    f"bootstrap_servers entry {entry.strip()!r} says {scheme.upper()}:// but "
-                    f"{given}; they must agree (drop the prefix, or {fix})"
-                )
+        problem = scheme_problem(self.bootstrap_servers, self._protocol, field_name)
+        if problem is not None:
+            raise ConfigError(problem)
 
     def _check_overrides(self) -> None:
         raw = self.librdkafka_overrides

@@ -434,6 +434,110 @@ def librdkafka_settings(security: Security) -> dict[str, _Value]:
     return settings
 
 
+SECURITY_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_SASL_PROTOCOLS: Final = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
+_SSL_PROTOCOLS: Final = frozenset({"SSL", "SASL_SSL"})
+_SASL_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
+# GSSAPI authenticates with Kerberos, OAUTHBEARER with tokens: neither takes a username/password.
+_SASL_PASSWORD_MECHANISMS: Final = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
+
+
+def check_short_form(fields: Mapping[str, object]) -> None:
+    """Check the short form of earlier releases: ``security_protocol``, ``sasl_mechanism``,
+    ``sasl_username``, ``sasl_password`` and ``ssl_ca_location`` (``fields``: their values).
+
+    Raises:
+        ConfigError: a field is invalid or contradicts another; never shows the password.
+    """
+    protocol = fields["security_protocol"]
+    if protocol not in SECURITY_PROTOCOLS:
+        raise ConfigError(
+            f"security_protocol must be one of {', '.join(map(repr, SECURITY_PROTOCOLS))}, "
+            f"got {protocol!r}"
+        )
+    for name in ("sasl_mechanism", "sasl_username", "ssl_ca_location"):
+        value = fields[name]
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"{name} must be a non-empty str or None, got {value!r}")
+    password = fields["sasl_password"]
+    if password is not None and (
+        not isinstance(password, str | Secret) or (isinstance(password, str) and not password)
+    ):
+        kind = type(password).__name__ if not isinstance(password, str) else "empty str"
+        raise ConfigError(f"sasl_password must be a non-empty str, a Secret or None, got {kind}")
+    if protocol in _SASL_PROTOCOLS:
+        mechanism = fields["sasl_mechanism"]
+        if mechanism is None:
+            raise ConfigError(
+                f"security_protocol {protocol!r} needs sasl_mechanism "
+                f"(one of {', '.join(_SASL_MECHANISMS)})"
+            )
+        if mechanism not in _SASL_MECHANISMS:
+            raise ConfigError(
+                f"sasl_mechanism must be one of {', '.join(_SASL_MECHANISMS)}, got {mechanism!r}"
+            )
+        if mechanism in _SASL_PASSWORD_MECHANISMS:
+            for name in ("sasl_username", "sasl_password"):
+                if fields[name] is None:
+                    raise ConfigError(
+                        f"sasl_mechanism {mechanism!r} (security_protocol {protocol!r}) "
+                        f"needs {name}"
+                    )
+    else:
+        for name in ("sasl_mechanism", "sasl_username", "sasl_password"):
+            if fields[name] is not None:
+                raise ConfigError(
+                    f"{name} is set but security_protocol is {protocol!r}, which does not "
+                    "use SASL; use 'SASL_SSL' (or 'SASL_PLAINTEXT')"
+                )
+    if fields["ssl_ca_location"] is not None and protocol not in _SSL_PROTOCOLS:
+        raise ConfigError(
+            f"ssl_ca_location is set but security_protocol is {protocol!r}, which does not "
+            "use TLS; use 'SSL' or 'SASL_SSL'"
+        )
+
+
+def check_variant(security: object, flat: Mapping[str, object]) -> None:
+    """Refuse a ``security`` that is no variant, or that comes with the flat fields of the
+    short form (``flat``: their values; ``security_protocol`` set when not ``PLAINTEXT``).
+
+    Raises:
+        ConfigError: the message names the fields.
+    """
+    if not isinstance(security, SECURITY_VARIANTS):
+        raise ConfigError(
+            "security must be TLS, SaslPlain, SaslScram, OAuthBearer or "
+            f"OidcClientCredentials (from eventwire.security) or None, got "
+            f"{type(security).__name__}"
+        )
+    given = [
+        name
+        for name, value in flat.items()
+        if value is not None and not (name == "security_protocol" and value == "PLAINTEXT")
+    ]
+    if given:
+        raise ConfigError(
+            f"security is set, and so is {', '.join(given)}: give one or the other "
+            f"(security={type(security).__name__}(...) holds them all)"
+        )
+
+
+def scheme_problem(bootstrap_servers: str, protocol: str, field_name: str) -> str | None:
+    """Why a ``PROTOCOL://`` prefix of a bootstrap entry contradicts ``protocol`` (librdkafka
+    refuses an address whose protocol is not the configured one), or ``None``."""
+    for entry in bootstrap_servers.split(","):
+        scheme, sep, _ = entry.strip().partition("://")
+        if sep and scheme.upper() != protocol:
+            flat = field_name == "security_protocol"
+            given = f"security_protocol is {protocol!r}" if flat else f"security gives {protocol!r}"
+            fix = f"set security_protocol={scheme.upper()!r}" if flat else f"use {protocol}://"
+            return (
+                f"bootstrap_servers entry {entry.strip()!r} says {scheme.upper()}:// but "
+                f"{given}; they must agree (drop the prefix, or {fix})"
+            )
+    return None
+
+
 #: Every key a variant renders: with ``security=``, an override of one is refused (the
 #: variant's fields say it); compared lower-cased.
 RENDERED_KEYS: Final = frozenset(

@@ -15,12 +15,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._metadata import ClusterMetadata
 
-from eventwire.testing._broker import BrokerStartError, ConsumedRecord, _TopicClient
+from eventwire.testing._broker import BrokerStartError
 from eventwire.testing._kafka_jars import (
     KAFKA_VERSION,
     java_executable,
@@ -56,7 +56,7 @@ _log = logging.getLogger("eventwire.testing")
 CONTROLLER_ID = 100
 
 
-class KafkaCluster(SecuredCluster, _TopicClient):
+class KafkaCluster(SecuredCluster):
     """Apache Kafka brokers in KRaft mode on free loopback ports, data in a temporary folder.
 
     The jars come from Maven Central through Maven on first use (see `KAFKA_VERSION`); Java 17
@@ -358,20 +358,12 @@ class KafkaCluster(SecuredCluster, _TopicClient):
     def __repr__(self) -> str:
         if not self._nodes:
             return f"<KafkaCluster {KAFKA_VERSION} {self._brokers} broker(s) stopped>"
-        if self._security is not None:
-            states = ", ".join(
-                f"{i}:{'paused' if n.paused else 'up' if n.running else 'down'}"
-                for i, n in self._nodes.items()
-            )
-            return (
-                f"<KafkaCluster {KAFKA_VERSION} {self._security.mode} {self.bootstrap_servers}"
-                f" {states}>"
-            )
         states = ", ".join(
             f"{i}:{'paused' if n.paused else 'up' if n.running else 'down'}"
             for i, n in self._nodes.items()
         )
-        return f"<KafkaCluster {KAFKA_VERSION} {self.bootstrap_servers} {states}>"
+        mode = "" if self._security is None else f" {self._security.mode}"
+        return f"<KafkaCluster {KAFKA_VERSION}{mode} {self.bootstrap_servers} {states}>"
 
     # -- one broker --------------------------------------------------------------------------
 
@@ -526,22 +518,6 @@ class KafkaCluster(SecuredCluster, _TopicClient):
         """
         return run_java(main_class, args, timeout=timeout)
 
-    def consume(
-        self,
-        topic: str,
-        *,
-        count: int | None = None,
-        timeout: float = 30.0,
-        as_user: str | None = None,
-    ) -> list[ConsumedRecord]:
-        """Read a topic from offset 0 of every partition with a plain consumer (see
-        `LocalBroker.consume`). By default it reads through the kit's own listener;
-        ``as_user`` reads through the secured client listener as that user (who needs READ
-        on the topic with ``authorizer=True``)."""
-        if as_user is None:
-            return super().consume(topic, count=count, timeout=timeout)
-        return self._read_back(topic, count, timeout, self._secured_read_back(as_user))
-
     def set_client_quota(self, client_id: str, **quotas: float) -> None:
         """Set client quotas by client id, e.g. ``producer_byte_rate=1024``, through Kafka's
         ``kafka-configs`` tool (confluent-kafka has no quota API). Applies within a second.
@@ -577,15 +553,6 @@ class KafkaCluster(SecuredCluster, _TopicClient):
 
     def _require_running(self) -> None:
         self._require_running_broker()
-
-    def _client_settings(self) -> dict[str, Any]:
-        # A secured cluster's own clients use the plaintext replication listener (a super
-        # user): topics, read-back, users and ACLs need no credentials.
-        if not self._nodes:
-            raise BrokerStartError("the Kafka cluster was never started: call start() first")
-        return {
-            "bootstrap.servers": ",".join(node.internal_address for node in self._nodes.values())
-        }
 
     def _require_running_broker(self) -> None:
         if not any(node.running and not node.paused for node in self._nodes.values()):

@@ -25,7 +25,8 @@ from confluent_kafka.admin._scram import (
     UserScramCredentialUpsertion,
 )
 
-from eventwire.testing._broker import BrokerStartError
+from eventwire.testing._broker import BrokerStartError, ConsumedRecord, _TopicClient
+from eventwire.testing._kafka_node import KafkaNode
 from eventwire.testing._kafka_security import (
     CLIENT_USER,
     SCRAM_MECHANISMS,
@@ -38,20 +39,37 @@ _SCRAM_ITERATIONS = 4096
 _LOGIN_TIMEOUT = 30.0
 
 
-class SecuredCluster:
+class SecuredCluster(_TopicClient):
     """The security half of `KafkaCluster` (see its docstring)."""
 
     _security: ClusterSecurity | None
+    _nodes: dict[int, KafkaNode]
 
-    @property
-    def bootstrap_servers(self) -> str:
-        raise NotImplementedError
+    def consume(
+        self,
+        topic: str,
+        *,
+        count: int | None = None,
+        timeout: float = 30.0,
+        as_user: str | None = None,
+    ) -> list[ConsumedRecord]:
+        """Read a topic from offset 0 of every partition with a plain consumer (see
+        `LocalBroker.consume`). By default it reads through the kit's own listener;
+        ``as_user`` reads through the secured client listener as that user (who needs READ
+        on the topic with ``authorizer=True``)."""
+        if as_user is None:
+            return super().consume(topic, count=count, timeout=timeout)
+        self._needs("SSL", "SASL_SSL", "SASL_PLAINTEXT", "SASL_OAUTHBEARER")
+        return self._read_back(topic, count, timeout, self.librdkafka_config(as_user))
 
-    def _admin_client(self) -> AdminClient:
-        raise NotImplementedError
-
-    def _require_running(self) -> None:
-        raise NotImplementedError
+    def _client_settings(self) -> dict[str, Any]:
+        # A secured cluster's own clients use the plaintext replication listener (a super
+        # user): topics, read-back, users and ACLs need no credentials.
+        if not self._nodes:
+            raise BrokerStartError("the Kafka cluster was never started: call start() first")
+        return {
+            "bootstrap.servers": ",".join(node.internal_address for node in self._nodes.values())
+        }
 
     # -- what a client needs -----------------------------------------------------------------
 
@@ -301,7 +319,3 @@ class SecuredCluster:
         security = self._security
         if security is not None and security.mode == "SASL_SSL":
             self._create_scram_users(dict(security.users))
-
-    def _secured_read_back(self, as_user: str) -> dict[str, Any]:
-        self._needs("SSL", "SASL_SSL", "SASL_PLAINTEXT", "SASL_OAUTHBEARER")
-        return self.librdkafka_config(as_user)
