@@ -31,11 +31,10 @@ from eventwire._librdkafka import (
     is_secret_key,
 )
 from eventwire._options import BreakerPolicy, DeadLetterPolicy, RetryPolicy, Telemetry
-from eventwire._security import (
+from eventwire._security import Secret, Security
+from eventwire._security_settings import (
     RENDERED_KEYS,
     SECURITY_PROTOCOLS,
-    Secret,
-    Security,
     check_short_form,
     check_variant,
     librdkafka_settings,

@@ -1,23 +1,15 @@
-"""Configuration from outside the code: ``EVENTWIRE_*`` environment variables, and the
-librdkafka- or Java-style properties files (``client.properties``) that Confluent Cloud hands
-out and ``kafka-console-producer --producer.config`` reads.
-
-Both are read into librdkafka-style keys with where each came from (a variable, a file's
-line), then turned into ``PublisherConfig`` keyword arguments by one builder, whose errors
-name that origin. Nothing here imports ``_config``: it builds the arguments, ``_config`` the
-config.
-"""
+"""Settings read from outside the code, turned into ``PublisherConfig`` keyword arguments: the
+fields, the security variant, and librdkafka overrides for the rest."""
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
+from eventwire._config_sources.jaas import read_jaas
+from eventwire._config_sources.settings import Setting, Settings
 from eventwire._errors import ConfigError
 from eventwire._librdkafka import check_override
 from eventwire._security import (
@@ -28,38 +20,6 @@ from eventwire._security import (
     Secret,
     Security,
 )
-
-ENV_PREFIX: Final = "EVENTWIRE_"
-
-#: ``EVENTWIRE_`` + the librdkafka key, upper-cased, dots as underscores; and three fields.
-ENV_VARIABLES: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        f"{ENV_PREFIX}{key.upper().replace('.', '_')}": key
-        for key in (
-            "bootstrap.servers",
-            "client.id",
-            "security.protocol",
-            "sasl.mechanism",
-            "sasl.username",
-            "sasl.password",
-            "ssl.ca.location",
-            "ssl.certificate.location",
-            "ssl.key.location",
-            "ssl.key.password",
-            "ssl.endpoint.identification.algorithm",
-            "sasl.oauthbearer.method",
-            "sasl.oauthbearer.token.endpoint.url",
-            "sasl.oauthbearer.client.id",
-            "sasl.oauthbearer.client.secret",
-            "sasl.oauthbearer.scope",
-            "sasl.oauthbearer.extensions",
-        )
-    }
-    | {f"{ENV_PREFIX}PRESET": "preset", f"{ENV_PREFIX}TOPIC_PREFIX": "topic_prefix"}
-)
-#: Variables under these prefixes must be known ones: a typo there would silently drop a
-#: credential.
-_CHECKED_ENV_PREFIXES: Final = (f"{ENV_PREFIX}SASL_", f"{ENV_PREFIX}SSL_", f"{ENV_PREFIX}SECURITY_")
 
 #: Keys of a properties file that do not apply to a producer, skipped (consumer settings and
 #: Schema Registry's, which Confluent Cloud's client.properties carries).
@@ -103,144 +63,6 @@ JAVA_ONLY_KEYS: Final[Mapping[str, str]] = MappingProxyType(
 )
 #: Values already guaranteed by every preset: accepted when they agree, refused if not.
 _GUARANTEED: Final = ("acks", "enable.idempotence")
-_OAUTH_LOGIN_HANDLER: Final = (
-    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Setting:
-    """One configuration value and where it came from (a variable, or ``file:line``)."""
-
-    value: str
-    origin: str
-
-
-Settings = dict[str, Setting]
-
-
-# -- reading -----------------------------------------------------------------------------------
-
-
-def env_settings(environ: Mapping[str, str]) -> Settings:
-    """The ``EVENTWIRE_*`` variables of ``environ`` (empty ones are unset).
-
-    Raises:
-        ConfigError: an ``EVENTWIRE_SASL_*``, ``EVENTWIRE_SSL_*`` or ``EVENTWIRE_SECURITY_*``
-            variable is not one eventwire knows (a typo would drop a credential).
-    """
-    settings: Settings = {}
-    for name, value in sorted(environ.items()):
-        key = ENV_VARIABLES.get(name)
-        if key is None:
-            if name.startswith(_CHECKED_ENV_PREFIXES):
-                known = sorted(n for n in ENV_VARIABLES if n.startswith(_CHECKED_ENV_PREFIXES))
-                raise ConfigError(
-                    f"{name} is not a variable eventwire reads; the security variables are "
-                    f"{', '.join(known)}"
-                )
-            continue
-        if value.strip():
-            settings[key] = Setting(value.strip(), name)
-    return settings
-
-
-def properties_settings(path: str | os.PathLike[str]) -> Settings:
-    """The entries of a Java properties file (``key=value``, ``key: value`` or ``key value``;
-    ``#`` and ``!`` comments; a trailing backslash continues a line; Java's escapes).
-
-    Raises:
-        ConfigError: the file cannot be read, or a key appears twice.
-    """
-    name = os.fspath(path)
-    try:
-        text = Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{name} is not UTF-8 text") from None
-    settings: Settings = {}
-    for number, key, value in _logical_lines(text):
-        origin = f"{name}:{number}"
-        if not key:
-            continue
-        lowered = key.lower()
-        if lowered in settings:
-            raise ConfigError(
-                f"{origin}: {key} is given twice (first at {settings[lowered].origin})"
-            )
-        settings[lowered] = Setting(value, origin)
-    return settings
-
-
-def _logical_lines(text: str) -> list[tuple[int, str, str]]:
-    """``(first line number, key, value)`` of every entry, escapes resolved."""
-    entries: list[tuple[int, str, str]] = []
-    lines = text.splitlines()
-    index = 0
-    while index < len(lines):
-        number = index + 1
-        line = lines[index].lstrip()
-        index += 1
-        if not line or line[0] in "#!":
-            continue
-        while _continues(line) and index < len(lines):
-            line = line[:-1] + lines[index].lstrip()
-            index += 1
-        if _continues(line):
-            line = line[:-1]
-        key, value = _split_entry(line)
-        entries.append((number, _unescape(key), _unescape(value)))
-    return entries
-
-
-def _continues(line: str) -> bool:
-    trailing = len(line) - len(line.rstrip("\\"))
-    return trailing % 2 == 1
-
-
-def _split_entry(line: str) -> tuple[str, str]:
-    position = 0
-    while position < len(line):
-        char = line[position]
-        if char == "\\":
-            position += 2
-            continue
-        if char in "=: \t\f":
-            break
-        position += 1
-    key = line[:position]
-    rest = line[position:].lstrip(" \t\f")
-    if rest[:1] in ("=", ":"):
-        rest = rest[1:].lstrip(" \t\f")
-    return key, rest
-
-
-_ESCAPES: Final = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
-
-
-def _unescape(text: str) -> str:
-    if "\\" not in text:
-        return text
-    out: list[str] = []
-    position = 0
-    while position < len(text):
-        char = text[position]
-        if char != "\\" or position + 1 >= len(text):
-            out.append(char)
-            position += 1
-            continue
-        escaped = text[position + 1]
-        if escaped == "u" and re.fullmatch(r"[0-9A-Fa-f]{4}", text[position + 2 : position + 6]):
-            out.append(chr(int(text[position + 2 : position + 6], 16)))
-            position += 6
-            continue
-        out.append(_ESCAPES.get(escaped, escaped))
-        position += 2
-    return "".join(out)
-
-
-# -- building ----------------------------------------------------------------------------------
 
 
 def config_kwargs(settings: Settings, *, missing: Callable[[str], str]) -> dict[str, Any]:
@@ -293,7 +115,7 @@ class _Builder:
         timeout = self._take("delivery.timeout.ms") or self._take("message.timeout.ms")
         if timeout is not None:
             kwargs["delivery_timeout"] = _number(timeout) / 1000
-        self._jaas()
+        read_jaas(self._settings)
         security = self._security()
         if security is not None:
             kwargs["security"] = security
@@ -301,67 +123,6 @@ class _Builder:
         if overrides:
             kwargs["librdkafka_overrides"] = overrides
         return kwargs
-
-    # -- sasl.jaas.config (the Java form) ----------------------------------------------------
-
-    def _jaas(self) -> None:
-        jaas = self._take("sasl.jaas.config")
-        handler = self._take("sasl.login.callback.handler.class")
-        if handler is not None and handler.value != _OAUTH_LOGIN_HANDLER:
-            raise ConfigError(
-                f"{handler.origin}: sasl.login.callback.handler.class {handler.value} is Java "
-                "code that does not run here; give security= in code"
-            )
-        if jaas is None:
-            return
-        module, options = _parse_jaas(jaas)
-        module_name = module.rsplit(".", 1)[-1]
-        mechanism = self._settings.get("sasl.mechanism") or self._settings.get("sasl.mechanisms")
-        expected = {
-            "PlainLoginModule": ("PLAIN",),
-            "ScramLoginModule": ("SCRAM-SHA-256", "SCRAM-SHA-512"),
-            "OAuthBearerLoginModule": ("OAUTHBEARER",),
-        }.get(module_name)
-        if expected is None:
-            hint = (
-                " (Amazon MSK IAM: give security=OAuthBearer(token_provider=...) in code, "
-                "see docs/security.md)"
-                if "msk" in module.lower() or "iam" in module_name.lower()
-                else "; give security= in code"
-            )
-            raise ConfigError(f"{jaas.origin}: sasl.jaas.config uses {module}, not supported{hint}")
-        if mechanism is not None and mechanism.value.upper() not in expected:
-            raise ConfigError(
-                f"{jaas.origin}: sasl.jaas.config uses {module_name} but sasl.mechanism is "
-                f"{mechanism.value} ({mechanism.origin}); they must agree"
-            )
-        if mechanism is None and len(expected) == 1:
-            self._settings["sasl.mechanism"] = Setting(expected[0], jaas.origin)
-        if module_name == "OAuthBearerLoginModule":
-            names = {
-                "clientId": "sasl.oauthbearer.client.id",
-                "clientSecret": "sasl.oauthbearer.client.secret",
-                "scope": "sasl.oauthbearer.scope",
-            }
-            if handler is None and "clientId" not in options:
-                raise ConfigError(
-                    f"{jaas.origin}: OAuthBearerLoginModule without clientId/clientSecret "
-                    "(Kafka's unsecured tokens, or a login handler of your own) cannot be read "
-                    "from a file; give security=OAuthBearer(token_provider=...) in code"
-                )
-            self._settings.setdefault("sasl.oauthbearer.method", Setting("oidc", jaas.origin))
-        else:
-            names = {"username": "sasl.username", "password": "sasl.password"}
-        for option, key in names.items():
-            if option in options:
-                if key in self._settings:
-                    raise ConfigError(
-                        f"{jaas.origin}: sasl.jaas.config gives {option} and so does "
-                        f"{self._settings[key].origin}; give it once"
-                    )
-                self._settings[key] = Setting(options[option], jaas.origin)
-
-    # -- the security variant ----------------------------------------------------------------
 
     def _security(self) -> Security | None:
         protocol_setting = self._take("security.protocol")
@@ -578,54 +339,3 @@ def _pairs(found: Setting) -> dict[str, str]:
             raise ConfigError(f"{found.origin}: expected key=value[,key=value...], got {item!r}")
         pairs[name] = value
     return pairs
-
-
-_JAAS: Final = re.compile(
-    r"^\s*(?P<module>[\w.$]+)\s+(?P<flag>required|requisite|sufficient|optional)\b(?P<rest>.*?)"
-    r"\s*;?\s*$",
-    re.DOTALL,
-)
-_JAAS_OPTION: Final = re.compile(
-    r"""(?P<name>[\w.-]+)\s*=\s*(?:"(?P<double>(?:[^"\\]|\\.)*)"|'(?P<single>[^']*)'"""
-    r"""|(?P<bare>[^\s;"']+))"""
-)
-
-
-def _parse_jaas(found: Setting) -> tuple[str, dict[str, str]]:
-    """The login module and options of a one-module ``sasl.jaas.config``.
-
-    Raises:
-        ConfigError: it is not ``Module flag name="value" ...;`` (the message shows no value).
-    """
-    match = _JAAS.match(found.value)
-    if match is None:
-        raise ConfigError(
-            f"{found.origin}: sasl.jaas.config is not 'LoginModule required name=\"value\" ...;'"
-        )
-    options: dict[str, str] = {}
-    rest = match["rest"]
-    position = 0
-    for option in _JAAS_OPTION.finditer(rest):
-        if rest[position : option.start()].strip():
-            break
-        value = option["double"]
-        if value is not None:
-            value = re.sub(r"\\(.)", r"\1", value)
-        else:
-            value = option["single"] if option["single"] is not None else option["bare"]
-        options[option["name"]] = value
-        position = option.end()
-    if rest[position:].strip().rstrip(";").strip():
-        raise ConfigError(
-            f"{found.origin}: sasl.jaas.config could not be read after its options "
-            f'{", ".join(options) or "(none)"}: give each as name="value"'
-        )
-    return match["module"], options
-
-
-def env_missing(key: str) -> str:
-    """How ``from_env`` names a key it did not get: the variable."""
-    for name, known in ENV_VARIABLES.items():
-        if known == key:
-            return name
-    return f"{ENV_PREFIX}{key.upper().replace('.', '_')}"
