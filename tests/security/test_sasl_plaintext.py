@@ -1,5 +1,5 @@
 """SASL/PLAIN over a plaintext listener against Apache Kafka: a round trip, refused
-credentials, a mechanism the listener does not offer."""
+credentials, a mechanism the listener does not offer, and no password in any signal."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tests.security.conftest import (
     publish_async,
     refusal,
     run,
+    scan_publishing,
 )
 
 PROMPT = 15.0
@@ -105,3 +106,18 @@ def test_without_a_breaker_refused_credentials_fail_events_at_once_too(
         assert "authentication failed: the cluster refused the credentials" in str(error)
         assert seconds < PROMPT  # not delivery_timeout (120 s) and retries
     assert refused.health.reasons[0].startswith("authentication failed:")
+
+
+def test_no_plain_password_shows_in_any_signal_whether_taken_or_refused(
+    cluster: KafkaCluster,
+) -> None:
+    topic = cluster.unique_topic("orders")
+    password = cluster.users["client"]
+    taken = config(cluster, topic)
+    assert isinstance(taken.security, SaslPlain)  # the variant's field, not the flat one
+    outcomes = scan_publishing(taken, password)
+    assert isinstance(outcomes[0], eventwire.DeliveryReceipt)
+    wrong = "Wr0ng-plain-pa55word-31"
+    security = SaslPlain(username="client", password=Secret(wrong), tls=None)
+    outcomes = scan_publishing(config(cluster, topic, security=security), wrong)
+    assert isinstance(outcomes[0], eventwire.AuthenticationError)
