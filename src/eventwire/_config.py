@@ -35,12 +35,10 @@ from eventwire._security import Secret, Security
 from eventwire._security_settings import (
     RENDERED_KEYS,
     SECURITY_PROTOCOLS,
-    check_short_form,
-    check_variant,
+    check_security,
+    config_secrets,
     librdkafka_settings,
-    protocol_of,
-    scheme_problem,
-    secret_values,
+    revealed,
 )
 from eventwire._topics import prefix_problem, topic_problem
 
@@ -313,7 +311,7 @@ class PublisherConfig:
         if self.sasl_username is not None:
             settings["sasl.username"] = self.sasl_username
         if self.sasl_password is not None:
-            settings["sasl.password"] = _revealed(self.sasl_password)
+            settings["sasl.password"] = revealed(self.sasl_password)
         if self.ssl_ca_location is not None:
             settings["ssl.ca.location"] = self.ssl_ca_location
         settings.update(PRESETS[self.preset])
@@ -335,17 +333,7 @@ class PublisherConfig:
         }
 
     def _secrets(self) -> list[str]:
-        """Every secret value this config holds: those its types declare (``sasl_password``,
-        the ``Secret`` fields of ``security``), and overrides whose key names a secret."""
-        found = list(secret_values(self.security))
-        if self.sasl_password is not None:
-            found.append(_revealed(self.sasl_password))
-        found.extend(
-            value
-            for key, value in self.librdkafka_overrides.items()
-            if is_secret_key(key) and isinstance(value, str) and value
-        )
-        return found
+        return config_secrets(self.security, self.sasl_password, self.librdkafka_overrides)
 
     def _scrub(self, text: str) -> str:
         """``text`` with every secret value of this config replaced by ``'***'`` (for
@@ -354,11 +342,6 @@ class PublisherConfig:
         for secret in sorted(set(self._secrets()), key=len, reverse=True):
             text = text.replace(secret, MASK)
         return text
-
-    @property
-    def _protocol(self) -> str:
-        """The ``security.protocol`` in effect (from ``security``, else the flat field)."""
-        return protocol_of(self.security) if self.security is not None else self.security_protocol
 
     def _take_preset_bounds(self) -> None:
         bounds = _PRESET_BOUNDS.get(self.preset) if isinstance(self.preset, str) else None
@@ -578,17 +561,7 @@ class PublisherConfig:
             "sasl_password": self.sasl_password,
             "ssl_ca_location": self.ssl_ca_location,
         }
-        if self.security is not None:
-            check_variant(self.security, short_form)
-            self._check_bootstrap_schemes("security")
-        else:
-            check_short_form(short_form)
-            self._check_bootstrap_schemes("security_protocol")
-
-    def _check_bootstrap_schemes(self, field_name: str) -> None:
-        problem = scheme_problem(self.bootstrap_servers, self._protocol, field_name)
-        if problem is not None:
-            raise ConfigError(problem)
+        check_security(self.security, short_form, self.bootstrap_servers)
 
     def _check_overrides(self) -> None:
         raw = self.librdkafka_overrides
@@ -621,10 +594,6 @@ class PublisherConfig:
         if self.linger_ms is not None:
             return self.linger_ms
         return float(PRESETS[self.preset]["linger.ms"])
-
-
-def _revealed(password: str | Secret) -> str:
-    return password.reveal() if isinstance(password, Secret) else password
 
 
 def _check_seconds(name: str, value: object) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from eventwire._errors import ConfigError
-from eventwire._librdkafka import LibrdkafkaValue
+from eventwire._librdkafka import LibrdkafkaValue, is_secret_key
 from eventwire._security import (
     SECURITY_VARIANTS,
     TLS,
@@ -50,6 +50,29 @@ def secret_values(security: Security | None) -> tuple[str, ...]:
     elif isinstance(security, OidcClientCredentials):
         found.append(security.client_secret)
     return tuple(secret.reveal() for secret in found if secret is not None)
+
+
+def revealed(password: str | Secret) -> str:
+    """A flat ``sasl_password`` (a ``str`` or a ``Secret``) in clear, for librdkafka."""
+    return password.reveal() if isinstance(password, Secret) else password
+
+
+def config_secrets(
+    security: Security | None,
+    sasl_password: str | Secret | None,
+    overrides: Mapping[str, LibrdkafkaValue],
+) -> list[str]:
+    """Every secret value a config holds: those its types declare (``sasl_password``, the
+    ``Secret`` fields of ``security``), and overrides whose key names a secret."""
+    found = list(secret_values(security))
+    if sasl_password is not None:
+        found.append(revealed(sasl_password))
+    found.extend(
+        value
+        for key, value in overrides.items()
+        if is_secret_key(key) and isinstance(value, str) and value
+    )
+    return found
 
 
 def librdkafka_settings(security: Security) -> dict[str, LibrdkafkaValue]:
@@ -176,6 +199,26 @@ def check_variant(security: object, flat: Mapping[str, object]) -> None:
             f"security is set, and so is {', '.join(given)}: give one or the other "
             f"(security={type(security).__name__}(...) holds them all)"
         )
+
+
+def check_security(
+    security: Security | None, short_form: Mapping[str, object], bootstrap_servers: str
+) -> None:
+    """Check ``security`` (alone: no flat field beside it) or else the short form, and that
+    the ``PROTOCOL://`` prefixes of ``bootstrap_servers`` agree with the protocol in effect.
+
+    Raises:
+        ConfigError: the message names the fields, never a secret.
+    """
+    if security is not None:
+        check_variant(security, short_form)
+        problem = scheme_problem(bootstrap_servers, protocol_of(security), "security")
+    else:
+        check_short_form(short_form)
+        protocol = str(short_form["security_protocol"])
+        problem = scheme_problem(bootstrap_servers, protocol, "security_protocol")
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def scheme_problem(bootstrap_servers: str, protocol: str, field_name: str) -> str | None:
