@@ -6,17 +6,21 @@ and visible. See the documentation site (docs/, `make docs`) for the guides.
 Public submodules: ``eventwire.codec`` (the encoder publishers use: ``EventCodec``,
 ``EncodedEvent``), ``eventwire.inspect`` (what a declared event is: ``spec_of``,
 ``is_event``, ``EventSpec``; the failure ``CLASSIFICATION`` table), ``eventwire.transport``
-(the seam under the publishers) and ``eventwire.testing``.
+(the seam under the publishers), ``eventwire.security`` (``PublisherConfig(security=...)``:
+TLS, SASL and OAUTHBEARER settings) and ``eventwire.testing``.
 """
 
 # The public submodules come with the package: `import eventwire` is enough to use them.
 from eventwire import codec as codec
 from eventwire import inspect as inspect
+from eventwire import security as security
 from eventwire import transport as transport
 from eventwire._async_publisher import AsyncPublisher
 from eventwire._config import PublisherConfig
 from eventwire._errors import (
     AmbiguousPublishError,
+    AuthenticationError,
+    AuthorizationError,
     CircuitOpenError,
     ConfigError,
     DeadLetteredError,
@@ -55,6 +59,8 @@ __all__ = [
     "AmbiguousPublishError",
     "AsyncPublisher",
     "AsyncPublisherProtocol",
+    "AuthenticationError",
+    "AuthorizationError",
     "BreakerPolicy",
     "CircuitOpenError",
     "CloseReport",

@@ -16,6 +16,8 @@ from confluent_kafka import KafkaError, KafkaException
 
 from eventwire._errors import (
     AmbiguousPublishError,
+    AuthenticationError,
+    AuthorizationError,
     FailureClass,
     FatalPublishError,
     PermanentPublishError,
@@ -140,7 +142,7 @@ def classify(error: Any) -> FailureClass:
     return _BY_CODE.get(error.code(), "permanent")
 
 
-#: What to change, for codes whose librdkafka text does not say it.
+#: What to change, for codes whose librdkafka text does not say it (``{topic}``: the topic).
 _HINTS: Final[Mapping[str, str]] = MappingProxyType(
     {
         "MSG_SIZE_TOO_LARGE": (
@@ -148,6 +150,30 @@ _HINTS: Final[Mapping[str, str]] = MappingProxyType(
             " (default: the broker's message.max.bytes, about 1 MB): raise that topic setting,"
             " or publish smaller events"
         ),
+        "TOPIC_AUTHORIZATION_FAILED": (
+            "the cluster does not let this client write to topic {topic!r}: grant its"
+            " principal WRITE (and DESCRIBE) on the topic, e.g. kafka-acls --add"
+            " --allow-principal User:NAME --operation Write --operation Describe --topic {topic}"
+        ),
+        "CLUSTER_AUTHORIZATION_FAILED": (
+            "the cluster refuses this client an idempotent producer id: grant its principal"
+            " IdempotentWrite on the cluster, or WRITE on the topics it publishes to"
+        ),
+        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED": (
+            "the cluster refuses this client its transactional id: grant its principal WRITE"
+            " and DESCRIBE on the transactional id"
+        ),
+    }
+)
+#: The permanent failures that are about this client's access, not the event.
+_ACCESS_ERRORS: Final[Mapping[str, type[PublishError]]] = MappingProxyType(
+    {
+        "TOPIC_AUTHORIZATION_FAILED": AuthorizationError,
+        "CLUSTER_AUTHORIZATION_FAILED": AuthorizationError,
+        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED": AuthorizationError,
+        "SASL_AUTHENTICATION_FAILED": AuthenticationError,
+        "_AUTHENTICATION": AuthenticationError,
+        "_SSL": AuthenticationError,
     }
 )
 
@@ -170,11 +196,13 @@ def to_publish_error(
     hint = _HINTS.get(name)
     message = (
         f"{prefix}event {event_id} to topic {topic!r} failed ({failure}, {name}): {detail}"
-        f" after {attempts} attempt{'s' if attempts != 1 else ''}" + (f" ({hint})" if hint else "")
+        f" after {attempts} attempt{'s' if attempts != 1 else ''}"
+        + (f" ({hint.format(topic=topic)})" if hint else "")
     )
-    exc = _CLASS_ERRORS[failure](
-        message, topic=topic, event_id=event_id, attempts=attempts, code=name
-    )
+    cls = _CLASS_ERRORS[failure]
+    if failure == "permanent":
+        cls = _ACCESS_ERRORS.get(name, cls)
+    exc = cls(message, topic=topic, event_id=event_id, attempts=attempts, code=name)
     exc.__cause__ = KafkaException(error)
     return exc
 

@@ -5,9 +5,9 @@ partition is kept), and places keys with ``murmur2_random`` (the Java client's p
 Raw librdkafka settings are accepted only as explicit overrides and are checked: a setting that
 would trade those guarantees away, or that eventwire owns, is refused with the reason.
 
-Secrets (``sasl_password`` and any override whose key names a password, passphrase, secret,
-token or private key) are shown as ``'***'`` in ``repr()``, in
-:meth:`PublisherConfig.redacted_librdkafka` and in every error message.
+Secrets (``sasl_password``, the ``Secret`` fields of ``security``, and any override whose key
+names a password, passphrase, secret, token or private key) are shown as ``'***'`` in
+``repr()``, in :meth:`PublisherConfig.redacted_librdkafka` and in every error message.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
+from eventwire._config_sources import config_kwargs, env_missing, env_settings, properties_settings
 from eventwire._errors import ConfigError
 from eventwire._librdkafka import (
     MASK,
@@ -30,6 +31,15 @@ from eventwire._librdkafka import (
     is_secret_key,
 )
 from eventwire._options import BreakerPolicy, DeadLetterPolicy, RetryPolicy, Telemetry
+from eventwire._security import Secret, Security
+from eventwire._security_settings import (
+    RENDERED_KEYS,
+    SECURITY_PROTOCOLS,
+    check_security,
+    config_secrets,
+    librdkafka_settings,
+    revealed,
+)
 from eventwire._topics import prefix_problem, topic_problem
 
 Preset: TypeAlias = Literal["durable", "throughput", "low_latency"]
@@ -39,12 +49,6 @@ SecurityProtocol: TypeAlias = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SAS
 
 _ENCODINGS: Final = ("json", "msgpack")
 _COMPRESSIONS: Final = ("none", "gzip", "snappy", "lz4", "zstd")
-_SECURITY_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-_SASL_PROTOCOLS: Final = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
-_SSL_PROTOCOLS: Final = frozenset({"SSL", "SASL_SSL"})
-_SASL_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
-# GSSAPI authenticates with Kerberos, OAUTHBEARER with tokens: neither takes a username/password.
-_SASL_PASSWORD_MECHANISMS: Final = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
 
 # librdkafka caps: linger.ms (queue.buffering.max.ms) and message.timeout.ms.
 _MAX_LINGER_MS: Final = 900_000
@@ -139,11 +143,18 @@ class PublisherConfig:
         linger_ms: milliseconds librdkafka waits to fill a batch (``linger.ms``, 0 to
             900000); ``None`` keeps the preset's value.
         compression: ``compression.type``; ``None`` keeps the preset's value.
-        security_protocol: ``security.protocol``.
+        security: how the client proves who it is and encrypts: ``TLS(...)`` (``SSL``, mTLS
+            with a client certificate), ``SaslPlain``, ``SaslScram``, ``OAuthBearer`` (tokens
+            from your code) or ``OidcClientCredentials`` (librdkafka's OIDC client), from
+            ``eventwire.security``; a SASL variant runs over ``TLS()`` unless its ``tls`` is
+            ``None``. ``None`` (default) leaves it to the fields below. Given with any of
+            them, or with an override of a key it sets, the config is refused.
+        security_protocol: ``security.protocol`` (the short form of ``security``).
         sasl_mechanism: ``sasl.mechanism`` (``PLAIN``, ``SCRAM-SHA-256``, ``SCRAM-SHA-512``,
             ``GSSAPI`` or ``OAUTHBEARER``); required with a ``SASL_*`` protocol.
         sasl_username: ``sasl.username``; required with PLAIN and SCRAM.
-        sasl_password: ``sasl.password`` (secret, never shown); required with PLAIN and SCRAM.
+        sasl_password: ``sasl.password`` (a ``str`` or ``Secret``; never shown); required with
+            PLAIN and SCRAM.
         ssl_ca_location: ``ssl.ca.location``, CA bundle path; only with ``SSL``/``SASL_SSL``.
         librdkafka_overrides: raw librdkafka settings applied last. Keys eventwire owns or
             that have a field above are refused, and so are values that would weaken
@@ -192,8 +203,9 @@ class PublisherConfig:
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
-    sasl_password: str | None = None
+    sasl_password: str | Secret | None = None
     ssl_ca_location: str | None = None
+    security: Security | None = None
     librdkafka_overrides: Mapping[str, LibrdkafkaValue] = field(default_factory=dict)
     retry: RetryPolicy = RETRY_FROM_PRESET
     dead_letter: DeadLetterPolicy | None = None
@@ -292,12 +304,14 @@ class PublisherConfig:
             "message.timeout.ms": self._message_timeout_ms(),
             "security.protocol": self.security_protocol,
         }
+        if self.security is not None:
+            settings.update(librdkafka_settings(self.security))
         if self.sasl_mechanism is not None:
             settings["sasl.mechanism"] = self.sasl_mechanism
         if self.sasl_username is not None:
             settings["sasl.username"] = self.sasl_username
         if self.sasl_password is not None:
-            settings["sasl.password"] = self.sasl_password
+            settings["sasl.password"] = revealed(self.sasl_password)
         if self.ssl_ca_location is not None:
             settings["ssl.ca.location"] = self.ssl_ca_location
         settings.update(PRESETS[self.preset])
@@ -312,17 +326,21 @@ class PublisherConfig:
         """The settings the publisher gives ``confluent_kafka.Producer`` (the fixed guarantees,
         then the preset, then ``linger_ms`` and ``compression``, then
         ``librdkafka_overrides``), every secret value replaced by ``'***'``, for logs."""
+        secrets = set(self._secrets())
         return {
-            key: MASK if is_secret_key(key) else value
+            key: MASK if is_secret_key(key) or value in secrets else value
             for key, value in self._to_librdkafka().items()
         }
+
+    def _secrets(self) -> list[str]:
+        return config_secrets(self.security, self.sasl_password, self.librdkafka_overrides)
 
     def _scrub(self, text: str) -> str:
         """``text`` with every secret value of this config replaced by ``'***'`` (for
         messages that quote librdkafka, which may echo a rejected value)."""
-        for key, value in self._to_librdkafka().items():
-            if is_secret_key(key) and isinstance(value, str) and value:
-                text = text.replace(value, MASK)
+        # Longest first: a secret that contains another is masked whole.
+        for secret in sorted(set(self._secrets()), key=len, reverse=True):
+            text = text.replace(secret, MASK)
         return text
 
     def _take_preset_bounds(self) -> None:
@@ -335,6 +353,56 @@ class PublisherConfig:
                 object.__setattr__(self, name, value)
                 taken.append(name)
         object.__setattr__(self, "_from_preset", frozenset(taken))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **fields: Any) -> PublisherConfig:
+        """A config from ``EVENTWIRE_*`` environment variables, the way services are deployed:
+        ``EVENTWIRE_`` and a librdkafka key, upper-cased, dots as underscores
+        (``EVENTWIRE_BOOTSTRAP_SERVERS``, ``EVENTWIRE_SECURITY_PROTOCOL``,
+        ``EVENTWIRE_SASL_USERNAME``, ``EVENTWIRE_SSL_CA_LOCATION``, ...; docs/security.md has
+        the table). Empty variables count as unset.
+
+        Args:
+            environ: the variables; default ``os.environ``.
+            **fields: further ``PublisherConfig`` fields, over what the variables give.
+
+        Raises:
+            ConfigError: a variable is missing, contradicts another, names a file that does
+                not exist, or is an unknown ``EVENTWIRE_SASL_*``/``EVENTWIRE_SSL_*`` name; the
+                message names the variable, never a secret.
+        """
+        settings = env_settings(os.environ if environ is None else environ)
+        kwargs = config_kwargs(settings, missing=env_missing)
+        return cls._from_source(kwargs, fields, env_missing("bootstrap.servers"))
+
+    @classmethod
+    def from_properties(cls, path: str | os.PathLike[str], **fields: Any) -> PublisherConfig:
+        """A config from a librdkafka- or Java-style properties file: the ``client.properties``
+        Confluent Cloud hands out, or what ``kafka-console-producer --producer.config`` reads
+        (``sasl.jaas.config`` included). Consumer and Schema Registry keys are skipped,
+        Java-only keys refused with what to do instead, other keys checked librdkafka
+        overrides; docs/security.md has the table.
+
+        Args:
+            path: the properties file.
+            **fields: further ``PublisherConfig`` fields, over what the file gives.
+
+        Raises:
+            ConfigError: the file cannot be read, or a setting is missing, contradicts another
+                or has no equivalent; the message names the file and line, never a secret.
+        """
+        name = os.fspath(path)
+        kwargs = config_kwargs(properties_settings(name), missing=lambda key: f"{key} in {name}")
+        return cls._from_source(kwargs, fields, f"bootstrap.servers in {name}")
+
+    @classmethod
+    def _from_source(
+        cls, kwargs: dict[str, Any], fields: Mapping[str, Any], bootstrap: str
+    ) -> PublisherConfig:
+        kwargs.update(fields)
+        if "bootstrap_servers" not in kwargs:
+            raise ConfigError(f"{bootstrap} is required (the Kafka cluster's host:port list)")
+        return cls(**kwargs)
 
     def with_overrides(self, **changes: Any) -> PublisherConfig:
         """A copy with the given fields replaced, checked again like a new config.
@@ -393,13 +461,13 @@ class PublisherConfig:
                     "outside 1..65535"
                 )
             scheme = match["scheme"]
-            if scheme is not None and scheme.upper() not in _SECURITY_PROTOCOLS:
+            if scheme is not None and scheme.upper() not in SECURITY_PROTOCOLS:
                 # librdkafka would log a parse error and never connect: every publish would
                 # then fail as "unreachable", far from the cause.
                 raise ConfigError(
                     f"bootstrap_servers entry {entry.strip()!r} has scheme {scheme + '://'!r}, "
                     "which Kafka clients do not know: give 'host:port', or prefix it with the "
-                    f"security protocol ({', '.join(p + '://' for p in _SECURITY_PROTOCOLS)})"
+                    f"security protocol ({', '.join(p + '://' for p in SECURITY_PROTOCOLS)})"
                 )
 
     def _check_identity(self) -> None:
@@ -486,61 +554,14 @@ class PublisherConfig:
             )
 
     def _check_security(self) -> None:
-        protocol = self.security_protocol
-        if protocol not in _SECURITY_PROTOCOLS:
-            raise ConfigError(
-                f"security_protocol must be one of {', '.join(map(repr, _SECURITY_PROTOCOLS))}, "
-                f"got {protocol!r}"
-            )
-        for name in ("sasl_mechanism", "sasl_username", "ssl_ca_location"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not value):
-                raise ConfigError(f"{name} must be a non-empty str or None, got {value!r}")
-        password = self.sasl_password
-        if password is not None and (not isinstance(password, str) or not password):
-            kind = type(password).__name__ if not isinstance(password, str) else "empty str"
-            raise ConfigError(f"sasl_password must be a non-empty str or None, got {kind}")
-
-        if protocol in _SASL_PROTOCOLS:
-            mechanism = self.sasl_mechanism
-            if mechanism is None:
-                raise ConfigError(
-                    f"security_protocol {protocol!r} needs sasl_mechanism "
-                    f"(one of {', '.join(_SASL_MECHANISMS)})"
-                )
-            if mechanism not in _SASL_MECHANISMS:
-                raise ConfigError(
-                    f"sasl_mechanism must be one of {', '.join(_SASL_MECHANISMS)}, "
-                    f"got {mechanism!r}"
-                )
-            if mechanism in _SASL_PASSWORD_MECHANISMS:
-                for name in ("sasl_username", "sasl_password"):
-                    if getattr(self, name) is None:
-                        raise ConfigError(
-                            f"sasl_mechanism {mechanism!r} (security_protocol {protocol!r}) "
-                            f"needs {name}"
-                        )
-        else:
-            for name in ("sasl_mechanism", "sasl_username", "sasl_password"):
-                if getattr(self, name) is not None:
-                    raise ConfigError(
-                        f"{name} is set but security_protocol is {protocol!r}, which does not "
-                        "use SASL; use 'SASL_SSL' (or 'SASL_PLAINTEXT')"
-                    )
-        if self.ssl_ca_location is not None and protocol not in _SSL_PROTOCOLS:
-            raise ConfigError(
-                f"ssl_ca_location is set but security_protocol is {protocol!r}, which does not "
-                "use TLS; use 'SSL' or 'SASL_SSL'"
-            )
-        for entry in self.bootstrap_servers.split(","):
-            scheme, sep, _ = entry.strip().partition("://")
-            if sep and scheme.upper() != protocol:
-                # librdkafka refuses an address whose protocol is not the configured one.
-                raise ConfigError(
-                    f"bootstrap_servers entry {entry.strip()!r} says {scheme.upper()}:// but "
-                    f"security_protocol is {protocol!r}; they must agree (drop the prefix, or "
-                    f"set security_protocol={scheme.upper()!r})"
-                )
+        short_form = {
+            "security_protocol": self.security_protocol,
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_username": self.sasl_username,
+            "sasl_password": self.sasl_password,
+            "ssl_ca_location": self.ssl_ca_location,
+        }
+        check_security(self.security, short_form, self.bootstrap_servers)
 
     def _check_overrides(self) -> None:
         raw = self.librdkafka_overrides
@@ -552,6 +573,11 @@ class PublisherConfig:
         overrides = dict(raw)
         for key, value in overrides.items():
             check_override(key, value)
+            if self.security is not None and key.strip().lower() in RENDERED_KEYS:
+                raise ConfigError(
+                    f"librdkafka_overrides[{key!r}] is refused: security="
+                    f"{type(self.security).__name__}(...) sets it; use its fields"
+                )
         object.__setattr__(self, "librdkafka_overrides", MappingProxyType(overrides))
 
     # -- helpers -----------------------------------------------------------------------------

@@ -97,6 +97,25 @@ class PermanentPublishError(PublishError):
     category = "permanent"
 
 
+class AuthenticationError(PermanentPublishError):
+    """The cluster did not let this client in, so the event was not sent: its credentials were
+    refused (wrong password, unknown user, a refused token), a TLS handshake failed (a
+    broker certificate that expired, is signed by another CA or names another host; a client
+    certificate the broker refused), or client and listener disagree on TLS. The message says
+    what is wrong and what to check; waiting does not help, so it is not retried."""
+
+    category = "authentication"
+
+
+class AuthorizationError(PermanentPublishError):
+    """The cluster let this client in but does not allow what it asked: writing to the topic
+    (``TOPIC_AUTHORIZATION_FAILED``: the WRITE ACL is missing) or producing idempotently
+    (``CLUSTER_AUTHORIZATION_FAILED``: neither IdempotentWrite on the cluster nor WRITE on
+    any topic). The message names the ACL to grant; it is not retried."""
+
+    category = "authorization"
+
+
 class FatalPublishError(PublishError):
     """The producer instance is unusable (fatal idempotence error, fenced); it must be
     recreated before anything else is sent."""

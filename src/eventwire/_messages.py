@@ -11,6 +11,8 @@ from typing import Final
 from eventwire._codec import EncodedEvent
 from eventwire._errors import (
     AmbiguousPublishError,
+    AuthenticationError,
+    AuthorizationError,
     CircuitOpenError,
     PermanentPublishError,
     PublishError,
@@ -98,6 +100,28 @@ def unreached_error(
         topic=enc.topic,
         event_id=enc.event_id,
         attempts=0,
+        code=code,
+    )
+
+
+def denied_error(
+    enc: EncodedEvent,
+    bootstrap_servers: str,
+    *,
+    kind: str,
+    summary: str,
+    code: str,
+    attempts: int = 0,
+) -> AuthenticationError | AuthorizationError:
+    """The error of an event not sent because the cluster refuses this client: ``summary``
+    says what is wrong and what to check (``_core.access.Denial.summary``)."""
+    cls = AuthenticationError if kind == "authentication" else AuthorizationError
+    return cls(
+        f"event {enc.event_id} ({enc.event_type}) to topic {enc.topic!r} was not sent: the "
+        f"cluster at {bootstrap_servers} refuses this client, {summary}",
+        topic=enc.topic,
+        event_id=enc.event_id,
+        attempts=attempts,
         code=code,
     )
 

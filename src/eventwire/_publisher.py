@@ -196,7 +196,12 @@ class PublisherBase:
         reasons = []
         if core.lifecycle.closed:
             reasons.append("publisher is closed")
-        if probe.reachable is None:
+        denial = core.client_errors.denials.current
+        if denial is not None:
+            # The cluster answered, with a refusal: "unreachable" would send the reader to
+            # the network instead of the credentials or ACLs.
+            reasons.append(denial.summary)
+        elif probe.reachable is None:
             reasons.append("broker not probed yet")
         elif not probe.reachable:
             reasons.append("broker unreachable (metadata probe failed)")

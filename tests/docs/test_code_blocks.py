@@ -24,6 +24,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,7 +33,7 @@ import msgspec
 import pytest
 
 import eventwire
-from eventwire.testing import AsyncFakePublisher, LocalBroker, capture_logs
+from eventwire.testing import AsyncFakePublisher, KafkaCluster, LocalBroker, capture_logs
 from tests.docs.blocks import (
     ROOT,
     Block,
@@ -515,6 +516,82 @@ def test_kafka_cluster_tour() -> None:
     assert namespace["new_leader"] != namespace["leader"]
 
 
+# -- security.md ----------------------------------------------------------------------------------
+
+
+@eventwire.event(topic="docs.security", key="order_id", type="docs.security.order", version=1)
+class SecuredOrder(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: str
+    total: Decimal
+
+
+@pytest.fixture(scope="module")
+def secured_kafka() -> Iterator[KafkaCluster]:
+    """Apache Kafka with SASL_SSL (SCRAM) and its own CA, for the blocks of security.md."""
+    with KafkaCluster(brokers=1, security="SASL_SSL") as cluster:
+        cluster.create_topic("docs.security")
+        yield cluster
+
+
+def _delivered(cluster: KafkaCluster, namespace: dict[str, Any], order_id: str) -> None:
+    receipt = namespace["receipt"]
+    assert receipt.topic == "docs.security"
+    records = {r.header("ce_id"): r for r in cluster.consume("docs.security", as_user="client")}
+    record = records[receipt.event_id.encode()]
+    assert msgspec.json.decode(record.value or b"")["order_id"] == order_id
+
+
+def test_security_from_a_properties_file(
+    secured_kafka: KafkaCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the reader downloads: here the file of the kit's cluster (SCRAM, its own CA).
+    (tmp_path / "client.properties").write_text(
+        f"bootstrap.servers={secured_kafka.bootstrap_servers}\n"
+        "security.protocol=SASL_SSL\n"
+        "sasl.mechanisms=SCRAM-SHA-512\n"
+        "sasl.username=client\n"
+        f"sasl.password={secured_kafka.users['client']}\n"
+        f"ssl.ca.location={secured_kafka.ca_location}\n"
+        "session.timeout.ms=45000\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"OrderPlaced": SecuredOrder, "Decimal": Decimal}
+    run_code(the_block("security-properties").text, namespace)
+    assert namespace["config"].client_id == "orders-api"
+    _delivered(secured_kafka, namespace, "ord-1")
+
+
+def test_security_from_the_environment(
+    secured_kafka: KafkaCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "EVENTWIRE_BOOTSTRAP_SERVERS": secured_kafka.bootstrap_servers,
+        "EVENTWIRE_SECURITY_PROTOCOL": "SASL_SSL",
+        "EVENTWIRE_SASL_MECHANISM": "SCRAM-SHA-512",
+        "EVENTWIRE_SASL_USERNAME": "client",
+        "EVENTWIRE_SASL_PASSWORD": secured_kafka.users["client"],
+        "EVENTWIRE_SSL_CA_LOCATION": str(secured_kafka.ca_location),
+    }.items():
+        monkeypatch.setenv(name, value)
+    namespace: dict[str, Any] = {"OrderPlaced": SecuredOrder, "Decimal": Decimal}
+    run_code(the_block("security-environment").text, namespace)
+    _delivered(secured_kafka, namespace, "ord-2")
+
+
+def test_security_in_code(secured_kafka: KafkaCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_PASSWORD", secured_kafka.add_user("orders-api"))
+    namespace: dict[str, Any] = {"OrderPlaced": SecuredOrder, "Decimal": Decimal}
+    run_code(
+        the_block("security-in-code").text,
+        namespace,
+        replace={
+            '"kafka-1.internal:9093"': repr(secured_kafka.bootstrap_servers),
+            '"/etc/kafka/ca.pem"': repr(str(secured_kafka.ca_location)),
+        },
+    )
+    _delivered(secured_kafka, namespace, "ord-3")
+
+
 RUNNERS: dict[str, Callable[..., None]] = {
     "standalone": test_standalone_block,
     "readme-example": test_readme_example,
@@ -531,4 +608,7 @@ RUNNERS: dict[str, Callable[..., None]] = {
     "schema-check": test_schema_check,
     "snapshots": test_schema_snapshots,
     "kafka-cluster-tour": test_kafka_cluster_tour,
+    "security-properties": test_security_from_a_properties_file,
+    "security-environment": test_security_from_the_environment,
+    "security-in-code": test_security_in_code,
 }

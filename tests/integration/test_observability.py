@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 import eventwire
+from eventwire.security import OidcClientCredentials, SaslScram, Secret
 from eventwire.testing import LocalBroker, ProxiedBroker, capture_logs
 from tests.brokers import ON_KAFKA_AND_TANSU
 from tests.events import order
@@ -445,8 +446,27 @@ async def test_no_secret_in_logs_spans_metrics_reprs_or_errors(topics: Topics, o
         delivery_timeout=2.0,
         retry=eventwire.RetryPolicy.never(),
     )
+    # The security= variants declare their secrets: a SCRAM password refused the same way,
+    # and an OIDC client secret whose token endpoint does not answer.
+    scram = topics.config(
+        telemetry=otel.telemetry,
+        security=SaslScram(username="shop", password=Secret(SECRET), tls=None),
+        delivery_timeout=2.0,
+        retry=eventwire.RetryPolicy.never(),
+    )
+    oidc = topics.config(
+        telemetry=otel.telemetry,
+        security=OidcClientCredentials(
+            token_endpoint_url="http://127.0.0.1:9/token",  # noqa: S106 - a URL
+            client_id="shop",
+            client_secret=Secret(SECRET),
+            tls=None,
+        ),
+        delivery_timeout=2.0,
+        retry=eventwire.RetryPolicy.never(),
+    )
     with capture_logs() as logs:
-        for config in (carried, sasl):
+        for config in (carried, sasl, scram, oidc):
             texts.append(repr(config))
             async with eventwire.AsyncPublisher(config) as publisher:
                 texts.append(repr(publisher))
@@ -469,7 +489,7 @@ async def test_no_secret_in_logs_spans_metrics_reprs_or_errors(topics: Topics, o
     texts.append(data.to_json())
     everything = "\n".join(texts)
     assert SECRET not in everything
-    assert len(otel.finished()) >= 6  # the scan did see the spans of both publishers
+    assert len(otel.finished()) >= 12  # the scan did see the spans of every publisher
 
 
 def _value(points: list[Any]) -> float:

@@ -15,6 +15,15 @@ EXCEPTION_FOR = {
     "ambiguous": eventwire.AmbiguousPublishError,
 }
 KNOWN = sorted(name for name in CLASSIFICATION if isinstance(getattr(KafkaError, name, None), int))
+#: Permanent failures about this client's access, not the event: a subclass names them.
+ACCESS = {
+    "TOPIC_AUTHORIZATION_FAILED": eventwire.AuthorizationError,
+    "CLUSTER_AUTHORIZATION_FAILED": eventwire.AuthorizationError,
+    "TRANSACTIONAL_ID_AUTHORIZATION_FAILED": eventwire.AuthorizationError,
+    "SASL_AUTHENTICATION_FAILED": eventwire.AuthenticationError,
+    "_AUTHENTICATION": eventwire.AuthenticationError,
+    "_SSL": eventwire.AuthenticationError,
+}
 
 
 def test_the_table_covers_the_codes_that_matter() -> None:
@@ -31,8 +40,8 @@ def test_each_row_classifies_and_maps_to_its_exception(name: str) -> None:
     error = KafkaError(getattr(KafkaError, name), "reason text")
     assert classify(error) == failure
     exc = to_publish_error(error, topic="orders", event_id="e-1", attempts=3)
-    assert type(exc) is EXCEPTION_FOR[failure]
-    assert isinstance(exc, eventwire.PublishError)
+    assert type(exc) is ACCESS.get(name, EXCEPTION_FOR[failure])
+    assert isinstance(exc, EXCEPTION_FOR[failure])
     assert (exc.topic, exc.event_id, exc.attempts, exc.code) == ("orders", "e-1", 3, name)
     assert isinstance(exc.__cause__, KafkaException)
     assert exc.__cause__.args[0].code() == getattr(KafkaError, name)
@@ -54,3 +63,16 @@ def test_retriable_flag_of_delivery_reports_is_not_trusted() -> None:
     # librdkafka reports retriable() == False on a timed-out delivery; the code decides.
     error = KafkaError(KafkaError._MSG_TIMED_OUT, "timed out", retriable=False)
     assert classify(error) == "ambiguous"
+
+
+def test_an_authorization_failure_names_the_acl_to_grant_on_its_topic() -> None:
+    error = KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "Broker: Topic authorization failed")
+    exc = to_publish_error(error, topic="payments", event_id="e-9")
+    assert isinstance(exc, eventwire.AuthorizationError)
+    assert str(exc) == (
+        "event e-9 to topic 'payments' failed (permanent, TOPIC_AUTHORIZATION_FAILED): Broker:"
+        " Topic authorization failed after 1 attempt (the cluster does not let this client"
+        " write to topic 'payments': grant its principal WRITE (and DESCRIBE) on the topic,"
+        " e.g. kafka-acls --add --allow-principal User:NAME --operation Write --operation"
+        " Describe --topic payments)"
+    )

@@ -44,6 +44,15 @@ def render() -> str:
     for failure, (exc, action) in what.items():
         codes = ", ".join(f"`{n}`" for n, f in sorted(CLASSIFICATION.items()) if f == failure)
         lines.append(f"| {failure} | `{exc}` | {action} | {codes} |")
+    lines += [
+        "",
+        "Permanent failures about this client's access are raised as a subclass:",
+        "`AuthorizationError` (`TOPIC_AUTHORIZATION_FAILED`, `CLUSTER_AUTHORIZATION_FAILED`,",
+        "`TRANSACTIONAL_ID_AUTHORIZATION_FAILED`; the message names the ACL to grant) and",
+        "`AuthenticationError` (`SASL_AUTHENTICATION_FAILED`, `_AUTHENTICATION`, `_SSL`). A login",
+        "or TLS handshake the cluster refuses comes as a client error, not a delivery report:",
+        "see [When the cluster refuses](security.md#when-the-cluster-refuses).",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -68,7 +68,7 @@ def test_fail_nth_counts_handed_events_and_builds_the_real_error(
     ("code", "cls", "attempts"),
     [
         ("UNKNOWN_TOPIC_OR_PART", eventwire.RetriablePublishError, 5),
-        ("TOPIC_AUTHORIZATION_FAILED", eventwire.PermanentPublishError, 1),
+        ("TOPIC_AUTHORIZATION_FAILED", eventwire.AuthorizationError, 1),
         # Fatal: the producer is replaced and the event re-sent, as by the real publisher.
         ("_FATAL", eventwire.FatalPublishError, 5),
         ("PRODUCER_FENCED", eventwire.FatalPublishError, 5),

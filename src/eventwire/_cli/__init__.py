@@ -90,6 +90,7 @@ def _run(args: argparse.Namespace) -> int:
             file=args.file,
             topic=args.topic,
             bootstrap_servers=args.bootstrap_servers,
+            config_file=args.config,
             rejects=args.rejects,
             encoding=args.encoding,
             preset=args.preset,

@@ -4,7 +4,6 @@ codes and examples (the subcommands' code is imported only when run)."""
 from __future__ import annotations
 
 import argparse
-import os
 import textwrap
 from typing import NoReturn
 
@@ -146,8 +145,13 @@ def _parser() -> _Parser:
         " chunk goes once its first line has waited --chunk-wait seconds. A progress bar shows"
         " on stderr when it is a terminal; the summary (read / published / rejected / failed,"
         " start-up, throughput) goes to stdout.\n\n"
+        "A secured cluster: --config client.properties (the file Confluent Cloud hands out,"
+        " or a Java client's), and/or the EVENTWIRE_* variables (EVENTWIRE_SECURITY_PROTOCOL,"
+        " EVENTWIRE_SASL_USERNAME, ...).\n\n"
         "example:\n  eventwire produce --event shop.events:OrderPlaced --file orders.jsonl"
-        " --bootstrap-servers localhost:9092",
+        " --bootstrap-servers localhost:9092\n"
+        "  eventwire produce --event shop.events:OrderPlaced --file orders.jsonl"
+        " --config client.properties",
         "exit codes:\n  0   every line was published\n"
         "  1   nothing was published: bad event class, unreadable file, no broker"
         " (one line on stderr)\n  2   usage error\n"
@@ -169,9 +173,18 @@ def _parser() -> _Parser:
     )
     produce.add_argument(
         "--bootstrap-servers",
-        default=os.environ.get(BOOTSTRAP_ENV_VAR, DEFAULT_BOOTSTRAP),
+        default=None,
         metavar="HOST:PORT",
-        help=f"Kafka bootstrap servers (default: ${BOOTSTRAP_ENV_VAR} or {DEFAULT_BOOTSTRAP})",
+        help=f"Kafka bootstrap servers (default: ${BOOTSTRAP_ENV_VAR}, bootstrap.servers of"
+        f" --config, or {DEFAULT_BOOTSTRAP})",
+    )
+    produce.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="a librdkafka- or Java-style properties file (client.properties): bootstrap"
+        " servers, TLS, SASL, OIDC; EVENTWIRE_* variables override its settings (see"
+        " docs/security.md)",
     )
     produce.add_argument(
         "--rejects",

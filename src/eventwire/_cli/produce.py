@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import re
 import signal
@@ -26,6 +25,7 @@ import msgspec
 import eventwire
 import eventwire.codec
 import eventwire.inspect
+from eventwire._cli.connection import check_connection, connection_kwargs
 from eventwire._cli.errors import INTERRUPTED, OK, REJECTED, UNDELIVERED, CliError
 from eventwire._cli.input import FileInput, Line, StreamInput, open_input
 from eventwire._cli.loading import load_event_class
@@ -237,25 +237,6 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def _check_reachable(bootstrap_servers: str, timeout: float) -> None:
-    """Fail with one line, before reading anything, when no broker answers."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
-
-    quiet = logging.getLogger("eventwire.cli.librdkafka")
-    quiet.addHandler(logging.NullHandler())
-    quiet.propagate = False
-    settings: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, "logger": quiet}
-    admin = AdminClient(settings)
-    try:
-        admin.list_topics(timeout=timeout)  # no topic named: listing one would create it
-    except KafkaException as exc:
-        raise CliError(
-            f"cannot reach Kafka at {bootstrap_servers} within {timeout:g} s"
-            f" ({exc.args[0].str() if exc.args else exc})"
-        ) from None
-
-
 class _Run:
     """One run's checking, publishing and bookkeeping."""
 
@@ -380,7 +361,7 @@ def run_produce(
     event: str,
     file: str,
     topic: str | None,
-    bootstrap_servers: str,
+    bootstrap_servers: str | None,
     rejects: str | None,
     encoding: str,
     preset: str,
@@ -390,8 +371,13 @@ def run_produce(
     delivery_timeout: float,
     connect_timeout: float,
     show_progress: bool,
+    config_file: str | None = None,
 ) -> ProduceSummary:
     """Validate and publish every line of ``file``; returns what happened.
+
+    The cluster is ``bootstrap_servers``, else ``$EVENTWIRE_BOOTSTRAP_SERVERS``, else the
+    ``bootstrap.servers`` of ``config_file``; its security comes from ``config_file`` and the
+    ``EVENTWIRE_*`` variables (``_cli.connection``).
 
     Raises:
         CliError: the event class, the input or the rejects file cannot be used (exit code 2
@@ -413,12 +399,15 @@ def run_produce(
         "eventwire-rejects.jsonl" if file == "-" else f"{file}.rejects.jsonl"
     )
     refuse_overwriting("--rejects", rejects_path, [("the input (--file)", file), *source_of(cls)])
+    connection = connection_kwargs(config_file, bootstrap_servers, os.environ)
+    connection.setdefault("client_id", "eventwire-cli")
+    for flag in ("preset", "encoding", "delivery_timeout"):  # the command's flags say these
+        connection.pop(flag, None)
     try:
         config = eventwire.PublisherConfig(
-            bootstrap_servers=bootstrap_servers,
+            **connection,
             preset=preset,  # type: ignore[arg-type]  # argparse restricts the choices
             encoding=encoding,  # type: ignore[arg-type]
-            client_id="eventwire-cli",
             source="/eventwire/cli",
             delivery_timeout=delivery_timeout,
         )
@@ -433,7 +422,7 @@ def run_produce(
         source = open_input(file)
         stack.callback(source.close)
         rejects_file.check_writable()
-        _check_reachable(bootstrap_servers, timeout=connect_timeout)
+        check_connection(config, timeout=connect_timeout)
         stack.callback(rejects_file.close)
         console = Console(stderr=True)
         progress = None

@@ -91,11 +91,12 @@ class CircuitBreaker:
         then probes the cluster and reports with ``confirm``."""
         return self._suspected is not None and self._state == "closed"
 
-    def confirm(self, reachable: bool) -> None:
+    def confirm(self, reachable: bool, reason: str | None = None) -> None:
         """The confirming probe's outcome: a failed probe opens the breaker, a good one drops
-        the report."""
+        the report. ``reason`` replaces the suspicion's (a refusal the probe confirmed)."""
         with self._lock:
-            reason, self._suspected = self._suspected, None
+            suspected, self._suspected = self._suspected, None
+            reason = reason if suspected is not None and reason is not None else suspected
             change = None
             if not reachable and reason is not None and self._state == "closed":
                 change = self._move("open", f"{reason} (confirmed by a failed probe)")

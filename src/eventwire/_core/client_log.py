@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from confluent_kafka import KafkaError
 
+from eventwire._core.denials import Denials
 from eventwire._logs import librdkafka_log
 from eventwire._logs import log as _log
 
@@ -42,23 +43,38 @@ class RepeatLimit:
 
 
 class ClientErrors:
-    """The client's ``error_cb``: what it last said, and how often connections failed."""
+    """The client's ``error_cb``: what it last said, how often connections failed, and the
+    refusals of this client it reported (``denials``)."""
 
     __slots__ = (
         "_last_cause",
         "_lines",
+        "_on_denied_fatal",
         "_on_fatal",
         "_on_unreachable",
         "connection_errors",
+        "denials",
         "last_error",
         "last_error_at",
+        "reached",
     )
 
     def __init__(
-        self, *, on_fatal: Callable[[str], None], on_unreachable: Callable[[str], None]
+        self,
+        *,
+        on_fatal: Callable[[str], None],
+        on_unreachable: Callable[[str], None],
+        denials: Denials,
+        on_denied_fatal: Callable[[str], None],
+        reached: Callable[[], bool],
     ) -> None:
         self._on_fatal = on_fatal
         self._on_unreachable = on_unreachable
+        self._on_denied_fatal = on_denied_fatal
+        #: Whether the cluster ever answered this publisher (read when it reports).
+        self.reached = reached
+        #: Refusals of this client: reported here, confirmed by the probes.
+        self.denials = denials
         self._lines = RepeatLimit()
         self.last_error: str | None = None
         self.last_error_at: float | None = None
@@ -86,10 +102,20 @@ class ClientErrors:
                 fatal=bool(err.fatal()),
                 repeated=repeated,
             )
+        denial = self.denials.observe(err.name(), err.str())
         if err.fatal():
-            self._on_fatal(f"fatal error {err.name()}: {err.str()}")
+            reason = f"fatal error {err.name()}: {err.str()}"
+            if denial is not None and denial.kind == "authorization":
+                # A new producer would be refused the same at once: replaced later, not now.
+                self._on_denied_fatal(reason)
+            else:
+                self._on_fatal(reason)
         elif err.code() == _ALL_BROKERS_DOWN:
-            self._on_unreachable(err.name())
+            self.denials.all_brokers_down(self.reached())
+            self._on_unreachable(self.denials.reason or err.name())
+        elif denial is not None and denial.kind == "authentication":
+            # Suspected like an unreachable cluster: a failed probe confirms it.
+            self._on_unreachable(denial.summary)
 
     @property
     def cause(self) -> str | None:

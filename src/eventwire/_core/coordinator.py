@@ -18,10 +18,12 @@ from confluent_kafka import KafkaError, KafkaException
 
 from eventwire._codec import EncodedEvent
 from eventwire._config import PublisherConfig
+from eventwire._core.access import construction_hint
 from eventwire._core.breaker import CircuitBreaker
 from eventwire._core.client_log import ClientErrors, LibrdkafkaLog
 from eventwire._core.dead_letter import DeadLetterWriter
 from eventwire._core.deadlines import Deadlines
+from eventwire._core.denials import Denials, connection_of
 from eventwire._core.handle import ProducerHandle
 from eventwire._core.intake import Intake
 from eventwire._core.ordering import KeyOrdering
@@ -31,7 +33,9 @@ from eventwire._core.record import InFlight, Sink
 from eventwire._core.settlement import Settlement
 from eventwire._core.state import Lifecycle, State
 from eventwire._core.stats import Counters
+from eventwire._core.tokens import TokenSource
 from eventwire._core.transport import TransportFactory, librdkafka_transport
+from eventwire._errors import ConfigError
 from eventwire._lifecycle import track
 from eventwire._logs import log as _log
 from eventwire._messages import (
@@ -39,11 +43,14 @@ from eventwire._messages import (
     abandoned_error,
     forked_message,
 )
+from eventwire._security import OAuthBearer
 from eventwire._telemetry import Instrumentation
 
 #: How long one ``flush()`` of a closing publisher blocks: short, so the reports it served
 #: are handed over about as soon as by ``poll()``.
 _CLOSE_FLUSH_SLICE: Final = 0.01
+#: Seconds before a producer the cluster refused (CLUSTER_AUTHORIZATION_FAILED) is replaced.
+_DENIED_REPLACE_DELAY: Final = 5.0
 #: librdkafka's default queue.buffering.max.kbytes (1 GB).
 _DEFAULT_QUEUE_KBYTES: Final = 1_048_576
 _TIMED_OUT: Final = KafkaError._MSG_TIMED_OUT
@@ -66,17 +73,44 @@ class ProducerCore:
         self.lifecycle = Lifecycle()
         self.counters = Counters()
         self.handover = Handover(self._settle)
-        self.client_errors = ClientErrors(
-            on_fatal=self._request_replacement, on_unreachable=self._suspect_unreachable
-        )
         settings: dict[str, object] = dict(config._to_librdkafka())
+        self.client_errors = ClientErrors(
+            on_fatal=self._request_replacement,
+            on_unreachable=self._suspect_unreachable,
+            denials=Denials(connection_of(settings), settings, config._scrub),
+            on_denied_fatal=self._replace_later,
+            reached=lambda: self.probes.reached,
+        )
         settings["error_cb"] = self.client_errors
         settings["logger"] = LibrdkafkaLog(config._scrub)
+        #: The OAUTHBEARER token source (``security=OAuthBearer(...)``), or ``None``.
+        self.tokens = (
+            TokenSource(config.security.token_provider, config._scrub)
+            if isinstance(config.security, OAuthBearer)
+            else None
+        )
+        if self.tokens is not None:
+            settings["oauth_cb"] = self.tokens
         if telemetry is not None and telemetry.statistics_interval_ms > 0:
             settings["stats_cb"] = telemetry.on_statistics
             settings.setdefault("statistics.interval.ms", telemetry.statistics_interval_ms)
         self.max_message_bytes, self.max_queue_bytes = _size_limits(settings)
-        self.handle = ProducerHandle(transport, settings, config._scrub)
+        try:
+            self.handle = ProducerHandle(transport, settings, config._scrub)
+        except ConfigError as exc:
+            if self.tokens is not None:
+                self.tokens.close()
+                if self.tokens.last_failure is not None:
+                    # librdkafka only says no token came within 10 s: the provider's error is
+                    # the cause.
+                    raise ConfigError(
+                        f"the OAUTHBEARER token provider gave no token while the publisher was "
+                        f"built ({self.tokens.last_failure}); check the provider: {exc}"
+                    ) from None
+            hint = construction_hint(str(exc))
+            if hint is not None:  # librdkafka's words ("PEM lib") do not say what to check
+                raise ConfigError(f"{exc} ({hint})") from None
+            raise
         self.breaker = (
             CircuitBreaker(config.breaker, on_change=_log_breaker_change)
             if config.breaker is not None
@@ -85,6 +119,7 @@ class ProducerCore:
         self.ordering = KeyOrdering()
         self.probes = Probes(
             breaker=self.breaker,
+            denials=self.client_errors.denials,
             metadata=self.metadata,
             purge_queued=self._purge_queued,
             delivered=lambda: self.counters.delivered,
@@ -133,6 +168,7 @@ class ProducerCore:
             dead_letters=self.dead_letters,
             telemetry=telemetry,
             limits=(self.max_message_bytes, self.max_queue_bytes),
+            denied=self.settlement.denied_error,
         )
         #: Takes one record (see ``Intake.produce``); ``fail_unsent`` and
         #: ``refuse_open_breaker`` word and count what is refused before it is sent.
@@ -252,6 +288,8 @@ class ProducerCore:
             self.poll.stop(timeout)
         else:  # never started: nothing was produced
             self.handle.transport.close()
+            if self.tokens is not None:
+                self.tokens.close()
         self.lifecycle.move(State.CLOSED)
 
     # -- the poll thread's steps ---------------------------------------------------------------
@@ -295,7 +333,7 @@ class ProducerCore:
             self.handover.hand_over()
 
     def _replace_step(self) -> None:
-        if self.handle.replace_reason is not None:
+        if self.handle.replacement_due():
             self._replace()
 
     def _resend_step(self) -> None:
@@ -344,6 +382,8 @@ class ProducerCore:
             except Exception as exc:  # noqa: BLE001 - the purge reports must still go out
                 errors.record("shut_down", exc)
         self.handover.hand_over()
+        if self.tokens is not None:
+            self.tokens.close()
         if self._stopped_orphaned and self._on_orphan_stopped is not None:
             try:
                 self._on_orphan_stopped()
@@ -367,6 +407,11 @@ class ProducerCore:
 
     def _request_replacement(self, reason: str) -> None:
         self.handle.request_replacement(reason)
+
+    def _replace_later(self, reason: str) -> None:
+        # The cluster refused the producer (its id): a new one would be refused the same at
+        # once. It is replaced after a pause, so the publisher recovers once the ACL is given.
+        self.handle.request_replacement(reason, _DENIED_REPLACE_DELAY)
 
     def _settle(self, batch: list[InFlight]) -> None:
         self.settlement.settle(batch)

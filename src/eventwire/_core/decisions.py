@@ -31,15 +31,19 @@ from eventwire._options import RetryPolicy
 #: Seconds before a durable (spooled) event whose retries ran out is sent again.
 PARK_DELAY: Final = 1.0
 
-#: The class that decides what follows a failed attempt: a ``FailureClass``, or
-#: ``"circuit_open"`` for an event purged because the cluster never answered.
-Failure = FailureClass | Literal["circuit_open"]
+#: The class that decides what follows a failed attempt: a ``FailureClass``,
+#: ``"circuit_open"`` for an event purged because the cluster never answered, or ``"denied"``
+#: for one never sent because the cluster refuses this client (authentication or
+#: authorization): neither is retried nor dead-lettered (the dead-letter topic is on the same
+#: cluster).
+Failure = FailureClass | Literal["circuit_open", "denied"]
 #: How the caller's error is worded:
 #: ``"reported"`` from the delivery report (``override`` gives its class when the code alone
 #: says less than what happened); ``"no_partition"``: timed out before its topic had a known
 #: partition (never sent); ``"unreached"``: purged because the cluster never answered;
-#: ``"refused"``: a re-send librdkafka refused (the error exists already).
-Wording = Literal["reported", "no_partition", "unreached", "refused"]
+#: ``"denied"``: never sent because the cluster refuses this client; ``"refused"``: a
+#: re-send librdkafka refused (the error exists already).
+Wording = Literal["reported", "no_partition", "unreached", "denied", "refused"]
 Action = Literal["retry", "park", "dead_letter", "fail"]
 
 _TIMED_OUT: Final = "_MSG_TIMED_OUT"
@@ -96,6 +100,8 @@ class Situation:
         breaker_open: the breaker refuses events now.
         dead_letter: the publisher has a dead-letter policy.
         now: the current time (epoch seconds).
+        denied: the cluster refuses this client (a confirmed refusal is in force).
+        producer_wrote: the producer in use had a write acknowledged.
     """
 
     retry: RetryPolicy
@@ -107,6 +113,8 @@ class Situation:
     breaker_open: bool = False
     dead_letter: bool = False
     now: float = 0.0
+    denied: bool = False
+    producer_wrote: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +174,21 @@ def _classified(
         and not situation.reached
     ):
         # Refused like any event the breaker refuses: before retry and dead letter.
+        if situation.denied:
+            return "denied", None, "denied", None
         return "unreached", None, "circuit_open", None
     current = attempt.current_producer
+    if (
+        situation.denied
+        and code == _PURGED
+        and current
+        and not situation.producer_wrote
+        and not attempt.maybe_written
+        and not situation.closing
+    ):
+        # librdkafka purged its queue when the cluster refused the producer (its id): one that
+        # never had a write acknowledged sent nothing, and a new one is refused the same.
+        return "denied", None, "denied", None
     if code == _TIMED_OUT and attempt.unsent:
         # Timed out before it had a partition: never sent (its topic does not exist and the
         # cluster does not create it, or it has no leader).
@@ -246,6 +267,6 @@ def _next_step(
         # Like a retry: the event stays the head of its key's hold, so nothing later of that
         # key overtakes it while it waits in the spool.
         return "park", PARK_DELAY, False
-    if situation.dead_letter and failure not in ("fatal", "circuit_open"):
+    if situation.dead_letter and failure not in ("fatal", "circuit_open", "denied"):
         return "dead_letter", None, False
     return "fail", None, False

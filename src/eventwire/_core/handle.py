@@ -26,6 +26,7 @@ class ProducerHandle:
 
     __slots__ = (
         "_factory",
+        "_replace_at",
         "_retired",
         "_scrub",
         "_settings",
@@ -47,8 +48,9 @@ class ProducerHandle:
         #: Bumped at each replacement: a report of an older generation is a purge.
         self.generation = 0
         self._retired: list[tuple[Transport, float]] = []
-        #: Why the transport must be replaced (the poll thread does it next), or ``None``.
+        #: Why the transport must be replaced (the poll thread does it when due), or ``None``.
         self.replace_reason: str | None = None
+        self._replace_at = 0.0
 
     def _new(self) -> Transport:
         try:
@@ -56,10 +58,15 @@ class ProducerHandle:
         except ConfigError as exc:
             raise ConfigError(self._scrub(str(exc))) from None
 
-    def request_replacement(self, reason: str) -> None:
-        """Ask for a replacement (the first reason asked is kept)."""
+    def request_replacement(self, reason: str, delay: float = 0.0) -> None:
+        """Ask for a replacement, ``delay`` seconds from now (the first reason asked is kept)."""
         if self.replace_reason is None:
+            self._replace_at = time.monotonic() + delay
             self.replace_reason = reason
+
+    def replacement_due(self) -> bool:
+        """Whether a replacement was asked for and its time has come."""
+        return self.replace_reason is not None and time.monotonic() >= self._replace_at
 
     def replace(self) -> str | None:
         """Purge the transport in use (its records come back as failed reports), retire it,

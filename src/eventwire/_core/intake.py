@@ -25,7 +25,7 @@ from eventwire._core.record import InFlight
 from eventwire._core.settlement import log_failed
 from eventwire._core.stats import Counters
 from eventwire._core.transport import Transport
-from eventwire._errors import CircuitOpenError, PublisherClosedError, PublishError
+from eventwire._errors import PublisherClosedError, PublishError
 from eventwire._messages import (
     CLOSED_MESSAGE,
     circuit_open_error,
@@ -51,6 +51,7 @@ class Intake:
         dead_letters: DeadLetterWriter | None,
         telemetry: Instrumentation | None,
         limits: tuple[int, int],
+        denied: Callable[[EncodedEvent, str], PublishError],
     ) -> None:
         self._handle = handle
         self._ordering = ordering
@@ -63,6 +64,9 @@ class Intake:
         self._telemetry = telemetry
         #: ``message.max.bytes`` and librdkafka's whole queue, in bytes.
         self._max_message_bytes, self._max_queue_bytes = limits
+        self._denials = client_errors.denials
+        #: Words the error of an event the cluster refuses (``Settlement.denied_error``).
+        self._denied = denied
         self._orders = itertools.count()
 
     def produce(self, record: InFlight) -> None:
@@ -119,13 +123,19 @@ class Intake:
             self._telemetry.finish(record, error)
         self._counters.refused()
 
-    def refuse_open_breaker(self, encoded: EncodedEvent) -> CircuitOpenError:
-        """The error of an event the open breaker refuses (nothing was sent)."""
-        breaker = self._breaker
-        error = circuit_open_error(encoded, breaker.last_reason if breaker is not None else None)
+    def refuse_open_breaker(self, encoded: EncodedEvent) -> PublishError:
+        """The error of an event the open breaker refuses (nothing was sent): typed as the
+        refusal when the cluster refuses this client."""
+        error = self._breaker_refusal(encoded)
         if self._telemetry is not None:
             self._telemetry.rejected(encoded, error)
         return error
+
+    def _breaker_refusal(self, encoded: EncodedEvent) -> PublishError:
+        if self._denials.known is not None:
+            return self._denied(encoded, "CIRCUIT_OPEN")
+        breaker = self._breaker
+        return circuit_open_error(encoded, breaker.last_reason if breaker is not None else None)
 
     def _hand_to(self, transport: Transport, record: InFlight) -> None:
         enc = record.encoded
@@ -165,7 +175,7 @@ class Intake:
         breaker = self._breaker
         enc = record.encoded
         if breaker is not None and not breaker.allows():
-            record.refused(circuit_open_error(enc, breaker.last_reason))
+            record.refused(self._breaker_refusal(enc))
             return
         record.generation = self._handle.generation
         record.connection_errors = self._client_errors.connection_errors
@@ -182,6 +192,11 @@ class Intake:
     def refused(self, err: KafkaError, enc: EncodedEvent) -> PublishError:
         if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
             return too_large_error(enc, self._max_message_bytes, err.name(), KafkaException(err))
+        if err.code() == KafkaError._FATAL and self._denials.current is not None:
+            # The producer is dead because the cluster refused it: that is the cause.
+            error = self._denied(enc, err.name())
+            error.__cause__ = KafkaException(err)
+            return error
         return to_publish_error(
             err, topic=enc.topic, event_id=enc.event_id, attempts=0, context="produce refused"
         )

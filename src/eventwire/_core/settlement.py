@@ -10,6 +10,7 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, KafkaException
 
 from eventwire._classify import classify, still_ambiguous, to_publish_error
+from eventwire._codec import EncodedEvent
 from eventwire._config import PublisherConfig
 from eventwire._core.breaker import CircuitBreaker
 from eventwire._core.client_log import ClientErrors
@@ -22,14 +23,15 @@ from eventwire._core.probes import Probes
 from eventwire._core.record import InFlight
 from eventwire._core.state import Lifecycle
 from eventwire._core.stats import Counters
-from eventwire._errors import PublishError
+from eventwire._errors import AuthenticationError, AuthorizationError, PublishError
 from eventwire._logs import log as _log
-from eventwire._messages import not_retried_error, unreached_error
+from eventwire._messages import denied_error, not_retried_error, unreached_error
 from eventwire._telemetry import Instrumentation
 
 _TIMED_OUT: Final = KafkaError._MSG_TIMED_OUT
 #: The report of an attempt the core timed out itself (``deadlines``).
 _TIMED_OUT_REPORT: Final = KafkaError(_TIMED_OUT)
+_DENIED: Final = (AuthenticationError, AuthorizationError)
 
 
 class Settlement:
@@ -68,6 +70,8 @@ class Settlement:
         #: write after every event handed over before it, so a failure of such an event is
         #: about its partition, not the cluster (see ``decisions``).
         self._acknowledged_order = -1
+        #: The producer generation that last had a write acknowledged (-1: none yet).
+        self._wrote_generation = -1
 
     def settle(self, batch: list[InFlight]) -> None:
         """Turn delivery reports into outcomes (on the loop thread for the async publisher)."""
@@ -113,14 +117,21 @@ class Settlement:
             record.settle(error)
         self.counters.settled(ok, bad, kept, dead, given_up)
         if last_ok is not None:
-            self._acknowledged_order = max(self._acknowledged_order, last_ok.order)
-            self.probes.reached = True
-            if self.breaker is not None:
-                self.breaker.record_success()
+            self._acknowledged(last_ok)
         if batch is self.handover.gate_batch:
             self.handover.gate_batch = None
             ordering.open_gate()
         self.on_room()
+
+    def _acknowledged(self, last_ok: InFlight) -> None:
+        """A batch held acknowledged writes, ``last_ok`` the latest: the cluster answers and
+        lets this client write."""
+        self._acknowledged_order = max(self._acknowledged_order, last_ok.order)
+        self._wrote_generation = last_ok.generation
+        self.probes.reached = True
+        self.client_errors.denials.accepted()
+        if self.breaker is not None:
+            self.breaker.record_success()
 
     def _on_failure(self, record: InFlight, err: Any) -> PublishError | None:
         """Carry out what ``decisions`` says a failed attempt becomes: the error to settle
@@ -161,9 +172,15 @@ class Settlement:
 
     def _attempt(self, record: InFlight, err: Any) -> Attempt:
         refused = isinstance(err, PublishError)
+        failure: Any
+        if refused:
+            # A re-send refused because the cluster refuses this client is decided as such.
+            failure = "denied" if isinstance(err, _DENIED) else err.category
+        else:
+            failure = classify(err)
         return Attempt(
             code=(err.code or err.category) if refused else err.name(),
-            failure=err.category if refused else classify(err),
+            failure=failure,
             refused=refused,
             current_producer=record.generation == self.handle.generation,
             expired=record.expired,
@@ -190,6 +207,8 @@ class Settlement:
             breaker_open=breaker is not None and not breaker.allows(),
             dead_letter=self.dead_letters is not None,
             now=now,
+            denied=self.client_errors.denials.known is not None,
+            producer_wrote=self._wrote_generation == self.handle.generation,
         )
 
     def _error_of(self, record: InFlight, err: Any, decision: Decision) -> PublishError:
@@ -210,6 +229,9 @@ class Settlement:
                 err.name(),
             )
             error.__cause__ = KafkaException(err)
+        elif wording == "denied":
+            error = self.denied_error(enc, err.name(), record.failures)
+            error.__cause__ = KafkaException(err)
         elif wording == "no_partition":
             error = self._no_partition_error(record, err)
         else:
@@ -225,6 +247,23 @@ class Settlement:
         if decision.breaker_stopped and decision.action == "fail":
             error = not_retried_error(error, self.breaker.last_reason if self.breaker else None)
         return error
+
+    def denied_error(self, enc: EncodedEvent, code: str, attempts: int = 0) -> PublishError:
+        """The error of an event not sent because the cluster refuses this client (the
+        refusal in force; a generic one if it was dropped meanwhile)."""
+        denial = self.client_errors.denials.known
+        if denial is None:
+            return unreached_error(
+                enc, self.config.bootstrap_servers, None, self._client_error_hint(), code
+            )
+        return denied_error(
+            enc,
+            self.config.bootstrap_servers,
+            kind=denial.kind,
+            summary=denial.summary,
+            code=denial.code,
+            attempts=attempts,
+        )
 
     def _no_partition_error(self, record: InFlight, err: Any) -> PublishError:
         """The error of an event that timed out before it had a partition: never sent, no

@@ -38,9 +38,19 @@ FAKE_BOOTSTRAP: Final = "fake.invalid:9092"
 # librdkafka code used when a failure is injected by class only: one per class, typical of it.
 _DEFAULT_CODES: Final[Mapping[type[eventwire.PublishError], str]] = {
     eventwire.RetriablePublishError: "NETWORK_EXCEPTION",
-    eventwire.PermanentPublishError: "TOPIC_AUTHORIZATION_FAILED",
+    eventwire.PermanentPublishError: "INVALID_RECORD",
+    eventwire.AuthorizationError: "TOPIC_AUTHORIZATION_FAILED",
     eventwire.FatalPublishError: "_FATAL",
     eventwire.AmbiguousPublishError: "_MSG_TIMED_OUT",
+}
+#: Permanent failures the real publisher raises as a subclass: about access, not the event.
+_ACCESS_ERRORS: Final[Mapping[str, type[eventwire.PublishError]]] = {
+    "TOPIC_AUTHORIZATION_FAILED": eventwire.AuthorizationError,
+    "CLUSTER_AUTHORIZATION_FAILED": eventwire.AuthorizationError,
+    "TRANSACTIONAL_ID_AUTHORIZATION_FAILED": eventwire.AuthorizationError,
+    "SASL_AUTHENTICATION_FAILED": eventwire.AuthenticationError,
+    "_AUTHENTICATION": eventwire.AuthenticationError,
+    "_SSL": eventwire.AuthenticationError,
 }
 _CLASS_ERRORS: Final[Mapping[str, type[eventwire.PublishError]]] = {
     "retriable": eventwire.RetriablePublishError,
@@ -225,7 +235,8 @@ class _Assertions:
 
         Args:
             n: which event, counting from the next one.
-            error: ``RetriablePublishError`` (default), ``PermanentPublishError``,
+            error: ``RetriablePublishError`` (default), ``PermanentPublishError``
+                (``INVALID_RECORD``), ``AuthorizationError`` (``TOPIC_AUTHORIZATION_FAILED``),
                 ``FatalPublishError`` or ``AmbiguousPublishError``; ``None`` with a ``code``:
                 the class of that code.
             code: the librdkafka error name (e.g. ``"UNKNOWN_TOPIC_OR_PART"``); defaults to
@@ -253,7 +264,9 @@ class _Assertions:
         failure = kafka_error(code)
         category = "fatal" if failure.fatal() else CLASSIFICATION.get(code, "permanent")
         actual = _CLASS_ERRORS[category]
-        if error is not None and actual is not error:
+        if category == "permanent":
+            actual = _ACCESS_ERRORS.get(code, actual)
+        if error is not None and not issubclass(actual, error):
             raise ValueError(
                 f"{code} is classified {category} ({actual.__name__}), not {error.__name__}"
             )

@@ -1,11 +1,13 @@
 """KafkaCluster: Apache Kafka itself (KRaft mode, from its own jars) on loopback ports, for
 tests that need the reference broker: replication, leader fail-over, ISR,
-``min.insync.replicas``, broker size limits, quotas, transactions with ``read_committed``.
+``min.insync.replicas``, broker size limits, quotas, transactions with ``read_committed``,
+TLS, SASL, OAUTHBEARER and ACLs.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -18,7 +20,7 @@ from typing import Self
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._metadata import ClusterMetadata
 
-from eventwire.testing._broker import BrokerStartError, _TopicClient
+from eventwire.testing._broker import BrokerStartError
 from eventwire.testing._kafka_jars import (
     KAFKA_VERSION,
     java_executable,
@@ -38,6 +40,13 @@ from eventwire.testing._kafka_node import (
     run_formats,
     write_log_config,
 )
+from eventwire.testing._kafka_secured import SecuredCluster
+from eventwire.testing._kafka_security import (
+    CLIENT_USER,
+    SECURITY_MODES,
+    ClusterSecurity,
+    SecurityMode,
+)
 from eventwire.testing._proxy import FaultProxy
 from eventwire.testing._watchdog import unwatch_directory, watch_directory
 
@@ -47,7 +56,7 @@ _log = logging.getLogger("eventwire.testing")
 CONTROLLER_ID = 100
 
 
-class KafkaCluster(_TopicClient):
+class KafkaCluster(SecuredCluster):
     """Apache Kafka brokers in KRaft mode on free loopback ports, data in a temporary folder.
 
     The jars come from Maven Central through Maven on first use (see `KAFKA_VERSION`); Java 17
@@ -72,6 +81,14 @@ class KafkaCluster(_TopicClient):
             cluster.start_broker(leader)  # same port, same data
             cluster.wait_for_full_isr()
 
+    A secured cluster (``security=``) secures its client listener; ``client_config()`` gives
+    what a publisher needs to connect::
+
+        with KafkaCluster(brokers=1, security="SASL_SSL", authorizer=True) as cluster:
+            topic = cluster.unique_topic("orders")
+            cluster.allow("client", ["WRITE", "DESCRIBE"], topic=topic)
+            config = eventwire.PublisherConfig(**cluster.client_config("client"))
+
     Args:
         brokers: number of brokers (ids 1 to ``brokers``).
         partitions: partition count of topics created through this object, and of topics the
@@ -89,10 +106,27 @@ class KafkaCluster(_TopicClient):
             replication and the controller connect directly.
         host: IPv4 loopback address to listen on and advertise.
         startup_timeout: seconds `start` and `start_broker` wait for the brokers.
+        security: what the client listener asks of clients: ``"PLAINTEXT"`` (default);
+            ``"SSL"`` (mutual TLS: each user has a client certificate, its CN the principal,
+            its key encrypted with the user's password); ``"SASL_SSL"`` (TLS, SCRAM-SHA-512
+            and -256 users created through the Admin API); ``"SASL_PLAINTEXT"`` (PLAIN
+            users); ``"SASL_OAUTHBEARER"`` (TLS, Kafka's unsecured JWS validator, and a local
+            OIDC token endpoint for the client-credentials grant, `token_endpoint_url`). The
+            CA and certificates are made at start with ``cryptography``; the brokers'
+            certificate names ``host`` only.
+        users: user name -> password, besides ``client`` and ``admin`` (a super user), which
+            get random passwords unless given here (`users` tells them).
+        authorizer: Kafka's ``StandardAuthorizer`` with ACLs (`allow`); ``admin`` and the
+            kit's own clients are super users, anyone else needs ACLs.
+        certificate_expired: the brokers present a certificate that expired yesterday (to
+            test how a client reports it).
+        token_lifetime: seconds the OAUTHBEARER tokens of `token_provider` and of the token
+            endpoint live.
 
     Raises:
-        ValueError: a count out of range, or a property the cluster manages itself
-            (``node.id``, ``listeners``, ``log.dirs``, ...).
+        ValueError: a count out of range, a property the cluster manages itself
+            (``node.id``, ``listeners``, ``log.dirs``, ...), an unknown ``security``, or
+            ``authorizer``/``users``/``certificate_expired`` without what they need.
     """
 
     def __init__(
@@ -108,7 +142,20 @@ class KafkaCluster(_TopicClient):
         proxied: bool = False,
         host: str = "127.0.0.1",
         startup_timeout: float = 120.0,
+        security: SecurityMode = "PLAINTEXT",
+        users: Mapping[str, str] | None = None,
+        authorizer: bool = False,
+        certificate_expired: bool = False,
+        token_lifetime: float = 300.0,
     ) -> None:
+        self._security = _cluster_security(
+            security,
+            host=host,
+            users=users,
+            authorizer=authorizer,
+            certificate_expired=certificate_expired,
+            token_lifetime=token_lifetime,
+        )
         if brokers < 1:
             raise ValueError(f"brokers must be >= 1, got {brokers}")
         if partitions < 1:
@@ -256,6 +303,11 @@ class KafkaCluster(_TopicClient):
                 raise
             else:
                 break
+        try:
+            self._after_start()
+        except BaseException:
+            self.stop()
+            raise
         self.startup_seconds = time.monotonic() - started
         _log.info(
             "Apache Kafka %s: %d broker(s) ready in %.1f s (%s)",
@@ -273,6 +325,8 @@ class KafkaCluster(_TopicClient):
         an empty cluster on new ports.
         """
         self._admin = None
+        if self._security is not None:
+            self._security.stop()
         for proxy in self._proxies.values():
             proxy.stop()
         self._proxies = {}
@@ -308,7 +362,8 @@ class KafkaCluster(_TopicClient):
             f"{i}:{'paused' if n.paused else 'up' if n.running else 'down'}"
             for i, n in self._nodes.items()
         )
-        return f"<KafkaCluster {KAFKA_VERSION} {self.bootstrap_servers} {states}>"
+        mode = "" if self._security is None else f" {self._security.mode}"
+        return f"<KafkaCluster {KAFKA_VERSION}{mode} {self.bootstrap_servers} {states}>"
 
     # -- one broker --------------------------------------------------------------------------
 
@@ -474,7 +529,7 @@ class KafkaCluster(_TopicClient):
         done = self.run_tool(
             "org.apache.kafka.tools.ConfigCommand",
             "--bootstrap-server",
-            self.bootstrap_servers,
+            self._client_settings()["bootstrap.servers"],
             "--alter",
             "--add-config",
             settings,
@@ -508,6 +563,9 @@ class KafkaCluster(_TopicClient):
         self._folder = folder
         watch_directory(folder)  # removed by the watchdog if this process is killed
         self._log_config = write_log_config(folder)
+        security = self._security
+        if security is not None:
+            security.prepare(folder / "security")
         ports = free_ports(self._host, 2 * self._brokers + 1)
         combined = self._brokers == 1
         for broker_id in self.broker_ids:
@@ -519,6 +577,7 @@ class KafkaCluster(_TopicClient):
                 host=self._host,
                 client_port=ports.pop(),
                 replication_port=ports.pop(),
+                client_protocol="PLAINTEXT" if security is None else security.protocol,
             )
         if self._proxied:
             for broker_id, node in self._nodes.items():
@@ -543,6 +602,7 @@ class KafkaCluster(_TopicClient):
                 replication_factor=self._replication_factor,
                 min_insync_replicas=self._min_isr,
             ),
+            **(security.server_properties() if security is not None else {}),
             **self._server_properties,
         }
         nodes = [*([self._controller] if self._controller else []), *self._nodes.values()]
@@ -575,7 +635,7 @@ class KafkaCluster(_TopicClient):
         if self._admin is None:
             self._admin = AdminClient(
                 {
-                    "bootstrap.servers": self.bootstrap_servers,
+                    **self._client_settings(),
                     "client.id": "eventwire-kafka-cluster",
                     "reconnect.backoff.ms": 10,
                     "reconnect.backoff.max.ms": 200,
@@ -584,3 +644,51 @@ class KafkaCluster(_TopicClient):
                 }
             )
         return self._admin
+
+
+def _cluster_security(
+    mode: str,
+    *,
+    host: str,
+    users: Mapping[str, str] | None,
+    authorizer: bool,
+    certificate_expired: bool,
+    token_lifetime: float,
+) -> ClusterSecurity | None:
+    """The secured listener's settings, checked; ``None`` for a plaintext cluster."""
+    if mode not in SECURITY_MODES:
+        raise ValueError(f"security must be one of {', '.join(SECURITY_MODES)}, got {mode!r}")
+    if mode == "PLAINTEXT":
+        given = [
+            name
+            for name, value in (
+                ("users", users),
+                ("authorizer", authorizer),
+                ("certificate_expired", certificate_expired),
+            )
+            if value
+        ]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} need a secured listener: give security= (every client of "
+                "a plaintext listener is the same anonymous principal)"
+            )
+        return None
+    if certificate_expired and mode == "SASL_PLAINTEXT":
+        raise ValueError("certificate_expired needs a TLS listener (SSL, SASL_SSL, ...)")
+    if token_lifetime <= 0:
+        raise ValueError(f"token_lifetime must be > 0 seconds, got {token_lifetime}")
+    accounts = {CLIENT_USER: secrets.token_hex(12), **(users or {})}
+    for name, password in accounts.items():
+        if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ValueError(f"user names are letters, digits, '-', '_' and '.', got {name!r}")
+        if not password or '"' in password or "\\" in password:
+            raise ValueError(f"the password of {name!r} must be non-empty, without '\"' or '\\'")
+    return ClusterSecurity(
+        mode,  # type: ignore[arg-type]  # checked above
+        host=host,
+        users=accounts,
+        authorizer=authorizer,
+        certificate_expired=certificate_expired,
+        token_lifetime=token_lifetime,
+    )

@@ -97,6 +97,8 @@ class KafkaNode:
     controller_port: int = 0
     #: The port advertised to clients: a `FaultProxy`'s in front of ``client_port``, if any.
     advertised_port: int = 0
+    #: The client listener's ``security.protocol`` (`KafkaCluster`'s ``security``).
+    client_protocol: str = "PLAINTEXT"
     process: _BrokerProcess | None = None
     paused: bool = False
     properties: dict[str, str] = field(default_factory=dict)
@@ -122,6 +124,14 @@ class KafkaNode:
         """Where clients connect: the advertised address."""
         return f"{self.host}:{self.advertised_port or self.client_port}"
 
+    @property
+    def internal_address(self) -> str:
+        """Where the kit's own clients connect: the client listener if it is plaintext, else
+        the replication listener (plaintext, its principal a super user)."""
+        if self.client_protocol == "PLAINTEXT":
+            return self.client_address
+        return f"{self.host}:{self.replication_port}"
+
     def server_properties(
         self, voters: str, cluster: Mapping[str, str], own: Mapping[str, str]
     ) -> dict[str, str]:
@@ -140,7 +150,7 @@ class KafkaNode:
             "controller.quorum.voters": voters,
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": (
-                "CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT"
+                f"CLIENT:{self.client_protocol},REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT"
             ),
             "listeners": ",".join(listeners),
             "log.dirs": os.fspath(self.data_dir),
@@ -335,7 +345,7 @@ def await_serving(
                 if not _accepts(node.host, node.client_port):
                     continue
                 probes[broker_id] = AdminClient(
-                    {"bootstrap.servers": node.client_address, "client.id": "eventwire-probe"}
+                    {"bootstrap.servers": node.internal_address, "client.id": "eventwire-probe"}
                 )
             try:
                 metadata = probes[broker_id].list_topics(timeout=1.0)
@@ -344,7 +354,7 @@ def await_serving(
             if metadata.cluster_id != cluster_id:
                 raise PortTakenError(
                     f"another Kafka cluster ({metadata.cluster_id}) answers on"
-                    f" {node.client_address}"
+                    f" {node.internal_address}"
                 )
             # The first answer can only come from the node itself (the probe knows no other
             # broker yet): it serves requests, which it does once unfenced.

@@ -252,3 +252,41 @@ def test_jitter_comes_from_the_given_source() -> None:
     decision = decide(_attempt(), _situation(retry=policy), rand=lambda: 1.0)
     assert decision.delay == 0.5
     assert decide(_attempt(), _situation(retry=NO_RETRY)).action == "fail"
+
+
+# -- a cluster that refuses this client ---------------------------------------------------------
+
+
+def test_a_purge_of_a_cluster_that_refuses_this_client_is_denied_not_retried() -> None:
+    purged = _attempt(code="_PURGE_QUEUE", failure="retriable")
+    situation = _situation(purged_unreached=True, reached=False, denied=True, dead_letter=True)
+    decision = decide(purged, situation)
+    assert (decision.action, decision.failure, decision.wording) == ("fail", "denied", "denied")
+    assert not decision.counts_for_breaker
+
+
+def test_a_producer_refused_its_id_fails_its_purged_events_as_denied() -> None:
+    # CLUSTER_AUTHORIZATION_FAILED: librdkafka purges the queue of a producer that never
+    # wrote; the cluster answered (reached), so this is not the unreached purge.
+    purged = _attempt(code="_PURGE_QUEUE", failure="retriable", sent_before_connection_error=True)
+    decision = decide(purged, _situation(denied=True, dead_letter=True))
+    assert (decision.action, decision.wording, decision.replace) == ("fail", "denied", None)
+
+
+def test_a_producer_that_wrote_before_the_refusal_may_have_sent_its_purged_events() -> None:
+    purged = _attempt(code="_PURGE_QUEUE", failure="retriable", current_producer=False)
+    decision = decide(purged, _situation(denied=True, producer_wrote=True))
+    assert decision.wording == "reported"
+    assert decision.failure == "ambiguous"
+
+
+def test_a_durable_event_denied_waits_in_the_spool() -> None:
+    purged = _attempt(code="_PURGE_QUEUE", failure="retriable", durable=True)
+    decision = decide(purged, _situation(purged_unreached=True, reached=False, denied=True))
+    assert (decision.action, decision.delay) == ("park", PARK_DELAY)
+
+
+def test_a_re_send_refused_as_denied_is_neither_retried_nor_dead_lettered() -> None:
+    refused = _attempt(code="CLUSTER_AUTHORIZATION_FAILED", failure="denied", refused=True)
+    decision = decide(refused, _situation(denied=True, dead_letter=True))
+    assert (decision.action, decision.wording) == ("fail", "refused")
