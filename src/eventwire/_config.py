@@ -80,6 +80,8 @@ class _FromPreset(float):
 FROM_PRESET: Final[float] = _FromPreset("nan")
 #: The default of ``retry``: the preset's policy.
 RETRY_FROM_PRESET: Final = RetryPolicy()
+#: The fields whose change gives the values the preset gave again (``with_overrides``).
+_PRESET_INPUTS: Final = frozenset({"preset", "transactional_id", "transaction_timeout"})
 _SENTINELS: Final[Mapping[str, object]] = MappingProxyType(
     {
         "delivery_timeout": FROM_PRESET,
@@ -182,6 +184,17 @@ class PublisherConfig:
             full, publishing waits for room.
         spool_full_timeout: seconds a publish waits for room in a full spool before it fails
             with ``SpoolFullError`` (the event is then not accepted; nothing is dropped).
+        transactional_id: librdkafka ``transactional.id``: the publisher publishes only in
+            Kafka transactions (``publisher.transaction()``, docs/transactions.md). One live
+            producer per id: a second instance with the same id fences the first. Not with
+            a spool, a dead-letter policy or a retry policy (the transaction is the unit that
+            fails and is run again); the preset's retry becomes ``RetryPolicy.never()``.
+        transaction_timeout: seconds a transaction may stay open before the transaction
+            coordinator aborts it (``transaction.timeout.ms``; at most the broker's
+            ``transaction.max.timeout.ms``, 900 s by default). It also bounds commit and
+            abort, and how long a producer that died mid-transaction holds back
+            ``read_committed`` consumers of its partitions when no new instance takes over.
+            ``delivery_timeout`` must not exceed it; the preset's is lowered to it.
 
     Raises:
         ConfigError: a field is invalid or contradicts another; the message names the field
@@ -214,6 +227,8 @@ class PublisherConfig:
     spool_path: str | os.PathLike[str] | None = None
     spool_max_events: int = 1_000_000
     spool_full_timeout: float = 30.0
+    transactional_id: str | None = None
+    transaction_timeout: float = 60.0
 
     #: The fields whose values came from the preset (``with_overrides`` of another preset
     #: gives them the new preset's values).
@@ -229,6 +244,59 @@ class PublisherConfig:
         self._check_overrides()
         self._check_policies()
         self._check_spool()
+        self._check_transactions()  # after the policies: it lowers the preset's bounds
+
+    def _check_transactions(self) -> None:
+        _check_seconds("transaction_timeout", self.transaction_timeout)
+        if not 1 <= self.transaction_timeout <= _MAX_MESSAGE_TIMEOUT_MS / 1000:
+            raise ConfigError(
+                f"transaction_timeout must be from 1 to {_MAX_MESSAGE_TIMEOUT_MS / 1000:g} "
+                f"seconds (librdkafka transaction.timeout.ms), got {self.transaction_timeout!r}"
+            )
+        tid = self.transactional_id
+        if tid is None:
+            return
+        if not isinstance(tid, str) or not tid.strip():
+            raise ConfigError(f"transactional_id must be a non-empty str or None, got {tid!r}")
+        # Inside a transaction the transaction is the unit that fails and is run again: an
+        # event is never re-sent, parked or dead-lettered on its own (docs/transactions.md).
+        if self.spool_path is not None:
+            raise ConfigError(
+                "spool_path is refused with a transactional_id: the spool re-sends its events "
+                "on the next start, outside the transaction they belonged to; for events that "
+                "must survive the process, write them with the database transaction "
+                "(transactional outbox)"
+            )
+        if self.dead_letter is not None:
+            raise ConfigError(
+                "dead_letter is refused with a transactional_id: an event that fails makes its "
+                "transaction abort, and a dead-letter record written in that transaction would "
+                "be aborted with it; catch TransactionAbortedError and run the transaction again"
+            )
+        if "retry" in self._from_preset:
+            object.__setattr__(self, "retry", RetryPolicy.never())
+        elif self.retry.attempts > 1:
+            raise ConfigError(
+                f"retry={self.retry!r} is refused with a transactional_id: an event that fails "
+                "in a transaction cannot be re-sent into it (librdkafka requires an abort); "
+                "give RetryPolicy.never() or leave retry unset, and run the whole transaction "
+                "again on TransactionAbortedError"
+            )
+        limit = self.transaction_timeout
+        if "delivery_timeout" in self._from_preset:
+            object.__setattr__(self, "delivery_timeout", min(self.delivery_timeout, limit))
+            if self._message_timeout_ms() <= self._linger_ms():
+                raise ConfigError(
+                    f"transaction_timeout ({limit:g} s) bounds delivery_timeout, which must be "
+                    f"greater than the linger time ({self._linger_ms():g} ms)"
+                )
+        elif self.delivery_timeout > limit:
+            raise ConfigError(
+                f"delivery_timeout ({self.delivery_timeout:g} s) must not exceed "
+                f"transaction_timeout ({limit:g} s) with a transactional_id: librdkafka's "
+                "message.timeout.ms must be <= transaction.timeout.ms (lower delivery_timeout "
+                "or raise transaction_timeout)"
+            )
 
     def _check_spool(self) -> None:
         path = self.spool_path
@@ -314,6 +382,9 @@ class PublisherConfig:
             settings["sasl.password"] = revealed(self.sasl_password)
         if self.ssl_ca_location is not None:
             settings["ssl.ca.location"] = self.ssl_ca_location
+        if self.transactional_id is not None:
+            settings["transactional.id"] = self.transactional_id
+            settings["transaction.timeout.ms"] = int(self.transaction_timeout * 1000)
         settings.update(PRESETS[self.preset])
         if self.linger_ms is not None:
             settings["linger.ms"] = self.linger_ms
@@ -420,7 +491,7 @@ class PublisherConfig:
                 f"PublisherConfig has no field {', '.join(unknown)}; fields are "
                 f"{', '.join(sorted(names))}"
             )
-        if "preset" in changes:  # values the old preset gave follow the new one
+        if changes.keys() & _PRESET_INPUTS:  # values the preset gave follow the new inputs
             for name in self._from_preset - changes.keys():
                 changes[name] = _SENTINELS[name]
         return dataclasses.replace(self, **changes)
