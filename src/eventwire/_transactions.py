@@ -223,6 +223,8 @@ class TransactionalProducer:
         """``begin_transaction`` (local) for the claimed ``ledger``."""
         with self._cond:
             self._raise_if_failed()
+            if self._closing:  # a close began while transactions were initialised
+                raise PublisherClosedError(CLOSED_MESSAGE)
             try:
                 self._transport().begin_transaction()
             except KafkaException as exc:

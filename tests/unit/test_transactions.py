@@ -52,6 +52,8 @@ def test_a_transactional_config_renders_the_id_and_the_timeout_and_librdkafka_ac
     assert settings["transactional.id"] == "orders-1"
     assert settings["transaction.timeout.ms"] == 30_000
     assert settings["message.timeout.ms"] == 30_000  # the preset's 120 s, lowered to it
+    assert settings["linger.ms"] == 0  # the caller waits for its events: no lingering
+    assert make(linger_ms=20)._to_librdkafka()["linger.ms"] == 20
     assert (settings["enable.idempotence"], settings["acks"]) == (True, "all")
     Producer(settings).flush(0)
     assert "transactional.id" not in make(transactional_id=None)._to_librdkafka()
