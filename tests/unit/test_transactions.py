@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
@@ -173,6 +174,26 @@ def test_a_committed_transaction_is_published_whole_and_an_aborted_one_not_at_al
         receipt = later.publish(order(5))
     assert receipt.offset > aborted.receipts[0].offset  # offsets go on, as on a broker
     publisher.assert_published(order(1), order(2), payment(3), order(5))
+
+
+def test_published_shows_the_events_given_in_a_transaction_as_given() -> None:
+    @eventwire.event(topic="orders", key="order_id", type="tx.placed", version=1)
+    class Placed(msgspec.Struct, frozen=True, kw_only=True):
+        order_id: str
+
+    # Another class with the same type and version (another module of the process): the
+    # fake shows what the transaction published, not a decode by the other class.
+    with pytest.warns(eventwire.EventDefinitionWarning):
+
+        @eventwire.event(topic="orders", key="order_id", type="tx.placed", version=1)
+        class Other(msgspec.Struct, frozen=True, kw_only=True):
+            order_id: int
+
+    publisher = fake()
+    with publisher.transaction() as tx:
+        tx.publish(Placed(order_id="a"))
+        tx.publish_many([Placed(order_id="b")])
+    publisher.assert_published(Placed(order_id="a"), Placed(order_id="b"))
 
 
 def _publish_then_fail(tx: eventwire.transactions.Transaction) -> None:

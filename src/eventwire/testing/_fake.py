@@ -418,6 +418,12 @@ class AsyncFakePublisher(_Assertions, eventwire.AsyncPublisher):
         self._keep(events, [_receipt_id(outcome) for outcome in outcomes])
         return outcomes
 
+    def transaction(self) -> eventwire.transactions.AsyncTransaction:
+        """As ``AsyncPublisher.transaction`` (a ``transactional_id`` in the config), on the
+        in-memory cluster: ``published()`` shows what committed, never what aborted."""
+        super().transaction()  # the base's check: a ConfigError without a transactional_id
+        return _AsyncFakeTransaction(self)
+
     async def accept(
         self,
         event: Any,
@@ -487,6 +493,12 @@ class FakePublisher(_Assertions, eventwire.Publisher):
         self._keep(events, [_receipt_id(outcome) for outcome in outcomes])
         return outcomes
 
+    def transaction(self) -> eventwire.transactions.Transaction:
+        """As ``Publisher.transaction`` (a ``transactional_id`` in the config), on the
+        in-memory cluster: ``published()`` shows what committed, never what aborted."""
+        super().transaction()  # the base's check: a ConfigError without a transactional_id
+        return _FakeTransaction(self)
+
     def accept(
         self,
         event: Any,
@@ -508,6 +520,71 @@ class FakePublisher(_Assertions, eventwire.Publisher):
         results = super().accept_many(events, topic=topic)
         self._keep(events, [getattr(result, "event_id", None) for result in results])
         return results
+
+
+class _AsyncFakeTransaction(eventwire.transactions.AsyncTransaction):
+    """An ``AsyncTransaction`` that remembers the events given, as the fake's ``publish``
+    does (``published()`` shows them as given)."""
+
+    __slots__ = ("_fake",)
+
+    def __init__(self, fake: AsyncFakePublisher) -> None:
+        super().__init__(fake)
+        self._fake = fake
+
+    async def publish(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> eventwire.DeliveryReceipt:
+        """As ``AsyncTransaction.publish``, in memory."""
+        receipt = await super().publish(event, topic=topic, key=key, headers=headers)
+        self._fake._keep([event], [receipt.event_id])
+        return receipt
+
+    async def publish_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[eventwire.DeliveryReceipt]:
+        """As ``AsyncTransaction.publish_many``, in memory."""
+        events = _as_sequence(events)
+        receipts = await super().publish_many(events, topic=topic)
+        self._fake._keep(events, [receipt.event_id for receipt in receipts])
+        return receipts
+
+
+class _FakeTransaction(eventwire.transactions.Transaction):
+    """A ``Transaction`` that remembers the events given (see ``_AsyncFakeTransaction``)."""
+
+    __slots__ = ("_fake",)
+
+    def __init__(self, fake: FakePublisher) -> None:
+        super().__init__(fake)
+        self._fake = fake
+
+    def publish(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> eventwire.DeliveryReceipt:
+        """As ``Transaction.publish``, in memory."""
+        receipt = super().publish(event, topic=topic, key=key, headers=headers)
+        self._fake._keep([event], [receipt.event_id])
+        return receipt
+
+    def publish_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[eventwire.DeliveryReceipt]:
+        """As ``Transaction.publish_many``, in memory."""
+        events = _as_sequence(events)
+        receipts = super().publish_many(events, topic=topic)
+        self._fake._keep(events, [receipt.event_id for receipt in receipts])
+        return receipts
 
 
 def _as_sequence(events: Iterable[Any]) -> Any:
