@@ -419,8 +419,11 @@ class AsyncTransaction:
     ) -> DeliveryReceipt:
         """Publish one event in the transaction and wait until it is written.
 
-        Arguments are those of ``AsyncPublisher.publish``. The receipt says where it was
-        written; ``read_committed`` consumers see it once the transaction commits.
+        Arguments are those of ``AsyncPublisher.publish``; ``event`` may also be an
+        ``eventwire.codec.EncodedEvent`` (encoded earlier by ``EventCodec``, e.g. a record the
+        transactional outbox stored), produced as it is (no ``topic``, ``key`` or
+        ``headers`` then). The receipt says where it was written; ``read_committed``
+        consumers see it once the transaction commits.
 
         Raises:
             EventValidationError, PublishError: as ``AsyncPublisher.publish``; the
@@ -450,7 +453,7 @@ class AsyncTransaction:
         """Publish events in the transaction, in order, and wait until every one is written.
 
         Every event is validated and encoded first: an invalid one raises before any is
-        produced.
+        produced. ``EncodedEvent`` items are produced as they are (see ``publish``).
 
         Returns:
             Every event's receipt, in input order.

@@ -358,7 +358,7 @@ def test_a_killed_producers_transaction_is_aborted_by_its_next_instance(
     with eventwire.Publisher(config) as successor, successor.transaction() as tx:
         tx.publish(order(99))
     took = time.monotonic() - started
-    assert took < 30, f"the next instance took {took:.1f} s"
+    assert took < 20, f"the next instance took {took:.1f} s"  # its timeout is 60 s
     assert _ids(kafka_broker, topic) == [tx.receipts[0].event_id]
     stable, high = _stable_offsets(kafka_broker, topic)
     assert stable == high  # nothing held back any more: the open transaction was aborted
@@ -386,7 +386,7 @@ def test_a_killed_producers_transaction_is_aborted_when_it_times_out(
         stable, high = _stable_offsets(kafka_broker, topic)
         if stable == high:
             break
-        assert time.monotonic() - killed < 60, f"still held back: {stable} < {high}"
+        assert time.monotonic() - killed < timeout + 20, f"still held back: {stable} < {high}"
         time.sleep(0.2)
     waited = time.monotonic() - killed
     assert sum(high) == 20 + sum(1 for p in high if p)  # the records and an abort marker each

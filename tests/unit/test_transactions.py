@@ -19,6 +19,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 import eventwire
 from eventwire import ConfigError, PublisherConfig, RetryPolicy
+from eventwire.codec import EventCodec
 from eventwire.testing import AsyncFakePublisher, FakePublisher, MemoryBroker
 from eventwire.transactions import (
     AmbiguousTransactionError,
@@ -194,6 +195,31 @@ def test_published_shows_the_events_given_in_a_transaction_as_given() -> None:
         tx.publish(Placed(order_id="a"))
         tx.publish_many([Placed(order_id="b")])
     publisher.assert_published(Placed(order_id="a"), Placed(order_id="b"))
+
+
+def test_an_encoded_event_is_published_as_it_is() -> None:
+    publisher = fake(topic_prefix="staging.")
+    codec = EventCodec(
+        encoding="json", validate=True, source="/outbox", resolve_topic=lambda t: "stored." + t
+    )
+    stored = codec.encode(order(1), key="k-1", headers={"tenant": "acme"})
+    with publisher.transaction() as tx:
+        first = tx.publish(stored)
+        [second] = tx.publish_many([codec.encode(order(2))])
+    assert (first.topic, first.event_id) == ("stored.orders", stored.event_id)  # not remapped
+    assert second.topic == "stored.orders"
+    [record, _] = publisher.published()
+    assert (record.key, record.value, record.header("tenant")) == (b"k-1", stored.value, b"acme")
+    assert record.event == order(1)
+    refused = publisher.transaction()
+    with pytest.raises(TransactionAbortedError), refused:
+        _publish_with_a_key(refused, stored)
+    assert len(publisher.published()) == 2
+
+
+def _publish_with_a_key(tx: eventwire.transactions.Transaction, stored: Any) -> None:
+    with pytest.raises(ValueError, match="as it was encoded: give no topic, key or headers"):
+        tx.publish(stored, key="other")
 
 
 def _publish_then_fail(tx: eventwire.transactions.Transaction) -> None:

@@ -121,9 +121,17 @@ def _encode(
     key: str | bytes | None,
     headers: UserHeaders | None,
 ) -> EncodedEvent:
-    """``publish``'s codec and breaker, for an event in the transaction."""
+    """``publish``'s codec and breaker, for an event in the transaction; an ``EncodedEvent``
+    (a record encoded earlier, e.g. by the transactional outbox) goes as it is."""
     pub._check_open()
-    encoded = pub._codec.encode(event, topic, key, headers)
+    if isinstance(event, EncodedEvent):
+        if topic is not None or key is not None or headers is not None:
+            raise ValueError(
+                "an EncodedEvent is published as it was encoded: give no topic, key or headers"
+            )
+        encoded = event
+    else:
+        encoded = pub._codec.encode(event, topic, key, headers)
     breaker = pub._core.breaker
     if breaker is not None and not breaker.allows():
         raise pub._core.refuse_open_breaker(encoded)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import msgspec
 
 import eventwire
-from eventwire.codec import UserHeaders, key_bytes
+from eventwire.codec import EncodedEvent, UserHeaders, key_bytes
 from eventwire.inspect import CLASSIFICATION, declared_events
 from eventwire.testing._broker import first_header
 from eventwire.testing._memory import MemoryBroker, StoredRecord, kafka_error
@@ -542,7 +542,7 @@ class _AsyncFakeTransaction(eventwire.transactions.AsyncTransaction):
     ) -> eventwire.DeliveryReceipt:
         """As ``AsyncTransaction.publish``, in memory."""
         receipt = await super().publish(event, topic=topic, key=key, headers=headers)
-        self._fake._keep([event], [receipt.event_id])
+        self._fake._keep(*_given([event], [receipt]))
         return receipt
 
     async def publish_many(
@@ -551,7 +551,7 @@ class _AsyncFakeTransaction(eventwire.transactions.AsyncTransaction):
         """As ``AsyncTransaction.publish_many``, in memory."""
         events = _as_sequence(events)
         receipts = await super().publish_many(events, topic=topic)
-        self._fake._keep(events, [receipt.event_id for receipt in receipts])
+        self._fake._keep(*_given(events, receipts))
         return receipts
 
 
@@ -574,7 +574,7 @@ class _FakeTransaction(eventwire.transactions.Transaction):
     ) -> eventwire.DeliveryReceipt:
         """As ``Transaction.publish``, in memory."""
         receipt = super().publish(event, topic=topic, key=key, headers=headers)
-        self._fake._keep([event], [receipt.event_id])
+        self._fake._keep(*_given([event], [receipt]))
         return receipt
 
     def publish_many(
@@ -583,8 +583,21 @@ class _FakeTransaction(eventwire.transactions.Transaction):
         """As ``Transaction.publish_many``, in memory."""
         events = _as_sequence(events)
         receipts = super().publish_many(events, topic=topic)
-        self._fake._keep(events, [receipt.event_id for receipt in receipts])
+        self._fake._keep(*_given(events, receipts))
         return receipts
+
+
+def _given(
+    events: Iterable[Any], receipts: Sequence[eventwire.DeliveryReceipt]
+) -> tuple[list[Any], list[str]]:
+    """The events a transaction was given, with their ids; an ``EncodedEvent`` is not the
+    event (``published()`` decodes its bytes by its type instead)."""
+    kept = [
+        (event, receipt.event_id)
+        for event, receipt in zip(events, receipts, strict=True)
+        if not isinstance(event, EncodedEvent)
+    ]
+    return [event for event, _ in kept], [event_id for _, event_id in kept]
 
 
 def _as_sequence(events: Iterable[Any]) -> Any:
