@@ -210,7 +210,7 @@ def test_an_encoded_event_is_published_as_it_is() -> None:
     assert second.topic == "stored.orders"
     [record, _] = publisher.published()
     assert (record.key, record.value, record.header("tenant")) == (b"k-1", stored.value, b"acme")
-    assert record.event == order(1)
+    assert record.event_type == "order.placed"
     refused = publisher.transaction()
     with pytest.raises(TransactionAbortedError), refused:
         _publish_with_a_key(refused, stored)
