@@ -1,12 +1,11 @@
-"""Kafka transactions: the transactional producer's state, and the ledger of one transaction.
+"""The transactional producer's state: initialised once, then one transaction at a time.
 
 A transactional publisher (``PublisherConfig(transactional_id=...)``) publishes only inside
 ``publisher.transaction()``. ``TransactionalProducer`` is the state of its producer: initialised by
 the first transaction (``init_transactions`` fences older producers with the same id and
 aborts what they left open), then one transaction at a time: begin, its records, commit or
 abort. A fatal error (a newer producer fenced this one, most often) is latched: from then
-on the publisher publishes nothing. ``Ledger`` is one transaction: its receipts in publish
-order, its first failure, and the drain its end waits on until every record is settled.
+on the publisher publishes nothing. Each transaction is a ``Ledger`` (``ledger``).
 
 Inside a transaction the transaction is the unit that fails. The core fails a record at once
 (``decisions``: never re-sent, parked or dead-lettered, and the producer is never replaced);
@@ -23,7 +22,7 @@ import enum
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from confluent_kafka import KafkaException
 
@@ -39,12 +38,10 @@ from eventwire._errors import (
 )
 from eventwire._logs import log as _log
 from eventwire._messages import CLOSED_MESSAGE
-from eventwire._outcome import DeliveryReceipt
 
 if TYPE_CHECKING:
     from eventwire._core.coordinator import ProducerCore
-    from eventwire._core.record import InFlight, Sink
-    from eventwire._errors import PublishError
+    from eventwire._transactions.ledger import Ledger
 
 #: Longest one commit, abort or init call blocks before it is called again (librdkafka
 #: resumes the operation): a close waits at most this long for one in progress.
@@ -69,83 +66,6 @@ class Phase(enum.Enum):
     OPEN = "open"
     ENDING = "ending"
     FAILED = "failed"
-
-
-class Drain(Protocol):
-    """What the end of a transaction waits on: held once per record it produced (and once
-    by the transaction itself), released as each is settled. The twins' batch sinks."""
-
-    @property
-    def waitable(self) -> Any:
-        """What the driver waits on until every hold is released."""
-
-    def hold(self, count: int) -> None: ...
-
-    def release(self, count: int = 1) -> None: ...
-
-
-class Ledger:
-    """One transaction: receipts in publish order, its first failure, and its drain.
-
-    ``state`` is ``"open"``, ``"ending"`` (its end began: nothing more is published),
-    ``"committed"``, ``"aborted"`` or ``"unknown"`` (the commit was not confirmed).
-    """
-
-    __slots__ = ("_lock", "closed_by_close", "drain", "failure", "receipts", "state")
-
-    def __init__(self, drain: Drain) -> None:
-        self.drain = drain
-        self.receipts: list[DeliveryReceipt | None] = []
-        #: The first error of the transaction (an event's, or a call's): it cannot commit.
-        self.failure: BaseException | None = None
-        self.state = "open"
-        #: A close aborted it while it was open.
-        self.closed_by_close = False
-        self._lock = threading.Lock()
-
-    def sink(self, inner: Sink, count: int) -> TransactionSink:
-        """The sink of ``count`` records (slots ``0 .. count - 1``) of one call: each outcome
-        is noted here, then goes to ``inner``."""
-        with self._lock:  # sync callers may publish from several threads
-            base = len(self.receipts)
-            self.receipts.extend([None] * count)
-        return TransactionSink(self, inner, base)
-
-    def doom(self, error: BaseException) -> None:
-        """Note a failure: the transaction cannot commit (the first one is kept)."""
-        if self.failure is None:
-            self.failure = error
-
-    def check_open(self) -> None:
-        """Raise unless events may still be published in this transaction."""
-        if self.state != "open":
-            raise TransactionStateError(
-                f"this transaction has ended ({self.state}); start another with "
-                "publisher.transaction() (nothing was sent)"
-            )
-
-
-class TransactionSink:
-    """The sink of one call's records in a transaction: each outcome is noted in the ledger
-    (a receipt in its place, a failure dooms it), then goes to the caller's sink."""
-
-    __slots__ = ("_base", "_inner", "_ledger")
-
-    def __init__(self, ledger: Ledger, inner: Sink, base: int) -> None:
-        self._ledger = ledger
-        self._inner = inner
-        self._base = base
-
-    def settle(self, record: InFlight, outcome: DeliveryReceipt | PublishError) -> None:
-        ledger = self._ledger
-        if isinstance(outcome, DeliveryReceipt):
-            ledger.receipts[self._base + record.slot] = outcome
-        else:
-            ledger.doom(outcome)
-        try:
-            self._inner.settle(record, outcome)
-        finally:
-            ledger.drain.release()
 
 
 class TransactionalProducer:
