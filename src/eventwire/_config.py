@@ -287,7 +287,7 @@ class PublisherConfig:
         limit = self.transaction_timeout
         if "delivery_timeout" in self._from_preset:
             object.__setattr__(self, "delivery_timeout", min(self.delivery_timeout, limit))
-            if self._message_timeout_ms() <= self._linger_ms():
+            if int(self.delivery_timeout * 1000) <= self._linger_ms():
                 raise ConfigError(
                     f"transaction_timeout ({limit:g} s) bounds delivery_timeout, which must be "
                     f"greater than the linger time ({self._linger_ms():g} ms)"
@@ -295,9 +295,9 @@ class PublisherConfig:
         elif self.delivery_timeout > limit:
             raise ConfigError(
                 f"delivery_timeout ({self.delivery_timeout:g} s) must not exceed "
-                f"transaction_timeout ({limit:g} s) with a transactional_id: librdkafka's "
-                "message.timeout.ms must be <= transaction.timeout.ms (lower delivery_timeout "
-                "or raise transaction_timeout)"
+                f"transaction_timeout ({limit:g} s) with a transactional_id: an event not "
+                "acknowledged before its transaction times out cannot commit with it "
+                "(lower delivery_timeout or raise transaction_timeout)"
             )
 
     def _check_spool(self) -> None:
@@ -661,9 +661,16 @@ class PublisherConfig:
         # The core times attempts out itself at delivery_timeout, failing everything queued
         # at once so that order per key holds (_core.deadlines); librdkafka's own per-message
         # timeout is only a backstop, 10 % (at least 1 s) later.
+        # A transactional producer's backstop is capped at transaction.timeout.ms, as
+        # librdkafka requires (delivery_timeout <= transaction_timeout keeps it after the
+        # core's deadline): inside a transaction order per key is not at stake, since any
+        # failed record aborts the whole transaction.
         timeout = self.delivery_timeout
         backstop = timeout + max(_BACKSTOP_MIN, timeout * _BACKSTOP_FRACTION)
-        return min(int(backstop * 1000), _MAX_MESSAGE_TIMEOUT_MS)
+        cap = _MAX_MESSAGE_TIMEOUT_MS
+        if self.transactional_id is not None:
+            cap = int(self.transaction_timeout * 1000)
+        return min(int(backstop * 1000), cap)
 
     def _linger_ms(self) -> float:
         if self.linger_ms is not None:

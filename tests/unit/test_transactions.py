@@ -82,6 +82,21 @@ def test_explicit_bounds_within_the_transaction_are_kept() -> None:
 
 
 @pytest.mark.parametrize(
+    ("delivery", "transaction", "message_timeout_ms"),
+    [(20.0, 40.0, 22_000), (39.5, 40.0, 40_000), (40.0, 40.0, 40_000), (5.0, 5.5, 5_500)],
+)
+def test_the_librdkafka_backstop_stays_within_the_transaction_timeout(
+    delivery: float, transaction: float, message_timeout_ms: int
+) -> None:
+    # librdkafka refuses a transactional producer whose message.timeout.ms exceeds
+    # transaction.timeout.ms; the backstop after the core's deadline is capped at it.
+    settings = make(delivery_timeout=delivery, transaction_timeout=transaction)._to_librdkafka()
+    assert settings["message.timeout.ms"] == message_timeout_ms
+    assert settings["transaction.timeout.ms"] == int(transaction * 1000)
+    Producer(settings).flush(0)
+
+
+@pytest.mark.parametrize(
     ("changes", "message"),
     [
         (
@@ -108,8 +123,8 @@ def test_explicit_bounds_within_the_transaction_are_kept() -> None:
         (
             {"delivery_timeout": 120.0},
             "delivery_timeout (120 s) must not exceed transaction_timeout (60 s) with a "
-            "transactional_id: librdkafka's message.timeout.ms must be <= "
-            "transaction.timeout.ms (lower delivery_timeout or raise transaction_timeout)",
+            "transactional_id: an event not acknowledged before its transaction times out "
+            "cannot commit with it (lower delivery_timeout or raise transaction_timeout)",
         ),
         ({"transactional_id": ""}, "transactional_id must be a non-empty str or None, got ''"),
         ({"transactional_id": 7}, "transactional_id must be a non-empty str or None, got 7"),
