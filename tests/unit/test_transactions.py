@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 import eventwire
 from eventwire import ConfigError, PublisherConfig, RetryPolicy
 from eventwire.codec import EventCodec
-from eventwire.testing import AsyncFakePublisher, FakePublisher, MemoryBroker
+from eventwire.testing import AsyncFakePublisher, FakePublisher, MemoryBroker, capture_logs
 from eventwire.transactions import (
     AmbiguousTransactionError,
     FatalTransactionError,
@@ -541,3 +541,34 @@ def test_an_unreachable_cluster_at_init_is_retried_within_the_timeout() -> None:
     assert _published_in(publisher, order(1)).committed
     assert script.calls[:4] == ["init_transactions"] * 3 + ["begin_transaction"]
     publisher.close()
+
+
+# -- the core's delivery deadline inside a transaction ------------------------------------------
+
+
+async def test_an_event_past_its_deadline_aborts_the_transaction_and_keeps_the_producer() -> None:
+    # The core times attempts out at delivery_timeout and, for an event still in flight,
+    # replaces the producer (_core.deadlines). A transactional producer is never swapped
+    # mid-transaction (a new one would need init_transactions, fencing nothing but itself, and
+    # the open transaction would be neither committed nor aborted): the event fails when
+    # librdkafka's backstop (capped at transaction.timeout.ms) reports it, the transaction is
+    # aborted, and the same producer runs the next one.
+    broker = MemoryBroker(partitions=1)
+    config = make(delivery_timeout=0.5, transaction_timeout=1.0)
+    with capture_logs() as logs:
+        async with eventwire.AsyncPublisher(config, transport=broker.transport) as publisher:
+            broker.set_delay(60.0)  # the broker holds the record: in flight, never answered
+            tx = publisher.transaction()
+            with pytest.raises(eventwire.PublishError, match="timed out") as failed:
+                async with tx:
+                    await tx.publish(order(1))
+            assert not tx.committed
+            assert failed.value.attempts == 1
+            broker.set_delay(0.0)
+            async with publisher.transaction() as later:
+                await later.publish(order(2))
+            assert later.committed
+    assert [msgspec.json.decode(r.value)["order_id"] for r in broker.records] == [order(2).order_id]
+    events = [log["event"] for log in logs]
+    assert "eventwire.producer_recreated" not in events
+    assert events.count("eventwire.transaction_aborted") == 1

@@ -328,8 +328,10 @@ class ProducerCore:
             transport.purge(True, False, True)
             transport.poll(0)
         if any(record.pending for record in expired):
-            # In flight: the broker holds it. Only a new producer lets go of it (purged too).
-            handle.request_replacement("a message timed out (idempotence state in doubt)")
+            # In flight: the broker holds it. Only a new producer lets go of it (purged too);
+            # never a transactional one mid-transaction: the record fails at librdkafka's
+            # backstop (capped at transaction.timeout.ms) and its transaction aborts.
+            self._request_replacement("a message timed out (idempotence state in doubt)")
         if self.handover.reports:
             self.handover.hand_over()
 
@@ -408,7 +410,8 @@ class ProducerCore:
 
     def _request_replacement(self, reason: str) -> None:
         # A transactional producer is never replaced: after a fatal error (fenced, mostly) a
-        # new one would fence its successor; its transaction fails instead (_transactions).
+        # new one would fence its successor, and mid-transaction a new one could neither
+        # commit nor abort the open transaction; the transaction fails instead.
         if self.config.transactional_id is None:
             self.handle.request_replacement(reason)
 
