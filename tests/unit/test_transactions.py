@@ -305,6 +305,29 @@ def test_an_invalid_event_in_a_batch_sends_nothing_and_dooms_the_transaction() -
     assert publisher.published() == []
 
 
+async def test_hostile_call_arguments_in_a_transaction_are_that_events_validation_error() -> None:
+    # The codec is the one boundary for hostile input (a header name with a lone surrogate
+    # crashed confluent-kafka in produce()): inside a transaction too, it is that event's
+    # EventValidationError, nothing is produced, and the transaction aborts.
+    publisher = async_fake()
+    tx = publisher.transaction()
+
+    async def publish_hostile() -> None:
+        await tx.publish(order(1))
+        with pytest.raises(eventwire.EventValidationError) as caught:
+            await tx.publish(order(2), headers={"h\udc80": b"v"})
+        assert caught.value.path == "headers"
+        with pytest.raises(eventwire.EventValidationError) as caught:
+            await tx.publish(order(3), key="k\ud800")
+        assert caught.value.path == "key"
+
+    with pytest.raises(TransactionAbortedError, match="EventValidationError"):
+        async with tx:
+            await publish_hostile()
+    assert len(tx.receipts) == 1
+    assert publisher.published() == []
+
+
 def test_outside_a_transaction_a_transactional_publisher_refuses_events() -> None:
     publisher = fake()
     message = (
