@@ -281,7 +281,7 @@ def test_a_failed_event_dooms_the_transaction_even_when_the_block_caught_it() ->
         publish_three(tx)
     [failure] = caught
     assert aborted.value.__cause__ is failure
-    assert aborted.value.code == "TOPIC_AUTHORIZATION_FAILED"
+    assert aborted.value.code == "INVALID_RECORD"  # the fakes' PermanentPublishError
     assert aborted.value.transactional_id == "orders-1"
     assert str(aborted.value) == (
         "transaction of 'orders-1' aborted: a call in it failed (PermanentPublishError: "
