@@ -439,6 +439,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = Path(__file__).with_name("PROFILE.md")
     if profile.exists():
         text = text.rstrip("\n") + "\n\n" + profile.read_text(encoding="utf-8")
+    # The transactions benchmark runs apart, on Apache Kafka (benchmarks/transactions.py): its
+    # latest figures travel with every report too.
+    transactions = Path(__file__).with_name("TRANSACTIONS.md")
+    if transactions.exists():
+        text = text.rstrip("\n") + "\n\n" + transactions.read_text(encoding="utf-8")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     args.json.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")

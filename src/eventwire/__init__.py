@@ -7,13 +7,15 @@ Public submodules: ``eventwire.codec`` (the encoder publishers use: ``EventCodec
 ``EncodedEvent``), ``eventwire.inspect`` (what a declared event is: ``spec_of``,
 ``is_event``, ``EventSpec``; the failure ``CLASSIFICATION`` table), ``eventwire.transport``
 (the seam under the publishers), ``eventwire.security`` (``PublisherConfig(security=...)``:
-TLS, SASL and OAUTHBEARER settings) and ``eventwire.testing``.
+TLS, SASL and OAUTHBEARER settings), ``eventwire.transactions`` (Kafka transactions: the
+transaction scopes and their errors) and ``eventwire.testing``.
 """
 
 # The public submodules come with the package: `import eventwire` is enough to use them.
 from eventwire import codec as codec
 from eventwire import inspect as inspect
 from eventwire import security as security
+from eventwire import transactions as transactions
 from eventwire import transport as transport
 from eventwire._async_publisher import AsyncPublisher
 from eventwire._config import PublisherConfig

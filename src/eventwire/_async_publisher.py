@@ -21,11 +21,13 @@ from eventwire._config import PublisherConfig
 from eventwire._core.record import InFlight
 from eventwire._core.transport import TransportFactory
 from eventwire._durable.relay import Callback, run_callbacks
-from eventwire._errors import EventwireError, PublishError
+from eventwire._errors import EventwireError, PublishError, TransactionStateError
 from eventwire._events import event_batch
+from eventwire._logs import log as _log
 from eventwire._messages import OTHER_LOOP_MESSAGE
 from eventwire._outcome import Accepted, CloseReport, DeliveryReceipt, PublishOutcome
 from eventwire._publisher import PublisherBase, check_call_timeout
+from eventwire._transactions import Ledger
 
 _T = TypeVar("_T")
 
@@ -270,6 +272,23 @@ class AsyncPublisher(PublisherBase):
         report: CloseReport = await self._run(flows.close(self, timeout))
         return report
 
+    def transaction(self) -> AsyncTransaction:
+        """A Kafka transaction: ``async with publisher.transaction() as tx:``.
+
+        The events published with ``tx.publish``/``tx.publish_many`` (and the consumer
+        offsets given to ``tx.send_offsets``) become visible to ``read_committed`` consumers
+        together when the block exits cleanly, or not at all: an exception in the block, or
+        a failure of any call on ``tx``, aborts the transaction. See docs/transactions.md.
+
+        One transaction at a time per publisher; ``publish()`` and ``publish_many()`` of a
+        transactional publisher raise ``TransactionStateError``.
+
+        Raises:
+            ConfigError: the publisher has no ``transactional_id``.
+        """
+        self._need_transactions()
+        return AsyncTransaction(self)
+
     def _commit_waiter(self) -> tuple[Callback, Any]:
         loop = self._loop or self._bind()
         commit: asyncio.Future[None] = loop.create_future()
@@ -328,6 +347,172 @@ class AsyncPublisher(PublisherBase):
             await asyncio.wait_for(room.wait(), seconds)
         except TimeoutError:
             return
+
+
+class AsyncTransaction:
+    """One Kafka transaction of an ``AsyncPublisher`` (``publisher.transaction()``).
+
+    Entering begins it (the publisher's first transaction initialises transactions first:
+    that fences older producers with the same ``transactional_id``). A clean exit waits until
+    every event is written, then commits: after it, ``receipts`` holds every event's receipt
+    in publish order and ``committed`` is true. An exception in the block aborts it and goes
+    on; a failed call inside (even one the block caught) aborts it too, and the exit raises
+    ``TransactionAbortedError``. Cancelling the exit does not stop the commit or abort under
+    way: it completes in the background.
+
+    Raises (on exit):
+        TransactionAbortedError: it was aborted; nothing of it is visible; run it again.
+        ProducerFencedError: a newer producer with the same ``transactional_id`` took over;
+            nothing of this transaction is visible, and the publisher publishes nothing more.
+        AmbiguousTransactionError: the commit was not confirmed within
+            ``transaction_timeout``; the publisher publishes nothing more.
+        FatalTransactionError: the producer failed otherwise; nothing of this transaction is
+            visible, and the publisher publishes nothing more.
+    """
+
+    __slots__ = ("_ledger", "_publisher")
+
+    def __init__(self, publisher: AsyncPublisher) -> None:
+        self._publisher = publisher
+        self._ledger: Ledger | None = None
+
+    async def __aenter__(self) -> Self:
+        """Begin the transaction.
+
+        Raises:
+            TransactionStateError: a transaction of this publisher is open already, or this
+                one was entered before.
+            TransactionAbortedError: transactions could not be initialised in time.
+            FatalTransactionError: the producer failed (e.g. fenced).
+            PublisherClosedError: the publisher was closed.
+        """
+        if self._ledger is not None:
+            raise TransactionStateError("a transaction is entered once; call transaction() again")
+        pub = self._publisher
+        ledger = Ledger(_Batch(0, pub._bind().create_future()))
+        await pub._run(flows.begin_transaction(pub, ledger))
+        self._ledger = ledger
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        pub = self._publisher
+        ending = asyncio.ensure_future(pub._run(flows.end_transaction(pub, self._open(), exc)))
+        try:
+            await asyncio.shield(ending)
+        except asyncio.CancelledError:
+            if not ending.done():
+                ending.add_done_callback(_retrieve)
+            raise
+
+    async def publish(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> DeliveryReceipt:
+        """Publish one event in the transaction and wait until it is written.
+
+        Arguments are those of ``AsyncPublisher.publish``; ``event`` may also be an
+        ``eventwire.codec.EncodedEvent`` (encoded earlier by ``EventCodec``, e.g. a record the
+        transactional outbox stored), produced as it is (no ``topic``, ``key`` or
+        ``headers`` then). The receipt says where it was written; ``read_committed``
+        consumers see it once the transaction commits.
+
+        Raises:
+            EventValidationError, PublishError: as ``AsyncPublisher.publish``; the
+                transaction then cannot commit (its exit aborts it).
+            TransactionStateError: the transaction has ended.
+        """
+        pub = self._publisher
+        future: asyncio.Future[DeliveryReceipt] = pub._bind().create_future()
+        try:
+            receipt: DeliveryReceipt = await pub._run(
+                flows.publish_in_transaction(
+                    pub,
+                    self._open(),
+                    event,
+                    (topic, key, headers),
+                    sink=_FutureSink(future),
+                    waitable=future,
+                )
+            )
+            return receipt
+        finally:
+            del future  # the error raised holds this frame: no cycle through it
+
+    async def publish_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[DeliveryReceipt]:
+        """Publish events in the transaction, in order, and wait until every one is written.
+
+        Every event is validated and encoded first: an invalid one raises before any is
+        produced. ``EncodedEvent`` items are produced as they are (see ``publish``).
+
+        Returns:
+            Every event's receipt, in input order.
+
+        Raises:
+            EventValidationError, PublishError: the first error, in input order, once every
+                event produced is settled; the transaction then cannot commit.
+            TransactionStateError: the transaction has ended.
+        """
+        pub = self._publisher
+        ledger = self._open()
+        events = event_batch(events, "publish_many")
+        batch = _Batch(len(events), pub._bind().create_future())
+        receipts: list[DeliveryReceipt] = await pub._run(
+            flows.publish_many_in_transaction(pub, ledger, events, topic, batch)
+        )
+        return receipts
+
+    async def send_offsets(self, consumer: Any, offsets: Iterable[Any]) -> None:
+        """Commit a consumer's offsets with the transaction (consume-transform-produce).
+
+        Args:
+            consumer: the ``confluent_kafka.Consumer`` the input was read with (its
+                ``consumer_group_metadata()`` is sent).
+            offsets: ``confluent_kafka.TopicPartition`` entries with the next offset to read
+                (the last processed offset + 1), e.g. ``consumer.position(assignment)``.
+
+        Raises:
+            TransactionAbortedError: the offsets were refused; the transaction cannot
+                commit.
+            FatalTransactionError: the producer failed (e.g. fenced).
+            TransactionStateError: the transaction has ended.
+        """
+        pub = self._publisher
+        await pub._run(flows.send_offsets(pub, self._open(), consumer, offsets))
+
+    @property
+    def receipts(self) -> tuple[DeliveryReceipt, ...]:
+        """The receipts of the events written so far, in publish order (after a commit:
+        every event's)."""
+        ledger = self._ledger
+        return () if ledger is None else tuple(r for r in ledger.receipts if r is not None)
+
+    @property
+    def committed(self) -> bool:
+        """Whether the transaction committed."""
+        return self._ledger is not None and self._ledger.state == "committed"
+
+    def _open(self) -> Ledger:
+        ledger = self._ledger
+        if ledger is None:
+            raise TransactionStateError("use the transaction as `async with`: it has not begun")
+        return ledger
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    """The end of a transaction whose caller was cancelled: its error is logged, not lost."""
+    if not task.cancelled() and task.exception() is not None:
+        _log.warning("eventwire.transaction_end_failed", reason=str(task.exception()))
 
 
 class _FutureSink:

@@ -20,9 +20,13 @@ from eventwire._errors import (
     AuthorizationError,
     FailureClass,
     FatalPublishError,
+    FatalTransactionError,
     PermanentPublishError,
+    ProducerFencedError,
     PublishError,
     RetriablePublishError,
+    TransactionAbortedError,
+    TransactionError,
 )
 
 _CLASS_ERRORS: Final[Mapping[FailureClass, type[PublishError]]] = MappingProxyType(
@@ -218,4 +222,55 @@ def still_ambiguous(error: PublishError) -> PublishError:
         code=error.code,
     )
     exc.__cause__ = error.__cause__
+    return exc
+
+
+#: Codes that say a newer producer with the same ``transactional.id`` took over: librdkafka's
+#: own (fatal) one, and the broker's answers to the old epoch.
+_FENCED_CODES: Final = frozenset(
+    code
+    for code in (
+        getattr(KafkaError, name, None)
+        for name in ("_FENCED", "PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH")
+    )
+    if isinstance(code, int)
+)
+
+
+def is_fenced(error: Any) -> bool:
+    """Whether a ``KafkaError`` says this producer was fenced by a newer one."""
+    return error.code() in _FENCED_CODES
+
+
+def to_transaction_error(error: Any, *, transactional_id: str, doing: str) -> TransactionError:
+    """Map the ``KafkaError`` of a transactional call (``doing``: what was being done) to
+    the matching ``TransactionError`` (cause attached): fenced, fatal, else aborted (the
+    caller aborts first)."""
+    name, detail = error.name(), error.str()
+    exc: TransactionError
+    if is_fenced(error):
+        exc = ProducerFencedError(
+            f"transactional producer {transactional_id!r} was fenced while {doing}: a newer "
+            f"producer with the same transactional_id took over ({name}: {detail}). This "
+            "publisher publishes nothing more and nothing of its open transaction becomes "
+            "visible; close it. Run one live publisher per transactional_id",
+            transactional_id=transactional_id,
+            code=name,
+        )
+    elif error.fatal():
+        exc = FatalTransactionError(
+            f"transactional producer {transactional_id!r} failed while {doing} ({name}: "
+            f"{detail}): it is unusable and nothing of its open transaction becomes visible; "
+            "close this publisher and build a new one",
+            transactional_id=transactional_id,
+            code=name,
+        )
+    else:
+        exc = TransactionAbortedError(
+            f"transaction of {transactional_id!r} aborted: {doing} failed ({name}: {detail});"
+            " nothing of it is visible: run it again",
+            transactional_id=transactional_id,
+            code=name,
+        )
+    exc.__cause__ = KafkaException(error)
     return exc

@@ -41,6 +41,11 @@ from eventwire._security_settings import (
     revealed,
 )
 from eventwire._topics import prefix_problem, topic_problem
+from eventwire._transaction_settings import (
+    check_transaction_fields,
+    transaction_settings,
+    transactional_bounds,
+)
 
 Preset: TypeAlias = Literal["durable", "throughput", "low_latency"]
 Encoding: TypeAlias = Literal["json", "msgpack"]
@@ -80,6 +85,8 @@ class _FromPreset(float):
 FROM_PRESET: Final[float] = _FromPreset("nan")
 #: The default of ``retry``: the preset's policy.
 RETRY_FROM_PRESET: Final = RetryPolicy()
+#: The fields whose change gives the values the preset gave again (``with_overrides``).
+_PRESET_INPUTS: Final = frozenset({"preset", "transactional_id", "transaction_timeout"})
 _SENTINELS: Final[Mapping[str, object]] = MappingProxyType(
     {
         "delivery_timeout": FROM_PRESET,
@@ -182,6 +189,12 @@ class PublisherConfig:
             full, publishing waits for room.
         spool_full_timeout: seconds a publish waits for room in a full spool before it fails
             with ``SpoolFullError`` (the event is then not accepted; nothing is dropped).
+        transactional_id: librdkafka ``transactional.id``: the publisher publishes only in
+            Kafka transactions (``publisher.transaction()``); a second instance with the same
+            id fences the first. Refuses a spool, a dead-letter policy and a retry policy.
+        transaction_timeout: seconds a transaction may stay open before Kafka aborts it
+            (``transaction.timeout.ms``); it also bounds commit and abort, and
+            ``delivery_timeout`` (the preset's is lowered to it). docs/transactions.md.
 
     Raises:
         ConfigError: a field is invalid or contradicts another; the message names the field
@@ -214,6 +227,8 @@ class PublisherConfig:
     spool_path: str | os.PathLike[str] | None = None
     spool_max_events: int = 1_000_000
     spool_full_timeout: float = 30.0
+    transactional_id: str | None = None
+    transaction_timeout: float = 60.0
 
     #: The fields whose values came from the preset (``with_overrides`` of another preset
     #: gives them the new preset's values).
@@ -229,6 +244,25 @@ class PublisherConfig:
         self._check_overrides()
         self._check_policies()
         self._check_spool()
+        self._check_transactions()  # after the policies: it lowers the preset's bounds
+
+    def _check_transactions(self) -> None:
+        maximum = _MAX_MESSAGE_TIMEOUT_MS / 1000
+        check_transaction_fields(self.transactional_id, self.transaction_timeout, maximum)
+        if self.transactional_id is None:
+            return
+        retry, delivery_timeout = transactional_bounds(
+            transaction_timeout=self.transaction_timeout,
+            spool_path=self.spool_path,
+            dead_letter=self.dead_letter,
+            retry=self.retry,
+            retry_from_preset="retry" in self._from_preset,
+            delivery_timeout=self.delivery_timeout,
+            delivery_from_preset="delivery_timeout" in self._from_preset,
+            linger_ms=self._linger_ms(),
+        )
+        object.__setattr__(self, "retry", retry)
+        object.__setattr__(self, "delivery_timeout", delivery_timeout)
 
     def _check_spool(self) -> None:
         path = self.spool_path
@@ -314,9 +348,13 @@ class PublisherConfig:
             settings["sasl.password"] = revealed(self.sasl_password)
         if self.ssl_ca_location is not None:
             settings["ssl.ca.location"] = self.ssl_ca_location
+        if self.transactional_id is not None:
+            settings.update(transaction_settings(self.transactional_id, self.transaction_timeout))
         settings.update(PRESETS[self.preset])
         if self.linger_ms is not None:
             settings["linger.ms"] = self.linger_ms
+        elif self.transactional_id is not None:
+            settings["linger.ms"] = 0  # see _linger_ms
         if self.compression is not None:
             settings["compression.type"] = self.compression
         settings.update(self.librdkafka_overrides)
@@ -420,7 +458,7 @@ class PublisherConfig:
                 f"PublisherConfig has no field {', '.join(unknown)}; fields are "
                 f"{', '.join(sorted(names))}"
             )
-        if "preset" in changes:  # values the old preset gave follow the new one
+        if changes.keys() & _PRESET_INPUTS:  # values the preset gave follow the new inputs
             for name in self._from_preset - changes.keys():
                 changes[name] = _SENTINELS[name]
         return dataclasses.replace(self, **changes)
@@ -586,13 +624,20 @@ class PublisherConfig:
         # The core times attempts out itself at delivery_timeout, failing everything queued
         # at once so that order per key holds (_core.deadlines); librdkafka's own per-message
         # timeout is only a backstop, 10 % (at least 1 s) later.
+        # Capped at transaction.timeout.ms for a transactional producer, as librdkafka
+        # requires (in a transaction any failed record aborts it: order is not at stake).
         timeout = self.delivery_timeout
         backstop = timeout + max(_BACKSTOP_MIN, timeout * _BACKSTOP_FRACTION)
-        return min(int(backstop * 1000), _MAX_MESSAGE_TIMEOUT_MS)
+        cap = _MAX_MESSAGE_TIMEOUT_MS
+        if self.transactional_id is not None:
+            cap = int(self.transaction_timeout * 1000)
+        return min(int(backstop * 1000), cap)
 
     def _linger_ms(self) -> float:
         if self.linger_ms is not None:
             return self.linger_ms
+        if self.transactional_id is not None:
+            return 0.0  # its caller waits for its events: lingering only delays the commit
         return float(PRESETS[self.preset]["linger.ms"])
 
 

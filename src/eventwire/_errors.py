@@ -176,3 +176,50 @@ class SpoolFullError(RetriablePublishError):
 class SpoolError(EventwireError):
     """The spool file cannot be used: not an eventwire spool, a newer schema, corrupt, or
     held by another process. Raised when the publisher starts, never mid-run."""
+
+
+class TransactionError(EventwireError):
+    """A Kafka transaction did not commit; the subclass says what became of it and whether
+    the publisher can run the next one.
+
+    Attributes:
+        transactional_id: the publisher's ``transactional_id``.
+        code: the librdkafka error name (e.g. ``_FENCED``, ``MSG_SIZE_TOO_LARGE``), or
+            ``None`` when no Kafka error caused it.
+
+    What caused it (a ``KafkaException``, the ``PublishError`` of an event, the body's
+    exception) is ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, transactional_id: str, code: str | None = None) -> None:
+        self.transactional_id = transactional_id
+        self.code = code
+        super().__init__(message)
+
+
+class TransactionAbortedError(TransactionError):
+    """The transaction was aborted (or could not begin): nothing of it is visible to
+    ``read_committed`` consumers. The publisher goes on: run the transaction again."""
+
+
+class FatalTransactionError(TransactionError):
+    """The transactional producer is unusable (a librdkafka fatal error): this publisher
+    publishes nothing more. Close it and build a new one; its first transaction fences this
+    producer, and Kafka aborts what it left open."""
+
+
+class ProducerFencedError(FatalTransactionError):
+    """A newer producer with the same ``transactional_id`` took over, so this one stops.
+    Nothing of its open transaction becomes visible."""
+
+
+class AmbiguousTransactionError(FatalTransactionError):
+    """The commit was not confirmed in time: the transaction coordinator committed or aborted
+    the transaction, and this producer cannot tell which. Consumers de-duplicate on
+    ``ce_id`` if the unit is run again."""
+
+
+class TransactionStateError(EventwireError, RuntimeError):
+    """A call that the publisher's transactional state does not allow (nothing was sent):
+    ``publish()`` outside a transaction on a transactional publisher, a second transaction
+    while one is open, or a transaction used after it ended."""

@@ -79,9 +79,8 @@ OWNED_KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "stats_cb": "eventwire consumes librdkafka statistics (metrics)",
         "throttle_cb": "eventwire consumes throttle events (metrics)",
         "logger": "eventwire routes librdkafka logs itself",
-        "transactional.id": (
-            "the publisher is not transactional (idempotence already de-duplicates retries)"
-        ),
+        "transactional.id": "use the transactional_id field",
+        "transaction.timeout.ms": "use the transaction_timeout field (seconds)",
         "default.topic.config": "give topic-level librdkafka settings as plain keys",
     }
 )

@@ -25,11 +25,24 @@ CLOSED_MESSAGE: Final = "publisher is closed; create a new one"
 SPOOL_NEEDED_MESSAGE: Final = (
     "accept() needs a durable spool: PublisherConfig(spool_path=...); use publish() without one"
 )
+TRANSACTIONS_NEED_ID_MESSAGE: Final = (
+    "transaction() needs a transactional publisher: PublisherConfig(transactional_id=...)"
+)
 #: Futures of one loop cannot be settled on another: a publisher serves the loop it met first.
 OTHER_LOOP_MESSAGE: Final = (
     "AsyncPublisher called from another event loop than the one it was first used on; "
     "create one publisher per event loop (nothing was sent)"
 )
+
+
+def outside_transaction_message(transactional_id: str) -> str:
+    """Why a transactional publisher refuses ``publish()`` outside ``transaction()``."""
+    return (
+        f"publisher is transactional (transactional_id={transactional_id!r}): publish inside "
+        "`with publisher.transaction() as tx:` with tx.publish()/tx.publish_many(); "
+        "librdkafka puts every record of a transactional producer in the open transaction, "
+        "so an event published beside one would commit or abort with it (nothing was sent)"
+    )
 
 
 def forked_message(pid: int) -> str:

@@ -24,12 +24,17 @@ from eventwire._core.state import State
 from eventwire._core.transport import TransportFactory, librdkafka_transport
 from eventwire._durable.relay import Callback, Relay
 from eventwire._durable.sqlite import SqliteStore
-from eventwire._errors import ConfigError, PublisherClosedError
+from eventwire._errors import ConfigError, PublisherClosedError, TransactionStateError
 from eventwire._health import HealthStatus, Stats
 from eventwire._logs import log as _log
-from eventwire._messages import SPOOL_NEEDED_MESSAGE
+from eventwire._messages import (
+    SPOOL_NEEDED_MESSAGE,
+    TRANSACTIONS_NEED_ID_MESSAGE,
+    outside_transaction_message,
+)
 from eventwire._outcome import CloseReport, PublishOutcome
 from eventwire._telemetry import instrumentation_for
+from eventwire._transactions import TransactionalProducer
 
 # Events given up at close get no line each: the close's line names this many of them.
 _LOGGED_IDS = 5
@@ -85,6 +90,10 @@ class PublisherBase:
                 store.close()
             self._core.stop_polling(1.0)
             raise
+        #: The transactional producer's state (``None`` without a ``transactional_id``).
+        self._transactions = (
+            TransactionalProducer(self._core) if config.transactional_id is not None else None
+        )
         if telemetry is not None:
             # A function of the core and the spool, not a method: the telemetry lives as long
             # as the core, and must not keep the publisher alive (an orphan is never dropped).
@@ -161,6 +170,15 @@ class PublisherBase:
         self._check_open()
         self._core.produce(record)
 
+    def _need_transactions(self) -> None:
+        if self._transactions is None:
+            raise ConfigError(TRANSACTIONS_NEED_ID_MESSAGE)
+
+    def _refuse_outside_transaction(self) -> None:
+        transactions = self._transactions
+        if transactions is not None:
+            raise TransactionStateError(outside_transaction_message(transactions.transactional_id))
+
     def _need_spool(self) -> Relay:
         if self._relay is None:
             raise ConfigError(SPOOL_NEEDED_MESSAGE)
@@ -209,6 +227,9 @@ class PublisherBase:
             reasons.append(f"circuit breaker is {stats.breaker_state}")
         if self._relay is not None and self._relay.failure is not None:
             reasons.append(f"spool failed ({self._relay.failure}): events are refused")
+        transactions = self._transactions
+        if transactions is not None and transactions.failure is not None:
+            reasons.append(f"transactional producer failed ({transactions.failure.code})")
         last_error = core.client_errors.last_error
         return HealthStatus(
             ready=not reasons,
@@ -237,6 +258,8 @@ class PublisherBase:
     ) -> EncodedEvent:
         """Codec, then breaker (with a spool, an open breaker spools)."""
         self._check_open()
+        if self._transactions is not None:
+            self._refuse_outside_transaction()
         encoded = self._codec.encode(event, topic, key, headers)
         breaker = self._core.breaker
         if breaker is not None and self._relay is None and not breaker.allows():
@@ -245,6 +268,7 @@ class PublisherBase:
 
     def _batch_encoder(self) -> Callable[[Any, str | None], EncodedEvent]:
         """``encode(event, topic)`` for a batch: codec, then breaker."""
+        self._refuse_outside_transaction()
         encode = self._codec.encode
         core = self._core
         breaker = core.breaker

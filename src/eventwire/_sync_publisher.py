@@ -18,10 +18,11 @@ from eventwire._config import PublisherConfig
 from eventwire._core.record import InFlight
 from eventwire._core.transport import TransportFactory
 from eventwire._durable.relay import Callback
-from eventwire._errors import EventwireError, PublishError
+from eventwire._errors import EventwireError, PublishError, TransactionStateError
 from eventwire._events import event_batch
 from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome, SyncAccepted
 from eventwire._publisher import PublisherBase, check_call_timeout
+from eventwire._transactions import Ledger
 
 _T = TypeVar("_T")
 
@@ -152,6 +153,17 @@ class Publisher(PublisherBase):
         report: CloseReport = self._run(flows.close(self, timeout))
         return report
 
+    def transaction(self) -> Transaction:
+        """A Kafka transaction: ``with publisher.transaction() as tx:``; the sync twin of
+        ``AsyncPublisher.transaction`` (same rules and errors). One transaction at a time
+        per publisher; its ``tx`` may be used from several threads.
+
+        Raises:
+            ConfigError: the publisher has no ``transactional_id``.
+        """
+        self._need_transactions()
+        return Transaction(self)
+
     def _commit_waiter(self) -> tuple[Callback, Any]:
         commit = _Commit()
         return commit, commit
@@ -175,6 +187,92 @@ class Publisher(PublisherBase):
         if isinstance(op, flows.Blocking):
             return op.call(*op.args)
         return None  # Breathe: nothing else runs on this thread meanwhile
+
+
+class Transaction:
+    """One Kafka transaction of a ``Publisher``: the sync twin of ``AsyncTransaction``
+    (``with`` instead of ``async with``; same methods, outcomes and errors)."""
+
+    __slots__ = ("_ledger", "_publisher")
+
+    def __init__(self, publisher: Publisher) -> None:
+        self._publisher = publisher
+        self._ledger: Ledger | None = None
+
+    def __enter__(self) -> Self:
+        """Begin the transaction (raises as ``AsyncTransaction.__aenter__``)."""
+        if self._ledger is not None:
+            raise TransactionStateError("a transaction is entered once; call transaction() again")
+        pub = self._publisher
+        ledger = Ledger(_Batch(0))
+        pub._run(flows.begin_transaction(pub, ledger))
+        self._ledger = ledger
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        pub = self._publisher
+        pub._run(flows.end_transaction(pub, self._open(), exc))
+
+    def publish(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> DeliveryReceipt:
+        """Publish one event in the transaction and block until it is written (as
+        ``AsyncTransaction.publish``)."""
+        pub = self._publisher
+        sink = _EventSink()
+        receipt: DeliveryReceipt = pub._run(
+            flows.publish_in_transaction(
+                pub, self._open(), event, (topic, key, headers), sink=sink, waitable=sink
+            )
+        )
+        return receipt
+
+    def publish_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[DeliveryReceipt]:
+        """Publish events in the transaction, in order, and block until every one is written
+        (as ``AsyncTransaction.publish_many``)."""
+        pub = self._publisher
+        ledger = self._open()
+        events = event_batch(events, "publish_many")
+        receipts: list[DeliveryReceipt] = pub._run(
+            flows.publish_many_in_transaction(pub, ledger, events, topic, _Batch(len(events)))
+        )
+        return receipts
+
+    def send_offsets(self, consumer: Any, offsets: Iterable[Any]) -> None:
+        """Commit a consumer's offsets with the transaction (as
+        ``AsyncTransaction.send_offsets``)."""
+        pub = self._publisher
+        pub._run(flows.send_offsets(pub, self._open(), consumer, offsets))
+
+    @property
+    def receipts(self) -> tuple[DeliveryReceipt, ...]:
+        """The receipts of the events written so far, in publish order (after a commit:
+        every event's)."""
+        ledger = self._ledger
+        return () if ledger is None else tuple(r for r in ledger.receipts if r is not None)
+
+    @property
+    def committed(self) -> bool:
+        """Whether the transaction committed."""
+        return self._ledger is not None and self._ledger.state == "committed"
+
+    def _open(self) -> Ledger:
+        ledger = self._ledger
+        if ledger is None:
+            raise TransactionStateError("use the transaction as `with`: it has not begun")
+        return ledger
 
 
 class _EventSink:

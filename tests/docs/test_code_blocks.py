@@ -592,6 +592,74 @@ def test_security_in_code(secured_kafka: KafkaCluster, monkeypatch: pytest.Monke
     _delivered(secured_kafka, namespace, "ord-3")
 
 
+# -- transactions.md (Apache Kafka: Tansu shows aborted records to read_committed consumers) ----
+
+
+def test_transactions_async(kafka_broker: KafkaCluster) -> None:
+    prefix = f"docs{uuid.uuid4().hex[:8]}."
+    kafka_broker.create_topics([prefix + "orders", prefix + "payments"], 3)
+    block = the_block("transactions-async")
+    printed = run_code(
+        block.text,
+        {"__name__": "transactions_async"},
+        replace={
+            '"localhost:9092"': repr(kafka_broker.bootstrap_servers),
+            'transactional_id="checkout-1",': (
+                f"transactional_id={prefix + 'checkout'!r}, topic_prefix={prefix!r},"
+            ),
+        },
+    )
+    assert printed == expected_output(block)
+    [placed] = kafka_broker.consume(prefix + "orders")  # read_committed: not ord-2
+    [paid] = kafka_broker.consume(prefix + "payments")
+    assert (placed.key, paid.key) == (b"ord-1", b"ord-1")
+
+
+@eventwire.event(topic="docs.enriched", key="order_id", type="docs.order.enriched", version=1)
+class EnrichedOrder(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: str
+    source_offset: int
+
+
+def test_transactions_consume_transform_produce(kafka_broker: KafkaCluster) -> None:
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    source = kafka_broker.unique_topic("docs-incoming", 1)
+    output = kafka_broker.unique_topic("docs-enriched", 3)
+    group = f"docs-enricher-{uuid.uuid4().hex[:8]}"
+    plain = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    for n in range(25):
+        plain.produce(source, key=f"ord-{n}".encode(), value=b"{}")
+    assert plain.flush(30) == 0
+
+    def enrich(message: Any) -> EnrichedOrder:
+        return EnrichedOrder(order_id=message.key().decode(), source_offset=message.offset())
+
+    run_code(
+        the_block("transactions-consume-transform-produce").text,
+        {"__name__": "transactions_ctp", "enrich": enrich},
+        replace={
+            '"localhost:9092"': repr(kafka_broker.bootstrap_servers),
+            '"order-enricher"': repr(group),
+            '"incoming-orders"': repr(source),
+            'transactional_id="enricher-1")': (
+                f"transactional_id={group!r}, topic_map={{'docs.enriched': {output!r}}})"
+            ),
+            "timeout=2.0": "timeout=10.0",  # the first call waits for the group's assignment
+        },
+    )
+    records = kafka_broker.consume(output)
+    assert sorted(msgspec.json.decode(r.value or b"")["source_offset"] for r in records) == list(
+        range(25)
+    )
+    check = Consumer({"bootstrap.servers": kafka_broker.bootstrap_servers, "group.id": group})
+    try:
+        [committed] = check.committed([TopicPartition(source, 0)], timeout=10)
+    finally:
+        check.close()
+    assert committed.offset == 25  # committed with the transactions
+
+
 RUNNERS: dict[str, Callable[..., None]] = {
     "standalone": test_standalone_block,
     "readme-example": test_readme_example,
@@ -611,4 +679,6 @@ RUNNERS: dict[str, Callable[..., None]] = {
     "security-properties": test_security_from_a_properties_file,
     "security-environment": test_security_from_the_environment,
     "security-in-code": test_security_in_code,
+    "transactions-async": test_transactions_async,
+    "transactions-consume-transform-produce": test_transactions_consume_transform_produce,
 }

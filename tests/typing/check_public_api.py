@@ -150,3 +150,22 @@ async def accept_through_the_protocols(
         assert_type(handle.wait_delivered(), eventwire.DeliveryReceipt)
         many = sync_publisher.accept_many([event])
         assert_type(many, list[eventwire.SyncAccepted | eventwire.EventwireError])
+
+
+async def transaction_api(config: eventwire.PublisherConfig, event: OrderPlaced) -> None:
+    from eventwire.transactions import AsyncTransaction, ProducerFencedError, Transaction
+
+    transactional = config.with_overrides(transactional_id="orders-writer-1")
+    async with eventwire.AsyncPublisher(transactional) as publisher:
+        try:
+            async with publisher.transaction() as tx:
+                assert_type(tx, AsyncTransaction)
+                assert_type(await tx.publish(event), eventwire.DeliveryReceipt)
+                assert_type(await tx.publish_many([event]), list[eventwire.DeliveryReceipt])
+        except ProducerFencedError as fenced:
+            assert_type(fenced.transactional_id, str)
+        assert_type(tx.receipts, tuple[eventwire.DeliveryReceipt, ...])
+        assert_type(tx.committed, bool)
+    with eventwire.Publisher(transactional) as sync_publisher, sync_publisher.transaction() as stx:
+        assert_type(stx, Transaction)
+        assert_type(stx.publish(event), eventwire.DeliveryReceipt)

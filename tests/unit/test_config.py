@@ -520,10 +520,8 @@ OWNED = [
     ("stats_cb", "eventwire consumes librdkafka statistics (metrics)"),
     ("throttle_cb", "eventwire consumes throttle events (metrics)"),
     ("logger", "eventwire routes librdkafka logs itself"),
-    (
-        "transactional.id",
-        "the publisher is not transactional (idempotence already de-duplicates retries)",
-    ),
+    ("transactional.id", "use the transactional_id field"),
+    ("transaction.timeout.ms", "use the transaction_timeout field (seconds)"),
     ("message.timeout.ms", "use the delivery_timeout field (seconds)"),
     ("delivery.timeout.ms", "use the delivery_timeout field (seconds)"),
     ("linger.ms", "use the linger_ms field"),

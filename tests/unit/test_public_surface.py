@@ -7,6 +7,7 @@ import types
 import eventwire
 import eventwire.inspect
 import eventwire.testing
+import eventwire.transactions
 
 
 def _isort_style(name: str) -> tuple[int, str]:
@@ -31,11 +32,18 @@ def test_all_lists_every_public_name() -> None:
     assert public == set(eventwire.__all__)
 
 
-def test_the_surface_is_about_thirty_names_and_four_public_submodules() -> None:
-    # Plumbing (the codec, introspection, the transport seam) and the security settings live
-    # in public submodules; errors stay at the top (one tree users catch from one place).
+def test_the_surface_is_about_thirty_names_and_five_public_submodules() -> None:
+    # Plumbing (the codec, introspection, the transport seam), the security settings and the
+    # transactions' scopes and errors live in public submodules; the other errors stay at the
+    # top (one tree users catch from one place).
     assert len(eventwire.__all__) <= 36
-    for module in (eventwire.codec, eventwire.inspect, eventwire.transport, eventwire.security):
+    for module in (
+        eventwire.codec,
+        eventwire.inspect,
+        eventwire.transport,
+        eventwire.security,
+        eventwire.transactions,
+    ):
         assert list(module.__all__) == sorted(module.__all__, key=_isort_style)
         assert all(hasattr(module, name) for name in module.__all__)
     for moved in ("CLASSIFICATION", "EncodedEvent", "EventCodec", "EventSpec", "is_event"):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException
@@ -327,8 +328,10 @@ class ProducerCore:
             transport.purge(True, False, True)
             transport.poll(0)
         if any(record.pending for record in expired):
-            # In flight: the broker holds it. Only a new producer lets go of it (purged too).
-            handle.request_replacement("a message timed out (idempotence state in doubt)")
+            # In flight: the broker holds it. Only a new producer lets go of it (purged too);
+            # never a transactional one mid-transaction: the record fails at librdkafka's
+            # backstop (capped at transaction.timeout.ms) and its transaction aborts.
+            self._request_replacement("a message timed out (idempotence state in doubt)")
         if self.handover.reports:
             self.handover.hand_over()
 
@@ -376,7 +379,7 @@ class ProducerCore:
         for transport in self.handle.all_transports():
             try:
                 transport.purge(True, True, True)
-                with contextlib.suppress(KafkaException):
+                with contextlib.suppress(KafkaException), _quiet_close(self.config):
                     transport.poll(0)
                     transport.close()
             except Exception as exc:  # noqa: BLE001 - the purge reports must still go out
@@ -406,7 +409,11 @@ class ProducerCore:
         _log.error("eventwire.producer_recreated", reason=reason, generation=self.handle.generation)
 
     def _request_replacement(self, reason: str) -> None:
-        self.handle.request_replacement(reason)
+        # A transactional producer is never replaced: after a fatal error (fenced, mostly) a
+        # new one would fence its successor, and mid-transaction a new one could neither
+        # commit nor abort the open transaction; the transaction fails instead.
+        if self.config.transactional_id is None:
+            self.handle.request_replacement(reason)
 
     def _replace_later(self, reason: str) -> None:
         # The cluster refused the producer (its id): a new one would be refused the same at
@@ -464,6 +471,20 @@ def _log_breaker_change(old: str, new: str, reason: str) -> None:
         "closed": "eventwire.circuit_closed",
     }.get(new, "eventwire.circuit_changed")
     _log.warning(event, previous=old, reason=reason)
+
+
+@contextlib.contextmanager
+def _quiet_close(config: PublisherConfig) -> Iterator[None]:
+    """confluent-kafka's ``close()`` of a transactional producer aborts a transaction in
+    progress and warns (``RuntimeWarning``) when that fails, as it always does once the
+    producer was fenced; the transaction's own error said it already. The filter change is
+    process-wide: only for transactional producers."""
+    if config.transactional_id is None:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 def _noop() -> None:

@@ -99,6 +99,9 @@ class Situation:
         breaker: the publisher has a circuit breaker.
         breaker_open: the breaker refuses events now.
         dead_letter: the publisher has a dead-letter policy.
+        transactional: the event is in a Kafka transaction, which is the unit that fails:
+            the event is failed at once (never re-sent, parked or dead-lettered) and the
+            producer is never replaced (a new one would fence its own successor).
         now: the current time (epoch seconds).
         denied: the cluster refuses this client (a confirmed refusal is in force).
         producer_wrote: the producer in use had a write acknowledged.
@@ -112,6 +115,7 @@ class Situation:
     breaker: bool = True
     breaker_open: bool = False
     dead_letter: bool = False
+    transactional: bool = False
     now: float = 0.0
     denied: bool = False
     producer_wrote: bool = False
@@ -156,7 +160,11 @@ def decide(
         # learns is what can be true of the event, not of its last attempt.
         failure, still = "ambiguous", True
     counts = _counts_for_breaker(attempt, situation, failure)
-    action, delay, stopped = _next_step(attempt, situation, failure, rand)
+    action: Action
+    if situation.transactional:
+        action, delay, stopped, replace = "fail", None, False, None
+    else:
+        action, delay, stopped = _next_step(attempt, situation, failure, rand)
     return Decision(action, failure, wording, override, still, replace, counts, delay, stopped)
 
 

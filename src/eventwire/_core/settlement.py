@@ -206,6 +206,7 @@ class Settlement:
             breaker=breaker is not None,
             breaker_open=breaker is not None and not breaker.allows(),
             dead_letter=self.dead_letters is not None,
+            transactional=self.config.transactional_id is not None,
             now=now,
             denied=self.client_errors.denials.known is not None,
             producer_wrote=self._wrote_generation == self.handle.generation,

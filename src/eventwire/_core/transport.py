@@ -9,6 +9,13 @@ A transport behaves like ``confluent_kafka.Producer``: ``produce`` raises ``Buff
 its queue is full, ``KafkaException`` when it refuses a record, ``RuntimeError`` once closed;
 ``on_delivery(err, msg)`` is called from ``poll``/``flush`` with ``err`` ``None`` or a
 ``KafkaError`` and ``msg`` answering ``partition()``, ``offset()`` and ``timestamp()``.
+
+The transaction calls are those of ``confluent_kafka.Producer`` too, made only on a
+transactional publisher (``transactional.id`` in the settings): they raise ``KafkaException``
+whose ``KafkaError`` says ``fatal()``, ``retriable()`` or ``txn_requires_abort()``, and
+``produce`` outside a transaction raises ``KafkaException`` (``_STATE``). The core never lets
+``commit_transaction``/``abort_transaction`` serve a delivery report: every record of the
+transaction is settled before either is called.
 """
 
 from __future__ import annotations
@@ -48,6 +55,18 @@ class Transport(Protocol):
     def close(self) -> Any: ...
 
     def __len__(self) -> int: ...
+
+    def init_transactions(self, timeout: float) -> None: ...
+
+    def begin_transaction(self) -> None: ...
+
+    def commit_transaction(self, timeout: float) -> None: ...
+
+    def abort_transaction(self, timeout: float) -> None: ...
+
+    def send_offsets_to_transaction(
+        self, positions: list[Any], group_metadata: Any, timeout: float
+    ) -> None: ...
 
 
 #: Builds a transport from librdkafka settings (``ConfigError`` if they are refused).

@@ -34,6 +34,11 @@ from eventwire._flows.ops import (
 )
 from eventwire._flows.publishing import TAKEN, publish, publish_at_once, publish_many
 from eventwire._flows.spooling import accept, accept_many
+from eventwire._flows.transacting import begin as begin_transaction
+from eventwire._flows.transacting import end as end_transaction
+from eventwire._flows.transacting import publish as publish_in_transaction
+from eventwire._flows.transacting import publish_many as publish_many_in_transaction
+from eventwire._flows.transacting import send_offsets
 
 __all__ = [
     "TAKEN",
@@ -46,10 +51,15 @@ __all__ = [
     "Wait",
     "accept",
     "accept_many",
+    "begin_transaction",
     "close",
+    "end_transaction",
     "publish",
     "publish_at_once",
+    "publish_in_transaction",
     "publish_many",
+    "publish_many_in_transaction",
     "run",
     "run_async",
+    "send_offsets",
 ]

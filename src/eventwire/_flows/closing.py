@@ -47,6 +47,10 @@ def _close_now(pub: PublisherBase, timeout: float) -> Flow[CloseReport]:
     if timed_out:
         core.abandon()
         yield from _drained(pub, grace - STOP_SHARE)
+    if pub._transactions is not None:
+        # A transaction left open is aborted now (its records were settled above), not held
+        # open until Kafka times it out, holding back read_committed consumers meanwhile.
+        yield Blocking(pub._transactions.shut_down, left(max(deadline, grace - STOP_SHARE)))
     yield Blocking(core.stop_polling, left(grace))
     # The poll thread may have been busy (a breaker probe blocks it up to probe_timeout):
     # its last reports still count if they are settled within the grace.

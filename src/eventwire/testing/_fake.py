@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import msgspec
 
 import eventwire
-from eventwire.codec import UserHeaders, key_bytes
+from eventwire.codec import EncodedEvent, UserHeaders, key_bytes
 from eventwire.inspect import CLASSIFICATION, declared_events
 from eventwire.testing._broker import first_header
 from eventwire.testing._memory import MemoryBroker, StoredRecord, kafka_error
@@ -418,6 +418,12 @@ class AsyncFakePublisher(_Assertions, eventwire.AsyncPublisher):
         self._keep(events, [_receipt_id(outcome) for outcome in outcomes])
         return outcomes
 
+    def transaction(self) -> eventwire.transactions.AsyncTransaction:
+        """As ``AsyncPublisher.transaction`` (a ``transactional_id`` in the config), on the
+        in-memory cluster: ``published()`` shows what committed, never what aborted."""
+        super().transaction()  # the base's check: a ConfigError without a transactional_id
+        return _AsyncFakeTransaction(self)
+
     async def accept(
         self,
         event: Any,
@@ -487,6 +493,12 @@ class FakePublisher(_Assertions, eventwire.Publisher):
         self._keep(events, [_receipt_id(outcome) for outcome in outcomes])
         return outcomes
 
+    def transaction(self) -> eventwire.transactions.Transaction:
+        """As ``Publisher.transaction`` (a ``transactional_id`` in the config), on the
+        in-memory cluster: ``published()`` shows what committed, never what aborted."""
+        super().transaction()  # the base's check: a ConfigError without a transactional_id
+        return _FakeTransaction(self)
+
     def accept(
         self,
         event: Any,
@@ -508,6 +520,84 @@ class FakePublisher(_Assertions, eventwire.Publisher):
         results = super().accept_many(events, topic=topic)
         self._keep(events, [getattr(result, "event_id", None) for result in results])
         return results
+
+
+class _AsyncFakeTransaction(eventwire.transactions.AsyncTransaction):
+    """An ``AsyncTransaction`` that remembers the events given, as the fake's ``publish``
+    does (``published()`` shows them as given)."""
+
+    __slots__ = ("_fake",)
+
+    def __init__(self, fake: AsyncFakePublisher) -> None:
+        super().__init__(fake)
+        self._fake = fake
+
+    async def publish(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> eventwire.DeliveryReceipt:
+        """As ``AsyncTransaction.publish``, in memory."""
+        receipt = await super().publish(event, topic=topic, key=key, headers=headers)
+        self._fake._keep(*_given([event], [receipt]))
+        return receipt
+
+    async def publish_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[eventwire.DeliveryReceipt]:
+        """As ``AsyncTransaction.publish_many``, in memory."""
+        events = _as_sequence(events)
+        receipts = await super().publish_many(events, topic=topic)
+        self._fake._keep(*_given(events, receipts))
+        return receipts
+
+
+class _FakeTransaction(eventwire.transactions.Transaction):
+    """A ``Transaction`` that remembers the events given (see ``_AsyncFakeTransaction``)."""
+
+    __slots__ = ("_fake",)
+
+    def __init__(self, fake: FakePublisher) -> None:
+        super().__init__(fake)
+        self._fake = fake
+
+    def publish(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        headers: UserHeaders | None = None,
+    ) -> eventwire.DeliveryReceipt:
+        """As ``Transaction.publish``, in memory."""
+        receipt = super().publish(event, topic=topic, key=key, headers=headers)
+        self._fake._keep(*_given([event], [receipt]))
+        return receipt
+
+    def publish_many(
+        self, events: Iterable[Any], *, topic: str | None = None
+    ) -> list[eventwire.DeliveryReceipt]:
+        """As ``Transaction.publish_many``, in memory."""
+        events = _as_sequence(events)
+        receipts = super().publish_many(events, topic=topic)
+        self._fake._keep(*_given(events, receipts))
+        return receipts
+
+
+def _given(
+    events: Iterable[Any], receipts: Sequence[eventwire.DeliveryReceipt]
+) -> tuple[list[Any], list[str]]:
+    """The events a transaction was given, with their ids; an ``EncodedEvent`` is not the
+    event (``published()`` decodes its bytes by its type instead)."""
+    kept = [
+        (event, receipt.event_id)
+        for event, receipt in zip(events, receipts, strict=True)
+        if not isinstance(event, EncodedEvent)
+    ]
+    return [event for event, _ in kept], [event_id for _, event_id in kept]
 
 
 def _as_sequence(events: Iterable[Any]) -> Any:

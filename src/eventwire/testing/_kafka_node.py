@@ -295,6 +295,9 @@ def cluster_properties(
         "offsets.topic.num.partitions": "5",
         "transaction.state.log.num.partitions": "5",
         "group.initial.rebalance.delay.ms": "0",
+        # A transaction open longer than its timeout (its producer died) is aborted within
+        # a second of it, not up to 10 s later: read_committed consumers wait that long.
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
         # A killed broker is fenced (its leaders moved) after 6 s instead of 9 s.
         "broker.session.timeout.ms": "6000",
         "broker.heartbeat.interval.ms": "1000",

@@ -8,6 +8,15 @@ does: ``BufferError`` when its queue is full, ``KafkaException`` for a record ov
 ``message.max.bytes``, delivery reports served by ``poll``/``flush``, ``_ALL_BROKERS_DOWN``
 through ``error_cb`` and failed metadata requests while the cluster is unreachable, and
 ``_MSG_TIMED_OUT`` after ``message.timeout.ms``.
+
+With ``transactional.id`` in its settings a transport is transactional, as librdkafka's is:
+``init_transactions`` fences the older transport with the same id (its open transaction is
+aborted; its later calls raise a fatal ``_FENCED``, its later records fail with
+``INVALID_PRODUCER_EPOCH``), ``produce`` outside a transaction raises ``_STATE``, records
+written in a transaction take their offsets but join ``MemoryBroker.records`` (what the
+fakes' ``published()`` reads) only when it commits, an aborted one's never; a failed record
+makes ``commit_transaction`` raise an error that requires an abort; and offsets given to
+``send_offsets_to_transaction`` are kept in ``MemoryBroker.transaction_offsets`` on commit.
 """
 
 from __future__ import annotations
@@ -97,7 +106,16 @@ class _Message:
 
 
 class _Queued:
-    __slots__ = ("deliver_at", "expires_at", "headers", "key", "on_delivery", "topic", "value")
+    __slots__ = (
+        "deliver_at",
+        "expires_at",
+        "headers",
+        "key",
+        "on_delivery",
+        "topic",
+        "transaction",
+        "value",
+    )
 
     def __init__(
         self,
@@ -109,7 +127,9 @@ class _Queued:
         on_delivery: Callable[[Any, Any], None],
         deliver_at: float,
         expires_at: float,
+        transaction: _Transaction | None = None,
     ) -> None:
+        self.transaction = transaction
         self.topic = topic
         self.value = value
         self.key = key
@@ -117,6 +137,20 @@ class _Queued:
         self.on_delivery = on_delivery
         self.deliver_at = deliver_at
         self.expires_at = expires_at
+
+
+class _Transaction:
+    """An open transaction of a transactional transport: its records, written but not yet
+    visible, and the consumer offsets sent in it."""
+
+    __slots__ = ("epoch", "error", "offsets", "records")
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.records: list[StoredRecord] = []
+        self.offsets: list[tuple[Any, list[Any]]] = []
+        #: The first failed record's error: the transaction must be aborted.
+        self.error: Any = None
 
 
 class _Metadata:
@@ -155,6 +189,13 @@ class MemoryBroker:
         self._failing: dict[tuple[str, str], list[Any]] = {}  # (ce_id, topic) -> [code, left]
         self.reachable = True
         self.delay = 0.0
+        #: transactional id -> its current epoch (bumped by each ``init_transactions``).
+        self._epochs: dict[str, int] = {}
+        #: transactional id -> the transaction its current producer has open.
+        self._open: dict[str, _Transaction] = {}
+        #: ``(consumer group metadata, offsets)`` sent in committed transactions, in commit
+        #: order (``confluent_kafka.TopicPartition`` lists, as given).
+        self.transaction_offsets: list[tuple[Any, list[Any]]] = []
 
     def transport(self, settings: Mapping[str, object]) -> Transport:
         """A new transport on this broker (the ``TransportFactory`` of the fakes)."""
@@ -191,8 +232,32 @@ class MemoryBroker:
             return turn % count
         return (murmur2(key) & 0x7FFFFFFF) % count
 
+    def register(self, transactional_id: str) -> int:
+        """A producer of ``transactional_id`` initialised: its epoch, one above the fenced
+        producer's, whose open transaction is aborted (lock held)."""
+        epoch = self._epochs.get(transactional_id, -1) + 1
+        self._epochs[transactional_id] = epoch
+        self._open.pop(transactional_id, None)
+        return epoch
+
+    def current_epoch(self, transactional_id: str) -> int:
+        return self._epochs.get(transactional_id, -1)
+
+    def begin(self, transactional_id: str, epoch: int) -> _Transaction:
+        transaction = self._open[transactional_id] = _Transaction(epoch)
+        return transaction
+
+    def end(self, transactional_id: str, transaction: _Transaction, *, commit: bool) -> None:
+        """Make a transaction's records visible (``commit``) or drop them (lock held)."""
+        if self._open.get(transactional_id) is transaction:
+            del self._open[transactional_id]
+        if commit:
+            self.records.extend(transaction.records)
+            self.transaction_offsets.extend(transaction.offsets)
+
     def write(self, queued: _Queued) -> tuple[Any, _Message]:
-        """Append ``queued`` to its partition's log, or fail it as injected (lock held)."""
+        """Append ``queued`` to its partition's log (in a transaction: to the transaction, in
+        the log once it commits), or fail it as injected (lock held)."""
         ident = (_event_id(queued.headers), queued.topic)
         if ident not in self._seen:
             self._seen.add(ident)
@@ -212,11 +277,13 @@ class MemoryBroker:
         place = (queued.topic, partition)
         offset = self._next_offset.get(place, 0)
         self._next_offset[place] = offset + 1
-        self.records.append(
-            StoredRecord(
-                queued.topic, partition, offset, queued.key, queued.value, queued.headers, now_ms
-            )
+        stored = StoredRecord(
+            queued.topic, partition, offset, queued.key, queued.value, queued.headers, now_ms
         )
+        if queued.transaction is None:
+            self.records.append(stored)
+        else:
+            queued.transaction.records.append(stored)
         return None, _Message(queued.topic, partition, offset, now_ms)
 
     def topics(self) -> dict[str, int]:
@@ -238,6 +305,10 @@ class MemoryTransport:
         self._done: deque[tuple[Callable[[Any, Any], None], Any, Any]] = deque()
         self._closed = False
         self._told_down = False
+        tid = settings.get("transactional.id")
+        self._transactional_id: str | None = tid if isinstance(tid, str) else None
+        self._epoch: int | None = None  # set by init_transactions
+        self._transaction: _Transaction | None = None
 
     def produce(
         self,
@@ -259,6 +330,10 @@ class MemoryTransport:
         broker = self._broker
         now = time.monotonic()
         with broker.cond:
+            if self._transactional_id is not None:
+                self._check_not_fenced(KafkaError._FATAL)
+                if self._transaction is None:
+                    raise KafkaException(KafkaError(KafkaError._STATE))
             if len(self._queue) >= self._max_messages:
                 raise BufferError("Local: Queue full")
             self._queue.append(
@@ -270,6 +345,7 @@ class MemoryTransport:
                     on_delivery=on_delivery,
                     deliver_at=now + broker.delay,
                     expires_at=now + self._timeout,
+                    transaction=self._transaction,
                 )
             )
             broker.cond.notify_all()
@@ -322,6 +398,101 @@ class MemoryTransport:
     def __len__(self) -> int:
         return len(self._queue) + len(self._done)
 
+    # -- transactions (as librdkafka's; see the module docstring) ---------------------------
+
+    def init_transactions(self, timeout: float) -> None:
+        transactional_id = self._need_transactional()
+        with self._broker.cond:
+            self._wait_reachable(timeout)
+            self._check_not_fenced(KafkaError._FENCED)
+            self._epoch = self._broker.register(transactional_id)
+            self._transaction = None
+
+    def begin_transaction(self) -> None:
+        transactional_id = self._need_transactional()
+        with self._broker.cond:
+            self._check_not_fenced(KafkaError._FENCED)
+            if self._epoch is None or self._transaction is not None:
+                raise KafkaException(KafkaError(KafkaError._STATE))
+            self._transaction = self._broker.begin(transactional_id, self._epoch)
+
+    def send_offsets_to_transaction(
+        self, positions: list[Any], group_metadata: Any, timeout: float
+    ) -> None:
+        self._need_transactional()
+        with self._broker.cond:
+            self._check_not_fenced(KafkaError._FENCED)
+            transaction = self._transaction
+            if transaction is None:
+                raise KafkaException(KafkaError(KafkaError._STATE))
+            self._wait_reachable(timeout)
+            transaction.offsets.append((group_metadata, list(positions)))
+
+    def commit_transaction(self, timeout: float) -> None:
+        self._end_transaction(timeout, commit=True)
+
+    def abort_transaction(self, timeout: float) -> None:
+        self._end_transaction(timeout, commit=False)
+
+    def _end_transaction(self, timeout: float, *, commit: bool) -> None:
+        transactional_id = self._need_transactional()
+        if commit:
+            self.flush(timeout)  # as librdkafka's commit: what is queued is sent first
+        else:
+            self.purge(True, False)
+            self._serve()
+        broker = self._broker
+        with broker.cond:
+            self._check_not_fenced(KafkaError._FENCED)
+            transaction = self._transaction
+            if transaction is None:
+                raise KafkaException(KafkaError(KafkaError._STATE))
+            if commit and transaction.error is not None:
+                error = transaction.error
+                raise KafkaException(KafkaError(error.code(), error.str(), txn_requires_abort=True))
+            if commit and len(self):
+                raise KafkaException(
+                    KafkaError(KafkaError._TIMED_OUT, "flush timed out", retriable=True)
+                )
+            self._wait_reachable(timeout)
+            broker.end(transactional_id, transaction, commit=commit)
+            self._transaction = None
+
+    def _write(self, queued: _Queued) -> tuple[Any, _Message]:
+        """``broker.write``, or the broker's refusal of a fenced producer's record; a failed
+        record of a transaction makes it abortable (lock held)."""
+        transaction = queued.transaction
+        tid = self._transactional_id
+        if (
+            transaction is not None
+            and tid is not None
+            and (self._broker.current_epoch(tid) != transaction.epoch)
+        ):
+            return kafka_error("INVALID_PRODUCER_EPOCH"), _Message(queued.topic, -1, -1, 0)
+        error, message = self._broker.write(queued)
+        if error is not None and transaction is not None and transaction.error is None:
+            transaction.error = error
+        return error, message
+
+    def _need_transactional(self) -> str:
+        if self._transactional_id is None:
+            raise KafkaException(KafkaError(KafkaError._NOT_CONFIGURED))
+        return self._transactional_id
+
+    def _check_not_fenced(self, code: int) -> None:
+        """Raise a fatal error once a newer producer took this one's id (lock held)."""
+        tid, epoch = self._transactional_id, self._epoch
+        if tid is not None and epoch is not None and self._broker.current_epoch(tid) != epoch:
+            raise KafkaException(KafkaError(code, fatal=True))
+
+    def _wait_reachable(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for the cluster (lock held); ``_TIMED_OUT`` (retriable)."""
+        broker = self._broker
+        if not broker.cond.wait_for(lambda: broker.reachable, timeout):
+            raise KafkaException(
+                KafkaError(KafkaError._TIMED_OUT, "cluster unreachable", retriable=True)
+            )
+
     def _serve(self) -> int:
         broker = self._broker
         now = time.monotonic()
@@ -339,7 +510,7 @@ class MemoryTransport:
                     error = kafka_error("_MSG_TIMED_OUT")
                     done.append((queued.on_delivery, error, _Message(queued.topic, -1, -1, 0)))
                 elif broker.reachable and queued.deliver_at <= now:
-                    done.append((queued.on_delivery, *broker.write(queued)))
+                    done.append((queued.on_delivery, *self._write(queued)))
                 else:
                     break  # in order: what is behind waits too
                 queue.popleft()

@@ -209,6 +209,28 @@ def test_no_second_replacement(attempt: Attempt, situation: Situation) -> None:
     assert decide(attempt, situation).replace is None
 
 
+# -- inside a Kafka transaction ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        _attempt(),  # retriable: retried outside a transaction
+        _attempt(code="REQUEST_TIMED_OUT", failure="ambiguous"),
+        _attempt(code="MSG_SIZE_TOO_LARGE", failure="permanent"),  # dead-lettered outside
+        _attempt(code="INVALID_PRODUCER_EPOCH", failure="fatal"),  # replaced outside
+        _attempt(code="_MSG_TIMED_OUT", failure="ambiguous"),  # replaced outside
+    ],
+    ids=["retriable", "ambiguous", "permanent", "fenced", "timed_out"],
+)
+def test_in_a_transaction_a_failure_fails_the_event_and_never_replaces(attempt: Attempt) -> None:
+    outside = decide(attempt, _situation(dead_letter=True))
+    assert (outside.action, outside.replace) != ("fail", None)
+    decision = decide(attempt, _situation(dead_letter=True, transactional=True))
+    assert (decision.action, decision.delay, decision.replace) == ("fail", None, None)
+    assert decision.failure == outside.failure  # worded as it would be outside
+
+
 # -- the breaker -------------------------------------------------------------------------------
 
 
