@@ -13,34 +13,39 @@ names a password, passphrase, secret, token or private key) are shown as ``'***'
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
+from eventwire._config_checks import (
+    MAX_MESSAGE_TIMEOUT_MS,
+    check_bootstrap,
+    check_identity,
+    check_policies,
+    check_spool,
+    check_timing,
+    checked_overrides,
+    checked_topic_map,
+)
 from eventwire._config_sources import config_kwargs, env_missing, env_settings, properties_settings
 from eventwire._errors import ConfigError
 from eventwire._librdkafka import (
     MASK,
     PRESETS,
     LibrdkafkaValue,
-    check_override,
     is_secret_key,
 )
 from eventwire._options import BreakerPolicy, DeadLetterPolicy, RetryPolicy, Telemetry
 from eventwire._security import Secret, Security
 from eventwire._security_settings import (
-    RENDERED_KEYS,
-    SECURITY_PROTOCOLS,
     check_security,
     config_secrets,
     librdkafka_settings,
     revealed,
 )
-from eventwire._topics import prefix_problem, topic_problem
+from eventwire._topics import topic_problem
 from eventwire._transaction_settings import (
     check_transaction_fields,
     transaction_settings,
@@ -52,24 +57,10 @@ Encoding: TypeAlias = Literal["json", "msgpack"]
 Compression: TypeAlias = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 SecurityProtocol: TypeAlias = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
-_ENCODINGS: Final = ("json", "msgpack")
-_COMPRESSIONS: Final = ("none", "gzip", "snappy", "lz4", "zstd")
-
-# librdkafka caps: linger.ms (queue.buffering.max.ms) and message.timeout.ms.
-_MAX_LINGER_MS: Final = 900_000
-_MAX_MESSAGE_TIMEOUT_MS: Final = 2_147_483_647
 #: librdkafka's message.timeout.ms is delivery_timeout plus this fraction of it, at least
 #: _BACKSTOP_MIN seconds (see _message_timeout_ms).
 _BACKSTOP_FRACTION: Final = 0.1
 _BACKSTOP_MIN: Final = 1.0
-
-_BOOTSTRAP_ENTRY: Final = re.compile(
-    r"(?:(?P<scheme>[^/]*)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>[0-9]{1,5})"
-)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class _FromPreset(float):
@@ -144,8 +135,9 @@ class PublisherConfig:
         queue_full_timeout: seconds a publish waits for room in the local producer queue
             before it fails with ``QueueFullError``; default: the preset's (30 s; 0.5 s with
             ``low_latency``).
-        delivery_timeout: seconds librdkafka may spend delivering a message, retries included
-            (``message.timeout.ms``); must exceed the linger time; default: the preset's
+        delivery_timeout: seconds one attempt may take, librdkafka's retries included: at
+            that age eventwire times it out (librdkafka's ``message.timeout.ms`` is a backstop
+            10 %, at least 1 s, later); must exceed the linger time; default: the preset's
             (120 s; 5 s with ``low_latency``).
         linger_ms: milliseconds librdkafka waits to fill a batch (``linger.ms``, 0 to
             900000); ``None`` keeps the preset's value.
@@ -236,18 +228,33 @@ class PublisherConfig:
 
     def __post_init__(self) -> None:
         self._take_preset_bounds()
-        self._check_bootstrap()
-        self._check_identity()
-        self._check_topics()
-        self._check_timing()
+        check_bootstrap(self.bootstrap_servers)
+        check_identity(
+            preset=self.preset,
+            client_id=self.client_id,
+            source=self.source,
+            encoding=self.encoding,
+            validate=self.validate,
+        )
+        topic_map = checked_topic_map(self.topic_prefix, self.topic_map)
+        object.__setattr__(self, "topic_map", topic_map)
+        check_timing(
+            queue_full_timeout=self.queue_full_timeout,
+            delivery_timeout=self.delivery_timeout,
+            linger_ms=self.linger_ms,
+            compression=self.compression,
+            effective_linger_ms=self._linger_ms(),
+            preset=self.preset,
+        )
         self._check_security()
-        self._check_overrides()
-        self._check_policies()
-        self._check_spool()
+        overrides = checked_overrides(self.librdkafka_overrides, self.security)
+        object.__setattr__(self, "librdkafka_overrides", overrides)
+        check_policies(self.retry, self.dead_letter, self.breaker, self.telemetry)
+        check_spool(self.spool_path, self.spool_max_events, self.spool_full_timeout)
         self._check_transactions()  # after the policies: it lowers the preset's bounds
 
     def _check_transactions(self) -> None:
-        maximum = _MAX_MESSAGE_TIMEOUT_MS / 1000
+        maximum = MAX_MESSAGE_TIMEOUT_MS / 1000
         check_transaction_fields(self.transactional_id, self.transaction_timeout, maximum)
         if self.transactional_id is None:
             return
@@ -263,30 +270,6 @@ class PublisherConfig:
         )
         object.__setattr__(self, "retry", retry)
         object.__setattr__(self, "delivery_timeout", delivery_timeout)
-
-    def _check_spool(self) -> None:
-        path = self.spool_path
-        if path is not None:
-            if not isinstance(path, str | os.PathLike) or not os.fspath(path):
-                raise ConfigError(f"spool_path must be a non-empty path or None, got {path!r}")
-            parent = os.path.dirname(os.path.abspath(os.fspath(path)))
-            if not os.path.isdir(parent):
-                problem = "is not a directory" if os.path.exists(parent) else "does not exist"
-                raise ConfigError(f"spool_path {os.fspath(path)!r}: {parent!r} {problem}")
-        count = self.spool_max_events
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ConfigError(f"spool_max_events must be an int >= 1, got {count!r}")
-        _check_seconds("spool_full_timeout", self.spool_full_timeout)
-
-    def _check_policies(self) -> None:
-        if not isinstance(self.retry, RetryPolicy):
-            raise ConfigError("retry must be a RetryPolicy (RetryPolicy.never() to turn it off)")
-        if self.dead_letter is not None and not isinstance(self.dead_letter, DeadLetterPolicy):
-            raise ConfigError("dead_letter must be a DeadLetterPolicy or None")
-        if self.breaker is not None and not isinstance(self.breaker, BreakerPolicy):
-            raise ConfigError("breaker must be a BreakerPolicy or None")
-        if not isinstance(self.telemetry, Telemetry):
-            raise ConfigError("telemetry must be a Telemetry")
 
     # -- public ------------------------------------------------------------------------------
 
@@ -481,116 +464,6 @@ class PublisherConfig:
 
     # -- checks ------------------------------------------------------------------------------
 
-    def _check_bootstrap(self) -> None:
-        servers = self.bootstrap_servers
-        if not isinstance(servers, str):
-            raise ConfigError(f"bootstrap_servers must be a str, got {type(servers).__name__}")
-        if not servers.strip():
-            raise ConfigError("bootstrap_servers must not be empty; give 'host:port[,host:port]'")
-        for entry in servers.split(","):
-            match = _BOOTSTRAP_ENTRY.fullmatch(entry.strip())
-            if match is None:
-                raise ConfigError(
-                    f"bootstrap_servers entry {entry.strip()!r} is not 'host:port' (in {servers!r})"
-                )
-            if not 1 <= int(match["port"]) <= 65535:
-                raise ConfigError(
-                    f"bootstrap_servers entry {entry.strip()!r} has port {match['port']}, "
-                    "outside 1..65535"
-                )
-            scheme = match["scheme"]
-            if scheme is not None and scheme.upper() not in SECURITY_PROTOCOLS:
-                # librdkafka would log a parse error and never connect: every publish would
-                # then fail as "unreachable", far from the cause.
-                raise ConfigError(
-                    f"bootstrap_servers entry {entry.strip()!r} has scheme {scheme + '://'!r}, "
-                    "which Kafka clients do not know: give 'host:port', or prefix it with the "
-                    f"security protocol ({', '.join(p + '://' for p in SECURITY_PROTOCOLS)})"
-                )
-
-    def _check_identity(self) -> None:
-        if self.preset not in PRESETS:
-            raise ConfigError(
-                f"preset must be one of {', '.join(map(repr, PRESETS))}, got {self.preset!r}"
-            )
-        client_id = self.client_id
-        if not isinstance(client_id, str) or not client_id or any(c.isspace() for c in client_id):
-            raise ConfigError(
-                f"client_id must be a non-empty str without whitespace, got {client_id!r}"
-            )
-        if self.source is not None and (not isinstance(self.source, str) or not self.source):
-            raise ConfigError(
-                f"source must be a non-empty str (a CloudEvents URI-reference) or None, "
-                f"got {self.source!r}"
-            )
-        if self.encoding not in _ENCODINGS:
-            raise ConfigError(
-                f"encoding must be one of {', '.join(map(repr, _ENCODINGS))}, got {self.encoding!r}"
-            )
-        if not isinstance(self.validate, bool):
-            raise ConfigError(f"validate must be a bool, got {type(self.validate).__name__}")
-
-    def _check_topics(self) -> None:
-        prefix = self.topic_prefix
-        problem = prefix_problem(prefix)
-        if problem is not None:
-            raise ConfigError(
-                f"topic_prefix {prefix!r} is not legal in a Kafka topic name: {problem}"
-            )
-        if not isinstance(self.topic_map, Mapping):
-            raise ConfigError(
-                f"topic_map must be a mapping of str to str, got {type(self.topic_map).__name__}"
-            )
-        topic_map = dict(self.topic_map)
-        for declared, mapped in topic_map.items():
-            problem = topic_problem(declared)
-            if problem is not None:
-                raise ConfigError(
-                    f"topic_map key {declared!r} is not a legal Kafka topic name, so no event "
-                    f"could use it: {problem}"
-                )
-            if not isinstance(mapped, str) or not mapped:
-                raise ConfigError(
-                    f"topic_map[{declared!r}] must be a non-empty str, got {mapped!r}"
-                )
-            topic = prefix + mapped
-            problem = topic_problem(topic)
-            if problem is not None:
-                raise ConfigError(
-                    f"topic_map[{declared!r}] resolves to {topic!r} (topic_prefix + mapped name), "
-                    f"which is not a legal Kafka topic name: {problem}"
-                )
-        object.__setattr__(self, "topic_map", MappingProxyType(topic_map))
-
-    def _check_timing(self) -> None:
-        _check_seconds("queue_full_timeout", self.queue_full_timeout)
-        _check_seconds("delivery_timeout", self.delivery_timeout)
-        if self.linger_ms is not None:
-            linger = self.linger_ms
-            if not _is_number(linger) or not 0 <= linger <= _MAX_LINGER_MS:
-                raise ConfigError(
-                    f"linger_ms must be a number of milliseconds from 0 to {_MAX_LINGER_MS}, "
-                    f"got {linger!r}"
-                )
-        if self.compression is not None and self.compression not in _COMPRESSIONS:
-            raise ConfigError(
-                f"compression must be one of {', '.join(map(repr, _COMPRESSIONS))} or None, "
-                f"got {self.compression!r}"
-            )
-        timeout_ms = int(self.delivery_timeout * 1000)
-        if timeout_ms < 1 or timeout_ms > _MAX_MESSAGE_TIMEOUT_MS:
-            raise ConfigError(
-                f"delivery_timeout must be from 0.001 to {_MAX_MESSAGE_TIMEOUT_MS / 1000:g} "
-                f"seconds (librdkafka message.timeout.ms), got {self.delivery_timeout!r}"
-            )
-        linger_ms = self._linger_ms()
-        if timeout_ms <= linger_ms:
-            raise ConfigError(
-                f"delivery_timeout ({self.delivery_timeout:g} s) must be greater than the "
-                f"linger time ({linger_ms:g} ms, from "
-                f"{'linger_ms' if self.linger_ms is not None else 'preset ' + repr(self.preset)})"
-            )
-
     def _check_security(self) -> None:
         short_form = {
             "security_protocol": self.security_protocol,
@@ -600,23 +473,6 @@ class PublisherConfig:
             "ssl_ca_location": self.ssl_ca_location,
         }
         check_security(self.security, short_form, self.bootstrap_servers)
-
-    def _check_overrides(self) -> None:
-        raw = self.librdkafka_overrides
-        if not isinstance(raw, Mapping):
-            raise ConfigError(
-                f"librdkafka_overrides must be a mapping of str to str/int/float/bool, "
-                f"got {type(raw).__name__}"
-            )
-        overrides = dict(raw)
-        for key, value in overrides.items():
-            check_override(key, value)
-            if self.security is not None and key.strip().lower() in RENDERED_KEYS:
-                raise ConfigError(
-                    f"librdkafka_overrides[{key!r}] is refused: security="
-                    f"{type(self.security).__name__}(...) sets it; use its fields"
-                )
-        object.__setattr__(self, "librdkafka_overrides", MappingProxyType(overrides))
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -628,7 +484,7 @@ class PublisherConfig:
         # requires (in a transaction any failed record aborts it: order is not at stake).
         timeout = self.delivery_timeout
         backstop = timeout + max(_BACKSTOP_MIN, timeout * _BACKSTOP_FRACTION)
-        cap = _MAX_MESSAGE_TIMEOUT_MS
+        cap = MAX_MESSAGE_TIMEOUT_MS
         if self.transactional_id is not None:
             cap = int(self.transaction_timeout * 1000)
         return min(int(backstop * 1000), cap)
@@ -639,16 +495,3 @@ class PublisherConfig:
         if self.transactional_id is not None:
             return 0.0  # its caller waits for its events: lingering only delays the commit
         return float(PRESETS[self.preset]["linger.ms"])
-
-
-def _check_seconds(name: str, value: object) -> None:
-    valid = (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
-    if not valid:
-        raise ConfigError(
-            f"{name} must be a finite number of seconds greater than 0, got {value!r}"
-        )

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol, Self, runtime_checkable
 
-from eventwire._config import _check_seconds
+from eventwire._config_checks import check_seconds
 from eventwire._logs import log as _log
 from eventwire._outcome import CloseReport
 
@@ -99,7 +99,7 @@ class GracefulShutdown:
         deadline: float = 10.0,
         signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGINT),
     ) -> None:
-        _check_seconds("deadline", deadline)
+        check_seconds("deadline", deadline)
         if not isinstance(publisher, _AsyncTwin | _SyncTwin):
             raise TypeError(
                 "GracefulShutdown needs an eventwire.AsyncPublisher or eventwire.Publisher "
