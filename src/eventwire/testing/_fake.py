@@ -27,7 +27,8 @@ import eventwire
 from eventwire.codec import EncodedEvent, UserHeaders, key_bytes
 from eventwire.inspect import CLASSIFICATION, declared_events
 from eventwire.testing._broker import first_header
-from eventwire.testing._memory import MemoryBroker, StoredRecord, kafka_error
+from eventwire.testing._memory import MemoryBroker
+from eventwire.testing._memory_records import StoredRecord, kafka_error
 from eventwire.transport import TransportFactory
 
 _E = TypeVar("_E")

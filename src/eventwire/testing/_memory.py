@@ -25,139 +25,22 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, Final, NamedTuple
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
+from eventwire.testing._memory_records import (
+    Message,
+    Metadata,
+    Queued,
+    StoredRecord,
+    Transaction,
+    event_id,
+    header_items,
+    kafka_error,
+    murmur2,
+)
 from eventwire.transport import Transport
-
-#: Codes whose errors librdkafka flags fatal.
-_FATAL_FLAG_CODES: Final = frozenset({"_FATAL"})
-_CREATE_TIME: Final = 1  # confluent_kafka.TIMESTAMP_CREATE_TIME
-
-
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 (the Java client's, which librdkafka's ``murmur2_random`` matches)."""
-    m = 0x5BD1E995
-    length = len(data)
-    h = (0x9747B28C ^ length) & 0xFFFFFFFF
-    end = length - length % 4
-    for i in range(0, end, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> 24
-        k = (k * m) & 0xFFFFFFFF
-        h = ((h * m) & 0xFFFFFFFF) ^ k
-    tail = length - end
-    if tail:
-        h ^= int.from_bytes(data[end:], "little")
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    return h ^ (h >> 15)
-
-
-def kafka_error(code: str) -> Any:
-    """The ``KafkaError`` of a librdkafka error name.
-
-    Raises:
-        ValueError: not a librdkafka error name.
-    """
-    number = getattr(KafkaError, code, None)
-    if not isinstance(number, int):
-        raise ValueError(f"unknown librdkafka error name {code!r}")
-    return KafkaError(number, fatal=code in _FATAL_FLAG_CODES)
-
-
-class StoredRecord(NamedTuple):
-    """A record in the memory broker's log."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    headers: tuple[tuple[str, bytes | None], ...]
-    timestamp_ms: int
-
-
-class _Message:
-    """What a delivery report's ``msg`` answers (as ``confluent_kafka.Message``)."""
-
-    __slots__ = ("_offset", "_partition", "_timestamp", "_topic")
-
-    def __init__(self, topic: str, partition: int, offset: int, timestamp_ms: int) -> None:
-        self._topic = topic
-        self._partition = partition
-        self._offset = offset
-        self._timestamp = timestamp_ms
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def timestamp(self) -> tuple[int, int]:
-        return _CREATE_TIME, self._timestamp
-
-
-class _Queued:
-    __slots__ = (
-        "deliver_at",
-        "expires_at",
-        "headers",
-        "key",
-        "on_delivery",
-        "topic",
-        "transaction",
-        "value",
-    )
-
-    def __init__(
-        self,
-        *,
-        topic: str,
-        value: bytes,
-        key: bytes | None,
-        headers: tuple[tuple[str, bytes | None], ...],
-        on_delivery: Callable[[Any, Any], None],
-        deliver_at: float,
-        expires_at: float,
-        transaction: _Transaction | None = None,
-    ) -> None:
-        self.transaction = transaction
-        self.topic = topic
-        self.value = value
-        self.key = key
-        self.headers = headers
-        self.on_delivery = on_delivery
-        self.deliver_at = deliver_at
-        self.expires_at = expires_at
-
-
-class _Transaction:
-    """An open transaction of a transactional transport: its records, written but not yet
-    visible, and the consumer offsets sent in it."""
-
-    __slots__ = ("epoch", "error", "offsets", "records")
-
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.records: list[StoredRecord] = []
-        self.offsets: list[tuple[Any, list[Any]]] = []
-        #: The first failed record's error: the transaction must be aborted.
-        self.error: Any = None
-
-
-class _Metadata:
-    """What ``list_topics`` returns: the topics known so far."""
-
-    def __init__(self, topics: dict[str, int]) -> None:
-        self.topics = topics
 
 
 class MemoryBroker:
@@ -192,7 +75,7 @@ class MemoryBroker:
         #: transactional id -> its current epoch (bumped by each ``init_transactions``).
         self._epochs: dict[str, int] = {}
         #: transactional id -> the transaction its current producer has open.
-        self._open: dict[str, _Transaction] = {}
+        self._open: dict[str, Transaction] = {}
         #: ``(consumer group metadata, offsets)`` sent in committed transactions, in commit
         #: order (``confluent_kafka.TopicPartition`` lists, as given).
         self.transaction_offsets: list[tuple[Any, list[Any]]] = []
@@ -243,11 +126,11 @@ class MemoryBroker:
     def current_epoch(self, transactional_id: str) -> int:
         return self._epochs.get(transactional_id, -1)
 
-    def begin(self, transactional_id: str, epoch: int) -> _Transaction:
-        transaction = self._open[transactional_id] = _Transaction(epoch)
+    def begin(self, transactional_id: str, epoch: int) -> Transaction:
+        transaction = self._open[transactional_id] = Transaction(epoch)
         return transaction
 
-    def end(self, transactional_id: str, transaction: _Transaction, *, commit: bool) -> None:
+    def end(self, transactional_id: str, transaction: Transaction, *, commit: bool) -> None:
         """Make a transaction's records visible (``commit``) or drop them (lock held)."""
         if self._open.get(transactional_id) is transaction:
             del self._open[transactional_id]
@@ -255,10 +138,10 @@ class MemoryBroker:
             self.records.extend(transaction.records)
             self.transaction_offsets.extend(transaction.offsets)
 
-    def write(self, queued: _Queued) -> tuple[Any, _Message]:
+    def write(self, queued: Queued) -> tuple[Any, Message]:
         """Append ``queued`` to its partition's log (in a transaction: to the transaction, in
         the log once it commits), or fail it as injected (lock held)."""
-        ident = (_event_id(queued.headers), queued.topic)
+        ident = (event_id(queued.headers), queued.topic)
         if ident not in self._seen:
             self._seen.add(ident)
             failure = self._failures.pop(len(self._seen), None)
@@ -273,7 +156,7 @@ class MemoryBroker:
                 failing[1] = left - 1
                 if left - 1 <= 0:
                     del self._failing[ident]
-            return kafka_error(code), _Message(queued.topic, partition, -1, now_ms)
+            return kafka_error(code), Message(queued.topic, partition, -1, now_ms)
         place = (queued.topic, partition)
         offset = self._next_offset.get(place, 0)
         self._next_offset[place] = offset + 1
@@ -284,7 +167,7 @@ class MemoryBroker:
             self.records.append(stored)
         else:
             queued.transaction.records.append(stored)
-        return None, _Message(queued.topic, partition, offset, now_ms)
+        return None, Message(queued.topic, partition, offset, now_ms)
 
     def topics(self) -> dict[str, int]:
         with self.cond:
@@ -301,14 +184,14 @@ class MemoryTransport:
         self._max_bytes = int(str(settings.get("message.max.bytes", 1_000_000)))
         self._max_messages = int(str(settings.get("queue.buffering.max.messages", 100_000)))
         self._timeout = float(str(settings.get("message.timeout.ms", 300_000))) / 1000
-        self._queue: deque[_Queued] = deque()
+        self._queue: deque[Queued] = deque()
         self._done: deque[tuple[Callable[[Any, Any], None], Any, Any]] = deque()
         self._closed = False
         self._told_down = False
         tid = settings.get("transactional.id")
         self._transactional_id: str | None = tid if isinstance(tid, str) else None
         self._epoch: int | None = None  # set by init_transactions
-        self._transaction: _Transaction | None = None
+        self._transaction: Transaction | None = None
 
     def produce(
         self,
@@ -323,7 +206,7 @@ class MemoryTransport:
         if self._closed:
             raise RuntimeError("Producer has been closed")
         value = value or b""
-        items = _header_items(headers)
+        items = header_items(headers)
         size = len(value) + len(key or b"") + sum(len(n) + len(v or b"") for n, v in items)
         if size > self._max_bytes:  # librdkafka refuses it in produce()
             raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
@@ -337,7 +220,7 @@ class MemoryTransport:
             if len(self._queue) >= self._max_messages:
                 raise BufferError("Local: Queue full")
             self._queue.append(
-                _Queued(
+                Queued(
                     topic=topic,
                     value=value,
                     key=key,
@@ -373,12 +256,12 @@ class MemoryTransport:
         broker = self._broker
         now = time.monotonic()
         with broker.cond:
-            keep: deque[_Queued] = deque()
+            keep: deque[Queued] = deque()
             for queued in self._queue:
                 sent = broker.reachable and broker.delay > 0 and queued.deliver_at > now
                 if (in_flight and sent) or (in_queue and not sent):
                     code = "_PURGE_INFLIGHT" if sent else "_PURGE_QUEUE"
-                    message = _Message(queued.topic, -1, -1, 0)
+                    message = Message(queued.topic, -1, -1, 0)
                     self._done.append((queued.on_delivery, kafka_error(code), message))
                 else:
                     keep.append(queued)
@@ -389,7 +272,7 @@ class MemoryTransport:
             raise RuntimeError("Producer has been closed")
         if not self._broker.reachable:
             raise KafkaException(KafkaError(KafkaError._TRANSPORT))
-        return _Metadata(self._broker.topics())
+        return Metadata(self._broker.topics())
 
     def close(self) -> int:
         self._closed = True
@@ -458,7 +341,7 @@ class MemoryTransport:
             broker.end(transactional_id, transaction, commit=commit)
             self._transaction = None
 
-    def _write(self, queued: _Queued) -> tuple[Any, _Message]:
+    def _write(self, queued: Queued) -> tuple[Any, Message]:
         """``broker.write``, or the broker's refusal of a fenced producer's record; a failed
         record of a transaction makes it abortable (lock held)."""
         transaction = queued.transaction
@@ -468,7 +351,7 @@ class MemoryTransport:
             and tid is not None
             and (self._broker.current_epoch(tid) != transaction.epoch)
         ):
-            return kafka_error("INVALID_PRODUCER_EPOCH"), _Message(queued.topic, -1, -1, 0)
+            return kafka_error("INVALID_PRODUCER_EPOCH"), Message(queued.topic, -1, -1, 0)
         error, message = self._broker.write(queued)
         if error is not None and transaction is not None and transaction.error is None:
             transaction.error = error
@@ -508,7 +391,7 @@ class MemoryTransport:
                 queued = queue[0]
                 if now >= queued.expires_at:
                     error = kafka_error("_MSG_TIMED_OUT")
-                    done.append((queued.on_delivery, error, _Message(queued.topic, -1, -1, 0)))
+                    done.append((queued.on_delivery, error, Message(queued.topic, -1, -1, 0)))
                 elif broker.reachable and queued.deliver_at <= now:
                     done.append((queued.on_delivery, *self._write(queued)))
                 else:
@@ -521,19 +404,3 @@ class MemoryTransport:
         for on_delivery, error, message in reports:
             on_delivery(error, message)
         return len(reports)
-
-
-def _header_items(headers: Any) -> tuple[tuple[str, bytes | None], ...]:
-    if not headers:
-        return ()
-    items = headers.items() if isinstance(headers, dict) else headers
-    return tuple(
-        (name, value.encode() if isinstance(value, str) else value) for name, value in items
-    )
-
-
-def _event_id(headers: tuple[tuple[str, bytes | None], ...]) -> str:
-    for name, value in headers:
-        if name == "ce_id" and value is not None:
-            return value.decode()
-    return ""
