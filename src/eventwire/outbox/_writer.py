@@ -1,0 +1,255 @@
+"""``add``: an event written to the outbox table inside the caller's own transaction.
+
+The row is the Kafka record ``publish()`` would send: the same ``EventCodec`` (validation,
+encoding, key, CloudEvents headers) and the same topic resolution (``PublisherConfig``'s prefix
+and map) make it, so the relay only copies bytes.
+
+Commit order per key: on PostgreSQL, ``add`` first takes a transaction-scoped advisory lock on
+the event's (topic, key), then inserts. Writers of one key therefore insert one transaction
+after the other: a row's id is drawn only after every earlier transaction of its key ended,
+so within a key, id order is commit order (``docs/outbox.md`` has the argument). SQLite has a
+single writer: the whole database is locked from a transaction's first write to its commit,
+so id order is commit order for every row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from eventwire._codec import EncodedEvent, EventCodec, UserHeaders
+from eventwire._config import PublisherConfig
+from eventwire._errors import ConfigError
+from eventwire.outbox._table import check_dialect, outbox_table
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+#: The first key of the advisory locks ``add`` takes on PostgreSQL ("EWOB"): another use of
+#: two-key advisory locks in the same database should pick another.
+LOCK_CLASS: Final = 0x45574F42
+
+_encode_headers: Final = msgspec.msgpack.Encoder().encode
+_DEFAULT_CONFIG: Final = PublisherConfig(bootstrap_servers="localhost:9092")
+#: Codecs by configuration (the configuration is kept, so its id is not reused).
+_CODECS: OrderedDict[int, tuple[PublisherConfig, EventCodec]] = OrderedDict()
+_CODECS_LOCK: Final = threading.Lock()
+_MAX_CODECS: Final = 32
+
+
+def _forget_codecs() -> None:
+    # A codec's event ids are a random prefix and a counter: a forked child keeping its
+    # parent's codec would draw the ids its parent draws.
+    _CODECS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_codecs)
+
+
+def codec_for(config: PublisherConfig | None) -> EventCodec:
+    """The codec ``publish()`` of a publisher built with ``config`` encodes with."""
+    config = _DEFAULT_CONFIG if config is None else config
+    if not isinstance(config, PublisherConfig):
+        raise ConfigError(f"config must be a PublisherConfig or None, not {type(config).__name__}")
+    with _CODECS_LOCK:
+        found = _CODECS.get(id(config))
+        if found is not None and found[0] is config:
+            _CODECS.move_to_end(id(config))
+            return found[1]
+        codec = EventCodec(
+            encoding=config.encoding,
+            validate=config.validate,
+            source=config.ce_source,
+            resolve_topic=config._resolve_topic,
+        )
+        _CODECS[id(config)] = (config, codec)
+        while len(_CODECS) > _MAX_CODECS:
+            _CODECS.popitem(last=False)
+        return codec
+
+
+def lock_id(topic: str, key: bytes) -> int:
+    """The second key of the advisory lock of (``topic``, ``key``): a signed 32-bit hash. Two
+    keys sharing a hash only wait for each other; order stays right."""
+    digest = hashlib.blake2b(topic.encode() + b"\0" + key, digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _row(encoded: EncodedEvent, now: float) -> dict[str, Any]:
+    return {
+        "topic": encoded.topic,
+        "key": encoded.key,
+        "value": encoded.value,
+        "headers": _encode_headers(encoded.headers),
+        "event_id": encoded.event_id,
+        "event_type": encoded.event_type,
+        "created_at": now,
+    }
+
+
+def _encode_all(
+    events: Iterable[Any],
+    topic: str | None,
+    key: str | bytes | None,
+    headers: UserHeaders | None,
+    config: PublisherConfig | None,
+) -> list[EncodedEvent]:
+    codec = codec_for(config)
+    return [codec.encode(event, topic, key, headers) for event in events]
+
+
+def _lock_statement(dialect: str, encoded: Sequence[EncodedEvent]) -> Any:
+    """The statement that takes the key locks of ``encoded`` (``None`` if none is needed)."""
+    check_dialect(dialect)
+    if dialect != "postgresql":
+        return None
+    # Sorted: two transactions locking the same keys take them in one order (no deadlock
+    # between two batches of add_many; separate add() calls lock in the caller's order).
+    ids = sorted({lock_id(e.topic, e.key) for e in encoded if e.key is not None})
+    if not ids:
+        return None
+    locks = [func.pg_advisory_xact_lock(LOCK_CLASS, lock) for lock in ids]
+    return select(*locks)
+
+
+def _refuse_autocommit(level: str) -> None:
+    if level == "AUTOCOMMIT":
+        raise ConfigError(
+            "outbox.add needs a transaction: this connection is in AUTOCOMMIT mode, so the"
+            " event would be committed alone, whatever happens to the caller's transaction"
+        )
+
+
+def add(
+    connection: Connection | Session,
+    event: Any,
+    *,
+    topic: str | None = None,
+    key: str | bytes | None = None,
+    headers: UserHeaders | None = None,
+    config: PublisherConfig | None = None,
+) -> str:
+    """Write ``event`` to the outbox table in the caller's open transaction.
+
+    The event is validated and encoded as ``publish()`` would (the same bytes, key and
+    CloudEvents headers); it reaches Kafka through the relay if and only if the caller's
+    transaction commits. Events of one key reach Kafka in the order their transactions
+    committed. On PostgreSQL, the transaction holds a lock on each key it added events of
+    until it ends: writers of one key wait for each other.
+
+    Args:
+        connection: a SQLAlchemy ``Connection`` or ORM ``Session`` (PostgreSQL or SQLite).
+        event: an instance of an ``@eventwire.event`` class.
+        topic: overrides the declared topic (then remapped by ``config``, as ``publish``).
+        key: overrides the key taken from the event's key field.
+        headers: extra record headers, as ``publish``.
+        config: the configuration of the publisher whose records to write (encoding,
+            CloudEvents source, topic prefix and map); ``None``: the defaults.
+
+    Returns:
+        The event's id (its ``ce_id`` header).
+
+    Raises:
+        EventValidationError: the event does not match its schema (nothing was written).
+        EventDefinitionError: not a declared event.
+        ConfigError: the database is neither PostgreSQL nor SQLite, or the connection is in
+            AUTOCOMMIT mode.
+    """
+    return add_many(connection, [event], topic=topic, key=key, headers=headers, config=config)[0]
+
+
+def add_many(
+    connection: Connection | Session,
+    events: Iterable[Any],
+    *,
+    topic: str | None = None,
+    key: str | bytes | None = None,
+    headers: UserHeaders | None = None,
+    config: PublisherConfig | None = None,
+) -> list[str]:
+    """Write ``events`` to the outbox table in the caller's open transaction, in order.
+
+    As ``add``, for several events: every event is validated before any row is written, and
+    the key locks (PostgreSQL) are taken in one statement, in a fixed order.
+
+    Returns:
+        The events' ids, in order.
+    """
+    conn = connection.connection() if isinstance(connection, Session) else connection
+    if not isinstance(conn, Connection):
+        raise TypeError(
+            f"outbox.add takes a SQLAlchemy Connection or Session, not {type(connection).__name__}"
+            " (use add_async for AsyncConnection and AsyncSession)"
+        )
+    encoded = _encode_all(events, topic, key, headers, config)
+    lock = _lock_statement(conn.dialect.name, encoded)
+    _refuse_autocommit(conn.get_isolation_level())
+    if not encoded:
+        return []
+    if lock is not None:
+        conn.execute(lock)
+    now = time.time()
+    conn.execute(insert(outbox_table), [_row(e, now) for e in encoded])
+    return [e.event_id for e in encoded]
+
+
+async def add_async(
+    connection: AsyncConnection | AsyncSession,
+    event: Any,
+    *,
+    topic: str | None = None,
+    key: str | bytes | None = None,
+    headers: UserHeaders | None = None,
+    config: PublisherConfig | None = None,
+) -> str:
+    """``add`` for SQLAlchemy's asyncio ``AsyncConnection`` or ``AsyncSession``.
+
+    Arguments, result and errors are those of ``add``.
+    """
+    ids = await add_many_async(
+        connection, [event], topic=topic, key=key, headers=headers, config=config
+    )
+    return ids[0]
+
+
+async def add_many_async(
+    connection: AsyncConnection | AsyncSession,
+    events: Iterable[Any],
+    *,
+    topic: str | None = None,
+    key: str | bytes | None = None,
+    headers: UserHeaders | None = None,
+    config: PublisherConfig | None = None,
+) -> list[str]:
+    """``add_many`` for SQLAlchemy's asyncio ``AsyncConnection`` or ``AsyncSession``."""
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+    if isinstance(connection, AsyncSession):
+        conn = await connection.connection()
+    elif isinstance(connection, AsyncConnection):
+        conn = connection
+    else:
+        raise TypeError(
+            "outbox.add_async takes a SQLAlchemy AsyncConnection or AsyncSession, not"
+            f" {type(connection).__name__} (use add for Connection and Session)"
+        )
+    encoded = _encode_all(events, topic, key, headers, config)
+    lock = _lock_statement(conn.dialect.name, encoded)
+    _refuse_autocommit(await conn.get_isolation_level())
+    if not encoded:
+        return []
+    if lock is not None:
+        await conn.execute(lock)
+    now = time.time()
+    await conn.execute(insert(outbox_table), [_row(e, now) for e in encoded])
+    return [e.event_id for e in encoded]
