@@ -46,9 +46,8 @@ def run_outbox(action: str, args: argparse.Namespace) -> int:
         sys.stdout.write(outbox.schema_ddl(args.dialect))
         return OK
     from sqlalchemy import create_engine
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
     from eventwire.outbox._table import check_dialect
 
