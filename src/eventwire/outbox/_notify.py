@@ -70,4 +70,8 @@ class Listener:
                     if self._stop.is_set():
                         break
         finally:
-            raw.invalidate()  # never back to the pool: it listens
+            # Never back to the pool: it listens.
+            try:
+                raw.driver_connection.close()  # type: ignore[union-attr]
+            finally:
+                raw.invalidate()

@@ -41,6 +41,8 @@ from eventwire.outbox._table import check_dialect
 
 #: Seconds between checks of the relay's state while it publishes (stop, lease, --once).
 _TICK: Final = 0.05
+#: Longest wait of a standby relay between two looks at the lease.
+_STANDBY_CHECK: Final = 1.0
 #: Longest wait before trying the database again after it failed.
 _MAX_BACKOFF: Final = 5.0
 
@@ -179,6 +181,7 @@ class OutboxRelay:
             raise ConfigError(f"max_in_flight must be an int >= 1, got {max_in_flight!r}")
         if not name or len(name) > 200:
             raise ConfigError(f"name must have 1 to 200 characters, got {name!r}")
+        self._owns_engine = isinstance(database, str)
         self._engine = relay_engine(database) if isinstance(database, str) else database
         check_dialect(self._engine.dialect.name)
         self._config = config
@@ -272,7 +275,9 @@ class OutboxRelay:
                         ):
                             break
                         continue
-                    self._stop.wait(min(wait + 0.01, self._lease.ttl / 3))
+                    # A standby looks again within a second: a released lease (a clean stop)
+                    # is taken over at once, an expired one within lease_ttl + 1 s.
+                    self._stop.wait(min(wait + 0.01, self._lease.ttl / 3, _STANDBY_CHECK))
                 except SQLAlchemyError as exc:
                     if once:
                         raise
@@ -292,6 +297,8 @@ class OutboxRelay:
                 except SQLAlchemyError as exc:
                     _log.warning("eventwire.outbox_lease_release_failed", error=str(exc))
                 conn.close()
+            if self._owns_engine:
+                self._engine.dispose()  # no connection outlives run(); a next run reconnects
         stats = self.stats()
         return RelayReport(
             published=stats.published, deleted=stats.deleted, left=stats.backlog, terms=terms

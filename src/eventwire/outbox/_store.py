@@ -205,6 +205,10 @@ class OutboxStore:
         if self._closed:
             return
         self._closed = True
+        try:
+            self._count()  # the figures a stopped relay reports
+        except Exception as exc:  # noqa: BLE001 - a failed database is reported elsewhere
+            _log.info("eventwire.outbox_count_failed", error=str(exc))
         for conn in (self._read, self._write):
             try:
                 conn.close()

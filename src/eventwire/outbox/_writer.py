@@ -122,8 +122,11 @@ def _lock_statement(dialect: str, encoded: Sequence[EncodedEvent]) -> Any:
     return select(*locks)
 
 
-def _refuse_autocommit(level: str) -> None:
-    if level == "AUTOCOMMIT":
+def _refuse_autocommit(conn: Connection) -> None:
+    # Read without a round trip: get_isolation_level() would query the server at each add.
+    option = conn.get_execution_options().get("isolation_level")
+    driver = conn.connection.driver_connection
+    if option == "AUTOCOMMIT" or getattr(driver, "autocommit", False) is True:
         raise ConfigError(
             "outbox.add needs a transaction: this connection is in AUTOCOMMIT mode, so the"
             " event would be committed alone, whatever happens to the caller's transaction"
@@ -193,7 +196,7 @@ def add_many(
         )
     encoded = _encode_all(events, topic, key, headers, config)
     lock = _lock_statement(conn.dialect.name, encoded)
-    _refuse_autocommit(conn.get_isolation_level())
+    _refuse_autocommit(conn)
     if not encoded:
         return []
     if lock is not None:
@@ -245,7 +248,7 @@ async def add_many_async(
         )
     encoded = _encode_all(events, topic, key, headers, config)
     lock = _lock_statement(conn.dialect.name, encoded)
-    _refuse_autocommit(await conn.get_isolation_level())
+    _refuse_autocommit(conn.sync_connection)  # type: ignore[arg-type]
     if not encoded:
         return []
     if lock is not None:
