@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
 
 import eventwire
@@ -68,9 +68,8 @@ def test_add_many_validates_every_event_before_writing_any(database: Database) -
 
 
 def test_a_rolled_back_transaction_leaves_no_row(database: Database) -> None:
-    with pytest.raises(RuntimeError), database.engine.begin() as conn:
-        outbox.add(conn, OrderPlaced(order_id="o-1", seq=1))
-        raise RuntimeError("the business transaction fails")
+    with pytest.raises(RuntimeError, match="business transaction fails"):
+        database.add_then_fail([OrderPlaced(order_id="o-1", seq=1)])
     assert database.rows() == 0
 
 
@@ -106,6 +105,12 @@ def async_url(database: Database) -> str:
     return database.url.replace("+psycopg://", "+psycopg_async://")
 
 
+async def add_then_fail(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await outbox.add_async(conn, OrderPlaced(order_id="o-3", seq=3))
+        raise RuntimeError("rolled back")
+
+
 def test_add_async_takes_an_async_connection_and_session(database: Database) -> None:
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -116,10 +121,8 @@ def test_add_async_takes_an_async_connection_and_session(database: Database) -> 
                 await outbox.add_async(conn, OrderPlaced(order_id="o-1", seq=1))
             async with AsyncSession(engine) as session, session.begin():
                 await outbox.add_many_async(session, [OrderPlaced(order_id="o-2", seq=2)])
-            with pytest.raises(RuntimeError):
-                async with engine.begin() as conn:
-                    await outbox.add_async(conn, OrderPlaced(order_id="o-3", seq=3))
-                    raise RuntimeError("rolled back")
+            with pytest.raises(RuntimeError, match="rolled back"):
+                await add_then_fail(engine)
             with pytest.raises(TypeError, match="AsyncConnection or AsyncSession"):
                 await outbox.add_async(object(), OrderPlaced(order_id="o-4", seq=4))  # type: ignore[arg-type]
         finally:

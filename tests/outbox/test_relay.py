@@ -52,13 +52,10 @@ def test_committed_rows_are_published_and_rolled_back_ones_never(
             [OrderPlaced(order_id=f"o{n % 3}", seq=n) for n in range(6)],
             config=kafka.config(),
         )
-    with pytest.raises(RuntimeError), database.engine.begin() as conn:
-        outbox.add_many(
-            conn,
-            [OrderPlaced(order_id="o0", seq=n) for n in range(100, 110)],
-            config=kafka.config(),
+    with pytest.raises(RuntimeError, match="business transaction fails"):
+        database.add_then_fail(
+            [OrderPlaced(order_id="o0", seq=n) for n in range(100, 110)], kafka.config()
         )
-        raise RuntimeError("the business transaction fails")
     with database.engine.begin() as conn:
         outbox.add(conn, OrderPlaced(order_id="o0", seq=6), config=kafka.config())
 
@@ -141,9 +138,10 @@ def test_stats_and_metrics_report_backlog_age_and_latency(database: Database, ka
     relay.run(once=True, progress=seen.append, progress_interval=0.01)
     stats = relay.stats()
     assert (stats.published, stats.deleted, stats.backlog, stats.in_flight) == (20, 20, 0, 0)
-    assert stats.latency_p50 is not None and stats.latency_p99 is not None
+    assert stats.latency_p50 is not None
+    assert stats.latency_p99 is not None
     assert 0 <= stats.latency_p50 <= stats.latency_p99
-    assert seen and seen[0].backlog in (None, 20) or seen[0].published <= 20
+    assert seen, "progress was reported"
     metrics = {
         metric.name: metric
         for resource in reader.get_metrics_data().resource_metrics
