@@ -39,9 +39,16 @@ class Database:
 
     def rows(self) -> int:
         with self.engine.connect() as conn:
-            return int(
-                conn.exec_driver_sql(f"SELECT count(*) FROM {outbox.TABLE_NAME}").scalar_one()
-            )
+            count = conn.execute(select(func.count()).select_from(outbox.outbox_table))
+            return int(count.scalar_one())
+
+    def add_then_fail(
+        self, events: list[Any], config: eventwire.PublisherConfig | None = None
+    ) -> None:
+        """A business transaction that adds ``events``, then fails (rolled back)."""
+        with self.engine.begin() as conn:
+            outbox.add_many(conn, events, config=config)
+            raise RuntimeError("the business transaction fails")
 
 
 def database_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
