@@ -131,6 +131,7 @@ def _run(args: argparse.Namespace) -> int:
             name=args.name,
             poll_interval=args.poll_interval,
             lease_ttl=args.lease_ttl,
+            max_in_flight=args.max_in_flight,
             preset=args.preset,
             show_progress=not args.no_progress,
         )

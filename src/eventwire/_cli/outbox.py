@@ -72,6 +72,7 @@ def run_relay(
     name: str,
     poll_interval: float,
     lease_ttl: float,
+    max_in_flight: int,
     preset: str,
     show_progress: bool,
 ) -> int:
@@ -88,7 +89,12 @@ def run_relay(
     config = PublisherConfig(bootstrap_servers=bootstrap_servers, preset=preset)  # type: ignore[arg-type]
     try:
         relay = outbox.OutboxRelay(
-            database_url, config, name=name, poll_interval=poll_interval, lease_ttl=lease_ttl
+            database_url,
+            config,
+            name=name,
+            poll_interval=poll_interval,
+            lease_ttl=lease_ttl,
+            max_in_flight=max_in_flight,
         )
     except (SQLAlchemyError, ArgumentError) as exc:
         raise _database_error(database_url, exc) from None

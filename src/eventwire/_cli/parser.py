@@ -400,6 +400,12 @@ def _add_outbox(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--lease-ttl", type=_seconds, default=10.0, help="seconds a lease lasts unrenewed (10)"
     )
     relay.add_argument(
+        "--max-in-flight",
+        type=_positive,
+        default=10_000,
+        help="most rows handed to the producer and not yet deleted (10000)",
+    )
+    relay.add_argument(
         "--preset",
         choices=["durable", "throughput", "low_latency"],
         default="durable",
