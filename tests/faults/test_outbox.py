@@ -35,13 +35,7 @@ import eventwire
 from eventwire import outbox
 from eventwire.testing import ConsumedRecord, LocalBroker, ProxiedBroker
 from tests.faults.conftest import EVENTS
-from tests.outbox.conftest import (  # noqa: F401 - fixtures
-    Database,
-    Kafka,
-    OrderPlaced,
-    database,
-    kafka,
-)
+from tests.outbox.conftest import Database, Kafka, OrderPlaced
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -175,6 +169,7 @@ def write(
     config: eventwire.PublisherConfig,
     writer: int,
     count: int,
+    *,
     committed: list[tuple[str, int, list[int]]],
     failures: list[BaseException],
 ) -> None:
@@ -207,7 +202,7 @@ def write(
                 mine = [e.seq for e in events if e.order_id == key]
                 committed.append((key, ranks[key], mine))
             done += size
-    except BaseException as exc:  # reported by the test
+    except BaseException as exc:  # noqa: BLE001 - the test reports it
         failures.append(exc)
 
 
@@ -226,7 +221,8 @@ def test_per_key_order_is_commit_order_under_8_concurrent_writers(
     writers = [
         threading.Thread(
             target=write,
-            args=(database, kafka.config(), w, EVENTS // WRITERS, committed, failures),
+            args=(database, kafka.config(), w, EVENTS // WRITERS),
+            kwargs={"committed": committed, "failures": failures},
         )
         for w in range(WRITERS)
     ]
@@ -301,8 +297,8 @@ def test_a_relay_sigkilled_3_times_mid_batch_loses_nothing(
     assert max(copies.values()) <= 4  # a row is in flight at most once per kill
     report(
         f"{database.kind}: {EVENTS:,} events, relay SIGKILLed 3 times ((events in Kafka,"
-        f" rows deleted) at each kill: {kills}); 0 lost, {duplicates} duplicates (bound: 3 x {MAX_IN_FLIGHT} in"
-        " flight)"
+        f" rows deleted) at each kill: {kills}); 0 lost, {duplicates} duplicates"
+        f" (bound: 3 x {MAX_IN_FLIGHT} in flight)"
     )
 
 
