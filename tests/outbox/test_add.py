@@ -8,12 +8,14 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
 
 import eventwire
 from eventwire import outbox
 from eventwire.outbox._store import stored_event
+from eventwire.outbox._writer import ESCALATE
 from eventwire.testing import FakePublisher
 from tests.outbox.conftest import Database, OrderPlaced
 
@@ -144,7 +146,7 @@ def test_postgresql_writers_of_one_key_wait_for_each_other(database: Database) -
             other.commit()
             with other.begin():
                 outbox.add(other, OrderPlaced(order_id="another-key", seq=1))
-            with pytest.raises(Exception, match="lock timeout"), other.begin():
+            with pytest.raises(OperationalError, match="lock timeout"), other.begin():
                 outbox.add(other, OrderPlaced(order_id="k", seq=2))
         first.commit()
     assert database.rows() == 2
@@ -160,3 +162,24 @@ def test_the_table_ddl_is_printed_for_both_dialects() -> None:
     assert "pg_notify" not in sqlite
     with pytest.raises(eventwire.ConfigError):
         outbox.schema_ddl("oracle")
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_transaction_adding_many_keys_locks_the_whole_outbox_instead(
+    database: Database,
+) -> None:
+    """Beyond ``ESCALATE`` key locks (the server's lock table is finite), one exclusive lock
+    on the whole outbox: every other writer waits for that transaction, whatever its key."""
+    many = [OrderPlaced(order_id=f"bulk-{n}", seq=n) for n in range(ESCALATE + 500)]
+    with database.engine.connect() as bulk:
+        bulk.begin()
+        outbox.add_many(bulk, many)
+        with database.engine.connect() as other:
+            other.exec_driver_sql("SET lock_timeout = '200ms'")
+            other.commit()
+            with pytest.raises(OperationalError, match="lock timeout"), other.begin():
+                outbox.add(other, OrderPlaced(order_id="unrelated", seq=1))
+            bulk.commit()
+            with other.begin():
+                outbox.add(other, OrderPlaced(order_id="unrelated", seq=1))
+    assert database.rows() == ESCALATE + 501

@@ -18,12 +18,13 @@ import hashlib
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
-from sqlalchemy import func, insert, select
+from sqlalchemy import ARRAY, Integer, bindparam, insert, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -38,6 +39,20 @@ if TYPE_CHECKING:
 #: The first key of the advisory locks ``add`` takes on PostgreSQL ("EWOB"): another use of
 #: two-key advisory locks in the same database should pick another.
 LOCK_CLASS: Final = 0x45574F42
+#: Most key locks one transaction takes; beyond, it locks the whole outbox (see
+#: ``_lock_statement``).
+ESCALATE: Final = 1000
+_LOCKS_INFO: Final = "eventwire.outbox.locks"
+# The keys come sorted; unnest yields them in array order, and Append runs its parts in order.
+_SHARED_AND_KEYS: Final = text(
+    "SELECT count(l) FROM ("
+    " SELECT pg_advisory_xact_lock_shared(:lock_class, 0) IS NULL AS l"
+    " UNION ALL"
+    " SELECT pg_advisory_xact_lock(:lock_class, k) IS NULL"
+    " FROM unnest(CAST(:keys AS integer[])) AS k"
+    ") AS locks"
+).bindparams(bindparam("keys", type_=ARRAY(Integer)))
+_EXCLUSIVE: Final = text("SELECT pg_advisory_xact_lock(:lock_class, 0)")
 
 _encode_headers: Final = msgspec.msgpack.Encoder().encode
 _DEFAULT_CONFIG: Final = PublisherConfig(bootstrap_servers="localhost:9092")
@@ -79,10 +94,11 @@ def codec_for(config: PublisherConfig | None) -> EventCodec:
 
 
 def lock_id(topic: str, key: bytes) -> int:
-    """The second key of the advisory lock of (``topic``, ``key``): a signed 32-bit hash. Two
-    keys sharing a hash only wait for each other; order stays right."""
+    """The second key of the advisory lock of (``topic``, ``key``): a signed 32-bit hash,
+    never 0 (the whole outbox's lock). Two keys sharing a hash only wait for each other;
+    order stays right."""
     digest = hashlib.blake2b(topic.encode() + b"\0" + key, digest_size=4).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return int.from_bytes(digest, "big", signed=True) or 1
 
 
 def _row(encoded: EncodedEvent, now: float) -> dict[str, Any]:
@@ -108,18 +124,51 @@ def _encode_all(
     return [codec.encode(event, topic, key, headers) for event in events]
 
 
-def _lock_statement(dialect: str, encoded: Sequence[EncodedEvent]) -> Any:
-    """The statement that takes the key locks of ``encoded`` (``None`` if none is needed)."""
-    check_dialect(dialect)
-    if dialect != "postgresql":
+class _Locks:
+    """How many key locks the current transaction of a connection holds, and whether it
+    holds the whole outbox's lock (kept in the connection's ``info``)."""
+
+    __slots__ = ("escalated", "keys", "transaction")
+
+    def __init__(self, transaction: object) -> None:
+        self.transaction = weakref.ref(transaction)
+        self.keys = 0
+        self.escalated = False
+
+
+def _locks_of(conn: Connection) -> _Locks:
+    transaction = conn.get_transaction()
+    locks: _Locks | None = conn.info.get(_LOCKS_INFO)
+    if transaction is None or locks is None or locks.transaction() is not transaction:
+        locks = _Locks(transaction if transaction is not None else conn)
+        conn.info[_LOCKS_INFO] = locks
+    return locks
+
+
+def _lock_statement(conn: Connection, encoded: Sequence[EncodedEvent]) -> Any:
+    """The statement that takes the locks ``encoded`` needs (``None`` if none is needed).
+
+    PostgreSQL: each key's exclusive lock plus the whole outbox's lock *shared*, in one
+    statement, keys in a fixed order (two ``add_many`` calls over the same keys cannot
+    deadlock). A transaction that would hold more than ``ESCALATE`` key locks takes the
+    whole outbox's lock *exclusively* instead (the server's lock table is finite): it then
+    waits for every other writer to end, and they wait for it. Either way, a row's id is drawn
+    only after every earlier transaction of its key ended.
+    """
+    check_dialect(conn.dialect.name)
+    if conn.dialect.name != "postgresql":
         return None
-    # Sorted: two transactions locking the same keys take them in one order (no deadlock
-    # between two batches of add_many; separate add() calls lock in the caller's order).
     ids = sorted({lock_id(e.topic, e.key) for e in encoded if e.key is not None})
     if not ids:
         return None
-    locks = [func.pg_advisory_xact_lock(LOCK_CLASS, lock) for lock in ids]
-    return select(*locks)
+    locks = _locks_of(conn)
+    if locks.escalated:
+        return None
+    if locks.keys + len(ids) > ESCALATE:
+        locks.escalated = True
+        return _EXCLUSIVE.bindparams(lock_class=LOCK_CLASS)
+    locks.keys += len(ids)
+    return _SHARED_AND_KEYS.bindparams(lock_class=LOCK_CLASS, keys=ids)
 
 
 def _refuse_autocommit(conn: Connection) -> None:
@@ -195,8 +244,8 @@ def add_many(
             " (use add_async for AsyncConnection and AsyncSession)"
         )
     encoded = _encode_all(events, topic, key, headers, config)
-    lock = _lock_statement(conn.dialect.name, encoded)
     _refuse_autocommit(conn)
+    lock = _lock_statement(conn, encoded)
     if not encoded:
         return []
     if lock is not None:
@@ -247,8 +296,8 @@ async def add_many_async(
             f" {type(connection).__name__} (use add for Connection and Session)"
         )
     encoded = _encode_all(events, topic, key, headers, config)
-    lock = _lock_statement(conn.dialect.name, encoded)
     _refuse_autocommit(conn.sync_connection)  # type: ignore[arg-type]
+    lock = _lock_statement(conn.sync_connection, encoded)  # type: ignore[arg-type]
     if not encoded:
         return []
     if lock is not None:

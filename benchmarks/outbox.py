@@ -1,0 +1,243 @@
+"""The transactional outbox's relay: throughput against ``publish_many``, and the latency from
+a writer's commit to Kafka's acknowledgement.
+
+    python benchmarks/outbox.py [--events 50000] [--rounds 3] [--latency-events 300]
+
+One local Tansu broker and one local PostgreSQL (``LocalPostgres``) for the whole run, both
+stopped by PID at the end. Per round, in shuffled order, on a fresh 3-partition topic each:
+
+* ``sync_publish_many``: ``Publisher.publish_many`` of N events in chunks of 10,000 (the
+  reference: what a service publishing directly gets on this machine);
+* ``relay_postgresql`` / ``relay_sqlite``: N rows added beforehand (not timed), then
+  ``OutboxRelay.run(once=True)`` timed whole: lease, producer start, fetching, producing,
+  deleting every row, and noticing the table is empty.
+
+The ratio is relay events/s over ``sync_publish_many`` events/s *of the same round*. CPU is
+this process's (the relay's threads and librdkafka's), not PostgreSQL's.
+
+Latency: a relay runs; a writer commits one event per transaction every 20 ms; each row's
+latency is from ``add()`` to Kafka's acknowledgement (``OutboxStats``); the writer also
+measures ``add()`` to the end of its commit, which that latency includes. With LISTEN/NOTIFY
+(PostgreSQL, psycopg) and, for contrast, polling every second.
+
+Writes ``benchmarks/OUTBOX.md`` (appended to ``RESULTS.md`` by ``run.py``) and
+``outbox.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, delete
+
+import eventwire
+from eventwire import outbox
+from eventwire.testing import LocalBroker, LocalPostgres
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from events import orders  # noqa: E402 - the benchmarks' own event, beside this file
+
+CHUNK = 10_000
+
+
+def progress(message: str) -> None:
+    sys.stderr.write(f"[outbox bench] {message}\n")
+    sys.stderr.flush()
+
+
+def config_for(broker: LocalBroker, topic: str, **settings: Any) -> eventwire.PublisherConfig:
+    return eventwire.PublisherConfig(
+        bootstrap_servers=broker.bootstrap_servers, topic_map={"orders": topic}, **settings
+    )
+
+
+def publish_many(broker: LocalBroker, events: list[Any]) -> tuple[float, float]:
+    topic = broker.unique_topic("bench-publish", partitions=3)
+    with eventwire.Publisher(config_for(broker, topic)) as publisher:
+        publisher.publish_many(events[:100])  # warm-up: connection, producer id, metadata
+        wall, cpu = time.perf_counter(), time.process_time()
+        for first in range(0, len(events), CHUNK):
+            outcomes = publisher.publish_many(events[first : first + CHUNK])
+            assert all(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes)
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def relay(broker: LocalBroker, url: str, events: list[Any]) -> tuple[float, float]:
+    topic = broker.unique_topic("bench-relay", partitions=3)
+    config = config_for(broker, topic)
+    engine = create_engine(url)
+    try:
+        outbox.create_tables(engine)
+        with engine.begin() as conn:
+            conn.execute(delete(outbox.outbox_table))
+            conn.execute(delete(outbox.lease_table))
+        for first in range(0, len(events), CHUNK):
+            with engine.begin() as conn:
+                outbox.add_many(conn, events[first : first + CHUNK], config=config)
+    finally:
+        engine.dispose()
+    runner = outbox.OutboxRelay(url, config)
+    wall, cpu = time.perf_counter(), time.process_time()
+    report = runner.run(once=True)
+    elapsed = time.perf_counter() - wall, time.process_time() - cpu
+    assert report.published >= len(events), report
+    assert report.left == 0, report
+    return elapsed
+
+
+def latency(broker: LocalBroker, url: str, count: int, *, listen: bool) -> dict[str, float]:
+    topic = broker.unique_topic("bench-latency", partitions=3)
+    config = config_for(broker, topic, preset="low_latency")
+    engine = create_engine(url)
+    outbox.create_tables(engine)
+    runner = outbox.OutboxRelay(url, config, listen=listen, poll_interval=1.0)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    events = orders(count)
+    commit_delays = []
+    try:
+        deadline = time.monotonic() + 30
+        while not runner.stats().lease_held:
+            assert time.monotonic() < deadline, "the relay did not take the lease"
+            time.sleep(0.05)
+        for event in events:
+            with engine.begin() as conn:
+                added = time.perf_counter()
+                outbox.add(conn, event, config=config)
+            commit_delays.append(time.perf_counter() - added)
+            time.sleep(0.02)
+        deadline = time.monotonic() + 60
+        while runner.stats().published < count:
+            assert time.monotonic() < deadline, "not every row was published"
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+        thread.join(60)
+        engine.dispose()
+    stats = runner.stats()
+    assert stats.latency_p50 is not None
+    assert stats.latency_p99 is not None
+    commit_delays.sort()
+    return {
+        "p50_ms": stats.latency_p50 * 1000,
+        "p99_ms": stats.latency_p99 * 1000,
+        "add_to_commit_p50_ms": commit_delays[len(commit_delays) // 2] * 1000,
+    }
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def render(result: dict[str, Any]) -> str:
+    rounds = result["rounds"]
+    lines = [
+        "## Transactional outbox: relay throughput and commit-to-acknowledgement latency",
+        "",
+        f"Generated by `benchmarks/outbox.py` on {result['date']}: N = {result['events']:,}"
+        f" events per case and round (the benchmarks' 650-byte order), {len(rounds)} rounds,"
+        " case order shuffled per round, a fresh 3-partition topic per case, one Tansu"
+        f" broker and one PostgreSQL {result['postgres']} (`LocalPostgres`, fsync off) on"
+        " this machine. The relay cases time `OutboxRelay.run(once=True)` whole, from the"
+        " lease to the empty table (rows added beforehand, not timed). Ratio = relay events/s"
+        " over `sync_publish_many` events/s of the same round (goal: at least 0.5x). CPU ="
+        " this process's CPU per event (PostgreSQL's own is not counted).",
+        "",
+        "| case | events/s (median) | events/s (min-max) | ratio to publish_many (min-max)"
+        " | CPU us/event (median) |",
+        "|---|--:|--:|--:|--:|",
+    ]
+    for case in ("sync_publish_many", "relay_postgresql", "relay_sqlite"):
+        rates = [r[case]["rate"] for r in rounds]
+        ratios = [r[case]["rate"] / r["sync_publish_many"]["rate"] for r in rounds]
+        cpu = [r[case]["cpu_us"] for r in rounds]
+        lines.append(
+            f"| `{case}` | {_median(rates):,.0f} | {min(rates):,.0f}-{max(rates):,.0f} |"
+            f" {_median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x) |"
+            f" {_median(cpu):.1f} |"
+        )
+    lines += [
+        "",
+        f"Latency, {result['latency_events']} rows, one per transaction every 20 ms, a relay"
+        " running (`low_latency` preset); from `add()` to Kafka's acknowledgement. `add()` runs"
+        " inside the transaction, so this includes the rest of the transaction: the last"
+        " column is that part (`add()` to the end of the commit, measured by the writer).",
+        "",
+        "| wake-up | p50 ms | p99 ms | add to commit end, p50 ms |",
+        "|---|--:|--:|--:|",
+    ]
+    for name, figures in result["latency"].items():
+        lines.append(
+            f"| {name} | {figures['p50_ms']:.1f} | {figures['p99_ms']:.1f} |"
+            f" {figures['add_to_commit_p50_ms']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-events", type=int, default=300)
+    parser.add_argument("--output", type=Path, default=HERE / "OUTBOX.md")
+    args = parser.parse_args(argv)
+    events = orders(args.events)
+    rng = random.Random(20261207)
+    with (
+        LocalBroker(partitions=3) as broker,
+        LocalPostgres() as server,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        pg_url = server.create_database("bench")
+        sqlite_url = f"sqlite:///{tmp}/bench.db"
+        rounds = []
+        for number in range(args.rounds):
+            cases = ["sync_publish_many", "relay_postgresql", "relay_sqlite"]
+            rng.shuffle(cases)
+            measured: dict[str, dict[str, float]] = {}
+            for case in cases:
+                if case == "sync_publish_many":
+                    wall, cpu = publish_many(broker, events)
+                else:
+                    url = pg_url if case == "relay_postgresql" else sqlite_url
+                    wall, cpu = relay(broker, url, events)
+                measured[case] = {
+                    "rate": len(events) / wall,
+                    "cpu_us": cpu / len(events) * 1e6,
+                }
+                progress(f"round {number + 1}: {case} {len(events) / wall:,.0f} events/s")
+            rounds.append(measured)
+        result: dict[str, Any] = {
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "events": args.events,
+            "rounds": rounds,
+            "postgres": "18.6",
+            "latency_events": args.latency_events,
+            "latency": {},
+        }
+        for name, listen in (("LISTEN/NOTIFY (PostgreSQL)", True), ("polling 1 s", False)):
+            url = server.create_database(f"latency_{'listen' if listen else 'poll'}")
+            result["latency"][name] = latency(broker, url, args.latency_events, listen=listen)
+            progress(f"latency {name}: {result['latency'][name]}")
+    text = render(result)
+    args.output.write_text(text, encoding="utf-8")
+    args.output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
