@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import msgspec
-from sqlalchemy import Row, delete, func, select
+from sqlalchemy import ARRAY, BigInteger, Row, any_, bindparam, delete, func, select
 from sqlalchemy.engine import Engine
 
 from eventwire._codec import EncodedEvent, Headers
@@ -33,6 +33,14 @@ from eventwire.outbox._table import outbox_table
 _decode_headers: Final = msgspec.msgpack.Decoder().decode
 #: Most ids in one ``IN (...)`` list.
 _ID_CHUNK: Final = 500
+#: Most ids one delete statement names.
+_DELETE_CHUNK: Final = 5000
+# SQLite: one statement run for many ids (executemany), prepared once.
+_DELETE_ONE: Final = delete(outbox_table).where(outbox_table.c.id == bindparam("id"))
+# PostgreSQL: one array parameter instead of thousands (each rendered with its cast).
+_DELETE_ANY: Final = delete(outbox_table).where(
+    outbox_table.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
+)
 _COLUMNS: Final = (
     outbox_table.c.id,
     outbox_table.c.topic,
@@ -45,12 +53,14 @@ _COLUMNS: Final = (
 )
 
 
-def stored_event(row: Row[Any]) -> StoredEvent:
-    """A fetched row as the relay's stored event."""
-    raw = _decode_headers(row.headers)
-    headers: Headers = raw if isinstance(raw, dict) else [tuple(pair) for pair in raw]
-    encoded = EncodedEvent(row.topic, row.key, row.value, headers, row.event_id, row.event_type)
-    return StoredEvent(int(row.id), float(row.created_at), encoded)
+def stored_event(row: Row[Any] | tuple[Any, ...]) -> StoredEvent:
+    """A fetched row (columns in ``_COLUMNS`` order) as the relay's stored event."""
+    row_id, topic, key, value, stored, event_id, event_type, created_at = row
+    raw = _decode_headers(stored)
+    headers: Headers = raw if type(raw) is dict else [tuple(pair) for pair in raw]
+    return StoredEvent(
+        row_id, created_at, EncodedEvent(topic, key, value, headers, event_id, event_type)
+    )
 
 
 class OutboxStore:
@@ -155,7 +165,7 @@ class OutboxStore:
                     for first in range(0, len(missing), _ID_CHUNK):
                         chunk = missing[first : first + _ID_CHUNK]
                         late.extend(conn.execute(select(*_COLUMNS).where(table.c.id.in_(chunk))))
-                    late.sort(key=lambda row: int(row.id))
+                    late.sort(key=lambda row: int(row[0]))
             fresh = conn.execute(
                 select(*_COLUMNS).where(table.c.id > high).order_by(table.c.id).limit(room)
             ).all()
@@ -179,12 +189,17 @@ class OutboxStore:
         if not done or self.lost:
             return
         conn = self._write
-        table = outbox_table
+        # Acks of several partitions interleave, so the ranges are short: one statement per
+        # chunk of ids, not one per range (measured: 37 us of CPU per row with ranges).
+        ids = [row_id for first, last in done for row_id in range(first, last + 1)]
         try:
             with conn.begin():
                 self.lease.fence(conn)
-                for first, last in done:
-                    conn.execute(delete(table).where(table.c.id.between(first, last)))
+                if self._dialect == "postgresql":
+                    for start in range(0, len(ids), _DELETE_CHUNK):
+                        conn.execute(_DELETE_ANY, {"ids": ids[start : start + _DELETE_CHUNK]})
+                else:
+                    conn.execute(_DELETE_ONE, [{"id": row_id} for row_id in ids])
         except LeaseLostError:
             self.lost = True
             _log.warning(
@@ -194,12 +209,8 @@ class OutboxStore:
                 rows=sum(last - first + 1 for first, last in done),
             )
             return
-        deleted = 0
-        for first, last in done:
-            for row_id in range(first, last + 1):
-                self._known.discard(row_id)
-            deleted += last - first + 1
-        self.deleted += deleted
+        self._known.difference_update(ids)
+        self.deleted += len(ids)
 
     def close(self) -> None:
         if self._closed:
