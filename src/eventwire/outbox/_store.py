@@ -53,7 +53,7 @@ _COLUMNS: Final = (
 )
 
 
-def stored_event(row: Row[Any] | tuple[Any, ...]) -> StoredEvent:
+def stored_event(row: Sequence[Any]) -> StoredEvent:
     """A fetched row (columns in ``_COLUMNS`` order) as the relay's stored event."""
     row_id, topic, key, value, stored, event_id, event_type, created_at = row
     raw = _decode_headers(stored)
