@@ -181,6 +181,9 @@ class OutboxRelay:
             raise ConfigError(f"max_in_flight must be an int >= 1, got {max_in_flight!r}")
         if not name or len(name) > 200:
             raise ConfigError(f"name must have 1 to 200 characters, got {name!r}")
+        if isinstance(database, Engine) and database.dialect.name == "sqlite":
+            # SQLite needs the relay's own transaction set-up (see relay_engine).
+            database = database.url.render_as_string(hide_password=False)
         self._owns_engine = isinstance(database, str)
         self._engine = relay_engine(database) if isinstance(database, str) else database
         check_dialect(self._engine.dialect.name)
@@ -256,6 +259,7 @@ class OutboxRelay:
 
         Raises:
             sqlalchemy.exc.SQLAlchemyError: with ``once``, the database failed.
+            SpoolError: with ``once``, the relay's writer failed otherwise.
         """
         terms = 0
         backoff = 0.1
@@ -333,7 +337,14 @@ class OutboxRelay:
         assert relay is not None  # noqa: S101 - the store makes one
         relay.on_delivered = self._latencies.delivered
         listener = None
-        if self._listen and Listener.supported(self._engine):
+        if self._listen and not Listener.supported(self._engine):
+            if self._engine.dialect.name == "postgresql":
+                _log.info(
+                    "eventwire.outbox_polling_only",
+                    driver=self._engine.dialect.driver,
+                    reason="LISTEN needs psycopg 3 (postgresql+psycopg://)",
+                )
+        elif self._listen:
 
             def notified() -> None:
                 store.want()
@@ -353,7 +364,8 @@ class OutboxRelay:
         failure = relay.failure
         if failure is not None:
             if once:
-                raise failure
+                cause = failure.__cause__  # the writer wraps what failed in a SpoolError
+                raise cause if isinstance(cause, SQLAlchemyError) else failure
             _log.warning("eventwire.outbox_relay_restarting", error=str(failure))
         return finished
 
