@@ -361,21 +361,21 @@ class Relay:
         return records
 
     def _take(self, fetched: list[StoredEvent]) -> list[InFlight]:
-        """Events fetched from a ``Source``, as records to produce (each its own stamp)."""
+        """Events fetched from a ``Source``, as records to produce. Their stamps (each its
+        own: the acceptance time a delivery is measured from) stay out of ``status()``: a
+        source counts its backlog itself, and the stamps would pile up unread."""
         records = []
-        stamps = []
         sender = self._sender
+        now = time.time()
         for stored in fetched:
             sink = StoredSink(self, None)
             sink.seq = stored.seq
-            sink.stamp = [stored.accepted_at or time.time(), 1.0]
-            stamps.append(sink.stamp)
+            sink.stamp = [stored.accepted_at or now, 1.0]
             record = sender.record(stored.encoded, sink)
             record.durable = True
             records.append(record)
         with self._cond:
             self.submitted += len(records)
-            self._stamps.extend(stamps)
         return records
 
     def _take_acks(self) -> list[tuple[int, int]]:
