@@ -40,6 +40,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 from sqlalchemy import create_engine, delete
 
 import eventwire
@@ -65,6 +67,17 @@ def config_for(broker: LocalBroker, topic: str, **settings: Any) -> eventwire.Pu
     )
 
 
+def delete_topic(broker: LocalBroker, topic: str) -> None:
+    """Tansu keeps every record in memory and slows as it grows: a finished case's topic
+    goes (as in run.py)."""
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    try:
+        for future in admin.delete_topics([topic], operation_timeout=10).values():
+            future.result(timeout=15)
+    except (KafkaException, TimeoutError) as exc:
+        progress(f"warning: could not delete topic {topic}: {exc}")
+
+
 def publish_many(broker: LocalBroker, events: list[Any]) -> tuple[float, float]:
     topic = broker.unique_topic("bench-publish", partitions=3)
     with eventwire.Publisher(config_for(broker, topic)) as publisher:
@@ -73,7 +86,9 @@ def publish_many(broker: LocalBroker, events: list[Any]) -> tuple[float, float]:
         for first in range(0, len(events), CHUNK):
             outcomes = publisher.publish_many(events[first : first + CHUNK])
             assert all(isinstance(o, eventwire.DeliveryReceipt) for o in outcomes)
-        return time.perf_counter() - wall, time.process_time() - cpu
+        elapsed = time.perf_counter() - wall, time.process_time() - cpu
+    delete_topic(broker, topic)
+    return elapsed
 
 
 def relay(broker: LocalBroker, url: str, events: list[Any]) -> tuple[float, float]:
@@ -96,6 +111,7 @@ def relay(broker: LocalBroker, url: str, events: list[Any]) -> tuple[float, floa
     elapsed = time.perf_counter() - wall, time.process_time() - cpu
     assert report.published >= len(events), report
     assert report.left == 0, report
+    delete_topic(broker, topic)
     return elapsed
 
 

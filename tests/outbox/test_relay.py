@@ -172,3 +172,16 @@ def test_the_relay_refuses_a_spool_and_bad_bounds(database: Database, tmp_path: 
         outbox.OutboxRelay(
             "sqlite:///:memory:", eventwire.PublisherConfig(bootstrap_servers="localhost:9092")
         )
+
+
+def test_once_returns_at_once_while_a_live_relay_holds_the_lease(
+    database: Database, kafka: Kafka, running: Callable[[outbox.OutboxRelay], object]
+) -> None:
+    holder = outbox.OutboxRelay(database.url, kafka.config(), lease_ttl=30)
+    running(holder)
+    wait_for(lambda: holder.stats().lease_held)
+    started = time.monotonic()
+    report = outbox.OutboxRelay(database.url, kafka.config(), lease_ttl=30).run(once=True)
+    assert report.held_by == holder.holder
+    assert (report.published, report.terms) == (0, 0)
+    assert time.monotonic() - started < 10  # not the 30 s until the lease could expire

@@ -116,6 +116,12 @@ def run_relay(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if report.held_by is not None:
+        sys.stderr.write(
+            f"relay not started: another relay ({report.held_by}) holds the lease and publishes"
+            " the rows\n"
+        )
+        return OK
     left = "" if report.left is None else f", {report.left} left in the table"
     sys.stderr.write(f"relay stopped: {report.published} published{left}\n")
     return OK

@@ -50,6 +50,8 @@ class Lease:
         self.ttl = ttl
         #: The epoch held, or ``None``.
         self.epoch: int | None = None
+        #: The holder found by the last ``acquire`` that did not get the lease.
+        self.other: str | None = None
         self._valid_until = 0.0  # monotonic
         self._lock = threading.Lock()
 
@@ -85,6 +87,7 @@ class Lease:
                 holder, epoch, expires_at, now = row
                 mine = holder == self.holder and epoch == self.epoch
                 if not mine and expires_at > now:
+                    self.other = str(holder)
                     return float(expires_at - now)
                 if not mine:
                     epoch += 1

@@ -56,12 +56,15 @@ class RelayReport:
         deleted: rows deleted after their acknowledgement.
         left: rows in the table when it returned (as last counted; ``None`` if never).
         terms: times it took the lease.
+        held_by: with ``once``, the relay that held the lease, when this one returned
+            without taking it (that relay publishes the rows); else ``None``.
     """
 
     published: int
     deleted: int
     left: int | None
     terms: int
+    held_by: str | None = None
 
 
 class _RelayPublisher(Publisher):
@@ -250,7 +253,8 @@ class OutboxRelay:
         logged and retried (with ``once``, raised).
 
         Args:
-            once: return when the table is empty of rows committed so far.
+            once: return when a fetch finds no new row and none is in flight (rows committed
+                meanwhile are published too), or at once if a live relay holds the lease.
             progress: called with a ``stats()`` snapshot every ``progress_interval`` seconds.
             progress_interval: seconds between ``progress`` calls.
 
@@ -263,6 +267,7 @@ class OutboxRelay:
         """
         terms = 0
         backoff = 0.1
+        held_by = None
         conn: Connection | None = None
         next_progress = time.monotonic() + progress_interval
         try:
@@ -279,6 +284,9 @@ class OutboxRelay:
                         ):
                             break
                         continue
+                    if once:  # a live relay holds the lease: it publishes the rows
+                        held_by = self._lease.other
+                        break
                     # A standby looks again within a second: a released lease (a clean stop)
                     # is taken over at once, an expired one within lease_ttl + 1 s.
                     self._stop.wait(min(wait + 0.01, self._lease.ttl / 3, _STANDBY_CHECK))
@@ -305,7 +313,11 @@ class OutboxRelay:
                 self._engine.dispose()  # no connection outlives run(); a next run reconnects
         stats = self.stats()
         return RelayReport(
-            published=stats.published, deleted=stats.deleted, left=stats.backlog, terms=terms
+            published=stats.published,
+            deleted=stats.deleted,
+            left=stats.backlog,
+            terms=terms,
+            held_by=held_by,
         )
 
     def _serve(
