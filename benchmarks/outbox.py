@@ -115,7 +115,12 @@ def relay(broker: LocalBroker, url: str, events: list[Any]) -> tuple[float, floa
     return elapsed
 
 
+WARM_UP = 20
+
+
 def latency(broker: LocalBroker, url: str, count: int, *, listen: bool) -> dict[str, float]:
+    """Per-row latency from ``add()`` to the acknowledgement, after ``WARM_UP`` rows (the
+    producer's connection and the topic's metadata come with the first rows)."""
     topic = broker.unique_topic("bench-latency", partitions=3)
     config = config_for(broker, topic, preset="low_latency")
     engine = create_engine(url)
@@ -123,36 +128,39 @@ def latency(broker: LocalBroker, url: str, count: int, *, listen: bool) -> dict[
     runner = outbox.OutboxRelay(url, config, listen=listen, poll_interval=1.0)
     thread = threading.Thread(target=runner.run)
     thread.start()
-    events = orders(count)
+    events = orders(WARM_UP + count)
     commit_delays = []
     try:
-        deadline = time.monotonic() + 30
-        while not runner.stats().lease_held:
-            assert time.monotonic() < deadline, "the relay did not take the lease"
-            time.sleep(0.05)
-        for event in events:
+        for index, event in enumerate(events):
             with engine.begin() as conn:
                 added = time.perf_counter()
                 outbox.add(conn, event, config=config)
             commit_delays.append(time.perf_counter() - added)
+            if index + 1 == WARM_UP:
+                wait_until(lambda: runner.stats().published >= WARM_UP, "the warm-up rows")
             time.sleep(0.02)
-        deadline = time.monotonic() + 60
-        while runner.stats().published < count:
-            assert time.monotonic() < deadline, "not every row was published"
-            time.sleep(0.05)
+        wait_until(lambda: runner.stats().published >= WARM_UP + count, "every row")
     finally:
         runner.stop()
         thread.join(60)
         engine.dispose()
-    stats = runner.stats()
-    assert stats.latency_p50 is not None
-    assert stats.latency_p99 is not None
-    commit_delays.sort()
+    # The measured rows' latencies, in acknowledgement order, are the reservoir's last ones
+    # (a benchmark may read the relay's private figures; stats() gives the p50/p99 of all).
+    measured = sorted(list(runner._latencies._recent)[-count:])
+    delays = sorted(commit_delays[WARM_UP:])
     return {
-        "p50_ms": stats.latency_p50 * 1000,
-        "p99_ms": stats.latency_p99 * 1000,
-        "add_to_commit_p50_ms": commit_delays[len(commit_delays) // 2] * 1000,
+        "p50_ms": measured[len(measured) // 2] * 1000,
+        "p99_ms": measured[min(len(measured) - 1, int(0.99 * len(measured)))] * 1000,
+        "max_ms": measured[-1] * 1000,
+        "add_to_commit_p50_ms": delays[len(delays) // 2] * 1000,
     }
+
+
+def wait_until(condition: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not published in {timeout:g} s"
+        time.sleep(0.01)
 
 
 def _load(values: list[float]) -> str:
@@ -197,18 +205,19 @@ def render(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"Latency, {result['latency_events']} rows, one per transaction every 20 ms, a relay"
-        " running (`low_latency` preset); from `add()` to Kafka's acknowledgement. `add()` runs"
+        f"Latency, {result['latency_events']} rows after {WARM_UP} warm-up rows, one per"
+        " transaction every 20 ms, a relay running (`low_latency` preset); from `add()` to"
+        " Kafka's acknowledgement. `add()` runs"
         " inside the transaction, so this includes the rest of the transaction: the last"
         " column is that part (`add()` to the end of the commit, measured by the writer).",
         "",
-        "| wake-up | p50 ms | p99 ms | add to commit end, p50 ms |",
-        "|---|--:|--:|--:|",
+        "| wake-up | p50 ms | p99 ms | max ms | add to commit end, p50 ms |",
+        "|---|--:|--:|--:|--:|",
     ]
     for name, figures in result["latency"].items():
         lines.append(
             f"| {name} | {figures['p50_ms']:.1f} | {figures['p99_ms']:.1f} |"
-            f" {figures['add_to_commit_p50_ms']:.2f} |"
+            f" {figures['max_ms']:.1f} | {figures['add_to_commit_p50_ms']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 
