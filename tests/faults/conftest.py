@@ -21,7 +21,6 @@ import pytest
 
 import eventwire
 from eventwire.testing import ConsumedRecord, capture_logs
-from tests.outbox.conftest import database, kafka  # noqa: F401 - the outbox tests' fixtures
 
 #: Events per test; ``make faults`` sets 100,000.
 EVENTS = int(os.environ.get("EVENTWIRE_FAULT_EVENTS", "4000"))

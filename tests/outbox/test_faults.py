@@ -11,7 +11,8 @@
   lease's bound; every row arrives, duplicates only of the rows in flight at the kill.
 * The broker down for 30 s (a ``FaultProxy`` cut): the backlog drains afterwards, in order.
 
-Event counts come from ``EVENTWIRE_FAULT_EVENTS`` (4,000 by default; ``make faults``: 100,000).
+Event counts come from ``EVENTWIRE_FAULT_EVENTS`` (4,000 by default; ``make faults``, which
+runs this module with tests/faults, sets 100,000).
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select,
 import eventwire
 from eventwire import outbox
 from eventwire.testing import ConsumedRecord, LocalBroker, ProxiedBroker
-from tests.faults.conftest import EVENTS
 from tests.outbox.conftest import Database, Kafka, OrderPlaced
 
 pytestmark = pytest.mark.timeout(900)
+
+#: Events per test, as in tests/faults: 4,000 by default, 100,000 under ``make faults``.
+EVENTS = int(os.environ.get("EVENTWIRE_FAULT_EVENTS", "4000"))
 
 WRITERS = 8
 KEYS = 32
