@@ -31,6 +31,8 @@ from sqlalchemy.orm import Session
 from eventwire._codec import EncodedEvent, EventCodec, UserHeaders
 from eventwire._config import PublisherConfig
 from eventwire._errors import ConfigError
+from eventwire._events import event_batch
+from eventwire.outbox._size import size_limits, too_large
 from eventwire.outbox._table import check_dialect, outbox_table
 
 if TYPE_CHECKING:
@@ -56,8 +58,9 @@ _EXCLUSIVE: Final = text("SELECT pg_advisory_xact_lock(:lock_class, 0)")
 
 _encode_headers: Final = msgspec.msgpack.Encoder().encode
 _DEFAULT_CONFIG: Final = PublisherConfig(bootstrap_servers="localhost:9092")
-#: Codecs by configuration (the configuration is kept, so its id is not reused).
-_CODECS: OrderedDict[int, tuple[PublisherConfig, EventCodec]] = OrderedDict()
+#: Codecs and size limits by configuration (the configuration is kept, so its id is not
+#: reused).
+_CODECS: OrderedDict[int, tuple[PublisherConfig, EventCodec, tuple[int, int]]] = OrderedDict()
 _CODECS_LOCK: Final = threading.Lock()
 _MAX_CODECS: Final = 32
 
@@ -71,8 +74,9 @@ def _forget_codecs() -> None:
 os.register_at_fork(after_in_child=_forget_codecs)
 
 
-def codec_for(config: PublisherConfig | None) -> EventCodec:
-    """The codec ``publish()`` of a publisher built with ``config`` encodes with."""
+def codec_for(config: PublisherConfig | None) -> tuple[EventCodec, tuple[int, int]]:
+    """The codec ``publish()`` of a publisher built with ``config`` encodes with, and its
+    producer's size limits (``size_limits``)."""
     config = _DEFAULT_CONFIG if config is None else config
     if not isinstance(config, PublisherConfig):
         raise ConfigError(f"config must be a PublisherConfig or None, not {type(config).__name__}")
@@ -80,17 +84,18 @@ def codec_for(config: PublisherConfig | None) -> EventCodec:
         found = _CODECS.get(id(config))
         if found is not None and found[0] is config:
             _CODECS.move_to_end(id(config))
-            return found[1]
+            return found[1], found[2]
         codec = EventCodec(
             encoding=config.encoding,
             validate=config.validate,
             source=config.ce_source,
             resolve_topic=config._resolve_topic,
         )
-        _CODECS[id(config)] = (config, codec)
+        limits = size_limits(config)
+        _CODECS[id(config)] = (config, codec, limits)
         while len(_CODECS) > _MAX_CODECS:
             _CODECS.popitem(last=False)
-        return codec
+        return codec, limits
 
 
 def lock_id(topic: str, key: bytes) -> int:
@@ -120,8 +125,20 @@ def _encode_all(
     headers: UserHeaders | None,
     config: PublisherConfig | None,
 ) -> list[EncodedEvent]:
-    codec = codec_for(config)
-    return [codec.encode(event, topic, key, headers) for event in events]
+    """Every event checked and encoded as ``publish`` would, before anything is written.
+
+    Raises what ``publish`` raises for that event (``EventValidationError``...), and the
+    ``PermanentPublishError`` librdkafka gives a record larger than ``message.max.bytes``:
+    the relay could never produce that row.
+    """
+    batch = event_batch(events, "outbox.add_many")
+    codec, limits = codec_for(config)
+    encoded = [codec.encode(event, topic, key, headers) for event in batch]
+    for record in encoded:
+        error = too_large(record, limits)
+        if error is not None:
+            raise error
+    return encoded
 
 
 class _Locks:
@@ -212,10 +229,15 @@ def add(
         The event's id (its ``ce_id`` header).
 
     Raises:
-        EventValidationError: the event does not match its schema (nothing was written).
+        EventValidationError: the event does not match its schema or cannot be encoded (a
+            hostile value, a ``key``/``headers``/``topic`` of the wrong type): nothing was
+            written, as ``publish`` would refuse it.
         EventDefinitionError: not a declared event.
-        ConfigError: the database is neither PostgreSQL nor SQLite, or the connection is in
-            AUTOCOMMIT mode.
+        PermanentPublishError: the record is larger than ``config``'s
+            ``message.max.bytes``, as ``publish`` would say (nothing was written).
+        ConfigError: ``topic`` is not a legal Kafka topic name; the database is neither
+            PostgreSQL nor SQLite, or the connection is in AUTOCOMMIT mode.
+        TypeError: ``connection`` is not a ``Connection`` or ``Session``.
     """
     return add_many(connection, [event], topic=topic, key=key, headers=headers, config=config)[0]
 
@@ -236,6 +258,10 @@ def add_many(
 
     Returns:
         The events' ids, in order.
+
+    Raises:
+        TypeError: ``events`` is one event or not an iterable of events (as
+            ``publish_many``); the rest as ``add``, for the first event refused.
     """
     conn = connection.connection() if isinstance(connection, Session) else connection
     if not isinstance(conn, Connection):
