@@ -80,6 +80,13 @@ def expected_output(block: Block) -> str:
     return output.text
 
 
+def all_runners() -> dict[str, Callable[..., None]]:
+    """The runners of this module and of the modules that run one page's blocks."""
+    from tests.docs.test_outbox_blocks import OUTBOX_RUNNERS
+
+    return RUNNERS | OUTBOX_RUNNERS
+
+
 # -- the markers ----------------------------------------------------------------------------------
 
 
@@ -90,7 +97,7 @@ def test_every_block_is_run_or_says_why_not() -> None:
             problems.append(f"{block.name}: no marker (<!-- run: ... --> or <!-- not-run: ... -->)")
         elif block.marker == "not-run" and len(block.argument) < 10:
             problems.append(f"{block.name}: <!-- not-run: --> needs a reason")
-        elif block.marker == "run" and block.argument not in RUNNERS:
+        elif block.marker == "run" and block.argument not in all_runners():
             problems.append(f"{block.name}: no runner named {block.argument!r}")
         elif block.marker == "output":
             before = [b for b in blocks(block.document) if b.line < block.line]
@@ -98,7 +105,7 @@ def test_every_block_is_run_or_says_why_not() -> None:
                 problems.append(f"{block.name}: an output block must follow a block that runs")
     assert problems == []
     used = {b.argument for b in all_blocks() if b.marker == "run"}
-    assert set(RUNNERS) == used, "a runner no block names"
+    assert set(all_runners()) == used, "a runner no block names"
 
 
 def test_the_markers_are_read() -> None:
@@ -660,80 +667,6 @@ def test_transactions_consume_transform_produce(kafka_broker: KafkaCluster) -> N
     assert committed.offset == 25  # committed with the transactions
 
 
-# -- outbox.md --------------------------------------------------------------------------------
-
-
-@eventwire.event(topic="docs.outbox", key="order_id", type="docs.order.stored", version=1)
-class StoredOrder(msgspec.Struct, frozen=True, kw_only=True):
-    order_id: str
-    total: Decimal
-
-
-def outbox_namespace(broker: LocalBroker, tmp_path: Path) -> tuple[dict[str, Any], str]:
-    """What the outbox blocks take as given: the service's ``orders`` table (created in the
-    database the block opens) and its event class."""
-    from sqlalchemy import Column, MetaData, Numeric, String, Table, create_engine
-
-    tables = MetaData()
-    orders = Table(
-        "orders",
-        tables,
-        Column("order_id", String(40), primary_key=True),
-        Column("total", Numeric(12, 2)),
-    )
-    engine = create_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    tables.create_all(engine)
-    engine.dispose()
-    topic = private_topic(broker)
-    return {"orders": orders, "OrderPlaced": StoredOrder}, topic
-
-
-def outbox_replacements(broker: LocalBroker, topic: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        '"sqlite:///app.db"': repr(f"sqlite:///{tmp_path / 'app.db'}"),
-    }
-
-
-def run_outbox_add(broker: LocalBroker, tmp_path: Path) -> tuple[dict[str, Any], str]:
-    namespace, topic = outbox_namespace(broker, tmp_path)
-    replace = outbox_replacements(broker, topic, tmp_path)
-    replace['bootstrap_servers="localhost:9092"'] = (
-        f"bootstrap_servers={broker.bootstrap_servers!r}, topic_map={{'docs.outbox': {topic!r}}}"
-    )
-    run_code(the_block("outbox-add").text, namespace, replace=replace)
-    return namespace, topic
-
-
-def test_outbox_add(eventwire_broker: LocalBroker, tmp_path: Path) -> None:
-    from sqlalchemy import create_engine, select
-
-    from eventwire import outbox
-
-    namespace, _ = run_outbox_add(eventwire_broker, tmp_path)
-    engine = create_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    try:
-        with engine.connect() as conn:
-            [row] = conn.execute(select(outbox.outbox_table)).all()
-            [order] = conn.execute(select(namespace["orders"])).all()
-    finally:
-        engine.dispose()
-    assert row.key == b"ord-1"
-    assert row.event_type == "docs.order.stored"
-    assert order.order_id == "ord-1"  # both in the one transaction
-
-
-def test_outbox_relay(eventwire_broker: LocalBroker, tmp_path: Path) -> None:
-    namespace, topic = run_outbox_add(eventwire_broker, tmp_path)
-    block = the_block("outbox-relay")
-    printed = run_code(
-        block.text, namespace, replace=outbox_replacements(eventwire_broker, topic, tmp_path)
-    )
-    assert printed == expected_output(block)
-    [record] = eventwire_broker.consume(topic, count=1)
-    assert record.key == b"ord-1"
-    assert msgspec.json.decode(record.value or b"") == {"order_id": "ord-1", "total": "38.80"}
-
-
 RUNNERS: dict[str, Callable[..., None]] = {
     "standalone": test_standalone_block,
     "readme-example": test_readme_example,
@@ -755,6 +688,4 @@ RUNNERS: dict[str, Callable[..., None]] = {
     "security-in-code": test_security_in_code,
     "transactions-async": test_transactions_async,
     "transactions-consume-transform-produce": test_transactions_consume_transform_produce,
-    "outbox-add": test_outbox_add,
-    "outbox-relay": test_outbox_relay,
 }
