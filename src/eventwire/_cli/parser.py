@@ -4,6 +4,7 @@ codes and examples (the subcommands' code is imported only when run)."""
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
 from typing import NoReturn
 
