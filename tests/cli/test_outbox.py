@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, inspect, select
 
 import eventwire
 from eventwire import outbox
-from eventwire.testing import LocalBroker
+from eventwire.testing import KafkaCluster, LocalBroker
 from tests.cli.conftest import ROOT, assert_one_line_error, run_cli, stderr_lines
 from tests.outbox.conftest import OrderPlaced
 
@@ -81,24 +81,43 @@ def rows(url: str) -> int:
         engine.dispose()
 
 
+def relay_once(url: str, bootstrap_servers: str, *extra: str) -> None:
+    """``eventwire relay --once`` over 30 rows: exits 0, all published, none left."""
+    result = run_cli(
+        "relay", "--once", "--database-url", url, "--bootstrap-servers", bootstrap_servers, *extra
+    )
+    assert result.returncode == 0, result.stderr
+    assert stderr_lines(result)[-1] == "relay stopped: 30 published, 0 left in the table"
+
+
 def test_relay_once_publishes_what_is_committed_and_exits(
     eventwire_broker: LocalBroker, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'app.db'}"
     topic = eventwire_broker.unique_topic("cli-relay", partitions=3)
     fill(url, topic, 30)
-    result = run_cli(
-        "relay",
-        "--once",
-        "--database-url",
-        url,
-        "--bootstrap-servers",
-        eventwire_broker.bootstrap_servers,
-    )
-    assert result.returncode == 0, result.stderr
-    assert stderr_lines(result)[-1] == "relay stopped: 30 published, 0 left in the table"
+    relay_once(url, eventwire_broker.bootstrap_servers)
     records = eventwire_broker.consume(topic, count=30)
     assert sorted(int(r.header("ce_id") is not None) for r in records) == [1] * 30
+    assert rows(url) == 0
+
+
+def test_relay_once_with_a_transactional_id_publishes_in_kafka_transactions(
+    kafka_broker: KafkaCluster, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    topic = f"cli-relay-tx-{tmp_path.name[-8:]}"
+    kafka_broker.create_topics([topic], 3)
+    fill(url, topic, 30)
+    relay_once(
+        url,
+        kafka_broker.bootstrap_servers,
+        "--transactional-id",
+        "cli-outbox-relay",
+        "--max-in-flight",
+        "10",
+    )
+    assert len(kafka_broker.consume(topic, count=30)) == 30  # read_committed
     assert rows(url) == 0
 
 

@@ -133,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
             lease_ttl=args.lease_ttl,
             max_in_flight=args.max_in_flight,
             preset=args.preset,
+            transactional_id=args.transactional_id,
             show_progress=not args.no_progress,
         )
     raise CliError(f"unknown command {args.command!r}", USAGE)  # pragma: no cover

@@ -75,6 +75,7 @@ def run_relay(
     max_in_flight: int,
     preset: str,
     show_progress: bool,
+    transactional_id: str | None = None,
 ) -> int:
     """Run the relay until SIGINT/SIGTERM (or, with ``once``, until the table is empty).
 
@@ -86,7 +87,11 @@ def run_relay(
 
     from eventwire import PublisherConfig
 
-    config = PublisherConfig(bootstrap_servers=bootstrap_servers, preset=preset)  # type: ignore[arg-type]
+    config = PublisherConfig(
+        bootstrap_servers=bootstrap_servers,
+        preset=preset,  # type: ignore[arg-type]
+        transactional_id=transactional_id,
+    )
     try:
         relay = outbox.OutboxRelay(
             database_url,

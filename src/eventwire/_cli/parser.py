@@ -413,6 +413,13 @@ def _add_outbox(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="producer preset (durable)",
     )
     relay.add_argument(
+        "--transactional-id",
+        default=None,
+        metavar="ID",
+        help="publish each fetched batch in one Kafka transaction under this id (replicas"
+        " share it; see docs/outbox.md)",
+    )
+    relay.add_argument(
         "--no-progress", action="store_true", help="no progress lines on stderr with --once"
     )
 

@@ -33,6 +33,7 @@ from eventwire._errors import ConfigError
 from eventwire._logs import log as _log
 from eventwire._sync_publisher import Publisher
 from eventwire._telemetry import _metrics_off
+from eventwire.outbox._batches import BatchRelay
 from eventwire.outbox._lease import Lease
 from eventwire.outbox._notify import Listener
 from eventwire.outbox._stats import Latencies, OutboxStats, instruments_for
@@ -141,6 +142,8 @@ class OutboxRelay:
             own connections from it.
         config: the publisher configuration (brokers, preset, retry, breaker, dead letter,
             telemetry); ``spool_path`` must be ``None``: the table is the durable store.
+            With a ``transactional_id``, each fetched batch (up to ``max_in_flight`` rows)
+            is published in one Kafka transaction and deleted after the commit.
         name: the lease's name; relays of one table with the same name are replicas.
         poll_interval: seconds between queries when no notification comes. With PostgreSQL
             and psycopg, ``LISTEN`` wakes the relay at each commit; polling is the safety net.
@@ -345,6 +348,8 @@ class OutboxRelay:
         if self._store is not None:
             self._deleted_before += self._store.deleted
         self._store = store
+        if self._config.transactional_id is not None:
+            return self._serve_batches(conn, store, once=once)
         try:
             publisher = _RelayPublisher(self._config, store, self._transport)
         except BaseException:
@@ -385,6 +390,41 @@ class OutboxRelay:
                 raise cause if isinstance(cause, SQLAlchemyError) else failure
             _log.warning("eventwire.outbox_relay_restarting", error=str(failure))
         return finished
+
+    def _serve_batches(self, conn: Connection, store: OutboxStore, *, once: bool) -> bool:
+        """``_serve`` with a ``transactional_id``: one Kafka transaction per fetched batch."""
+        try:
+            batches = BatchRelay(self._config, store, self._latencies, self._stop)
+        except BaseException:
+            store.close()
+            raise
+        listener = None
+        if self._listen and Listener.supported(self._engine):
+            listener = Listener(self._engine, store.want)
+            listener.start()
+        renew_at = time.monotonic() + self._lease.ttl / 3
+
+        def renew() -> bool:
+            nonlocal renew_at
+            now = time.monotonic()
+            if now < renew_at:
+                return True
+            renew_at = now + self._lease.ttl / 3
+            try:
+                return self._lease.renew(conn)
+            except SQLAlchemyError as exc:  # as _hold: held() bounds what follows
+                _log.warning("eventwire.outbox_lease_renew_failed", error=str(exc))
+                conn.invalidate()
+                return True
+
+        try:
+            return batches.serve(once=once, renew=renew)
+        finally:
+            store.fetching = False
+            if listener is not None:
+                listener.stop()
+            batches.close(self._close_timeout)
+            store.close()
 
     def _hold(
         self,
