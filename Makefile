@@ -49,14 +49,14 @@ browser:
 	    exit 1; \
 	  fi; }
 
-# The fault suite at full size (tests/faults; CI runs it with a small event count), the
-# property-based campaign at full size (tests/properties; CI runs a small, derandomized
-# number of examples), then coverage-guided fuzzing for FUZZ_SECONDS per harness (fuzz/).
+# The fault suite at full size (tests/faults and the outbox's; CI runs them with a small
+# event count), the property-based campaign at full size (tests/properties; CI runs a small,
+# derandomized number of examples), then coverage-guided fuzzing for FUZZ_SECONDS per harness (fuzz/).
 FAULT_EVENTS ?= 100000
 FUZZ_EXAMPLES ?= 10000
 FUZZ_SECONDS ?= 60
 faults: $(STAMP) kafka-jars
-	EVENTWIRE_FAULT_EVENTS=$(FAULT_EVENTS) PYTHONASYNCIODEBUG=1 $(BIN)/pytest -q -rA tests/faults
+	EVENTWIRE_FAULT_EVENTS=$(FAULT_EVENTS) PYTHONASYNCIODEBUG=1 $(BIN)/pytest -q -rA tests/faults tests/outbox/test_faults.py
 	EVENTWIRE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -rA -p no:cacheprovider \
 	  -o timeout=7200 --hypothesis-show-statistics tests/properties
 	$(MAKE) fuzz

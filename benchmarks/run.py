@@ -435,15 +435,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             1,
         )
     # The per-microsecond analysis is written by hand (benchmarks/PROFILE.md) and travels with
-    # every report, so a reader of the figures also reads where the time goes.
-    profile = Path(__file__).with_name("PROFILE.md")
-    if profile.exists():
-        text = text.rstrip("\n") + "\n\n" + profile.read_text(encoding="utf-8")
-    # The transactions benchmark runs apart, on Apache Kafka (benchmarks/transactions.py): its
-    # latest figures travel with every report too.
-    transactions = Path(__file__).with_name("TRANSACTIONS.md")
-    if transactions.exists():
-        text = text.rstrip("\n") + "\n\n" + transactions.read_text(encoding="utf-8")
+    # every report, so a reader of the figures also reads where the time goes. So do the
+    # figures of the benchmarks that run apart: transactions (on Apache Kafka,
+    # benchmarks/transactions.py) and the outbox relay (benchmarks/outbox.py).
+    for name in ("PROFILE.md", "TRANSACTIONS.md", "OUTBOX.md"):
+        appended = Path(__file__).with_name(name)
+        if appended.exists():
+            text = text.rstrip("\n") + "\n\n" + appended.read_text(encoding="utf-8")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     args.json.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")

@@ -24,6 +24,7 @@ from eventwire._core.state import State
 from eventwire._core.transport import TransportFactory, librdkafka_transport
 from eventwire._durable.relay import Callback, Relay
 from eventwire._durable.sqlite import SqliteStore
+from eventwire._durable.store import Store
 from eventwire._errors import ConfigError, PublisherClosedError, TransactionStateError
 from eventwire._health import HealthStatus, Stats
 from eventwire._logs import log as _log
@@ -68,7 +69,7 @@ class PublisherBase:
         self._config = config
         # The spool file first: a file that is not a spool (or is in use) is refused before
         # librdkafka starts, connects and logs.
-        store = SqliteStore(config.spool_path) if config.spool_path is not None else None
+        store = self._open_store(config)
         telemetry = instrumentation_for(config)
         try:
             self._core = ProducerCore(
@@ -106,6 +107,11 @@ class PublisherBase:
             source=config.ce_source,
             resolve_topic=config._resolve_topic,
         )
+
+    def _open_store(self, config: PublisherConfig) -> Store | None:
+        """The durable store of the relay: the spool file if configured (the outbox relay's
+        publisher gives its table)."""
+        return SqliteStore(config.spool_path) if config.spool_path is not None else None
 
     def __del__(self) -> None:
         # Dropped unclosed: what it holds is still delivered (the poll thread keeps the core

@@ -66,3 +66,8 @@ KAFKA_BROKER: Final = "eventwire.kafka.broker"
 
 #: ``eventwire.breaker.state`` values.
 BREAKER_STATE_VALUES: Final = {"disabled": -1, "closed": 0, "half_open": 1, "open": 2}
+OUTBOX_BACKLOG: Final = "eventwire.outbox.backlog"
+OUTBOX_OLDEST_AGE: Final = "eventwire.outbox.oldest_age"
+OUTBOX_LEASE_HELD: Final = "eventwire.outbox.lease_held"
+OUTBOX_PUBLISHED: Final = "eventwire.outbox.published"
+OUTBOX_LATENCY: Final = "eventwire.outbox.latency"

@@ -80,6 +80,13 @@ def expected_output(block: Block) -> str:
     return output.text
 
 
+def all_runners() -> dict[str, Callable[..., None]]:
+    """The runners of this module and of the modules that run one page's blocks."""
+    from tests.docs.test_outbox_blocks import OUTBOX_RUNNERS
+
+    return RUNNERS | OUTBOX_RUNNERS
+
+
 # -- the markers ----------------------------------------------------------------------------------
 
 
@@ -90,7 +97,7 @@ def test_every_block_is_run_or_says_why_not() -> None:
             problems.append(f"{block.name}: no marker (<!-- run: ... --> or <!-- not-run: ... -->)")
         elif block.marker == "not-run" and len(block.argument) < 10:
             problems.append(f"{block.name}: <!-- not-run: --> needs a reason")
-        elif block.marker == "run" and block.argument not in RUNNERS:
+        elif block.marker == "run" and block.argument not in all_runners():
             problems.append(f"{block.name}: no runner named {block.argument!r}")
         elif block.marker == "output":
             before = [b for b in blocks(block.document) if b.line < block.line]
@@ -98,7 +105,7 @@ def test_every_block_is_run_or_says_why_not() -> None:
                 problems.append(f"{block.name}: an output block must follow a block that runs")
     assert problems == []
     used = {b.argument for b in all_blocks() if b.marker == "run"}
-    assert set(RUNNERS) == used, "a runner no block names"
+    assert set(all_runners()) == used, "a runner no block names"
 
 
 def test_the_markers_are_read() -> None:

@@ -121,12 +121,13 @@ def test_every_internal_link_and_anchor_resolves(site: Path) -> None:
 
 def test_the_api_reference_documents_every_public_name(site: Path) -> None:
     import eventwire
+    import eventwire.outbox
     import eventwire.testing
 
     reference = "".join(p.read_text() for p in (site / "reference").rglob("index.html"))
     missing = [
         f"{module.__name__}.{name}"
-        for module in (eventwire, eventwire.testing)
+        for module in (eventwire, eventwire.testing, eventwire.outbox)
         for name in module.__all__
         if f'id="{module.__name__}.{name}"' not in reference
     ]

@@ -169,3 +169,32 @@ async def transaction_api(config: eventwire.PublisherConfig, event: OrderPlaced)
     with eventwire.Publisher(transactional) as sync_publisher, sync_publisher.transaction() as stx:
         assert_type(stx, Transaction)
         assert_type(stx.publish(event), eventwire.DeliveryReceipt)
+
+
+def outbox_api(config: eventwire.PublisherConfig, event: OrderPlaced) -> None:
+    import sqlalchemy
+    from sqlalchemy.orm import Session
+
+    import eventwire.outbox
+
+    engine = sqlalchemy.create_engine("sqlite:///app.db")
+    with engine.begin() as conn:
+        assert_type(eventwire.outbox.add(conn, event, config=config), str)
+        assert_type(eventwire.outbox.add_many(conn, [event]), list[str])
+    with Session(engine) as session:
+        assert_type(eventwire.outbox.add(session, event), str)
+    relay = eventwire.outbox.OutboxRelay("sqlite:///app.db", config)
+    assert_type(relay.run(once=True), eventwire.outbox.RelayReport)
+    assert_type(relay.stats(), eventwire.outbox.OutboxStats)
+    assert_type(relay.stats().latency_p99, float | None)
+    assert_type(eventwire.outbox.schema_ddl("sqlite"), str)
+
+
+async def outbox_async_api(event: OrderPlaced) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    import eventwire.outbox
+
+    engine = create_async_engine("sqlite+aiosqlite:///app.db")
+    async with engine.begin() as conn:
+        assert_type(await eventwire.outbox.add_async(conn, event), str)

@@ -117,6 +117,25 @@ def _run(args: argparse.Namespace) -> int:
         )
     if args.command == "schema":
         return _run_schema(args)
+    if args.command == "outbox":
+        from eventwire._cli.outbox import run_outbox
+
+        return run_outbox(args.outbox_command, args)
+    if args.command == "relay":
+        from eventwire._cli.outbox import run_relay
+
+        return run_relay(
+            database_url=args.database_url,
+            bootstrap_servers=args.bootstrap_servers,
+            once=args.once,
+            name=args.name,
+            poll_interval=args.poll_interval,
+            lease_ttl=args.lease_ttl,
+            max_in_flight=args.max_in_flight,
+            preset=args.preset,
+            transactional_id=args.transactional_id,
+            show_progress=not args.no_progress,
+        )
     raise CliError(f"unknown command {args.command!r}", USAGE)  # pragma: no cover
 
 

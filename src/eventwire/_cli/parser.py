@@ -4,6 +4,7 @@ codes and examples (the subcommands' code is imported only when run)."""
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
 from typing import NoReturn
 
@@ -11,6 +12,7 @@ from eventwire._cli.errors import EXIT_CODES_HELP, USAGE
 
 BOOTSTRAP_ENV_VAR = "EVENTWIRE_BOOTSTRAP_SERVERS"
 DEFAULT_BOOTSTRAP = "localhost:9092"
+DATABASE_ENV_VAR = "EVENTWIRE_DATABASE_URL"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -314,7 +316,112 @@ def _parser() -> _Parser:
     )
     _add_schema_check(schema_sub)
     _add_asyncapi(schema_sub)
+    _add_outbox(sub)
     return parser
+
+
+def _database_url(command: _Parser) -> None:
+    default = os.environ.get(DATABASE_ENV_VAR)
+    command.add_argument(
+        "--database-url",
+        default=default,
+        required=default is None,
+        metavar="URL",
+        help=f"SQLAlchemy URL of the database holding the outbox (default: ${DATABASE_ENV_VAR});"
+        " e.g. postgresql+psycopg://user@host/db or sqlite:///app.db",
+    )
+
+
+def _add_outbox(sub: argparse._SubParsersAction[_Parser]) -> None:
+    outbox = _add_subcommand(
+        sub,
+        "outbox",
+        "create the transactional outbox's tables, or print their DDL",
+        "The transactional outbox (eventwire.outbox; pip install 'eventwire[outbox]'):"
+        " services add events to the eventwire_outbox table in their own transactions;"
+        " `eventwire relay` publishes them.",
+        EXIT_CODES_HELP,
+    )
+    outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    init = _add_subcommand(
+        outbox_sub,
+        "init",
+        "create the outbox and lease tables (if missing)",
+        "Create the eventwire_outbox and eventwire_outbox_lease tables, and on PostgreSQL"
+        " the trigger that notifies the relay of new rows; on SQLite, turn on WAL mode."
+        " Tables that exist are left as they are.\n\nexample:\n"
+        "  eventwire outbox init --database-url postgresql+psycopg://app@db/app",
+        "exit codes:\n  0   the tables exist\n  1   the database failed or is not"
+        " PostgreSQL or SQLite (one line on stderr)\n  2   usage error",
+    )
+    _database_url(init)
+    schema = _add_subcommand(
+        outbox_sub,
+        "schema",
+        "print the DDL of the outbox's tables, for migration tools",
+        "Print the CREATE statements of the outbox's tables (and PostgreSQL's notify"
+        " trigger), for a migration tool; a SQLAlchemy project can use"
+        " eventwire.outbox.metadata instead.",
+        "exit codes:\n  0   DDL printed\n  2   usage error",
+    )
+    schema.add_argument(
+        "--dialect", choices=["postgresql", "sqlite"], default="postgresql", help="(postgresql)"
+    )
+    relay = _add_subcommand(
+        sub,
+        "relay",
+        "publish the transactional outbox's committed rows to Kafka",
+        "Publish the rows of the eventwire_outbox table to Kafka in commit order per key,"
+        " deleting each once Kafka acknowledged it. Replicas of the relay share a lease: one"
+        " publishes, the others take over within --lease-ttl seconds after it died. With"
+        " --once, publish what is committed and exit (progress on stderr). Ctrl-C or SIGTERM"
+        " stops it cleanly: rows in flight are waited for, the lease is released.\n\n"
+        "example:\n  eventwire relay --database-url postgresql+psycopg://app@db/app"
+        " --bootstrap-servers kafka:9092",
+        "exit codes:\n  0   stopped by Ctrl-C or SIGTERM, or (--once) every committed row"
+        " was published\n  1   the database or Kafka failed (one line on stderr)\n"
+        "  2   usage error\n  130 interrupted by a second signal",
+    )
+    _database_url(relay)
+    relay.add_argument(
+        "--bootstrap-servers",
+        default=os.environ.get(BOOTSTRAP_ENV_VAR, DEFAULT_BOOTSTRAP),
+        metavar="HOST:PORT",
+        help=f"Kafka bootstrap servers (default: ${BOOTSTRAP_ENV_VAR} or {DEFAULT_BOOTSTRAP})",
+    )
+    relay.add_argument("--once", action="store_true", help="publish what is committed, then exit")
+    relay.add_argument("--name", default="default", help="the lease's name (default)")
+    relay.add_argument(
+        "--poll-interval",
+        type=_seconds,
+        default=1.0,
+        help="seconds between queries without a notification (1)",
+    )
+    relay.add_argument(
+        "--lease-ttl", type=_seconds, default=10.0, help="seconds a lease lasts unrenewed (10)"
+    )
+    relay.add_argument(
+        "--max-in-flight",
+        type=_positive,
+        default=10_000,
+        help="most rows handed to the producer and not yet deleted (10000)",
+    )
+    relay.add_argument(
+        "--preset",
+        choices=["durable", "throughput", "low_latency"],
+        default="durable",
+        help="producer preset (durable)",
+    )
+    relay.add_argument(
+        "--transactional-id",
+        default=None,
+        metavar="ID",
+        help="publish each fetched batch in one Kafka transaction under this id (replicas"
+        " share it; see docs/outbox.md)",
+    )
+    relay.add_argument(
+        "--no-progress", action="store_true", help="no progress lines on stderr with --once"
+    )
 
 
 def _add_schema_check(schema_sub: argparse._SubParsersAction[_Parser]) -> None:

@@ -21,6 +21,8 @@ events of that key wait behind it, and is produced again after ``PARK_DELAY``: i
 the store until Kafka acknowledged it, and nothing of its key overtakes it.
 
 The relay needs of the store only the ``Store`` protocol, and of the producer only ``Sender``.
+A store that others write to (the outbox table) is also a ``Source``: at every turn the
+writer fetches what it has to produce, and hands those events over like replayed ones.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 from eventwire._codec import EncodedEvent
 from eventwire._core.decisions import PARK_DELAY
 from eventwire._core.record import InFlight, Sink
-from eventwire._durable.store import Store, StoredEvent
+from eventwire._durable.store import Source, Store, StoredEvent
 from eventwire._errors import PublisherClosedError, PublishError, SpoolError
 from eventwire._logs import log as _log
 from eventwire._messages import CLOSED_MESSAGE, left_in_spool_error
@@ -144,6 +146,10 @@ class Relay:
         self._ack_lock = threading.Lock()
         self._stamps: deque[list[float]] = deque()
         self._replay_stamps = self._stamp_replay()
+        self._source = store if isinstance(store, Source) else None
+        self._woken = False
+        #: Called with the acceptance time (epoch s) of each event delivered.
+        self.on_delivered: Callable[[float], object] | None = None
         self._handoff: Handoff = run_callbacks
         self._thread: threading.Thread | None = None
         self._stop = False
@@ -232,6 +238,9 @@ class Relay:
         removed by the next commit. Called where reports are settled, and by the writer for
         an event refused for good."""
         self._acks.append(sink.seq)
+        on_delivered = self.on_delivered
+        if on_delivered is not None and not given_up:
+            on_delivered(sink.stamp[0])
         with self._ack_lock:
             self.acked += 1
             self.given_up += given_up
@@ -265,6 +274,12 @@ class Relay:
             record.encoded, self.store.name, maybe_written=record.maybe_written
         )
 
+    def wake(self) -> None:
+        """Cut the writer's idle wait short (a ``Source`` has events to fetch)."""
+        with self._cond:
+            self._woken = True
+            self._cond.notify()
+
     def stop(self, timeout: float) -> bool:
         """Write the last acks, stop the writer and close the store; False if it did not stop
         within ``timeout`` (the store is then closed when the process exits)."""
@@ -295,8 +310,9 @@ class Relay:
             self._dispatch(self._replayed())
         while True:
             with self._cond:
-                if not (self._queue or self._stop):
+                if not (self._queue or self._stop or self._woken):
                     self._cond.wait(IDLE_WAIT)
+                self._woken = False
                 batch = self._queue[:MAX_BATCH]
                 del self._queue[:MAX_BATCH]
                 # A fresh list each time: the snapshot must not alias the list that later
@@ -318,6 +334,10 @@ class Relay:
                 self._dispatch(batch)
             if self._parked:
                 self._drain()
+            if self._source is not None and not (self.closing or stopping):
+                fetched = self._source.fetch()
+                if fetched:
+                    self._dispatch(self._take(fetched))
             if stopping:
                 break
         self.store.close()
@@ -338,6 +358,24 @@ class Relay:
             record.durable = True
             records.append(record)
         self._replay = []
+        return records
+
+    def _take(self, fetched: list[StoredEvent]) -> list[InFlight]:
+        """Events fetched from a ``Source``, as records to produce. Their stamps (each its
+        own: the acceptance time a delivery is measured from) stay out of ``status()``: a
+        source counts its backlog itself, and the stamps would pile up unread."""
+        records = []
+        sender = self._sender
+        now = time.time()
+        for stored in fetched:
+            sink = StoredSink(self, None)
+            sink.seq = stored.seq
+            sink.stamp = [stored.accepted_at or now, 1.0]
+            record = sender.record(stored.encoded, sink)
+            record.durable = True
+            records.append(record)
+        with self._cond:
+            self.submitted += len(records)
         return records
 
     def _take_acks(self) -> list[tuple[int, int]]:

