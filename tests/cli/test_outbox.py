@@ -55,6 +55,25 @@ def test_an_unreachable_database_is_one_line_without_its_password() -> None:
     assert "s3cret" not in result.stderr
 
 
+def test_relay_once_without_a_cluster_fails_in_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    fill(url, "orders", 3)
+    started = time.monotonic()
+    result = run_cli(
+        "relay",
+        "--once",
+        "--database-url",
+        url,
+        "--bootstrap-servers",
+        "127.0.0.1:1",
+        "--connect-timeout",
+        "2",
+    )
+    assert time.monotonic() - started < 60
+    assert_one_line_error(result, "cannot reach Kafka at 127.0.0.1:1 within 2 s")
+    assert rows(url) == 3
+
+
 def fill(url: str, topic: str, count: int) -> None:
     engine = create_engine(url)
     config = eventwire.PublisherConfig(bootstrap_servers="unused:9092", topic_map={"orders": topic})

@@ -326,6 +326,37 @@ def test_eventwire_produce_publishes_a_file_with_a_client_properties_file(
     assert password not in done.stdout + done.stderr
 
 
+def test_eventwire_relay_publishes_the_outbox_with_a_client_properties_file(
+    cluster: KafkaCluster, topic: str, tmp_path: Path
+) -> None:
+    from sqlalchemy import create_engine
+
+    from eventwire import outbox
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    engine = create_engine(url)
+    unused = eventwire.PublisherConfig(bootstrap_servers="unused:9092", topic_map={"orders": topic})
+    try:
+        outbox.create_tables(engine)
+        with engine.begin() as conn:
+            outbox.add_many(conn, orders(300), config=unused)
+    finally:
+        engine.dispose()
+    password = cluster.users["client"]
+    properties = tmp_path / "client.properties"
+    properties.write_text(_librdkafka_properties(cluster, password))
+    done = run_cli(
+        "relay", "--once", "--database-url", url, "--config", str(properties), "--no-progress"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == "relay stopped: 300 published, 0 left in the table"
+    back = cluster.consume(topic, count=300, as_user="client")
+    assert sorted(msgspec.json.decode(r.value)["order_id"] for r in back) == sorted(
+        e.order_id for e in orders(300)
+    )
+    assert password not in done.stdout + done.stderr
+
+
 def test_eventwire_produce_takes_the_environment_over_the_file(
     cluster: KafkaCluster, topic: str, tmp_path: Path
 ) -> None:

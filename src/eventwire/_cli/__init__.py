@@ -127,6 +127,8 @@ def _run(args: argparse.Namespace) -> int:
         return run_relay(
             database_url=args.database_url,
             bootstrap_servers=args.bootstrap_servers,
+            config_file=args.config,
+            connect_timeout=args.connect_timeout,
             once=args.once,
             name=args.name,
             poll_interval=args.poll_interval,

@@ -4,6 +4,7 @@ and its relay, from the command line."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -67,7 +68,7 @@ def run_outbox(action: str, args: argparse.Namespace) -> int:
 def run_relay(
     *,
     database_url: str,
-    bootstrap_servers: str,
+    bootstrap_servers: str | None,
     once: bool,
     name: str,
     poll_interval: float,
@@ -76,8 +77,17 @@ def run_relay(
     preset: str,
     show_progress: bool,
     transactional_id: str | None = None,
+    config_file: str | None = None,
+    connect_timeout: float = 10.0,
 ) -> int:
     """Run the relay until SIGINT/SIGTERM (or, with ``once``, until the table is empty).
+
+    The cluster and its security come as for ``produce``: ``bootstrap_servers``, else
+    ``$EVENTWIRE_BOOTSTRAP_SERVERS``, else the ``bootstrap.servers`` of ``config_file``
+    (``_cli.connection``).
+
+    With ``once`` it fails in one line when no broker answers within ``connect_timeout`` (or
+    the cluster refuses this client); serving, it waits for the cluster as a publisher does.
 
     A first signal stops it cleanly (rows in flight are waited for, the lease released); a
     second one exits at once with 130.
@@ -85,13 +95,18 @@ def run_relay(
     outbox = _outbox()
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-    from eventwire import PublisherConfig
+    from eventwire import ConfigError, PublisherConfig
+    from eventwire._cli.connection import check_connection, connection_kwargs
 
-    config = PublisherConfig(
-        bootstrap_servers=bootstrap_servers,
-        preset=preset,  # type: ignore[arg-type]
-        transactional_id=transactional_id,
-    )
+    connection = connection_kwargs(config_file, bootstrap_servers, os.environ)
+    connection.setdefault("client_id", "eventwire-relay")
+    connection["preset"] = preset  # the command's flag says it
+    if transactional_id is not None:
+        connection["transactional_id"] = transactional_id
+    try:
+        config = PublisherConfig(**connection)
+    except ConfigError as exc:
+        raise CliError(f"invalid configuration: {exc}") from None
     try:
         relay = outbox.OutboxRelay(
             database_url,
@@ -103,6 +118,9 @@ def run_relay(
         )
     except (SQLAlchemyError, ArgumentError) as exc:
         raise _database_error(database_url, exc) from None
+    if once:
+        _check_database(database_url)  # first: what the relay reads
+        check_connection(config, timeout=connect_timeout)
     signals = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -137,3 +155,17 @@ def _show_progress(stats: OutboxStats) -> None:
     state = "publishing" if stats.lease_held else "waiting for the lease"
     sys.stderr.write(f"relay {state}: {stats.published} published, {backlog} left\n")
     sys.stderr.flush()
+
+
+def _check_database(database_url: str) -> None:
+    """Fail in one line when the database cannot be reached."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = create_engine(database_url)
+    try:
+        engine.connect().close()
+    except SQLAlchemyError as exc:
+        raise _database_error(database_url, exc) from None
+    finally:
+        engine.dispose()

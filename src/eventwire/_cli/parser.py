@@ -385,9 +385,18 @@ def _add_outbox(sub: argparse._SubParsersAction[_Parser]) -> None:
     _database_url(relay)
     relay.add_argument(
         "--bootstrap-servers",
-        default=os.environ.get(BOOTSTRAP_ENV_VAR, DEFAULT_BOOTSTRAP),
+        default=None,
         metavar="HOST:PORT",
-        help=f"Kafka bootstrap servers (default: ${BOOTSTRAP_ENV_VAR} or {DEFAULT_BOOTSTRAP})",
+        help=f"Kafka bootstrap servers (default: ${BOOTSTRAP_ENV_VAR}, bootstrap.servers of"
+        f" --config, or {DEFAULT_BOOTSTRAP})",
+    )
+    relay.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="a librdkafka- or Java-style properties file (client.properties): bootstrap"
+        " servers, TLS, SASL, OIDC; EVENTWIRE_* variables override its settings (see"
+        " docs/security.md)",
     )
     relay.add_argument("--once", action="store_true", help="publish what is committed, then exit")
     relay.add_argument("--name", default="default", help="the lease's name (default)")
@@ -418,6 +427,13 @@ def _add_outbox(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="ID",
         help="publish each fetched batch in one Kafka transaction under this id (replicas"
         " share it; see docs/outbox.md)",
+    )
+    relay.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="with --once, fail when no broker answers a metadata request within this long (10)",
     )
     relay.add_argument(
         "--no-progress", action="store_true", help="no progress lines on stderr with --once"
