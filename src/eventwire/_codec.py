@@ -45,6 +45,10 @@ _convert: Final = msgspec.convert
 _json_encode: Final = msgspec.json.encode
 _time_ns: Final = time.time_ns
 _decimal_hook: Final = finite_decimal_hook
+#: The 48-bit counter of a UUIDv7 ``ce_id``, and the bits of its random start (below 2**47:
+#: 140 trillion ids before it wraps).
+_COUNTER_MASK: Final = (1 << 48) - 1
+_COUNTER_START_MASK: Final = (1 << 47) - 1
 RESERVED_HEADERS: Final = frozenset(
     {
         "ce_specversion",
@@ -78,13 +82,12 @@ class _TypeCodec:
     """Per-event-class state, built once: the validating decoder and constant headers."""
 
     __slots__ = (
-        "ce_eventversion",
-        "ce_type",
         "check",
         "check_type",
-        "content_type",
         "convert_checks",
         "decode",
+        "event_type",
+        "headers",
         "key_field",
         "key_name",
         "reference_check",
@@ -94,6 +97,7 @@ class _TypeCodec:
 
     def __init__(self, spec: EventSpec, encoding: Encoding, source: bytes, topic: str) -> None:
         self.spec = spec
+        self.event_type = spec.type
         self.topic = topic
         self.key_field = spec.key
         names = dict(
@@ -117,9 +121,18 @@ class _TypeCodec:
         else:
             decoder = msgspec.msgpack.Decoder(spec.validation_type)
         self.decode = decoder.decode
-        self.ce_type: Final = spec.type.encode()
-        self.ce_eventversion: Final = str(spec.version).encode()
-        self.content_type: Final = CONTENT_TYPES[encoding].encode()
+        #: The CloudEvents headers in record order, built once: an event copies them and sets
+        #: its ``ce_id`` and ``ce_time`` (a copy of a dict of atomic values is, like the
+        #: original, not tracked by the collector).
+        self.headers: Final[dict[str, HeaderValue]] = {
+            "ce_specversion": b"1.0",
+            "ce_id": "",
+            "ce_source": source,
+            "ce_type": spec.type.encode(),
+            "ce_eventversion": str(spec.version).encode(),
+            "content-type": CONTENT_TYPES[encoding].encode(),
+            "ce_time": b"",
+        }
 
 
 class EventCodec:
@@ -133,8 +146,11 @@ class EventCodec:
     the reference, the typed decode of the event's JSON form (``validate_bytes`` decodes
     encoded bytes the same way), which has the last word.
 
-    Event ids (``ce_id``) are a random per-codec prefix plus a counter: unique, cheap, and
-    assigned once so that a retried event keeps its id.
+    Event ids (``ce_id``) are UUIDv7 (RFC 9562): the Unix time in milliseconds, then 26 bits
+    drawn at random per codec, then a 48-bit counter that starts at a random value. Unique
+    (the counter never repeats within a codec; the random bits and start keep codecs apart),
+    ordered by time, cheap (the first 24 characters change once a millisecond), and assigned
+    once so that a retried event keeps its id.
     """
 
     def __init__(
@@ -155,14 +171,18 @@ class EventCodec:
         self._types: dict[type[Any], _TypeCodec] = {}
         self._resolve_topic = resolve_topic
         self._topics: dict[str, str] = {}
-        self._id_prefix = uuid.UUID(bytes=os.urandom(16)).hex[:16] + "-"
+        seed = int.from_bytes(os.urandom(10))
+        # version 7 with 12 random bits; the variant (0b10) with 14 random bits
+        self._uuid_middle = f"-7{seed & 0xFFF:03x}-{0x8000 | (seed >> 12) & 0x3FFF:04x}-"
         # next() on a count is atomic under the GIL: threads publishing through one sync
         # Publisher never draw the same id.
-        self._ids = itertools.count(1)
-        self._time_ms = -1
+        self._ids = itertools.count((seed >> 26) & _COUNTER_START_MASK)
+        #: The millisecond the id prefix and ``ce_time`` below were made for.
+        self._tick = -1
+        self._id_prefix = ""
+        self._time = b""
         self._time_second = -1
         self._time_prefix = b""
-        self._time = b""
 
     def encode(
         self,
@@ -209,7 +229,7 @@ class EventCodec:
         except EventValidationError:
             raise
         except Exception as exc:  # the rule: every failure is the event's
-            raise _unencodable(codec.spec.type, event, self._encode, exc) from exc
+            raise _unencodable(codec.event_type, event, self._encode, exc) from exc
         try:
             if key is None:
                 field = codec.key_field
@@ -217,39 +237,28 @@ class EventCodec:
                 # str first: the common key type, without a function call
                 key_bytes = key_value.encode() if type(key_value) is str else _key_bytes(key_value)
             else:
-                key_bytes = _key_argument(key, codec.spec.type)
+                key_bytes = _key_argument(key, codec.event_type)
         except EventValidationError:
             raise
         except Exception as exc:  # e.g. a lone surrogate, a raising __str__
             path = "key" if key is not None else f"$.{codec.key_name}"
             reason = f"the key cannot be encoded: {_reason(exc)}"
-            raise EventValidationError(codec.spec.type, path, reason) from exc
-        record_headers = None if headers is None else _record_headers(headers, codec.spec.type)
-        if topic is None:
-            resolved = codec.topic
-        elif type(topic) is str:
-            resolved = self._topics.get(topic) or self._topic(topic)
-        else:
-            resolved = self._topic(_topic_argument(topic, codec.spec.type))
-        event_id = f"{self._id_prefix}{next(self._ids):x}"
-        now_ms = _time_ns() // 1_000_000
-        ce_time = self._time if now_ms == self._time_ms else self._now(now_ms)
+            raise EventValidationError(codec.event_type, path, reason) from exc
+        user_headers = None if headers is None else _record_headers(headers, codec.event_type)
+        resolved = codec.topic if topic is None else self._topic_of(topic, codec.event_type)
+        if _time_ns() // 1_000_000 != self._tick:
+            self._new_tick()
+        event_id = f"{self._id_prefix}{next(self._ids) & _COUNTER_MASK:012x}"
         # librdkafka's client encodes a str header value to UTF-8 itself, so ce_id is not
         # encoded here.
-        out: dict[str, HeaderValue] = {
-            "ce_specversion": b"1.0",
-            "ce_id": event_id,
-            "ce_source": self._source,
-            "ce_type": codec.ce_type,
-            "ce_eventversion": codec.ce_eventversion,
-            "content-type": codec.content_type,
-            "ce_time": ce_time,
-        }
-        if record_headers is not None:
-            record_headers[:0] = out.items()
-        return EncodedEvent(
-            resolved, key_bytes, value, record_headers or out, event_id, codec.spec.type
-        )
+        out = codec.headers.copy()
+        out["ce_id"] = event_id
+        out["ce_time"] = self._time
+        record_headers: Headers = out
+        if user_headers is not None:  # names may repeat: pairs, in order
+            user_headers[:0] = out.items()
+            record_headers = user_headers
+        return EncodedEvent(resolved, key_bytes, value, record_headers, event_id, codec.event_type)
 
     def validate_bytes(self, cls: type[Any], value: bytes) -> Any:
         """Decode ``value`` with the typed (timezone-checked) decoder of ``cls``."""
@@ -261,6 +270,12 @@ class EventCodec:
         except Exception as exc:  # malformed bytes, nesting beyond the limit
             raise EventValidationError(codec.spec.type, "$", _reason(exc)) from exc
 
+    def _topic_of(self, topic: object, event_type: str) -> str:
+        """The topic a ``topic`` argument names (resolved once per name)."""
+        if type(topic) is str:
+            return self._topics.get(topic) or self._topic(topic)
+        return self._topic(_topic_argument(topic, event_type))
+
     def _topic(self, declared: str) -> str:
         resolved = self._topics[declared] = self._resolve_topic(declared)
         return resolved
@@ -271,18 +286,20 @@ class EventCodec:
         self._types[cls] = codec
         return codec
 
-    def _now(self, now_ms: int) -> bytes:
-        # Events produced in the same millisecond share the header, and formatting a datetime
-        # (~1.5 µs hot, tens of µs on a cold cache: a lone publish pays it) happens once per
-        # second; the milliseconds are appended.
+    def _new_tick(self) -> None:
+        """A new millisecond: the prefix of the ids and ``ce_time`` made in it."""
+        # Formatting a datetime (~1.5 us hot, tens of us on a cold cache: a lone publish pays
+        # it) happens once a second; the milliseconds are appended. Threads may pair a new
+        # ``ce_time`` with the previous id prefix: the ids stay unique (the counter is shared).
+        now_ms = _time_ns() // 1_000_000
         second, millis = divmod(now_ms, 1000)
         if second != self._time_second:
             moment = _dt.datetime.fromtimestamp(second, tz=_dt.UTC)
             self._time_prefix = moment.strftime("%Y-%m-%dT%H:%M:%S.").encode()
             self._time_second = second
-        value = self._time = b"%s%03dZ" % (self._time_prefix, millis)
-        self._time_ms = now_ms  # after the value: another thread never pairs it with an old one
-        return value
+        self._time = b"%s%03dZ" % (self._time_prefix, millis)
+        self._id_prefix = f"{now_ms >> 16:08x}-{now_ms & 0xFFFF:04x}{self._uuid_middle}"
+        self._tick = now_ms  # last: another thread never pairs it with older values
 
 
 def _full_check(codec: _TypeCodec, event: Any) -> None:
