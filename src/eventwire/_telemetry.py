@@ -1,5 +1,5 @@
-"""OpenTelemetry for publishers: a PRODUCER span per event from ``publish()`` to its delivery
-report, trace-context injection into the Kafka headers, and metrics.
+"""OpenTelemetry for publishers: PRODUCER spans from ``publish()`` to the delivery report,
+trace-context injection into the Kafka headers, and metrics.
 
 Only ``opentelemetry-api`` is required; the SDK is the application's choice. The providers
 are the global ones unless ``Telemetry`` names others (the seam tests use). Whether anything
@@ -7,31 +7,50 @@ records is decided **once**, when the publisher is built: with no SDK configured
 proxy/no-op providers) no ``Instrumentation`` exists and the per-event path pays a single
 ``is None`` test. Configure the SDK before building publishers.
 
-Spans: one per event, named ``send {topic}``, kind PRODUCER, parent the caller's current
-context; ``publish_many`` makes one span per message (no create/send split: every message is
-produced and acknowledged on its own, so its span measures exactly that). The span is started
-when the core takes the event (with a spool: when the caller hands it to the spool, in the
-caller's context, not on the writer thread), its context injected as
-``traceparent``/``tracestate`` headers, and it ends on the loop thread when the outcome is
-settled: partition and offset on success; status ERROR with ``error.type`` (the librdkafka
-code, else the error class) on failure. Retries, parking in the spool and dead-lettering are
-span events; a breaker rejection is an ERROR span of its own. No payload and no secret is
-ever an attribute.
+Spans (semantic conventions 1.44.0, named ``send {topic}``, kind PRODUCER, parent the caller's
+current context):
 
-Metrics: ``messaging.client.operation.duration`` (s, one point per settled event, from
-produce to outcome) and ``messaging.client.sent.messages`` (one per settled event, with
-``error.type`` on failures); observable instruments for queue depth, outstanding events,
-retries, dead-letters, producer recreations, breaker state, spool backlog/age, and librdkafka
-statistics (broker RTT, internal queue latency, bytes sent) when ``statistics_interval`` > 0.
+* a lone ``publish``/``accept`` is a send of one message: its span starts when the publisher
+  takes the event (with a spool: when the caller hands it to the spool, in the caller's
+  context, not on the writer thread) and ends on the loop thread when its outcome is settled:
+  partition and offset on success; status ERROR with ``error.type`` (the librdkafka code,
+  else the error class) on failure;
+* a ``publish_many``/``accept_many`` call is a batch send (``Telemetry.spans="batch"``, the
+  default): one span per call and topic with ``messaging.batch.message_count``, started at
+  the call's first event of that topic and ended when the call returns (every outcome
+  settled); status ERROR if any of its messages failed (``error.type`` of the first,
+  ``eventwire.batch.failed_count``). Every message carries the span's context as its
+  creation context (the conventions: without a "create" span per message, the "send" span's
+  context is injected), so a consumer of any message continues the trace under that span.
+  ``spans="message"`` gives every message of a call a span of its own instead, at about the
+  cost of an SDK span per message.
+
+Retries, parking in the spool and dead-lettering are span events (on a batch span, with the
+message's ``messaging.message.id``); a lone event the breaker refuses is an ERROR span of its
+own. No payload and no secret is ever an attribute.
+
+Sampling: when the caller's span is valid but not sampled and the tracer provider's sampler
+is parent-based with unsampled parents dropping their children (the SDK's default), no span
+is started per message: each message carries the caller's (unsampled) context, which is what
+the sampler's decision would have produced, for the price of one injection per call.
+
+Metrics: ``messaging.client.operation.duration`` (s) and ``messaging.client.sent.messages``
+(with ``error.type`` on failures), one point and one count per operation: per lone
+``publish``/``accept`` (from produce to outcome), and per ``publish_many``/``accept_many``
+call, topic and outcome (the call's duration; the count of its messages with that outcome);
+observable instruments for queue depth, outstanding events, retries, dead-letters, producer
+recreations, breaker state, spool backlog/age, and librdkafka statistics (broker RTT,
+internal queue latency, bytes sent) when ``statistics_interval`` > 0.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.propagators.textmap import Setter, TextMapPropagator
@@ -43,18 +62,20 @@ from eventwire._errors import EventwireError, PublishError
 from eventwire._health import Stats
 from eventwire._metrics import Instruments, Statistics, instruments_for, parse_statistics
 from eventwire._options import Telemetry
+from eventwire._outcome import DeliveryReceipt
 
 if TYPE_CHECKING:
     from eventwire._codec import EncodedEvent, Headers
-    from eventwire._outcome import DeliveryReceipt
 
 
 class Traced(Protocol):
-    """What telemetry keeps on an event in flight: its span and its start time."""
+    """What telemetry keeps on an event in flight: its own span and its start time (a lone
+    send), or the span of the batch call it belongs to."""
 
     encoded: EncodedEvent
     span: Any
     t0: float | None
+    call_span: Any
 
 
 class _HeaderSetter(Setter["Headers"]):
@@ -69,6 +90,9 @@ class _HeaderSetter(Setter["Headers"]):
 
 
 _SETTER: Final = _HeaderSetter()
+#: What the failures of a batch call are not counted for: never handed to the producer.
+_NOT_SENT: Final = frozenset({"circuit_open", "spool_full"})
+_PRODUCER_SPAN: Final = SpanKind.PRODUCER
 
 
 def _tracing_off(provider: TracerProvider) -> bool:
@@ -79,6 +103,25 @@ def _metrics_off(provider: MeterProvider) -> bool:
     # The API's proxy provider (no SDK set) is private; its class name is stable.
     return isinstance(provider, metrics.NoOpMeterProvider) or (
         type(provider).__name__ == "_ProxyMeterProvider"
+    )
+
+
+def _drops_unsampled_children(provider: TracerProvider) -> bool:
+    """Whether the provider's sampler is parent-based and drops every child of an unsampled
+    parent (local or remote): the SDK's default ``ParentBased(ALWAYS_ON)`` and its ratio
+    variant. Read from the sampler's description, the one thing the API lets a library see;
+    an unknown sampler is asked per span, as usual."""
+    sampler = getattr(provider, "sampler", None)
+    describe = getattr(sampler, "get_description", None)
+    if describe is None:
+        return False
+    try:
+        description = str(describe())
+    except Exception:  # noqa: BLE001 - a foreign sampler: take the slow, always right way
+        return False
+    return description.startswith("ParentBased{") and all(
+        f"{which}:AlwaysOffSampler" in description
+        for which in ("remoteParentNotSampled", "localParentNotSampled")
     )
 
 
@@ -103,6 +146,8 @@ def instrumentation_for(config: PublisherConfig) -> Instrumentation | None:
         instruments=instruments_for(meter_provider) if metering else None,
         propagator=options.propagator or propagate.get_global_textmap(),
         statistics_interval=options.statistics_interval if metering else 0.0,
+        batch_spans=options.spans == "batch",
+        drops_unsampled=tracing and _drops_unsampled_children(tracer_provider),
     )
 
 
@@ -126,12 +171,18 @@ class Instrumentation:
         instruments: Instruments | None,
         propagator: TextMapPropagator,
         statistics_interval: float,
+        batch_spans: bool = True,
+        drops_unsampled: bool = False,
     ) -> None:
         self.tracer = tracer
         self.instruments = instruments
         self.propagator = propagator
         self.client_id = config.client_id
         self.statistics_interval_ms = round(statistics_interval * 1000)
+        #: One span per batch call and topic (else one per message).
+        self.batch_spans = batch_spans
+        #: The sampler drops every child of an unsampled parent (see the module docstring).
+        self.drops_unsampled = drops_unsampled
         host, port = _server(config)
         self._base: dict[str, Any] = {
             sc.MESSAGING_SYSTEM: sc.MESSAGING_SYSTEM_KAFKA,
@@ -141,6 +192,9 @@ class Instrumentation:
             sc.SERVER_ADDRESS: host,
             sc.SERVER_PORT: port,
         }
+        #: Per topic: the span name and the span attributes every send to it has (bounded
+        #: as the metric attributes are).
+        self._topics: dict[str, tuple[str, dict[str, Any]]] = {}
         self._metric_attrs: dict[tuple[str, str | None], dict[str, Any]] = {}
         #: ``messaging.client.sent.messages`` per attribute set, reported by an observable
         #: counter: an SDK ``Counter.add`` cleans and hashes the attributes every call (~6 us).
@@ -158,62 +212,95 @@ class Instrumentation:
         if self.instruments is not None:
             self.instruments.live.add(self)
 
-    # -- per event -------------------------------------------------------------------------
+    def call(self) -> CallTelemetry:
+        """The telemetry of a ``publish_many``/``accept_many`` call starting now, in the
+        caller's context."""
+        return CallTelemetry(self)
+
+    # -- a lone send -------------------------------------------------------------------------
 
     def start(self, pending: Traced) -> None:
-        """The core took ``pending``: start its span and inject its context into the headers.
-        Once per event: a produce tried again after a full queue keeps the first span."""
+        """A lone event is taken (``publish``/``accept``): start its span and inject its
+        context into the headers. Once per event."""
         if pending.t0 is not None:
             return
         pending.t0 = time.perf_counter()
+        if self.tracer is not None:
+            pending.span = self.message_span(pending.encoded, None)
+
+    def message_span(self, enc: EncodedEvent, context: otel_context.Context | None) -> Any:
+        """Start the span of one message in ``context`` (default: the current one) and inject
+        its context into the message's headers; ``None`` when the sampler's decision is known
+        to be "not sampled" (the parent's context is injected instead)."""
         tracer = self.tracer
-        if tracer is None:
-            pending.span = None
-            return
-        enc = pending.encoded
-        attributes = self._base.copy()
-        attributes[sc.MESSAGING_DESTINATION_NAME] = enc.topic
+        assert tracer is not None  # noqa: S101 - called only while tracing
+        if self.drops_unsampled:
+            parent = trace.get_current_span(context).get_span_context()
+            if parent.is_valid and not parent.trace_flags.sampled:
+                self.propagator.inject(enc.headers, context=context, setter=_SETTER)
+                return None
+        name, attributes = self._topics.get(enc.topic) or self._topic(enc.topic)
+        attributes = attributes.copy()
         attributes[sc.MESSAGING_MESSAGE_ID] = enc.event_id
         attributes[sc.EVENTWIRE_EVENT_TYPE] = enc.event_type
         key = _text_key(enc.key)
         if key is not None:
             attributes[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key
-        span = tracer.start_span(f"send {enc.topic}", kind=SpanKind.PRODUCER, attributes=attributes)
-        self.propagator.inject(enc.headers, context=trace.set_span_in_context(span), setter=_SETTER)
-        pending.span = span
+        span = tracer.start_span(name, context, _PRODUCER_SPAN, attributes)
+        self.propagator.inject(
+            enc.headers, context=trace.set_span_in_context(span, context), setter=_SETTER
+        )
+        return span
 
     def finish(self, pending: Traced, outcome: DeliveryReceipt | PublishError) -> None:
-        """The outcome of ``pending`` is settled: record it and end its span (once)."""
+        """The outcome of ``pending`` is settled: end its own span and record its metric
+        point, if it has them (once). An event of a batch call has neither: the call records
+        its outcomes when it returns."""
+        span = pending.span
+        if span is not None:
+            pending.span = None
+            if isinstance(outcome, PublishError):
+                span.set_attributes(
+                    {
+                        sc.ERROR_TYPE: outcome.code or type(outcome).__name__,
+                        sc.EVENTWIRE_ERROR_CLASS: outcome.category,
+                        sc.EVENTWIRE_ATTEMPTS: outcome.attempts,
+                    }
+                )
+                span.set_status(Status(StatusCode.ERROR, self._scrub(str(outcome))))
+            else:
+                span.set_attributes(
+                    {
+                        sc.MESSAGING_DESTINATION_PARTITION_ID: str(outcome.partition),
+                        sc.MESSAGING_KAFKA_OFFSET: outcome.offset,
+                    }
+                )
+            span.end()
         t0 = pending.t0
         if t0 is None:
             return
         pending.t0 = None
-        span = pending.span
-        pending.span = None
-        topic = pending.encoded.topic
-        if isinstance(outcome, PublishError):
-            error_type = outcome.code or type(outcome).__name__
-            if span is not None:
-                span.set_attribute(sc.ERROR_TYPE, error_type)
-                span.set_attribute(sc.EVENTWIRE_ERROR_CLASS, outcome.category)
-                span.set_attribute(sc.EVENTWIRE_ATTEMPTS, outcome.attempts)
-                span.set_status(Status(StatusCode.ERROR, self._scrub(str(outcome))))
-        else:
-            error_type = None
-            if span is not None:
-                span.set_attribute(sc.MESSAGING_DESTINATION_PARTITION_ID, str(outcome.partition))
-                span.set_attribute(sc.MESSAGING_KAFKA_OFFSET, outcome.offset)
-        if span is not None:
-            span.end()
+        if self.instruments is not None:
+            error_type = (
+                outcome.code or type(outcome).__name__
+                if isinstance(outcome, PublishError)
+                else None
+            )
+            self.record(pending.encoded.topic, error_type, 1, time.perf_counter() - t0)
+
+    def record(self, topic: str, error_type: str | None, count: int, seconds: float) -> None:
+        """One operation's metric point: ``count`` messages to ``topic`` with that outcome,
+        sent in ``seconds``."""
         instruments = self.instruments
-        if instruments is not None:
-            key = (topic, error_type)
-            attributes = self._metric_attrs.get(key)
-            if attributes is None:
-                attributes = self._metric_attributes(topic, error_type)
-            instruments.duration.record(time.perf_counter() - t0, attributes)
-            with self._lock:  # the sync publisher settles on the poll thread, refuses on callers'
-                self.sent[key] = self.sent.get(key, 0) + 1
+        if instruments is None:
+            return
+        key = (topic, error_type)
+        attributes = self._metric_attrs.get(key)
+        if attributes is None:
+            attributes = self._metric_attributes(topic, error_type)
+        instruments.duration.record(seconds, attributes)
+        with self._lock:  # the sync publisher settles on the poll thread, refuses on callers'
+            self.sent[key] = self.sent.get(key, 0) + count
 
     def not_sent(self, pending: Traced, error: EventwireError) -> None:
         """``pending`` will never be sent (its spool commit failed): end its span with the
@@ -236,45 +323,86 @@ class Instrumentation:
     def _failed_attempt(
         self, name: str, pending: Traced, error: PublishError, delay: float
     ) -> None:
-        span = pending.span
+        span, attributes = self._event_target(pending)
         if span is not None:
-            span.add_event(
-                name,
-                {
-                    sc.ERROR_TYPE: error.code or type(error).__name__,
-                    sc.EVENTWIRE_ERROR_CLASS: error.category,
-                    sc.EVENTWIRE_ATTEMPTS: error.attempts,
-                    sc.EVENTWIRE_RETRY_DELAY: round(delay, 3),
-                },
-            )
+            attributes[sc.ERROR_TYPE] = error.code or type(error).__name__
+            attributes[sc.EVENTWIRE_ERROR_CLASS] = error.category
+            attributes[sc.EVENTWIRE_ATTEMPTS] = error.attempts
+            attributes[sc.EVENTWIRE_RETRY_DELAY] = round(delay, 3)
+            span.add_event(name, attributes)
 
     def dead_lettered(self, pending: Traced, dead_letter_topic: str) -> None:
-        span = pending.span
+        span, attributes = self._event_target(pending)
         if span is not None:
-            span.set_attribute(sc.EVENTWIRE_DEAD_LETTER_TOPIC, dead_letter_topic)
-            span.add_event(
-                sc.EVENT_DEAD_LETTERED, {sc.EVENTWIRE_DEAD_LETTER_TOPIC: dead_letter_topic}
-            )
+            if pending.span is not None:  # its own span: the topic is the span's too
+                span.set_attribute(sc.EVENTWIRE_DEAD_LETTER_TOPIC, dead_letter_topic)
+            attributes[sc.EVENTWIRE_DEAD_LETTER_TOPIC] = dead_letter_topic
+            span.add_event(sc.EVENT_DEAD_LETTERED, attributes)
+
+    @staticmethod
+    def _event_target(pending: Traced) -> tuple[Any, dict[str, Any]]:
+        """The span a message's events go to, and their first attributes: its own span, or
+        its batch call's span (the events then name the message)."""
+        if pending.span is not None:
+            return pending.span, {}
+        batch: _TopicSpan | None = pending.call_span
+        if batch is None:
+            return None, {}
+        return batch.span, {sc.MESSAGING_MESSAGE_ID: pending.encoded.event_id}
 
     def rejected(self, enc: EncodedEvent, error: PublishError) -> None:
-        """An event the circuit breaker refused: an ERROR span of its own (nothing was sent,
-        so no metric point)."""
+        """A lone event the circuit breaker refused: an ERROR span of its own (nothing was
+        sent, so no metric point)."""
         if self.tracer is None:
             return
-        attributes = self._base.copy()
-        attributes[sc.MESSAGING_DESTINATION_NAME] = enc.topic
+        name, attributes = self._topics.get(enc.topic) or self._topic(enc.topic)
+        attributes = attributes.copy()
         attributes[sc.MESSAGING_MESSAGE_ID] = enc.event_id
         attributes[sc.EVENTWIRE_EVENT_TYPE] = enc.event_type
         attributes[sc.ERROR_TYPE] = type(error).__name__
         attributes[sc.EVENTWIRE_ERROR_CLASS] = error.category
-        span = self.tracer.start_span(
-            f"send {enc.topic}", kind=SpanKind.PRODUCER, attributes=attributes
-        )
+        span = self.tracer.start_span(name, kind=_PRODUCER_SPAN, attributes=attributes)
         span.add_event(sc.EVENT_CIRCUIT_OPEN)
         span.set_status(Status(StatusCode.ERROR, self._scrub(str(error))))
         span.end()
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _topic(self, topic: str) -> tuple[str, dict[str, Any]]:
+        attributes = self._base.copy()
+        attributes[sc.MESSAGING_DESTINATION_NAME] = topic
+        entry = (f"send {topic}", attributes)
+        if len(self._topics) < 10_000:  # bounded: topics
+            self._topics[topic] = entry
+        return entry
+
+    def batch_span(self, topic: str, context: otel_context.Context) -> _TopicSpan:
+        """Start the span of a batch call's sends to ``topic``, and the headers that carry
+        its context."""
+        tracer = self.tracer
+        assert tracer is not None  # noqa: S101 - called only while tracing
+        name, attributes = self._topics.get(topic) or self._topic(topic)
+        span = tracer.start_span(name, context, _PRODUCER_SPAN, attributes)
+        fields: dict[str, str] = {}
+        self.propagator.inject(fields, context=trace.set_span_in_context(span, context))
+        return _TopicSpan(span, {name: value.encode() for name, value in fields.items()})
+
+    def end_batch_span(
+        self, topic_span: _TopicSpan, failed: int, first: PublishError | None
+    ) -> None:
+        span = topic_span.span
+        attributes: dict[str, Any] = {sc.MESSAGING_BATCH_MESSAGE_COUNT: topic_span.count}
+        if failed:
+            attributes[sc.EVENTWIRE_BATCH_FAILED_COUNT] = failed
+            if first is not None:
+                attributes[sc.ERROR_TYPE] = first.code or type(first).__name__
+                attributes[sc.EVENTWIRE_ERROR_CLASS] = first.category
+            description = f"{failed} of {topic_span.count} messages failed"
+            if first is not None:
+                description += f"; the first: {self._scrub(str(first))}"
+            span.set_status(Status(StatusCode.ERROR, description))
+        span.set_attributes(attributes)
+        span.end()
 
     def _metric_attributes(self, topic: str, error_type: str | None) -> dict[str, Any]:
         # messaging.client.id is not a metric attribute in the conventions: two publishers
@@ -297,6 +425,93 @@ class Instrumentation:
         statistics = parse_statistics(payload)
         if statistics is not None:
             self.statistics = statistics
+
+
+class _TopicSpan:
+    """The span of a batch call's sends to one topic; ``fields`` are the headers that carry
+    its context (``traceparent``, ``tracestate``, ... as the propagator wrote them)."""
+
+    __slots__ = ("count", "fields", "span")
+
+    def __init__(self, span: Any, fields: dict[str, bytes]) -> None:
+        self.span = span
+        self.fields = fields
+        self.count = 0
+
+
+class CallTelemetry:
+    """The telemetry of one ``publish_many``/``accept_many`` call: its spans (one per topic,
+    or one per message) and, when it returns, its metric points.
+
+    ``prepare`` runs on the caller's thread for each event handed to the core; ``end`` once,
+    when the call returns (also when it is cancelled: then with what was settled so far).
+    """
+
+    __slots__ = ("_context", "_inst", "_parent_fields", "_started", "_topics", "traces")
+
+    def __init__(self, inst: Instrumentation) -> None:
+        self._inst = inst
+        self._context = otel_context.get_current()
+        self._started = time.perf_counter()
+        self._topics: dict[str, _TopicSpan] = {}
+        #: Whether ``prepare`` does anything (no tracer: the call only records metrics).
+        self.traces = inst.tracer is not None
+        #: The caller's own context's headers, when no message of the call can be sampled.
+        self._parent_fields: dict[str, bytes] | None = None
+        if self.traces and inst.drops_unsampled:
+            parent = trace.get_current_span(self._context).get_span_context()
+            if parent.is_valid and not parent.trace_flags.sampled:
+                fields: dict[str, str] = {}
+                inst.propagator.inject(fields, context=self._context)
+                self._parent_fields = {name: value.encode() for name, value in fields.items()}
+
+    def prepare(self, record: Traced) -> None:
+        """``record`` (of this call) is handed to the core: give it its creation context."""
+        enc = record.encoded
+        fields = self._parent_fields
+        if fields is None:
+            inst = self._inst
+            if not inst.batch_spans:
+                record.span = inst.message_span(enc, self._context)
+                return
+            topic_span = self._topics.get(enc.topic)
+            if topic_span is None:
+                topic_span = self._topics[enc.topic] = inst.batch_span(enc.topic, self._context)
+            topic_span.count += 1
+            record.call_span = topic_span
+            fields = topic_span.fields
+        headers = enc.headers
+        if type(headers) is dict:
+            headers.update(fields)
+        else:
+            for name, value in fields.items():
+                _SETTER.set(headers, name, value.decode())
+
+    def end(self, outcomes: Sequence[object]) -> None:
+        """The call returns: end its batch spans and record its metric points, one per topic
+        and outcome (outcomes still ``None``, of a cancelled call, are left out)."""
+        inst = self._inst
+        counts: dict[tuple[str, str | None], int] = {}
+        failed: dict[str, int] = {}
+        first: dict[str, PublishError] = {}
+        for outcome in outcomes:
+            if type(outcome) is DeliveryReceipt:
+                key: tuple[str, str | None] = (outcome.topic, None)
+            elif isinstance(outcome, PublishError) and outcome.category not in _NOT_SENT:
+                topic = outcome.topic
+                key = (topic, outcome.code or type(outcome).__name__)
+                failed[topic] = failed.get(topic, 0) + 1
+                first.setdefault(topic, outcome)
+            else:
+                continue
+            counts[key] = counts.get(key, 0) + 1
+        for topic, topic_span in self._topics.items():
+            inst.end_batch_span(topic_span, failed.get(topic, 0), first.get(topic))
+        self._topics = {}
+        if inst.instruments is not None and counts:
+            seconds = time.perf_counter() - self._started
+            for (topic, error_type), count in counts.items():
+                inst.record(topic, error_type, count, seconds)
 
 
 def _text_key(key: bytes | None) -> str | None:
