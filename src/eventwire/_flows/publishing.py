@@ -26,10 +26,10 @@ from eventwire._flows.ops import (
 from eventwire._flows.spooling import encode_for_spool, submit, submit_one
 from eventwire._messages import call_timed_out_error, overtaking_error, queue_full_error
 from eventwire._outcome import PublishOutcome, detached
+from eventwire._telemetry import CallTelemetry
 
 if TYPE_CHECKING:
     from eventwire._publisher import Batch, PublisherBase
-    from eventwire._telemetry import CallTelemetry
 
 #: ``publish_at_once`` handed the event over.
 TAKEN: Final = True
@@ -132,7 +132,7 @@ def publish_many(
     """Events in order, until every one is settled (see ``AsyncPublisher.publish_many``)."""
     relay = pub._relay
     telemetry = pub._core.telemetry
-    call = telemetry.call() if telemetry is not None else None
+    call = CallTelemetry(telemetry) if telemetry is not None else None
     try:
         if relay is not None:
             yield from _spool_batch(pub, relay, events, topic, batch, call=call)

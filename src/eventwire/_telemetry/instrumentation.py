@@ -1,59 +1,16 @@
-"""OpenTelemetry for publishers: PRODUCER spans from ``publish()`` to the delivery report,
-trace-context injection into the Kafka headers, and metrics.
-
-Only ``opentelemetry-api`` is required; the SDK is the application's choice. The providers
-are the global ones unless ``Telemetry`` names others (the seam tests use). Whether anything
-records is decided **once**, when the publisher is built: with no SDK configured (the API's
-proxy/no-op providers) no ``Instrumentation`` exists and the per-event path pays a single
-``is None`` test. Configure the SDK before building publishers.
-
-Spans (semantic conventions 1.44.0, named ``send {topic}``, kind PRODUCER, parent the caller's
-current context):
-
-* a lone ``publish``/``accept`` is a send of one message: its span starts when the publisher
-  takes the event (with a spool: when the caller hands it to the spool, in the caller's
-  context, not on the writer thread) and ends on the loop thread when its outcome is settled:
-  partition and offset on success; status ERROR with ``error.type`` (the librdkafka code,
-  else the error class) on failure;
-* a ``publish_many``/``accept_many`` call is a batch send (``Telemetry.spans="batch"``, the
-  default): one span per call and topic with ``messaging.batch.message_count``, started at
-  the call's first event of that topic and ended when the call returns (every outcome
-  settled); status ERROR if any of its messages failed (``error.type`` of the first,
-  ``eventwire.batch.failed_count``). Every message carries the span's context as its
-  creation context (the conventions: without a "create" span per message, the "send" span's
-  context is injected), so a consumer of any message continues the trace under that span.
-  ``spans="message"`` gives every message of a call a span of its own instead, at about the
-  cost of an SDK span per message.
-
-Retries, parking in the spool and dead-lettering are span events (on a batch span, with the
-message's ``messaging.message.id``); a lone event the breaker refuses is an ERROR span of its
-own. No payload and no secret is ever an attribute.
-
-Sampling: when the caller's span is valid but not sampled and the tracer provider's sampler
-is parent-based with unsampled parents dropping their children (the SDK's default), no span
-is started per message: each message carries the caller's (unsampled) context, which is what
-the sampler's decision would have produced, for the price of one injection per call.
-
-Metrics: ``messaging.client.operation.duration`` (s) and ``messaging.client.sent.messages``
-(with ``error.type`` on failures), one point and one count per operation: per lone
-``publish``/``accept`` (from produce to outcome), and per ``publish_many``/``accept_many``
-call, topic and outcome (the call's duration; the count of its messages with that outcome);
-observable instruments for queue depth, outstanding events, retries, dead-letters, producer
-recreations, breaker state, spool backlog/age, and librdkafka statistics (broker RTT,
-internal queue latency, bytes sent) when ``statistics_interval`` > 0.
-"""
+"""Spans and metrics of one publisher (``Instrumentation``), and whether anything records."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.propagators.textmap import Setter, TextMapPropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
 from eventwire import _semconv as sc
@@ -63,35 +20,11 @@ from eventwire._health import Stats
 from eventwire._metrics import Instruments, Statistics, instruments_for, parse_statistics
 from eventwire._options import Telemetry
 from eventwire._outcome import DeliveryReceipt
+from eventwire._telemetry.carrier import SETTER, TopicSpan, Traced, text_key
 
 if TYPE_CHECKING:
-    from eventwire._codec import EncodedEvent, Headers
+    from eventwire._codec import EncodedEvent
 
-
-class Traced(Protocol):
-    """What telemetry keeps on an event in flight: its own span and its start time (a lone
-    send), or the span of the batch call it belongs to."""
-
-    encoded: EncodedEvent
-    span: Any
-    t0: float | None
-    call_span: Any
-
-
-class _HeaderSetter(Setter["Headers"]):
-    """Writes propagation fields into a record's headers, replacing a same-named one."""
-
-    def set(self, carrier: Headers, key: str, value: str) -> None:
-        if isinstance(carrier, dict):
-            carrier[key] = value.encode()
-            return
-        carrier[:] = [item for item in carrier if item[0] != key]
-        carrier.append((key, value.encode()))
-
-
-_SETTER: Final = _HeaderSetter()
-#: What the failures of a batch call are not counted for: never handed to the producer.
-_NOT_SENT: Final = frozenset({"circuit_open", "spool_full"})
 _PRODUCER_SPAN: Final = SpanKind.PRODUCER
 
 
@@ -212,11 +145,6 @@ class Instrumentation:
         if self.instruments is not None:
             self.instruments.live.add(self)
 
-    def call(self) -> CallTelemetry:
-        """The telemetry of a ``publish_many``/``accept_many`` call starting now, in the
-        caller's context."""
-        return CallTelemetry(self)
-
     # -- a lone send -------------------------------------------------------------------------
 
     def start(self, pending: Traced) -> None:
@@ -237,18 +165,18 @@ class Instrumentation:
         if self.drops_unsampled:
             parent = trace.get_current_span(context).get_span_context()
             if parent.is_valid and not parent.trace_flags.sampled:
-                self.propagator.inject(enc.headers, context=context, setter=_SETTER)
+                self.propagator.inject(enc.headers, context=context, setter=SETTER)
                 return None
         name, attributes = self._topics.get(enc.topic) or self._topic(enc.topic)
         attributes = attributes.copy()
         attributes[sc.MESSAGING_MESSAGE_ID] = enc.event_id
         attributes[sc.EVENTWIRE_EVENT_TYPE] = enc.event_type
-        key = _text_key(enc.key)
+        key = text_key(enc.key)
         if key is not None:
             attributes[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key
         span = tracer.start_span(name, context, _PRODUCER_SPAN, attributes)
         self.propagator.inject(
-            enc.headers, context=trace.set_span_in_context(span, context), setter=_SETTER
+            enc.headers, context=trace.set_span_in_context(span, context), setter=SETTER
         )
         return span
 
@@ -345,7 +273,7 @@ class Instrumentation:
         its batch call's span (the events then name the message)."""
         if pending.span is not None:
             return pending.span, {}
-        batch: _TopicSpan | None = pending.call_span
+        batch: TopicSpan | None = pending.call_span
         if batch is None:
             return None, {}
         return batch.span, {sc.MESSAGING_MESSAGE_ID: pending.encoded.event_id}
@@ -376,7 +304,7 @@ class Instrumentation:
             self._topics[topic] = entry
         return entry
 
-    def batch_span(self, topic: str, context: otel_context.Context) -> _TopicSpan:
+    def batch_span(self, topic: str, context: otel_context.Context) -> TopicSpan:
         """Start the span of a batch call's sends to ``topic``, and the headers that carry
         its context."""
         tracer = self.tracer
@@ -385,10 +313,10 @@ class Instrumentation:
         span = tracer.start_span(name, context, _PRODUCER_SPAN, attributes)
         fields: dict[str, str] = {}
         self.propagator.inject(fields, context=trace.set_span_in_context(span, context))
-        return _TopicSpan(span, {name: value.encode() for name, value in fields.items()})
+        return TopicSpan(span, {name: value.encode() for name, value in fields.items()})
 
     def end_batch_span(
-        self, topic_span: _TopicSpan, failed: int, first: PublishError | None
+        self, topic_span: TopicSpan, failed: int, first: PublishError | None
     ) -> None:
         span = topic_span.span
         attributes: dict[str, Any] = {sc.MESSAGING_BATCH_MESSAGE_COUNT: topic_span.count}
@@ -425,99 +353,3 @@ class Instrumentation:
         statistics = parse_statistics(payload)
         if statistics is not None:
             self.statistics = statistics
-
-
-class _TopicSpan:
-    """The span of a batch call's sends to one topic; ``fields`` are the headers that carry
-    its context (``traceparent``, ``tracestate``, ... as the propagator wrote them)."""
-
-    __slots__ = ("count", "fields", "span")
-
-    def __init__(self, span: Any, fields: dict[str, bytes]) -> None:
-        self.span = span
-        self.fields = fields
-        self.count = 0
-
-
-class CallTelemetry:
-    """The telemetry of one ``publish_many``/``accept_many`` call: its spans (one per topic,
-    or one per message) and, when it returns, its metric points.
-
-    ``prepare`` runs on the caller's thread for each event handed to the core; ``end`` once,
-    when the call returns (also when it is cancelled: then with what was settled so far).
-    """
-
-    __slots__ = ("_context", "_inst", "_parent_fields", "_started", "_topics", "traces")
-
-    def __init__(self, inst: Instrumentation) -> None:
-        self._inst = inst
-        self._context = otel_context.get_current()
-        self._started = time.perf_counter()
-        self._topics: dict[str, _TopicSpan] = {}
-        #: Whether ``prepare`` does anything (no tracer: the call only records metrics).
-        self.traces = inst.tracer is not None
-        #: The caller's own context's headers, when no message of the call can be sampled.
-        self._parent_fields: dict[str, bytes] | None = None
-        if self.traces and inst.drops_unsampled:
-            parent = trace.get_current_span(self._context).get_span_context()
-            if parent.is_valid and not parent.trace_flags.sampled:
-                fields: dict[str, str] = {}
-                inst.propagator.inject(fields, context=self._context)
-                self._parent_fields = {name: value.encode() for name, value in fields.items()}
-
-    def prepare(self, record: Traced) -> None:
-        """``record`` (of this call) is handed to the core: give it its creation context."""
-        enc = record.encoded
-        fields = self._parent_fields
-        if fields is None:
-            inst = self._inst
-            if not inst.batch_spans:
-                record.span = inst.message_span(enc, self._context)
-                return
-            topic_span = self._topics.get(enc.topic)
-            if topic_span is None:
-                topic_span = self._topics[enc.topic] = inst.batch_span(enc.topic, self._context)
-            topic_span.count += 1
-            record.call_span = topic_span
-            fields = topic_span.fields
-        headers = enc.headers
-        if type(headers) is dict:
-            headers.update(fields)
-        else:
-            for name, value in fields.items():
-                _SETTER.set(headers, name, value.decode())
-
-    def end(self, outcomes: Sequence[object]) -> None:
-        """The call returns: end its batch spans and record its metric points, one per topic
-        and outcome (outcomes still ``None``, of a cancelled call, are left out)."""
-        inst = self._inst
-        counts: dict[tuple[str, str | None], int] = {}
-        failed: dict[str, int] = {}
-        first: dict[str, PublishError] = {}
-        for outcome in outcomes:
-            if type(outcome) is DeliveryReceipt:
-                key: tuple[str, str | None] = (outcome.topic, None)
-            elif isinstance(outcome, PublishError) and outcome.category not in _NOT_SENT:
-                topic = outcome.topic
-                key = (topic, outcome.code or type(outcome).__name__)
-                failed[topic] = failed.get(topic, 0) + 1
-                first.setdefault(topic, outcome)
-            else:
-                continue
-            counts[key] = counts.get(key, 0) + 1
-        for topic, topic_span in self._topics.items():
-            inst.end_batch_span(topic_span, failed.get(topic, 0), first.get(topic))
-        self._topics = {}
-        if inst.instruments is not None and counts:
-            seconds = time.perf_counter() - self._started
-            for (topic, error_type), count in counts.items():
-                inst.record(topic, error_type, count, seconds)
-
-
-def _text_key(key: bytes | None) -> str | None:
-    if key is None:
-        return None
-    try:
-        return key.decode()
-    except UnicodeDecodeError:  # no canonical text form: the conventions say leave it out
-        return None
