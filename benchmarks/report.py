@@ -454,7 +454,14 @@ def acceptance_lines(verdicts: Sequence[Verdict]) -> list[str]:
     for v in verdicts:
         verdict = "n/a" if v.passed is None else ("PASS" if v.passed else "**FAIL**")
         rows.append(
-            [f"`{v.target}`", v.threshold, v.measured, v.beside or "-", v.reference or "-", verdict]
+            [
+                v.target if "`" in v.target else f"`{v.target}`",
+                v.threshold,
+                v.measured,
+                v.beside or "-",
+                v.reference or "-",
+                verdict,
+            ]
         )
     return _table(
         [
