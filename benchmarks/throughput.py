@@ -510,6 +510,59 @@ def aioproducer(workload: Workload) -> Measurement:
     return asyncio.run(_aio(workload))
 
 
+# -- 2b. aiokafka (a peer) ---------------------------------------------------------------------
+
+
+async def _aiokafka(workload: Workload) -> Measurement:
+    # Imported here: aiokafka is a peer measured when installed (the `bench` extra).
+    from aiokafka import AIOKafkaProducer
+
+    encode = msgspec.json.Encoder().encode
+    topic = workload.topic
+    producer = AIOKafkaProducer(
+        bootstrap_servers=workload.bootstrap_servers,
+        acks="all",
+        linger_ms=5,  # no idempotence: Tansu refuses aiokafka's InitProducerId
+    )
+    errors: list[object] = []
+    try:
+        await producer.start()
+        for value, key in workload.warmup_payloads:
+            await producer.send_and_wait(topic, value, key=key)
+        confirmed = 0
+        counter = 0
+        with Stopwatch() as watch:
+            for chunk in chunks(workload.events, CHUNK):
+                futures = []
+                for event in chunk:
+                    counter += 1
+                    headers = CE_HEADERS.copy()
+                    headers["ce_id"] = f"0123456789abcdef-{counter:x}".encode()
+                    futures.append(
+                        await producer.send(
+                            topic,
+                            encode(event),
+                            key=event.order_id.encode(),
+                            headers=list(headers.items()),
+                        )
+                    )
+                for result in await asyncio.gather(*futures, return_exceptions=True):
+                    if isinstance(result, BaseException):
+                        errors.append(result)
+                    else:
+                        confirmed += 1
+    finally:
+        await producer.stop()
+    _expect(workload, confirmed, errors)
+    return Measurement(watch.wall_s, watch.cpu_s, confirmed)
+
+
+def aiokafka_send(workload: Workload) -> Measurement:
+    """aiokafka's ``AIOKafkaProducer.send`` (peer): the event encoded from the struct, the 7
+    CloudEvents headers, acks=all, every future awaited per chunk; no validation."""
+    return asyncio.run(_aiokafka(workload))
+
+
 # -- 3, 4. AsyncPublisher.publish_many ---------------------------------------------------------
 
 
@@ -813,6 +866,7 @@ CASES: Final[dict[str, Callable[[Workload], Measurement]]] = {
     "handwritten_concurrent_minimum": handwritten_concurrent_minimum,
     "handwritten_straightforward": handwritten_straightforward,
     "aioproducer": aioproducer,
+    "aiokafka_send": aiokafka_send,
     "async_publish_many": async_publish_many,
     "async_publish_many_novalidate": async_publish_many_novalidate,
     "async_publish_many_otel_off": async_publish_many_otel_off,
