@@ -160,6 +160,7 @@ def _produce_batch(  # noqa: PLR0915 - the per-event loop: a helper call per eve
     the poll thread can free. Every event holds the batch from the start; those whose outcome
     does not come through the core give their hold back at the end.
     """
+    pub._refuse_outside_transaction()  # as _batch_encoder does; the loop encodes directly
     outcomes = batch.outcomes
     encode = pub._codec.encode
     core = pub._core
