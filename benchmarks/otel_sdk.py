@@ -10,6 +10,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import Sampler
 
 
 class NoOpExporter(SpanExporter):
@@ -17,9 +18,9 @@ class NoOpExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def sdk_providers() -> tuple[TracerProvider, MeterProvider]:
-    """A recording tracer provider (queue large enough that no span is dropped) and meter
-    provider; shut both down after use."""
-    tracer_provider = TracerProvider()
+def sdk_providers(sampler: Sampler | None = None) -> tuple[TracerProvider, MeterProvider]:
+    """A recording tracer provider (queue large enough that no span is dropped; the SDK's
+    default sampler unless ``sampler``) and meter provider; shut both down after use."""
+    tracer_provider = TracerProvider() if sampler is None else TracerProvider(sampler=sampler)
     tracer_provider.add_span_processor(BatchSpanProcessor(NoOpExporter(), max_queue_size=1_000_000))
     return tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()])

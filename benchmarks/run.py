@@ -402,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     env["loadavg_end"] = os.getloadavg()
     summaries = report.summarize(run.samples)
-    verdicts = report.acceptance(summaries, *_latency_stats(run.latency))
+    verdicts = report.acceptance(summaries, run.samples, *_latency_stats(run.latency))
     result: dict[str, Any] = {
         "environment": env,
         "parameters": {

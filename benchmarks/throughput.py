@@ -11,6 +11,7 @@ confirmations it saw.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import gc
 import itertools
@@ -18,6 +19,7 @@ import os
 import tempfile
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -378,6 +380,78 @@ def _minimum_outcome(workload: Workload, *, validate: bool) -> Measurement:
     return Measurement(watch.wall_s, watch.cpu_s, confirmed)
 
 
+def handwritten_straightforward(workload: Workload) -> Measurement:
+    """What a user would write by hand: typed-decode check, ``uuid4``, ``isoformat``, a callback
+    per event writing its receipt, per chunk of 10,000.
+
+    The second row of issue 19: per event ``msgspec.json.encode``, a typed
+    ``msgspec.json.decode(value, type=OrderPlaced)`` as the validation, a headers dict with
+    ``str(uuid.uuid4())`` and ``datetime.now(UTC).isoformat()``, ``produce()`` with a closure
+    that stores the receipt; ``poll(0)`` every 1000, each chunk flushed before the next.
+    """
+    encode = msgspec.json.Encoder().encode
+    decode = msgspec.json.Decoder(OrderPlaced).decode
+    producer = confluent_kafka.Producer(librdkafka_settings(workload.bootstrap_servers))
+    produce = producer.produce
+    poll = producer.poll
+    topic = workload.topic
+    receipt = eventwire.DeliveryReceipt
+    for value, key in workload.warmup_payloads:
+        produce(topic, value, key)
+    if producer.flush(FLUSH_TIMEOUT) != 0:
+        raise CaseFailed("warm-up messages were not delivered")
+    confirmed = 0
+    errors: list[object] = []
+    counter = 0
+    with Stopwatch() as watch:
+        for chunk in chunks(workload.events, CHUNK):
+            outcomes: list[Any] = [None] * len(chunk)
+            for index, event in enumerate(chunk):
+                value = encode(event)
+                decode(value)  # raises msgspec.ValidationError on a bad event
+                counter += 1
+                event_id = str(uuid.uuid4())
+                headers = {
+                    "ce_specversion": b"1.0",
+                    "ce_id": event_id,
+                    "ce_source": b"/eventwire",
+                    "ce_type": b"order.placed",
+                    "ce_eventversion": b"1",
+                    "content-type": b"application/json",
+                    "ce_time": dt.datetime.now(dt.UTC).isoformat(),
+                }
+
+                def on_delivery(
+                    err: Any,
+                    msg: Any,
+                    index: int = index,
+                    event_id: str = event_id,
+                    slots: list[Any] = outcomes,
+                ) -> None:
+                    slots[index] = (
+                        err
+                        if err is not None
+                        else receipt(
+                            topic, msg.partition(), msg.offset(), msg.timestamp()[1], event_id
+                        )
+                    )
+
+                key = event.order_id.encode()
+                try:
+                    produce(topic, value, key, on_delivery=on_delivery, headers=headers)
+                except BufferError:
+                    poll(0.005)
+                    produce(topic, value, key, on_delivery=on_delivery, headers=headers)
+                if counter % RAW_POLL_EVERY == 0:
+                    poll(0)
+            if producer.flush(FLUSH_TIMEOUT) != 0:
+                raise CaseFailed("a chunk was not delivered")
+            confirmed += _receipts(outcomes, errors)
+    producer.close()
+    _expect(workload, confirmed, errors)
+    return Measurement(watch.wall_s, watch.cpu_s, confirmed)
+
+
 # -- 2. AIOProducer ----------------------------------------------------------------------------
 
 
@@ -436,6 +510,59 @@ def aioproducer(workload: Workload) -> Measurement:
     return asyncio.run(_aio(workload))
 
 
+# -- 2b. aiokafka (a peer) ---------------------------------------------------------------------
+
+
+async def _aiokafka(workload: Workload) -> Measurement:
+    # Imported here: aiokafka is a peer measured when installed (the `bench` extra).
+    from aiokafka import AIOKafkaProducer
+
+    encode = msgspec.json.Encoder().encode
+    topic = workload.topic
+    producer = AIOKafkaProducer(
+        bootstrap_servers=workload.bootstrap_servers,
+        acks="all",
+        linger_ms=5,  # no idempotence: Tansu refuses aiokafka's InitProducerId
+    )
+    errors: list[object] = []
+    try:
+        await producer.start()
+        for value, key in workload.warmup_payloads:
+            await producer.send_and_wait(topic, value, key=key)
+        confirmed = 0
+        counter = 0
+        with Stopwatch() as watch:
+            for chunk in chunks(workload.events, CHUNK):
+                futures = []
+                for event in chunk:
+                    counter += 1
+                    headers = CE_HEADERS.copy()
+                    headers["ce_id"] = f"0123456789abcdef-{counter:x}".encode()
+                    futures.append(
+                        await producer.send(
+                            topic,
+                            encode(event),
+                            key=event.order_id.encode(),
+                            headers=list(headers.items()),
+                        )
+                    )
+                for result in await asyncio.gather(*futures, return_exceptions=True):
+                    if isinstance(result, BaseException):
+                        errors.append(result)
+                    else:
+                        confirmed += 1
+    finally:
+        await producer.stop()
+    _expect(workload, confirmed, errors)
+    return Measurement(watch.wall_s, watch.cpu_s, confirmed)
+
+
+def aiokafka_send(workload: Workload) -> Measurement:
+    """aiokafka's ``AIOKafkaProducer.send`` (peer): the event encoded from the struct, the 7
+    CloudEvents headers, acks=all, every future awaited per chunk; no validation."""
+    return asyncio.run(_aiokafka(workload))
+
+
 # -- 3, 4. AsyncPublisher.publish_many ---------------------------------------------------------
 
 
@@ -484,6 +611,42 @@ def async_publish_many_otel_sdk(workload: Workload) -> Measurement:
     telemetry = eventwire.Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
     try:
         return asyncio.run(_async_many(workload, True, telemetry=telemetry))
+    finally:
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+
+def async_publish_many_otel_message(workload: Workload) -> Measurement:
+    """``async_publish_many_otel_sdk`` with ``Telemetry(spans="message")``: a span per event."""
+    from otel_sdk import sdk_providers
+
+    tracer_provider, meter_provider = sdk_providers()
+    telemetry = eventwire.Telemetry(
+        tracer_provider=tracer_provider, meter_provider=meter_provider, spans="message"
+    )
+    try:
+        return asyncio.run(_async_many(workload, True, telemetry=telemetry))
+    finally:
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+
+def async_publish_many_otel_unsampled(workload: Workload) -> Measurement:
+    """``async_publish_many_otel_sdk`` inside an unsampled caller span (the SDK's parent-based
+    sampler drops the trace): metrics recorded, the caller's context propagated."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+    from otel_sdk import sdk_providers
+
+    tracer_provider, meter_provider = sdk_providers(ParentBased(ALWAYS_OFF))
+    telemetry = eventwire.Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    tracer = tracer_provider.get_tracer("benchmark")
+
+    async def unsampled() -> Measurement:
+        with tracer.start_as_current_span("caller"):
+            return await _async_many(workload, True, telemetry=telemetry)
+
+    try:
+        return asyncio.run(unsampled())
     finally:
         tracer_provider.shutdown()
         meter_provider.shutdown()
@@ -701,11 +864,15 @@ CASES: Final[dict[str, Callable[[Workload], Measurement]]] = {
     "handwritten_minimum_outcome": handwritten_minimum_outcome,
     "handwritten_minimum_outcome_novalidate": handwritten_minimum_outcome_novalidate,
     "handwritten_concurrent_minimum": handwritten_concurrent_minimum,
+    "handwritten_straightforward": handwritten_straightforward,
     "aioproducer": aioproducer,
+    "aiokafka_send": aiokafka_send,
     "async_publish_many": async_publish_many,
     "async_publish_many_novalidate": async_publish_many_novalidate,
     "async_publish_many_otel_off": async_publish_many_otel_off,
     "async_publish_many_otel_sdk": async_publish_many_otel_sdk,
+    "async_publish_many_otel_message": async_publish_many_otel_message,
+    "async_publish_many_otel_unsampled": async_publish_many_otel_unsampled,
     "async_publish_many_spool": async_publish_many_spool,
     "async_publish_concurrent": async_publish_concurrent,
     "sync_publish_many_novalidate": sync_publish_many_novalidate,

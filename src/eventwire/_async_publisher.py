@@ -578,7 +578,10 @@ class _Batch:
 
     def settle(self, record: InFlight, outcome: DeliveryReceipt | PublishError) -> None:
         self.outcomes[record.slot] = outcome
-        self.release()
+        self.remaining -= 1
+        if not self.remaining:  # release(), inline: once per event
+            self.remaining = 1
+            self.release()
 
 
 class _LoopSettler:

@@ -7,35 +7,49 @@ the event's data, attributes travel as ``ce_*`` headers and ``content-type``.
 from __future__ import annotations
 
 import datetime as _dt
-import enum
 import itertools
 import os
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 
 import msgspec
 import msgspec.inspect
 
+from eventwire._codec_arguments import (
+    Headers,
+    HeaderValue,
+    UserHeaders,
+    header_items,
+    key_argument,
+    key_bytes,
+    key_value_bytes,
+    record_headers,
+    topic_argument,
+)
+from eventwire._codec_errors import reason_of, unencodable, validation_error
 from eventwire._errors import EventDefinitionError, EventValidationError
 from eventwire._events import EventSpec, is_event, not_an_event_message, spec_of
 from eventwire._validator import compile_check
 from eventwire._wire_types import (
     CHECK_BUILTIN_TYPES,
-    DECIMAL_EXPECTED,
-    INT64_MAX,
-    INT64_MIN,
     finite_decimal_hook,
 )
 
+__all__ = [
+    "CONTENT_TYPES",
+    "EncodedEvent",
+    "Encoding",
+    "EventCodec",
+    "HeaderValue",
+    "Headers",
+    "UserHeaders",
+    "header_items",
+    "key_bytes",
+    "spec_for",
+]
+
 Encoding = Literal["json", "msgpack"]
-HeaderValue = str | bytes | None
-#: A record's headers as ``produce()`` takes them: a dict when every name is unique (the
-#: CloudEvents headers alone; a dict of atomic values is not tracked by the garbage collector,
-#: a list of pairs is), else pairs in order. ``header_items`` reads either.
-Headers = dict[str, HeaderValue] | list[tuple[str, HeaderValue]]
-UserHeaders = Mapping[str, HeaderValue] | Iterable[tuple[str, HeaderValue]]
 
 CONTENT_TYPES: Final[Mapping[str, str]] = {
     "json": "application/json",
@@ -45,17 +59,10 @@ _convert: Final = msgspec.convert
 _json_encode: Final = msgspec.json.encode
 _time_ns: Final = time.time_ns
 _decimal_hook: Final = finite_decimal_hook
-RESERVED_HEADERS: Final = frozenset(
-    {
-        "ce_specversion",
-        "ce_id",
-        "ce_source",
-        "ce_type",
-        "ce_time",
-        "ce_eventversion",
-        "content-type",
-    }
-)
+#: The 48-bit counter of a UUIDv7 ``ce_id``, and the bits of its random start (below 2**47:
+#: 140 trillion ids before it wraps).
+_COUNTER_MASK: Final = (1 << 48) - 1
+_COUNTER_START_MASK: Final = (1 << 47) - 1
 
 
 class EncodedEvent(msgspec.Struct, frozen=True, gc=False):
@@ -78,13 +85,12 @@ class _TypeCodec:
     """Per-event-class state, built once: the validating decoder and constant headers."""
 
     __slots__ = (
-        "ce_eventversion",
-        "ce_type",
         "check",
         "check_type",
-        "content_type",
         "convert_checks",
         "decode",
+        "event_type",
+        "headers",
         "key_field",
         "key_name",
         "reference_check",
@@ -94,6 +100,7 @@ class _TypeCodec:
 
     def __init__(self, spec: EventSpec, encoding: Encoding, source: bytes, topic: str) -> None:
         self.spec = spec
+        self.event_type = spec.type
         self.topic = topic
         self.key_field = spec.key
         names = dict(
@@ -117,9 +124,18 @@ class _TypeCodec:
         else:
             decoder = msgspec.msgpack.Decoder(spec.validation_type)
         self.decode = decoder.decode
-        self.ce_type: Final = spec.type.encode()
-        self.ce_eventversion: Final = str(spec.version).encode()
-        self.content_type: Final = CONTENT_TYPES[encoding].encode()
+        #: The CloudEvents headers in record order, built once: an event copies them and sets
+        #: its ``ce_id`` and ``ce_time`` (a copy of a dict of atomic values is, like the
+        #: original, not tracked by the collector).
+        self.headers: Final[dict[str, HeaderValue]] = {
+            "ce_specversion": b"1.0",
+            "ce_id": "",
+            "ce_source": source,
+            "ce_type": spec.type.encode(),
+            "ce_eventversion": str(spec.version).encode(),
+            "content-type": CONTENT_TYPES[encoding].encode(),
+            "ce_time": b"",
+        }
 
 
 class EventCodec:
@@ -133,8 +149,11 @@ class EventCodec:
     the reference, the typed decode of the event's JSON form (``validate_bytes`` decodes
     encoded bytes the same way), which has the last word.
 
-    Event ids (``ce_id``) are a random per-codec prefix plus a counter: unique, cheap, and
-    assigned once so that a retried event keeps its id.
+    Event ids (``ce_id``) are UUIDv7 (RFC 9562): the Unix time in milliseconds, then 26 bits
+    drawn at random per codec, then a 48-bit counter that starts at a random value. Unique
+    (the counter never repeats within a codec; the random bits and start keep codecs apart),
+    ordered by time, cheap (the first 24 characters change once a millisecond), and assigned
+    once so that a retried event keeps its id.
     """
 
     def __init__(
@@ -155,14 +174,18 @@ class EventCodec:
         self._types: dict[type[Any], _TypeCodec] = {}
         self._resolve_topic = resolve_topic
         self._topics: dict[str, str] = {}
-        self._id_prefix = uuid.UUID(bytes=os.urandom(16)).hex[:16] + "-"
+        seed = int.from_bytes(os.urandom(10))
+        # version 7 with 12 random bits; the variant (0b10) with 14 random bits
+        self._uuid_middle = f"-7{seed & 0xFFF:03x}-{0x8000 | (seed >> 12) & 0x3FFF:04x}-"
         # next() on a count is atomic under the GIL: threads publishing through one sync
         # Publisher never draw the same id.
-        self._ids = itertools.count(1)
-        self._time_ms = -1
+        self._ids = itertools.count((seed >> 26) & _COUNTER_START_MASK)
+        #: The millisecond the id prefix and ``ce_time`` below were made for.
+        self._tick = -1
+        self._id_prefix = ""
+        self._time = b""
         self._time_second = -1
         self._time_prefix = b""
-        self._time = b""
 
     def encode(
         self,
@@ -209,47 +232,38 @@ class EventCodec:
         except EventValidationError:
             raise
         except Exception as exc:  # the rule: every failure is the event's
-            raise _unencodable(codec.spec.type, event, self._encode, exc) from exc
+            raise unencodable(codec.event_type, event, self._encode, exc) from exc
         try:
             if key is None:
                 field = codec.key_field
                 key_value = None if field is None else getattr(event, field)
                 # str first: the common key type, without a function call
-                key_bytes = key_value.encode() if type(key_value) is str else _key_bytes(key_value)
+                key_data = (
+                    key_value.encode() if type(key_value) is str else key_value_bytes(key_value)
+                )
             else:
-                key_bytes = _key_argument(key, codec.spec.type)
+                key_data = key_argument(key, codec.event_type)
         except EventValidationError:
             raise
         except Exception as exc:  # e.g. a lone surrogate, a raising __str__
             path = "key" if key is not None else f"$.{codec.key_name}"
-            reason = f"the key cannot be encoded: {_reason(exc)}"
-            raise EventValidationError(codec.spec.type, path, reason) from exc
-        record_headers = None if headers is None else _record_headers(headers, codec.spec.type)
-        if topic is None:
-            resolved = codec.topic
-        elif type(topic) is str:
-            resolved = self._topics.get(topic) or self._topic(topic)
-        else:
-            resolved = self._topic(_topic_argument(topic, codec.spec.type))
-        event_id = f"{self._id_prefix}{next(self._ids):x}"
-        now_ms = _time_ns() // 1_000_000
-        ce_time = self._time if now_ms == self._time_ms else self._now(now_ms)
+            reason = f"the key cannot be encoded: {reason_of(exc)}"
+            raise EventValidationError(codec.event_type, path, reason) from exc
+        user_headers = None if headers is None else record_headers(headers, codec.event_type)
+        resolved = codec.topic if topic is None else self._topic_of(topic, codec.event_type)
+        if _time_ns() // 1_000_000 != self._tick:
+            self._new_tick()
+        event_id = f"{self._id_prefix}{next(self._ids) & _COUNTER_MASK:012x}"
         # librdkafka's client encodes a str header value to UTF-8 itself, so ce_id is not
         # encoded here.
-        out: dict[str, HeaderValue] = {
-            "ce_specversion": b"1.0",
-            "ce_id": event_id,
-            "ce_source": self._source,
-            "ce_type": codec.ce_type,
-            "ce_eventversion": codec.ce_eventversion,
-            "content-type": codec.content_type,
-            "ce_time": ce_time,
-        }
-        if record_headers is not None:
-            record_headers[:0] = out.items()
-        return EncodedEvent(
-            resolved, key_bytes, value, record_headers or out, event_id, codec.spec.type
-        )
+        out = codec.headers.copy()
+        out["ce_id"] = event_id
+        out["ce_time"] = self._time
+        all_headers: Headers = out
+        if user_headers is not None:  # names may repeat: pairs, in order
+            user_headers[:0] = out.items()
+            all_headers = user_headers
+        return EncodedEvent(resolved, key_data, value, all_headers, event_id, codec.event_type)
 
     def validate_bytes(self, cls: type[Any], value: bytes) -> Any:
         """Decode ``value`` with the typed (timezone-checked) decoder of ``cls``."""
@@ -257,9 +271,15 @@ class EventCodec:
         try:
             return codec.decode(value)
         except msgspec.ValidationError as exc:
-            raise _validation_error(codec.spec, exc) from exc
+            raise validation_error(codec.spec, exc) from exc
         except Exception as exc:  # malformed bytes, nesting beyond the limit
-            raise EventValidationError(codec.spec.type, "$", _reason(exc)) from exc
+            raise EventValidationError(codec.spec.type, "$", reason_of(exc)) from exc
+
+    def _topic_of(self, topic: object, event_type: str) -> str:
+        """The topic a ``topic`` argument names (resolved once per name)."""
+        if type(topic) is str:
+            return self._topics.get(topic) or self._topic(topic)
+        return self._topic(topic_argument(topic, event_type))
 
     def _topic(self, declared: str) -> str:
         resolved = self._topics[declared] = self._resolve_topic(declared)
@@ -271,18 +291,20 @@ class EventCodec:
         self._types[cls] = codec
         return codec
 
-    def _now(self, now_ms: int) -> bytes:
-        # Events produced in the same millisecond share the header, and formatting a datetime
-        # (~1.5 µs hot, tens of µs on a cold cache: a lone publish pays it) happens once per
-        # second; the milliseconds are appended.
+    def _new_tick(self) -> None:
+        """A new millisecond: the prefix of the ids and ``ce_time`` made in it."""
+        # Formatting a datetime (~1.5 us hot, tens of us on a cold cache: a lone publish pays
+        # it) happens once a second; the milliseconds are appended. Threads may pair a new
+        # ``ce_time`` with the previous id prefix: the ids stay unique (the counter is shared).
+        now_ms = _time_ns() // 1_000_000
         second, millis = divmod(now_ms, 1000)
         if second != self._time_second:
             moment = _dt.datetime.fromtimestamp(second, tz=_dt.UTC)
             self._time_prefix = moment.strftime("%Y-%m-%dT%H:%M:%S.").encode()
             self._time_second = second
-        value = self._time = b"%s%03dZ" % (self._time_prefix, millis)
-        self._time_ms = now_ms  # after the value: another thread never pairs it with an old one
-        return value
+        self._time = b"%s%03dZ" % (self._time_prefix, millis)
+        self._id_prefix = f"{now_ms >> 16:08x}-{now_ms & 0xFFFF:04x}{self._uuid_middle}"
+        self._tick = now_ms  # last: another thread never pairs it with older values
 
 
 def _full_check(codec: _TypeCodec, event: Any) -> None:
@@ -301,9 +323,9 @@ def _full_check(codec: _TypeCodec, event: Any) -> None:
         # stand for a constrained float, which would reach Kafka as a JSON string).
         codec.reference_check(_json_encode(event))
     except msgspec.ValidationError as exc:
-        raise _validation_error(codec.spec, exc) from exc
+        raise validation_error(codec.spec, exc) from exc
     except Exception as exc:  # a value that raises, or JSON cannot carry
-        raise _unencodable(codec.spec.type, event, _json_encode, exc) from exc
+        raise unencodable(codec.spec.type, event, _json_encode, exc) from exc
 
 
 def _convert_can_check(check_type: type[Any]) -> bool:
@@ -351,264 +373,5 @@ def spec_for(event: Any) -> EventSpec:
     return spec_of(type(event))
 
 
-def _validation_error(spec: EventSpec, exc: msgspec.ValidationError) -> EventValidationError:
-    message = str(exc)
-    reason, sep, path = message.rpartition(" - at `")
-    if not sep:
-        return EventValidationError(spec.type, "$", message)
-    path = path.rstrip("`")
-    if path.startswith(_IN_KEY):  # msgspec: "... - at `key` in `$.counts`"
-        path = path.removeprefix(_IN_KEY)
-        reason += " (a dict key)"
-    if reason.endswith(_INT64_BOUNDS):
-        reason += _INT64_HINT
-    field = _last_field(path)
-    if field in spec.decimal_fields and reason.startswith("Expected `"):
-        # The validating type stands a string in for each Decimal: name the user's type.
-        got = reason.partition(", got ")[2]
-        declared = spec.decimal_types.get(field)
-        if reason.startswith("Expected `str`"):
-            reason = DECIMAL_EXPECTED + (f", got {got}" if got else "")
-        elif declared is not None and not path.endswith("]"):
-            reason = f"Expected `{declared}`" + (f", got {got}" if got else "")
-    return EventValidationError(spec.type, path, reason)
-
-
-_IN_KEY: Final = "key` in `"
-_INT64_BOUNDS: Final = (f"<= {INT64_MAX}", f">= {INT64_MIN}")
-_INT64_HINT: Final = (
-    " (the signed 64-bit range, which Java and Go consumers read; annotate the field "
-    "eventwire.UnboundedInt for larger integers)"
-)
-#: Exceptions whose message says it all (msgspec's own: "Encoding objects of type X is
-#: unsupported", "surrogates not allowed", "can't serialize ints < -2**63 ..."); anything
-#: else is named with its type, from user code as it may be.
-_PLAIN_MESSAGE_ERRORS = (TypeError, ValueError, OverflowError, msgspec.MsgspecError)
-_REASON_CHARS: Final = 300
-#: How deep ``_failing_path`` looks for the value that fails (error path only).
-_LOCATE_DEPTH: Final = 32
-
-
-def _reason(exc: BaseException) -> str:
-    """What ``exc`` says, bounded and printable (its ``__str__`` is user code too)."""
-    if isinstance(exc, RecursionError):
-        return "nested too deeply to encode (beyond Python's recursion limit)"
-    try:
-        text = str(exc)
-    except Exception:  # noqa: BLE001
-        text = ""
-    if not isinstance(exc, _PLAIN_MESSAGE_ERRORS) or not text:
-        name = type(exc).__name__
-        text = f"{name}: {text}" if text else f"{name} raised"
-    if len(text) > _REASON_CHARS:
-        text = text[: _REASON_CHARS - 3] + "..."
-    # a lone surrogate in a message would make printing or encoding the error fail in turn
-    return text.encode("utf-8", "backslashreplace").decode()
-
-
-def _unencodable(
-    event_type: str, event: Any, encode: Callable[[Any], bytes], exc: BaseException
-) -> EventValidationError:
-    """The error for an event that raised ``exc`` while checked or encoded: the path of the
-    value that ``encode`` (or the check of an aware time) fails on, else ``$``."""
-
-    def probe(value: Any) -> None:
-        encode(value)
-        if isinstance(value, _dt.datetime | _dt.time):
-            value.utcoffset()  # what the check calls; it raises for an offset beyond a day
-
-    return EventValidationError(event_type, _failing_path(event, probe, "$", 0), _reason(exc))
-
-
-def _failing_path(value: Any, probe: Callable[[Any], object], path: str, depth: int) -> str:
-    """The path of the value that ``probe`` (or hashing, for a set member or dict key) fails
-    on, else ``path`` (error path only: probes every part). A value nested too deeply is
-    named where it starts."""
-    return _failing_part(value, probe, path, depth) or path
-
-
-def _failing_part(value: Any, probe: Callable[[Any], object], path: str, depth: int) -> str | None:
-    if depth >= _LOCATE_DEPTH:
-        return None
-    try:
-        for part_path, part in _parts(value, path):
-            try:
-                probe(part)
-            except RecursionError:
-                return part_path
-            except Exception:  # noqa: BLE001 - whatever made the whole fail
-                return _failing_part(part, probe, part_path, depth + 1) or part_path
-            # A part that passes may still hold what the check refused (an aware datetime's
-            # utcoffset() is called by the check, not by every encoder).
-            found = _failing_part(part, probe, part_path, depth + 1)
-            if found is not None:
-                return found
-    except Exception:  # noqa: BLE001 - reading the container failed: here is the culprit
-        return path
-    return None
-
-
-def _parts(value: Any, path: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, msgspec.Struct):
-        for name in value.__struct_fields__:
-            yield f"{path}.{name}", getattr(value, name)
-    elif type(value) in (list, tuple):
-        for index, item in enumerate(value):
-            yield f"{path}[{index}]", item
-    elif type(value) is dict:
-        for key, item in value.items():
-            hash(key)
-            yield f"{path}[{_key_text(key)}]", key
-            yield f"{path}[{_key_text(key)}]", item
-    elif type(value) in (set, frozenset):
-        for item in value:
-            hash(item)
-            yield f"{path}[...]", item
-
-
-def _key_text(key: Any) -> str:
-    if type(key) is str:
-        return repr(key) if len(key) <= _REASON_CHARS else repr(key[:_REASON_CHARS]) + "..."
-    if type(key) is int and key.bit_length() <= 64:  # a huge one has no repr
-        return repr(key)
-    return "..."
-
-
-def _last_field(path: str) -> str:
-    return path.rstrip("]").rpartition(".")[2].partition("[")[0]
-
-
 def _never(event: Any) -> bool:
     return False
-
-
-def _key_bytes(value: Any) -> bytes | None:
-    if value is None:
-        return None
-    if isinstance(value, enum.Enum):  # the key is what the payload carries: the member's value
-        value = value.value
-    if isinstance(value, str):
-        return str.encode(value)  # not a subclass's own encode()
-    if isinstance(value, bytes):
-        return bytes(memoryview(value))
-    if type(value) is int:
-        return int.__repr__(value).encode()
-    return str(value).encode()
-
-
-def key_bytes(value: object) -> bytes:
-    """The record key an event whose key field holds ``value`` gets (``value`` may also be
-    the key bytes themselves): what to compare records' keys with.
-
-    Raises:
-        TypeError: ``value`` is of no key type (``str``, ``int``, ``UUID``, ``bytes``, a
-            ``StrEnum``/``IntEnum`` member).
-    """
-    if isinstance(value, str | bytes | int | uuid.UUID) and not isinstance(value, bool):
-        found = _key_bytes(value)
-        if found is not None:
-            return found
-    raise TypeError(
-        f"a key is a str, int, UUID or bytes (the key field's value, or the key bytes), "
-        f"not {type(value).__name__}"
-    )
-
-
-def _key_argument(key: object, event_type: str) -> bytes:
-    """A ``key=`` argument as bytes: a subclass of ``str`` or ``bytes`` is taken as its
-    plain value; anything else is refused here (librdkafka would raise after the event was
-    counted in flight)."""
-    if type(key) is bytes:
-        return key
-    if isinstance(key, str):
-        return str.encode(key)
-    if isinstance(key, bytes):
-        return bytes(memoryview(key))
-    raise EventValidationError(
-        event_type, "key", f"key must be str or bytes, not {type(key).__name__}"
-    )
-
-
-def _topic_argument(topic: object, event_type: str) -> str:
-    """A ``topic=`` argument that is not exactly ``str``: a subclass is taken as its plain
-    value (its own ``__hash__`` and ``__eq__`` never run); anything else is refused."""
-    if isinstance(topic, str):
-        return str.__str__(topic)
-    raise EventValidationError(
-        event_type, "topic", f"topic must be str, not {type(topic).__name__}"
-    )
-
-
-def header_items(headers: Headers) -> list[tuple[str, HeaderValue]]:
-    """``headers`` as ``(name, value)`` pairs in record order."""
-    return list(headers.items()) if isinstance(headers, dict) else list(headers)
-
-
-def _record_headers(headers: UserHeaders, event_type: str) -> list[tuple[str, HeaderValue]] | None:
-    """The caller's headers as pairs (``None`` if empty); whatever reading them raises is the
-    event's ``EventValidationError``."""
-    try:
-        return _user_headers(headers, event_type) if headers else None
-    except EventValidationError:
-        raise
-    except Exception as exc:  # a mapping or iterable that raises
-        reason = f"the headers cannot be read: {_reason(exc)}"
-        raise EventValidationError(event_type, "headers", reason) from exc
-
-
-def _user_headers(headers: UserHeaders, event_type: str) -> list[tuple[str, HeaderValue]]:
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    out: list[tuple[str, HeaderValue]] = []
-    for item in items:
-        if not isinstance(item, tuple) or len(item) != 2:
-            raise EventValidationError(
-                event_type,
-                "headers",
-                f"each header must be a (name, value) pair, got {_shown(item)}",
-            )
-        name, value = item
-        if not isinstance(name, str):
-            raise EventValidationError(
-                event_type, "headers", f"header name {_shown(name)} must be a str"
-            )
-        name = str.__str__(name)  # a subclass's own lower() or encode() never runs
-        if name.lower() in RESERVED_HEADERS:  # consumers may match header names in any case
-            raise EventValidationError(
-                event_type, "headers", f"header {name!r} is set by eventwire and cannot be given"
-            )
-        if not _utf8(name):  # librdkafka encodes the name itself, and would raise in produce()
-            raise EventValidationError(
-                event_type, "headers", f"header name {name!r} is not valid UTF-8"
-            )
-        if isinstance(value, str):
-            if not _utf8(value):
-                raise EventValidationError(
-                    event_type, "headers", f"header {name!r} has a value that is not valid UTF-8"
-                )
-            value = str.encode(value)
-        elif isinstance(value, bytes):
-            value = bytes(memoryview(value))
-        elif value is not None:
-            raise EventValidationError(
-                event_type,
-                "headers",
-                f"header {name!r} must be str, bytes or None, not {type(value).__name__}",
-            )
-        out.append((name, value))
-    return out
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:  # a lone surrogate (e.g. from os.fsdecode)
-        return False
-    return True
-
-
-def _shown(value: object) -> str:
-    """A short repr of a caller's value for an error message (its ``__repr__`` may raise)."""
-    try:
-        return f"{value!r:.80}"
-    except Exception:  # noqa: BLE001
-        return f"a {type(value).__name__}"

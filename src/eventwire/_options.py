@@ -11,6 +11,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.propagators.textmap import TextMapPropagator
@@ -206,9 +207,15 @@ class Telemetry:
         statistics_interval: seconds between librdkafka statistics (broker RTT, queue
             latency, bytes sent) while metrics are recorded; ``0`` turns them off. An explicit
             ``statistics.interval.ms`` in ``librdkafka_overrides`` wins.
+        spans: ``"batch"`` (the default): one ``send`` span per ``publish_many`` /
+            ``accept_many`` call and topic, whose context every message of it carries (the
+            semantic conventions' batch pattern); a lone ``publish`` / ``accept`` gets a span
+            of its own. ``"message"``: one span per message, ``publish_many`` included (about
+            an SDK span's cost per message: see the Observability page).
 
     Raises:
-        ConfigError: ``statistics_interval`` is negative or not finite.
+        ConfigError: ``statistics_interval`` is negative or not finite, or ``spans`` is
+            neither ``"batch"`` nor ``"message"``.
     """
 
     enabled: bool = True
@@ -216,8 +223,11 @@ class Telemetry:
     meter_provider: MeterProvider | None = None
     propagator: TextMapPropagator | None = None
     statistics_interval: float = 5.0
+    spans: Literal["batch", "message"] = "batch"
 
     def __post_init__(self) -> None:
+        if self.spans not in ("batch", "message"):
+            raise ConfigError(f"Telemetry.spans must be 'batch' or 'message', got {self.spans!r}")
         interval = self.statistics_interval
         if (
             not isinstance(interval, int | float)

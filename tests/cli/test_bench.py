@@ -26,6 +26,8 @@ def test_a_tiny_run_prints_ratios_to_the_raw_ceiling(tmp_path: Path) -> None:
     case = next(line for line in lines if "async_publish_many" in line)
     assert "x (" in case
     assert any("eventwire" in line and "│" in line for line in lines)  # the latency table
+    # the acceptance table: a target whose cases were left out is not measured
+    assert any("spool on" in line and "not measured" in line for line in lines)
     assert f"full report: {report}" in result.stdout
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["parameters"]["events"] == 300

@@ -95,8 +95,8 @@ def run_bench(
 
 
 def print_ratios(result: dict[str, Any]) -> None:
-    """The ratio of every case to the raw ceiling (throughput and CPU per event) and the
-    lone-publish latency, as rich tables on stdout."""
+    """The ratio of every case to the raw ceiling (throughput and CPU per event), the
+    lone-publish latency and the acceptance targets, as rich tables on stdout."""
     from rich.table import Table
 
     params = result.get("parameters", {})
@@ -135,8 +135,32 @@ def print_ratios(result: dict[str, Any]) -> None:
         for name in ("raw", "eventwire"):
             lat.add_row(name, *(_micros(latency[name].get(stat)) for stat in ("p50", "p99")))
         console.print(lat)
+    print_acceptance(result, console)
     if result.get("interrupted"):
         console.print(f"[bold red]incomplete:[/] {result['interrupted']}")
+
+
+def print_acceptance(result: dict[str, Any], console: Any) -> None:
+    """The acceptance targets, each against its same-run reference, with PASS/FAIL."""
+    verdicts = result.get("acceptance") or []
+    if not verdicts:
+        return
+    from rich.table import Table
+
+    table = Table(title="acceptance targets (against the same-run reference)")
+    for column in ("target", "threshold", "measured", "reference", ""):
+        table.add_column(column)
+    for v in verdicts:
+        passed = v.get("passed")
+        verdict = "n/a" if passed is None else ("PASS" if passed else "FAIL")
+        table.add_row(
+            str(v.get("target", "")).replace("`", ""),
+            str(v.get("threshold", "")).replace("`", ""),
+            str(v.get("measured", "")),
+            str(v.get("reference", "")).replace("`", ""),
+            verdict,
+        )
+    console.print(table)
 
 
 def _micros(value: Any) -> str:

@@ -20,7 +20,7 @@ class CircuitBreaker:
     over, probing) → closed (probe ok) or open again (probe failed).
 
     Thread-safe: fed from librdkafka's poll thread, read from publishing threads. ``allows()``
-    is a single attribute read.
+    and ``closed`` are a single attribute read.
     """
 
     def __init__(
@@ -34,6 +34,8 @@ class CircuitBreaker:
         self._clock = clock
         self._on_change = on_change
         self._state: BreakerState = "closed"
+        #: Whether events may be sent (the state is ``"closed"``): for per-event checks.
+        self.closed = True
         self._failures: deque[float] = deque()
         self._lock = threading.Lock()
         self._opened_at: float | None = None
@@ -56,7 +58,7 @@ class CircuitBreaker:
 
     def allows(self) -> bool:
         """Whether events may be sent (only when closed)."""
-        return self._state == "closed"
+        return self.closed
 
     def record_failure(self) -> None:
         """A delivery failure; at the threshold within the window the cluster is suspected
@@ -128,6 +130,7 @@ class CircuitBreaker:
 
     def _move(self, new: BreakerState, reason: str) -> tuple[BreakerState, BreakerState, str]:
         old, self._state = self._state, new
+        self.closed = new == "closed"
         if new != "closed":
             self._suspected = None
         if new == "open":

@@ -435,6 +435,24 @@ class ProducerCore:
     def _purge_queued(self) -> None:
         self.handle.transport.purge(True, False, True)
 
+    def serve_reports(self) -> None:
+        """Serve, on the caller's thread, the delivery reports librdkafka holds now and hand
+        them over, when the caller alone produces a batch and the poll thread stands aside.
+
+        A large batch then settles as it goes, as a hand-written loop calling ``poll(0)``
+        would: its records die young instead of all outliving the batch (which promoted
+        them to the collector's oldest generation: a full collection per ~150,000 events),
+        and the poll thread does not wake to serve a burst of reports afterwards.
+        """
+        if not self.poll.alone_in_batch() or self.ordering.gate_closed or self.handle.retiring:
+            return
+        try:
+            self.handle.transport.poll(0)
+        except KafkaException as exc:  # fatal errors are raised from poll()
+            self.client_errors(exc.args[0])
+        if self.handover.reports:
+            self.handover.hand_over()
+
     # -- what others read ------------------------------------------------------------------
 
     def allows(self) -> bool:

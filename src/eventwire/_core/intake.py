@@ -34,6 +34,8 @@ from eventwire._messages import (
 )
 from eventwire._telemetry import Instrumentation
 
+_monotonic = time.monotonic
+
 
 class Intake:
     """Hands records to the transport in use, or holds them (see the module docstring)."""
@@ -97,13 +99,36 @@ class Intake:
         """``produce`` for a record already counted as taken (see ``reserve``)."""
         # Read before the gate: if a replacement swaps producers in between, the gate is seen
         # closed; an event that still reaches the old one is purged by poll_retired.
-        transport = self._handle.transport
-        if self._telemetry is not None:
-            self._telemetry.start(record)
+        handle = self._handle
+        transport = handle.transport
         record._append = self._append
         record.order = next(self._orders)
+        ordering = self._ordering
         try:
-            self._hand_to(transport, record)
+            if ordering.gate_closed or ordering.holds:
+                self._hand_to(transport, record)
+                return
+            # The common case, without a hold or a gate: _hand_to's last step, inline (one
+            # call less per event), ``Deadlines.arm`` too (a fresh record is not expired).
+            enc = record.encoded
+            record.generation = handle.generation
+            record.connection_errors = self._client_errors.connection_errors
+            deadlines = self._deadlines
+            deadline = record.deadline = _monotonic() + deadlines.timeout
+            record.pending = True
+            try:
+                transport.produce(
+                    enc.topic, enc.value, enc.key, on_delivery=record, headers=enc.headers
+                )
+            except KafkaException as exc:
+                raise self.refused(exc.args[0], enc) from None
+            except BufferError as exc:
+                self._check_fits(enc, exc)
+                raise
+            except RuntimeError:
+                self._closed_or_retired(transport, record)
+                return
+            deadlines.append((deadline, record))
         except PublishError as error:
             permanent = error.category == "permanent"
             if self._dead_letters is not None and permanent:
@@ -123,11 +148,12 @@ class Intake:
             self._telemetry.finish(record, error)
         self._counters.refused()
 
-    def refuse_open_breaker(self, encoded: EncodedEvent) -> PublishError:
+    def refuse_open_breaker(self, encoded: EncodedEvent, *, lone: bool = True) -> PublishError:
         """The error of an event the open breaker refuses (nothing was sent): typed as the
-        refusal when the cluster refuses this client."""
+        refusal when the cluster refuses this client. A ``lone`` event's refusal is a span of
+        its own (a batch call's span counts its refusals)."""
         error = self._breaker_refusal(encoded)
-        if self._telemetry is not None:
+        if lone and self._telemetry is not None:
             self._telemetry.rejected(encoded, error)
         return error
 
@@ -155,19 +181,26 @@ class Intake:
         except KafkaException as exc:
             raise self.refused(exc.args[0], enc) from None
         except BufferError as exc:
-            # librdkafka counts the value against queue.buffering.max.kbytes: one larger than
-            # the whole queue never fits, and waiting for room would wait for ever.
-            if len(enc.value) > self._max_queue_bytes:
-                raise too_large_for_queue_error(enc, self._max_queue_bytes, exc) from None
+            self._check_fits(enc, exc)
             raise
-        except RuntimeError:  # "Producer has been closed"
-            if transport is self._handle.transport:
-                raise PublisherClosedError(CLOSED_MESSAGE) from None
-            # A replacement retired the producer read before the gate, and closed it: go
-            # through the gate again (it holds the event until the old reports are settled).
-            self._hand_to(self._handle.transport, record)
+        except RuntimeError:
+            self._closed_or_retired(transport, record)
             return
         deadlines.append((deadline, record))
+
+    def _check_fits(self, enc: EncodedEvent, exc: BufferError) -> None:
+        # librdkafka counts the value against queue.buffering.max.kbytes: one larger than
+        # the whole queue never fits, and waiting for room would wait for ever.
+        if len(enc.value) > self._max_queue_bytes:
+            raise too_large_for_queue_error(enc, self._max_queue_bytes, exc) from None
+
+    def _closed_or_retired(self, transport: Transport, record: InFlight) -> None:
+        """``produce`` raised "Producer has been closed"."""
+        if transport is self._handle.transport:
+            raise PublisherClosedError(CLOSED_MESSAGE) from None
+        # A replacement retired the producer read before the gate, and closed it: go
+        # through the gate again (it holds the event until the old reports are settled).
+        self._hand_to(self._handle.transport, record)
 
     def send(self, record: InFlight) -> None:
         """Re-send (or release) one record from the poll thread; ``BufferError`` when the
@@ -203,21 +236,19 @@ class Intake:
 
 
 class Reservation:
-    """Counts reserved for a batch (``Intake.reserve``): each record produced uses one."""
+    """Counts reserved for a batch (``Intake.reserve``); each record it has ``take_over``
+    take uses one."""
 
-    __slots__ = ("_intake", "left")
+    __slots__ = ("_count", "_intake")
 
     def __init__(self, intake: Intake, count: int) -> None:
         self._intake = intake
-        self.left = count
+        self._count = count
 
-    def produce(self, record: InFlight) -> None:
-        """``Intake.produce`` of a reserved record; its count is used only if it was taken."""
-        self._intake.take_over(record)
-        self.left -= 1
-
-    def release(self) -> None:
-        """Give back the counts no record used (refused, or never reached)."""
-        if self.left:
-            self._intake._counters.give_back(self.left)
-            self.left = 0
+    def release(self, used: int) -> None:
+        """Give back the counts no record used (refused, or never reached): ``used`` records
+        were taken (produced, held, or dead-lettered)."""
+        left = self._count - used
+        if left:
+            self._intake._counters.give_back(left)
+        self._count = used

@@ -72,7 +72,7 @@ def lane(record: InFlight) -> object:
 class KeyOrdering:
     """Holds, the due heap and the replacement gate (see the module docstring)."""
 
-    __slots__ = ("_due", "_gate_closed", "_gated", "_lock", "_releases", "_sequence", "holds")
+    __slots__ = ("_due", "_gated", "_lock", "_releases", "_sequence", "gate_closed", "holds")
 
     def __init__(self) -> None:
         #: Read without the lock as a cheap "anything held?" test before producing.
@@ -80,24 +80,22 @@ class KeyOrdering:
         self._due: list[tuple[float, int, object]] = []
         self._releases: deque[object] = deque()
         self._sequence = itertools.count()
-        self._gate_closed = False
+        #: Closed while a producer replacement is under way (read without the lock, as
+        #: ``holds``; ``hold_at_gate`` decides under it).
+        self.gate_closed = False
         self._gated: deque[InFlight] = deque()
         self._lock = threading.Lock()
 
     # -- accepting ---------------------------------------------------------------------------
 
-    @property
-    def gate_closed(self) -> bool:
-        return self._gate_closed
-
     def close_gate(self) -> None:
         """A producer replacement began: new events wait until ``open_gate``."""
-        self._gate_closed = True
+        self.gate_closed = True
 
     def hold_at_gate(self, record: InFlight) -> bool:
         """Queue ``record`` behind the closed gate; False if the gate is open."""
         with self._lock:
-            if not self._gate_closed:
+            if not self.gate_closed:
                 return False
             self._gated.append(record)
             return True
@@ -116,7 +114,7 @@ class KeyOrdering:
         the events accepted meanwhile join their key's hold, or a new one, in order, and are
         released by the next ``send_due`` like any hold."""
         with self._lock:
-            self._gate_closed = False
+            self.gate_closed = False
             gated, self._gated = self._gated, deque()
             for record in gated:
                 key = lane(record)

@@ -83,7 +83,16 @@ class Handover:
 class PollThread:
     """Runs the core's steps in a loop until stopped, then its stop step."""
 
-    __slots__ = ("_batches", "_lock", "_no_batch", "_on_stop", "_steps", "_stop", "_thread")
+    __slots__ = (
+        "_batches",
+        "_lock",
+        "_no_batch",
+        "_on_stop",
+        "_steps",
+        "_stop",
+        "_thread",
+        "parked",
+    )
 
     def __init__(
         self, steps: Sequence[Callable[[], object]], on_stop: Callable[[LoopErrors], object]
@@ -99,6 +108,9 @@ class PollThread:
         self._no_batch = threading.Event()
         self._no_batch.set()
         self._lock = threading.Lock()
+        #: True while the thread waits for the batches to end, and runs no step: the one
+        #: producing caller may then serve the reports itself (``alone_in_batch``).
+        self.parked = False
 
     @property
     def started(self) -> bool:
@@ -138,6 +150,11 @@ class PollThread:
             if self._batches == 0:
                 self._no_batch.set()
 
+    def alone_in_batch(self) -> bool:
+        """Whether one caller alone produces a batch and the thread stands aside: that caller
+        may poll librdkafka and hand the reports over itself (nobody else touches them)."""
+        return self.parked and self._batches == 1
+
     def batches_ended(self, timeout: float) -> bool:
         """Block until no caller is inside a batch (a close: a batch producing in another
         thread sees the close and stops first)."""
@@ -148,7 +165,11 @@ class PollThread:
         stop = self._stop
         steps = self._steps
         while not stop.is_set():
+            # Cleared before the batch check and set after it: a caller that sees ``parked``
+            # after starting its batch knows this thread runs no step until the batch ends.
+            self.parked = False
             if not self._no_batch.is_set():
+                self.parked = True
                 self._no_batch.wait(POLL_INTERVAL)
                 continue
             for step in steps:
@@ -159,6 +180,7 @@ class PollThread:
             delay = errors.end_iteration()
             if delay:
                 stop.wait(delay)  # the same failure again: do not spin on it
+        self.parked = False
         self._on_stop(errors)
 
 

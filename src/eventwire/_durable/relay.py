@@ -44,7 +44,7 @@ from eventwire._messages import CLOSED_MESSAGE, left_in_spool_error
 from eventwire._outcome import DeliveryReceipt
 
 if TYPE_CHECKING:
-    from eventwire._telemetry import Instrumentation
+    from eventwire._telemetry import CallTelemetry, Instrumentation
 
 
 #: Most events written in one transaction.
@@ -196,10 +196,16 @@ class Relay:
         if self.replayed:
             _log.info("eventwire.spool_replay", path=self.store.name, events=self.replayed)
 
-    def submit(self, events: Sequence[Submission], on_commit: Callback | None) -> None:
+    def submit(
+        self,
+        events: Sequence[Submission],
+        on_commit: Callback | None,
+        call: CallTelemetry | None = None,
+    ) -> None:
         """Queue ``events`` for the next commit; ``on_commit`` runs (through the handoff)
         once they are durable. Runs on the caller's thread, in its context: the spans start
-        here, so their parent is the caller's span (not the writer thread's empty context).
+        here, so their parent is the caller's span (not the writer thread's empty context);
+        the events of a ``publish_many`` call get their context from its telemetry (``call``).
 
         Raises:
             PublisherClosedError: the writer was told to stop (nothing was queued).
@@ -211,7 +217,11 @@ class Relay:
                 raise PublisherClosedError(CLOSED_MESSAGE)
             if self._failure is not None:
                 raise SpoolError(f"spool {self.store.name!r} failed: {self._failure}")
-            telemetry = self._telemetry
+            start: Callable[[InFlight], None] | None
+            if call is not None:
+                start = call.prepare if call.traces else None
+            else:
+                start = self._telemetry.start if self._telemetry is not None else None
             seq = self._next_seq
             stamp = [time.time(), float(len(events))]
             records = []
@@ -221,8 +231,8 @@ class Relay:
                 sink.stamp = stamp
                 record = sender.record(encoded, sink, slot)
                 record.durable = True
-                if telemetry is not None:
-                    telemetry.start(record)
+                if start is not None:
+                    start(record)
                 records.append(record)
                 seq += 1
             self._stamps.append(stamp)

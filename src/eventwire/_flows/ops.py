@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 SLICE_CHECK: Final = 256
+#: A batch serves the delivery reports librdkafka holds this often (events; a multiple of
+#: ``SLICE_CHECK``), while the poll thread stands aside.
+SERVE_EVERY: Final = 1024
 #: A large call lets other work run this often (seconds): the async driver yields to the
 #: event loop, so one large publish_many does not stall the application.
 LOOP_SLICE: Final = 0.01

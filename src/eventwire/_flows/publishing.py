@@ -15,6 +15,7 @@ from eventwire._errors import EventwireError, PublisherClosedError, PublishError
 from eventwire._flows.ops import (
     BREATHE,
     LOOP_SLICE,
+    SERVE_EVERY,
     SLICE_CHECK,
     Flow,
     Room,
@@ -25,6 +26,7 @@ from eventwire._flows.ops import (
 from eventwire._flows.spooling import encode_for_spool, submit, submit_one
 from eventwire._messages import call_timed_out_error, overtaking_error, queue_full_error
 from eventwire._outcome import PublishOutcome, detached
+from eventwire._telemetry import CallTelemetry
 
 if TYPE_CHECKING:
     from eventwire._publisher import Batch, PublisherBase
@@ -46,7 +48,7 @@ def publish_at_once(pub: PublisherBase, encoded: EncodedEvent, sink: Sink) -> St
     """
     if pub._relay is not None or pub._line.waiting:
         return None  # through the spool, or behind callers waiting for room
-    record = InFlight(encoded, sink)
+    record = _lone_record(pub, encoded, sink)
     try:
         pub._core.produce(record)
     except BufferError:
@@ -75,7 +77,7 @@ def publish(
     elif isinstance(started, InFlight):  # it found the queue full: it waits for room
         yield from _produce_when_room(pub, started, None, deadline)
     else:
-        record = InFlight(encoded, sink)
+        record = _lone_record(pub, encoded, sink)
         if pub._line.clear_for(None):
             try:
                 pub._core.produce(record)
@@ -94,6 +96,15 @@ def publish(
         # This frame is in the traceback of the error raised: holding the waitable (a
         # future holding that error) would make a cycle that keeps the event alive.
         del waitable, sink
+
+
+def _lone_record(pub: PublisherBase, encoded: EncodedEvent, sink: Sink) -> InFlight:
+    """The record of a lone event, its telemetry started (a send of one message)."""
+    record = InFlight(encoded, sink)
+    telemetry = pub._core.telemetry
+    if telemetry is not None:
+        telemetry.start(record)
+    return record
 
 
 def _produce_when_room(
@@ -120,17 +131,27 @@ def publish_many(
 ) -> Flow[list[PublishOutcome]]:
     """Events in order, until every one is settled (see ``AsyncPublisher.publish_many``)."""
     relay = pub._relay
-    if relay is not None:
-        yield from _spool_batch(pub, relay, events, topic, batch)
-    else:
-        yield from _produce_batch(pub, events, topic, batch)
-    batch.release()  # the producing caller's own hold
-    yield Wait(batch.waitable)
+    telemetry = pub._core.telemetry
+    call = CallTelemetry(telemetry) if telemetry is not None else None
+    try:
+        if relay is not None:
+            yield from _spool_batch(pub, relay, events, topic, batch, call=call)
+        else:
+            yield from _produce_batch(pub, events, topic, batch, call)
+        batch.release()  # the producing caller's own hold
+        yield Wait(batch.waitable)
+    finally:
+        if call is not None:
+            call.end(batch.outcomes)
     return detached(batch.outcomes)  # type: ignore[arg-type]  # every slot is filled once done
 
 
 def _produce_batch(  # noqa: PLR0915 - the per-event loop: a helper call per event costs
-    pub: PublisherBase, events: Sequence[Any], topic: str | None, batch: Batch
+    pub: PublisherBase,
+    events: Sequence[Any],
+    topic: str | None,
+    batch: Batch,
+    call: CallTelemetry | None,
 ) -> Flow[None]:
     """Encode and produce every event into ``batch``.
 
@@ -139,14 +160,18 @@ def _produce_batch(  # noqa: PLR0915 - the per-event loop: a helper call per eve
     the poll thread can free. Every event holds the batch from the start; those whose outcome
     does not come through the core give their hold back at the end.
     """
+    pub._refuse_outside_transaction()  # as _batch_encoder does; the loop encodes directly
     outcomes = batch.outcomes
-    encode = pub._batch_encoder()
+    encode = pub._codec.encode
     core = pub._core
+    breaker = core.breaker
     lifecycle = core.lifecycle
+    open_ = State.OPEN
+    prepare = call.prepare if call is not None and call.traces else None
     # Counted as taken at once (one lock for the call): each record produced uses one count,
     # and the counts not used are given back at the end.
     reservation = core.intake.reserve(len(events))
-    produce = reservation.produce
+    produce = core.intake.take_over
 
     def produce_unless_closing(record: InFlight) -> None:
         pub._check_open()
@@ -164,17 +189,25 @@ def _produce_batch(  # noqa: PLR0915 - the per-event loop: a helper call per eve
     poll.batch_started()
     try:
         for index, event in enumerate(events):
-            if not index % SLICE_CHECK and clock() >= slice_end:
-                yield BREATHE  # the poll thread keeps standing aside
-                slice_end = clock() + LOOP_SLICE
-            if lifecycle.state is not State.OPEN:  # closing meanwhile: not the rest
+            if not index % SLICE_CHECK and index:
+                if not index % SERVE_EVERY:
+                    core.serve_reports()
+                if clock() >= slice_end:
+                    yield BREATHE  # the poll thread keeps standing aside
+                    slice_end = clock() + LOOP_SLICE
+            if lifecycle.state is not open_:  # closing meanwhile: not the rest
                 refuse_rest(outcomes, index, core.closed_message)
                 break
             try:
-                record = InFlight(encode(event, topic), batch, index)
+                encoded = encode(event, topic)
+                if breaker is not None and not breaker.closed:
+                    raise core.refuse_open_breaker(encoded, lone=False)
             except EventwireError as exc:
                 outcomes[index] = exc
                 continue
+            record = InFlight(encoded, batch, index)
+            if prepare is not None:
+                prepare(record)
             if blocked and (overtaking := _overtaking(record.encoded, blocked)):
                 outcomes[index] = overtaking
                 continue
@@ -199,7 +232,7 @@ def _produce_batch(  # noqa: PLR0915 - the per-event loop: a helper call per eve
             except PublishError as exc:
                 outcomes[index] = exc
     finally:
-        reservation.release()
+        reservation.release(used=kept)
         if kept < len(events):
             batch.release(len(events) - kept)
         poll.batch_ended()
@@ -220,7 +253,13 @@ def _wait_in_batch(
 
 
 def _spool_batch(
-    pub: PublisherBase, relay: Relay, events: Sequence[Any], topic: str | None, batch: Batch
+    pub: PublisherBase,
+    relay: Relay,
+    events: Sequence[Any],
+    topic: str | None,
+    batch: Batch,
+    *,
+    call: CallTelemetry | None,
 ) -> Flow[None]:
     """``publish_many`` through the spool: every event's slot settles on delivery."""
     outcomes = batch.outcomes
@@ -228,7 +267,7 @@ def _spool_batch(
         pub, events, topic, outcomes, lambda _enc, _index: batch
     )
     batch.hold(len(submissions))
-    refused = yield from submit(pub, relay, submissions)
+    refused = yield from submit(pub, relay, submissions, call)
     if refused is not None:
         first, error = refused
         for index in indexes[first:]:

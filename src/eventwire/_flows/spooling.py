@@ -16,6 +16,7 @@ from eventwire._messages import CLOSED_MESSAGE, spool_full_error
 
 if TYPE_CHECKING:
     from eventwire._publisher import PublisherBase
+    from eventwire._telemetry import CallTelemetry
 
 
 def accept(pub: PublisherBase, encoded: EncodedEvent, sink: Sink) -> Flow[None]:
@@ -34,6 +35,8 @@ def accept_many(
     event ``i`` out (the driver set the handles of the others through ``target``)."""
     relay = pub._need_spool()
     submissions, indexes = yield from encode_for_spool(pub, events, topic, results, target)
+    # Each accepted event's send ends later, at its delivery: one span per message, as for
+    # a lone accept (no call telemetry).
     refused = yield from submit(pub, relay, submissions)
     if refused is not None:
         first, error = refused
@@ -78,7 +81,10 @@ def submit_one(pub: PublisherBase, relay: Relay, encoded: EncodedEvent, sink: Si
 
 
 def submit(
-    pub: PublisherBase, relay: Relay, submissions: Sequence[Submission]
+    pub: PublisherBase,
+    relay: Relay,
+    submissions: Sequence[Submission],
+    call: CallTelemetry | None = None,
 ) -> Flow[tuple[int, EventwireError] | None]:
     """Hand ``submissions`` to the spool writer in order, as room allows, and wait until they
     are committed. Returns ``None``, or ``(first, error)``: those from ``first`` on were not
@@ -106,7 +112,7 @@ def submit(
         part = submissions[done : done + room]
         on_commit, commit = pub._commit_waiter()
         try:
-            relay.submit(part, on_commit)
+            relay.submit(part, on_commit, call)
         except PublisherClosedError as exc:  # closed while this call waited or encoded
             refused = (done, exc)
             break

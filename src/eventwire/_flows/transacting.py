@@ -71,6 +71,9 @@ def publish(
         transactional(pub).check_publishing(ledger)
         topic, key, headers = where
         record = InFlight(_encode(pub, event, topic, key, headers), ledger.sink(sink, 1))
+        telemetry = pub._core.telemetry
+        if telemetry is not None:  # a send of one message, as a lone publish
+            telemetry.start(record)
         ledger.drain.hold(1)
         try:
             if pub._line.clear_for(None):
@@ -147,6 +150,8 @@ def _produce_all(
     count = len(encoded)
     sink = ledger.sink(batch, count)
     reservation = core.intake.reserve(count)
+    take_over = core.intake.take_over
+    telemetry = core.telemetry
     batch.hold(count)
     ledger.drain.hold(count)
     kept = 0
@@ -158,7 +163,7 @@ def _produce_all(
 
     def produce_unless_closing(record: InFlight) -> None:
         pub._check_open()
-        reservation.produce(record)
+        take_over(record)
 
     poll.batch_started()
     try:
@@ -168,9 +173,11 @@ def _produce_all(
                 slice_end = clock() + LOOP_SLICE
             pub._check_open()
             record = InFlight(enc, sink, index)
+            if telemetry is not None:  # each event of a transaction is a send of its own
+                telemetry.start(record)
             if not line.waiting or line.clear_for(turn):
                 try:
-                    reservation.produce(record)
+                    take_over(record)
                     kept += 1
                     continue
                 except BufferError:
@@ -182,7 +189,7 @@ def _produce_all(
                 poll.batch_started()
             kept += 1
     finally:
-        reservation.release()
+        reservation.release(used=kept)
         if kept < count:
             batch.release(count - kept)
             ledger.drain.release(count - kept)

@@ -32,7 +32,7 @@ from eventwire._durable.store import Store
 from eventwire._errors import ConfigError
 from eventwire._logs import log as _log
 from eventwire._sync_publisher import Publisher
-from eventwire._telemetry import _metrics_off
+from eventwire._telemetry.instrumentation import _metrics_off
 from eventwire.outbox._batches import BatchRelay
 from eventwire.outbox._lease import Lease
 from eventwire.outbox._notify import Listener
