@@ -154,7 +154,8 @@ def scan_publishing(
     everything = "\n".join(texts)
     for secret in (*secrets, *(found_later or ())):
         assert secret not in everything
-    assert len(spans.get_finished_spans()) >= 3  # the scan did see the spans
+    # one span per call (the batch of publish_many, the lone publish): the scan saw them
+    assert len(spans.get_finished_spans()) >= 2
     return outcomes
 
 

@@ -117,12 +117,19 @@ def _sasl_denial(code: str, reason: str, connection: Connection) -> Denial | Non
     if "Unsupported SASL mechanism" in reason:
         offered = _MECHANISMS.search(reason)
         listed = offered["list"].strip(" ,") if offered else ""
+        mechanism = connection.mechanism or "(none)"
+        if mechanism in listed.split(","):
+            # A broker that names the mechanism it refuses (seen with Tansu on a plaintext
+            # listener): "does not offer PLAIN (it offers PLAIN)" would contradict itself.
+            said = f"refused the SASL {mechanism} handshake although it lists {listed}"
+        else:
+            said = f"does not offer SASL mechanism {mechanism}" + (
+                f" (it offers {listed})" if listed else " (it offers none: no SASL there?)"
+            )
         return Denial(
             "authentication",
             code,
-            f"the listener at {connection.servers} does not offer SASL mechanism "
-            f"{connection.mechanism or '(none)'}"
-            + (f" (it offers {listed})" if listed else " (it offers none: no SASL there?)"),
+            f"the listener at {connection.servers} {said}",
             "the SASL mechanism, and that bootstrap_servers names the listener you meant",
         )
     if connection.mechanism == "OAUTHBEARER" or "invalid_token" in reason:
