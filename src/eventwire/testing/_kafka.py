@@ -482,10 +482,19 @@ class KafkaCluster(SecuredCluster):
     def metadata(self, timeout: float = 10.0) -> ClusterMetadata:
         """Fresh cluster metadata from a running broker (brokers, topics, leaders, ISR).
 
-        No topic is named in the request, so none is auto-created.
+        No topic is named in the request, so none is auto-created. While a broker is paused
+        the request goes to one that is not: a paused broker keeps its connections open and
+        answers nothing, and a client that picked it would wait out ``timeout``.
         """
         self._require_running_broker()
-        return self._admin_client().list_topics(timeout=timeout)
+        if not any(node.paused for node in self._nodes.values()):
+            return self._admin_client().list_topics(timeout=timeout)
+        serving = next(n for n in self._nodes.values() if n.running and not n.paused)
+        # A client that knows no other broker yet sends its first request to this one.
+        admin = AdminClient(
+            {"bootstrap.servers": serving.client_address, "client.id": "eventwire-probe"}
+        )
+        return admin.list_topics(timeout=timeout)
 
     def delete_topic(self, name: str, timeout: float = 30.0) -> None:
         """Delete a topic and wait until no broker lists it.
