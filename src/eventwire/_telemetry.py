@@ -22,7 +22,8 @@ Metrics: ``messaging.client.operation.duration`` (s, one point per settled event
 produce to outcome) and ``messaging.client.sent.messages`` (one per settled event, with
 ``error.type`` on failures); observable instruments for queue depth, outstanding events,
 retries, dead-letters, producer recreations, breaker state, spool backlog/age, and librdkafka
-statistics (broker RTT, internal queue latency, bytes sent) when ``statistics_interval`` > 0.
+statistics (broker RTT, internal queue latency, bytes sent, time throttled by quotas) when
+``statistics_interval`` > 0.
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ class Instrumentation:
         #: The publisher's counters, read by the observable instruments.
         self.source: Callable[[], Stats] | None = None
         self.statistics: Statistics | None = None
+        self.throttled: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def observe(self, source: Callable[[], Stats]) -> None:
@@ -296,6 +298,11 @@ class Instrumentation:
         """librdkafka's ``stats_cb`` (poll thread): keep the figures the metrics report."""
         statistics = parse_statistics(payload)
         if statistics is not None:
+            # Each payload covers the time since the previous one: the counter is their sum.
+            throttled = dict(self.throttled)
+            for broker, seconds in statistics.throttle.items():
+                throttled[broker] = throttled.get(broker, 0.0) + seconds
+            self.throttled = throttled  # replaced whole: the metric reader's thread reads it
             self.statistics = statistics
 
 
