@@ -122,20 +122,68 @@ async def _settled_beyond(run: Run, what: str, within: float = 90.0) -> None:
 # -- a killed leader -------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def proxied_cluster() -> Iterator[KafkaCluster]:
+    """3 brokers behind a `FaultProxy` each, so a broker's answers can be lost while it
+    writes and replicates (replication does not go through the proxies). A restarted broker
+    gets its leaderships back within seconds (the preferred-leader check runs every 2 s, not
+    every 5 min), as a rolling restart waits for before it takes the next broker."""
+    with KafkaCluster(
+        brokers=3, proxied=True, server_properties={"leader.imbalance.check.interval.seconds": 2}
+    ) as own:
+        yield own
+
+
+@pytest.fixture
+def proxied(proxied_cluster: KafkaCluster) -> Iterator[KafkaCluster]:
+    """The module's proxied cluster; every broker running, its proxy letting everything
+    through and every ISR full again afterwards."""
+    yield proxied_cluster
+    for broker in proxied_cluster.broker_ids:
+        proxied_cluster.proxy(broker).restore()
+    proxied_cluster.restore()
+
+
+async def _answers_lost(cluster: KafkaCluster, broker: int, run: Run) -> None:
+    """Once produce requests flow to the broker, its answers are lost on the way (its proxy
+    black-holes them) while requests still reach it; returns once an answer was lost: a batch
+    it wrote and replicated without the client hearing of it. ``restore`` the proxy
+    afterwards."""
+    proxy = cluster.proxy(broker)
+    before = proxy.bytes_up
+    await run.until(
+        lambda: proxy.bytes_up > before + 3_000, within=30, what=f"requests to broker {broker}"
+    )
+    dropped = proxy.bytes_dropped
+    proxy.blackhole("downstream")
+    await run.until(
+        lambda: proxy.bytes_dropped > dropped,
+        within=30,
+        what=f"answers of broker {broker} lost",
+    )
+
+
 async def test_leader_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(
-    cluster: KafkaCluster, topic: str, report: Callable[[Tally], None]
+    proxied: KafkaCluster, report: Callable[[Tally], None]
 ) -> None:
-    """The leader of partition 0 is SIGKILLed (no controlled shutdown) at 30 % of the run;
-    the controller fences it after its session timeout and moves its partitions to the other
-    replicas, which carry on (2 in sync of 3). It starts again at 70 %. Every event arrives
-    exactly once, in key order: idempotence de-duplicates the re-sent batches whose
-    acknowledgement died with the leader."""
+    """The leader of partition 0 is SIGKILLed (no controlled shutdown) at 30 % of the run,
+    the answers it was sending lost with it (made a window of 20 kB of requests wide by its
+    proxy); the controller fences it after its session timeout and moves its partitions to
+    the other replicas, which carry on (2 in sync of 3). It starts again at 70 %. Every event
+    arrives exactly once, in key order: idempotence de-duplicates the re-sent batches the
+    dead leader had written and replicated without acknowledging them."""
+    cluster = proxied
+    topic = cluster.unique_topic("ticks", partitions=3)
     killed: list[int] = []
+    in_flight: list[int] = []
 
     async def kill_leader(run: Run) -> None:
         leader = cluster.leader(topic, 0)
         killed.append(leader)
+        await _answers_lost(cluster, leader, run)
+        in_flight.append(run.submitted - run.settled)
         await asyncio.to_thread(cluster.kill_broker, leader)
+        cluster.proxy(leader).restore()
         await asyncio.to_thread(_await_new_leader, cluster, topic, leader)
         await _settled_beyond(run, "events settled after the new leader took over")
 
@@ -147,6 +195,8 @@ async def test_leader_killed_mid_stream_and_restarted_loses_and_duplicates_nothi
         run = await publish_under_faults(publisher, ticks(), [(0.3, kill_leader), (0.7, restart)])
     counts = tally(run, _read_back(cluster, topic))
     report(counts)
+    print(f"killed broker {killed[0]} with {in_flight[0]} events handed over, not settled")
+    assert in_flight[0] > 0
     assert cluster.broker_running(killed[0])
     assert_exactly_once_in_order(counts)
 
@@ -164,6 +214,7 @@ async def test_paused_leader_is_replaced_and_nothing_is_lost_or_duplicated(
     leader. The broker continues (SIGCONT) at 70 %, finds itself fenced and follows. Every
     event arrives exactly once, in key order."""
     paused: list[int] = []
+    in_flight: list[int] = []
     config = dataclasses.replace(
         _config(cluster, topic),
         librdkafka_overrides={**FAST_RECONNECT, "socket.timeout.ms": 5000},
@@ -172,6 +223,7 @@ async def test_paused_leader_is_replaced_and_nothing_is_lost_or_duplicated(
     async def pause_leader(run: Run) -> None:
         leader = cluster.leader(topic, 0)
         paused.append(leader)
+        in_flight.append(run.submitted - run.settled)
         cluster.pause_broker(leader)
         await asyncio.to_thread(_await_new_leader, cluster, topic, leader)
         await _settled_beyond(run, "events settled with the old leader paused")
@@ -184,24 +236,43 @@ async def test_paused_leader_is_replaced_and_nothing_is_lost_or_duplicated(
         run = await publish_under_faults(publisher, ticks(), [(0.3, pause_leader), (0.7, resume)])
     counts = tally(run, _read_back(cluster, topic))
     report(counts)
+    print(f"paused broker {paused[0]} with {in_flight[0]} events handed over, not settled")
+    assert in_flight[0] > 0
     assert_exactly_once_in_order(counts)
 
 
 # -- a rolling restart -----------------------------------------------------------------------
 
 
+def _await_preferred_leaders(cluster: KafkaCluster, topic: str) -> None:
+    """Wait until each partition of ``topic`` is led by its preferred (first) replica."""
+    deadline = time.monotonic() + 60
+    while True:
+        partitions = cluster.metadata().topics[topic].partitions.values()
+        if all(p.leader == p.replicas[0] for p in partitions):
+            return
+        assert time.monotonic() < deadline, "no preferred leaders within 60 s"
+        time.sleep(0.2)
+
+
 async def test_rolling_restart_of_every_broker_loses_and_duplicates_nothing(
-    cluster: KafkaCluster, topic: str, report: Callable[[Tally], None]
+    proxied: KafkaCluster, report: Callable[[Tally], None]
 ) -> None:
-    """Brokers 1, 2 and 3 in turn: stopped with SIGTERM (a controlled shutdown moves its
-    leaders away first), started again with its data, and its replicas back in sync before
-    the next one goes, as an operator rolls a cluster, while events flow."""
+    """Brokers 1, 2 and 3 in turn, as an operator rolls a cluster while events flow: each
+    stopped with SIGTERM (a controlled shutdown moves its leaders away first), the answers
+    it was sending at that moment lost (its proxy black-holes them), started again with its
+    data, and the next one taken only once every replica is in sync and the restarted
+    broker leads its partitions again. Every event arrives exactly once, in key order."""
+    cluster = proxied
+    topic = cluster.unique_topic("ticks", partitions=3)
     pids: dict[int, list[int | None]] = {}
 
     def stop(broker: int) -> Fault:
         async def fault(run: Run) -> None:
             pids[broker] = [cluster.pid(broker)]
+            await _answers_lost(cluster, broker, run)
             await asyncio.to_thread(cluster.stop_broker, broker)
+            cluster.proxy(broker).restore()
             await _settled_beyond(run, f"events settled with broker {broker} stopped")
 
         return fault
@@ -211,13 +282,14 @@ async def test_rolling_restart_of_every_broker_loses_and_duplicates_nothing(
             await asyncio.to_thread(cluster.start_broker, broker)
             pids[broker].append(cluster.pid(broker))
             await asyncio.to_thread(cluster.wait_for_full_isr, 120.0, [topic])
+            await asyncio.to_thread(_await_preferred_leaders, cluster, topic)
             await _settled_beyond(run, f"events settled with broker {broker} back")
 
         return fault
 
     faults: list[tuple[float, Fault]] = []
     for n, broker in enumerate(cluster.broker_ids):
-        faults += [(0.1 + 0.27 * n, stop(broker)), (0.2 + 0.27 * n, start(broker))]
+        faults += [(0.1 + 0.3 * n, stop(broker)), (0.25 + 0.3 * n, start(broker))]
     async with eventwire.AsyncPublisher(_config(cluster, topic)) as publisher:
         run = await publish_under_faults(publisher, ticks(), faults)
     counts = tally(run, _read_back(cluster, topic))
