@@ -213,6 +213,20 @@ def test_client_quotas_are_set_through_kafka_configs(kafka_broker: KafkaCluster)
     assert "producer_byte_rate=2048.0" in done.stdout
 
 
+def test_a_tool_runs_with_the_jvm_flags_given(kafka_broker: KafkaCluster) -> None:
+    def tiered_stop_level(*jvm_options: str) -> str:
+        done = kafka_broker.run_tool(
+            "org.apache.kafka.tools.ProducerPerformance",
+            "--help",
+            jvm_options=[*jvm_options, "-XX:+PrintFlagsFinal"],
+        )
+        [line] = [line for line in done.stdout.splitlines() if " TieredStopAtLevel " in line]
+        return line.split("=")[1].split()[0]
+
+    assert tiered_stop_level("-XX:TieredStopAtLevel=1") == "1"  # C1 only: the default's
+    assert tiered_stop_level("-Xmx256m") == "4"  # C2 on, as for a measured run
+
+
 # -- a cluster of our own --------------------------------------------------------------------
 
 
