@@ -445,9 +445,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     text = text.rstrip("\n") + "\n\n" + tiers.section(result, HERE)
     # The per-microsecond analysis is written by hand (benchmarks/PROFILE.md) and travels with
-    # every report, so a reader of the figures also reads where the time goes.
+    # every Tansu report, so a reader of the figures also reads where the time goes (it is
+    # about the Tansu runs: a Kafka tier's report goes without it).
     profile = Path(__file__).with_name("PROFILE.md")
-    if profile.exists():
+    if profile.exists() and not brokers.is_kafka(args.broker):
         text = text.rstrip("\n") + "\n\n" + profile.read_text(encoding="utf-8")
     # The transactions benchmark runs apart, on Apache Kafka (benchmarks/transactions.py): its
     # latest figures travel with every report too.
