@@ -73,6 +73,12 @@ def test_the_session_cluster_has_three_brokers_rf3_and_min_isr_2(
     assert kafka_cluster.startup_seconds > 0
     topic = kafka_cluster.unique_topic("defaults")
     metadata = kafka_cluster.metadata()
+    # Each broker learns of a new topic from the controller on its own: create_topic waited
+    # for the one it asked, and this request may go to one that lags (seen under load).
+    deadline = time.monotonic() + 10
+    while topic not in metadata.topics and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the brokers' metadata: no event to await
+        metadata = kafka_cluster.metadata()
     assert sorted(metadata.brokers) == [1, 2, 3]
     partitions = metadata.topics[topic].partitions
     assert len(partitions) == 3
