@@ -365,6 +365,33 @@ def _draw_plots(result: dict[str, Any], output: Path) -> None:
         progress(f"wrote {path}")
 
 
+def _report_text(
+    result: dict[str, Any], summaries: Sequence[report.CaseSummary], run: Run, broker: str
+) -> str:
+    """The Markdown report: the figures, the Kafka tiers beside a Tansu run, and the
+    hand-written sections that travel with it."""
+    text = report.markdown(result, summaries)
+    if run.interrupted:
+        text = text.replace(
+            "# eventwire benchmark results",
+            f"# eventwire benchmark results (INCOMPLETE: {run.interrupted})",
+            1,
+        )
+    text = text.rstrip("\n") + "\n\n" + tiers.section(result, HERE)
+    # The per-microsecond analysis is written by hand (benchmarks/PROFILE.md) and travels with
+    # every Tansu report, so a reader of the figures also reads where the time goes (it is
+    # about the Tansu runs: a Kafka tier's report goes without it).
+    profile = Path(__file__).with_name("PROFILE.md")
+    if profile.exists() and not brokers.is_kafka(broker):
+        text = text.rstrip("\n") + "\n\n" + profile.read_text(encoding="utf-8")
+    # The transactions benchmark runs apart, on Apache Kafka (benchmarks/transactions.py): its
+    # latest figures travel with every report too.
+    transactions = Path(__file__).with_name("TRANSACTIONS.md")
+    if transactions.exists():
+        text = text.rstrip("\n") + "\n\n" + transactions.read_text(encoding="utf-8")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     # A shell starts background jobs with SIGINT ignored; the watchdog and Ctrl-C need it.
@@ -436,25 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "codec": run.codec,
         "acceptance": [dataclasses.asdict(v) for v in verdicts],
     }
-    text = report.markdown(result, summaries)
-    if run.interrupted:
-        text = text.replace(
-            "# eventwire benchmark results",
-            f"# eventwire benchmark results (INCOMPLETE: {run.interrupted})",
-            1,
-        )
-    text = text.rstrip("\n") + "\n\n" + tiers.section(result, HERE)
-    # The per-microsecond analysis is written by hand (benchmarks/PROFILE.md) and travels with
-    # every Tansu report, so a reader of the figures also reads where the time goes (it is
-    # about the Tansu runs: a Kafka tier's report goes without it).
-    profile = Path(__file__).with_name("PROFILE.md")
-    if profile.exists() and not brokers.is_kafka(args.broker):
-        text = text.rstrip("\n") + "\n\n" + profile.read_text(encoding="utf-8")
-    # The transactions benchmark runs apart, on Apache Kafka (benchmarks/transactions.py): its
-    # latest figures travel with every report too.
-    transactions = Path(__file__).with_name("TRANSACTIONS.md")
-    if transactions.exists():
-        text = text.rstrip("\n") + "\n\n" + transactions.read_text(encoding="utf-8")
+    text = _report_text(result, summaries, run, args.broker)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     args.json.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
