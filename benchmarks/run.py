@@ -1,13 +1,14 @@
 """Run every eventwire benchmark against one local broker and write the results.
 
     python benchmarks/run.py [--events N] [--rounds R] [--quick] [--output benchmarks/RESULTS.md]
+                             [--broker tansu|kafka-1|kafka-3]
 
-One Tansu broker is started for the whole run and stopped by PID at the end (also on Ctrl-C or
-SIGTERM). Throughput cases run in interleaved rounds (a discarded warm-up round, then R rounds
-of every case, order shuffled per round with a fixed seed), each on a fresh 3-partition topic
-that is deleted afterwards. Then the lone-publish latency and, with the broker stopped, the
-codec micro-benchmark. Progress goes to stderr; the report to stdout, ``--output`` and
-``results.json`` next to it.
+One broker (Tansu, or Apache Kafka: see ``brokers.py``) is started for the whole run and
+stopped by PID at the end (also on Ctrl-C or SIGTERM). Throughput cases run in interleaved
+rounds (a discarded warm-up round, then R rounds of every case, order shuffled per round with
+a fixed seed), each on a fresh 3-partition topic that is deleted afterwards. Then the
+lone-publish latency and, with the broker stopped, the codec micro-benchmark. Progress goes
+to stderr; the report to stdout, ``--output`` and ``results.json`` next to it.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from typing import Any, Final, NoReturn
 
 import codec
 import confluent_kafka
+import java_producer
 import latency
 import report
+import tiers
 from confluent_kafka.admin import AdminClient
 from throughput import (
     CASES,
@@ -46,8 +49,9 @@ from throughput import (
     pairs,
 )
 
+import brokers
+from brokers import Broker
 from events import order, orders
-from eventwire.testing import LocalBroker
 
 HERE: Final = Path(__file__).resolve().parent
 PARTITIONS: Final = 3
@@ -106,7 +110,7 @@ def _on_sigterm(signum: int, _frame: object) -> NoReturn:
 # -- broker helpers ----------------------------------------------------------------------------
 
 
-def _broker_rss(broker: LocalBroker) -> str:
+def _broker_rss(broker: Broker) -> str:
     """The broker's resident memory (Tansu grows with what it stores), for progress lines."""
     try:
         with open(f"/proc/{broker.pid}/status", encoding="ascii") as status:
@@ -131,7 +135,7 @@ def _delete_topic(admin: AdminClient, topic: str) -> None:
         progress(f"warning: could not delete topic {topic}: {exc}")
 
 
-def _read_back(broker: LocalBroker, topic: str, expected: int, timeout: float = 120.0) -> int:
+def _read_back(broker: Broker, topic: str, expected: int, timeout: float = 120.0) -> int:
     """How many records ``topic`` holds, counted by reading it from offset 0 (``assign()``,
     no group), stopping once ``expected`` were seen.
 
@@ -173,7 +177,7 @@ class Run:
 
 
 def run_throughput(
-    broker: LocalBroker,
+    broker: Broker,
     base: Workload,
     *,
     cases: Sequence[str],
@@ -233,9 +237,7 @@ def run_throughput(
             _delete_topic(admin, topic)
 
 
-def run_latency(
-    broker: LocalBroker, samples: int, warmup: int, run: Run, watchdog: Watchdog
-) -> None:
+def run_latency(broker: Broker, samples: int, warmup: int, run: Run, watchdog: Watchdog) -> None:
     total = samples + warmup
     events = orders(total)
     topics = (
@@ -288,7 +290,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help=f"smoke run: {QUICK_EVENTS:,} events, {QUICK_ROUNDS} rounds, fewer latency samples",
     )
-    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--output", type=Path, help="the report (default: see brokers.py)")
     parser.add_argument(
         "--json", type=Path, help="machine-readable results (default: results.json next to it)"
     )
@@ -296,7 +298,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--cases",
         help=f"comma-separated subset of throughput cases ({CEILING} is always run)",
     )
+    brokers.add_argument(parser)
     args = parser.parse_args(argv)
+    args.output = args.output or brokers.default_output(args.broker, HERE)
+    if brokers.is_kafka(args.broker):
+        java_producer.register()
     args.events = args.events or (QUICK_EVENTS if args.quick else FULL_EVENTS)
     args.rounds = args.rounds or (QUICK_ROUNDS if args.quick else FULL_ROUNDS)
     if args.events < 1 or args.rounds < 1:
@@ -310,7 +316,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _stop_broker(broker: LocalBroker) -> None:
+def _stop_broker(broker: Broker) -> None:
     pid = broker.pid
     broker.stop()
     if pid is None:
@@ -349,12 +355,42 @@ def _draw_plots(result: dict[str, Any], output: Path) -> None:
 
     import plots
 
+    if result["parameters"]["broker"] != "tansu":  # the Performance page's plots are Tansu's
+        return
     if importlib.util.find_spec("matplotlib") is None:  # the `bench` extra
         progress("no plots: matplotlib is not installed (pip install 'eventwire[bench]')")
         return
     target = plots.DEFAULT_OUTPUT if output.resolve() == HERE / "RESULTS.md" else output.parent
     for path in plots.write_plots(result, target):
         progress(f"wrote {path}")
+
+
+def _report_text(
+    result: dict[str, Any], summaries: Sequence[report.CaseSummary], run: Run, broker: str
+) -> str:
+    """The Markdown report: the figures, the Kafka tiers beside a Tansu run, and the
+    hand-written sections that travel with it."""
+    text = report.markdown(result, summaries)
+    if run.interrupted:
+        text = text.replace(
+            "# eventwire benchmark results",
+            f"# eventwire benchmark results (INCOMPLETE: {run.interrupted})",
+            1,
+        )
+    text = text.rstrip("\n") + "\n\n" + tiers.section(result, HERE)
+    # The per-microsecond analysis is written by hand (benchmarks/PROFILE.md) and travels with
+    # every Tansu report, so a reader of the figures also reads where the time goes (it is
+    # about the Tansu runs: a Kafka tier's report goes without it).
+    profile = Path(__file__).with_name("PROFILE.md")
+    if profile.exists() and not brokers.is_kafka(broker):
+        text = text.rstrip("\n") + "\n\n" + profile.read_text(encoding="utf-8")
+    # The benchmarks that run apart travel with every report too: transactions (on Apache
+    # Kafka, benchmarks/transactions.py) and the outbox relay (benchmarks/outbox.py).
+    for name in ("TRANSACTIONS.md", "OUTBOX.md"):
+        appended = Path(__file__).with_name(name)
+        if appended.exists():
+            text = text.rstrip("\n") + "\n\n" + appended.read_text(encoding="utf-8")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -373,13 +409,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     payloads = pairs(events)
     payload_bytes = statistics.fmean(len(value) for value, _ in payloads)
 
-    env = report.environment()
+    env = brokers.environment(args.broker)
     run = Run()
     watchdog = Watchdog()
-    broker = LocalBroker(partitions=PARTITIONS)
+    broker = brokers.create(args.broker, PARTITIONS)
     try:
         broker.start()
-        progress(f"broker {env['tansu']} pid {broker.pid} on {broker.bootstrap_servers}")
+        progress(f"broker {env['broker_label']} pid {broker.pid} on {broker.bootstrap_servers}")
         base = Workload(
             bootstrap_servers=broker.bootstrap_servers,
             topic="",
@@ -414,6 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warmup_events": WARMUP_EVENTS,
             "concurrent_workers": CONCURRENT_WORKERS,
             "partitions": PARTITIONS,
+            "broker": args.broker,
             "payload_bytes": round(payload_bytes),
             "cases": args.cases,
             "latency_samples": latency_samples,
@@ -427,21 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "codec": run.codec,
         "acceptance": [dataclasses.asdict(v) for v in verdicts],
     }
-    text = report.markdown(result, summaries)
-    if run.interrupted:
-        text = text.replace(
-            "# eventwire benchmark results",
-            f"# eventwire benchmark results (INCOMPLETE: {run.interrupted})",
-            1,
-        )
-    # The per-microsecond analysis is written by hand (benchmarks/PROFILE.md) and travels with
-    # every report, so a reader of the figures also reads where the time goes. So do the
-    # figures of the benchmarks that run apart: transactions (on Apache Kafka,
-    # benchmarks/transactions.py) and the outbox relay (benchmarks/outbox.py).
-    for name in ("PROFILE.md", "TRANSACTIONS.md", "OUTBOX.md"):
-        appended = Path(__file__).with_name(name)
-        if appended.exists():
-            text = text.rstrip("\n") + "\n\n" + appended.read_text(encoding="utf-8")
+    text = _report_text(result, summaries, run, args.broker)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     args.json.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")

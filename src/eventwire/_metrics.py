@@ -3,7 +3,8 @@ statistics they report.
 
 Observable instruments report each live publisher with its ``messaging.client.id``, from a
 ``Stats`` snapshot the publisher gives (pulled when the metric reader collects), and from the
-last librdkafka statistics (broker RTT, internal queue latency, bytes sent).
+last librdkafka statistics (broker RTT, internal queue latency, bytes sent) and their running
+totals (time the brokers throttled the producer).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class Observed(Protocol):
     client_id: str
     source: Callable[[], Stats] | None
     statistics: Statistics | None
+    #: Seconds each broker throttled the producer (quotas), summed over every statistics.
+    throttled: dict[str, float]
     sent: dict[tuple[str, str | None], int]
 
     def attributes_of(self, key: tuple[str, str | None]) -> dict[str, Any]: ...
@@ -52,6 +55,7 @@ class Observed(Protocol):
 
 class _Window(msgspec.Struct):
     avg: int = 0
+    sum: int = 0
 
 
 class _RawBroker(msgspec.Struct):
@@ -59,6 +63,7 @@ class _RawBroker(msgspec.Struct):
     nodeid: int = -1
     rtt: _Window = msgspec.field(default_factory=_Window)
     int_latency: _Window = msgspec.field(default_factory=_Window)
+    throttle: _Window = msgspec.field(default_factory=_Window)
 
 
 class _RawStatistics(msgspec.Struct):
@@ -69,10 +74,13 @@ class _RawStatistics(msgspec.Struct):
 @dataclass(frozen=True, slots=True)
 class Statistics:
     """The last librdkafka statistics: per broker (``host:port/id``) RTT and internal queue
-    latency in seconds, and bytes sent to brokers."""
+    latency in seconds, the time it throttled the producer since the previous statistics
+    (quota violations, from the ``throttle_time`` of its responses) in seconds, and bytes sent
+    to brokers."""
 
     rtt: dict[str, float]
     queue_latency: dict[str, float]
+    throttle: dict[str, float]
     tx_bytes: int
 
     @classmethod
@@ -81,6 +89,8 @@ class Statistics:
         return cls(
             rtt={b.name: b.rtt.avg / 1e6 for b in brokers},
             queue_latency={b.name: b.int_latency.avg / 1e6 for b in brokers},
+            # librdkafka keeps RTT and latency in microseconds, throttle times in milliseconds.
+            throttle={b.name: b.throttle.sum / 1e3 for b in brokers},
             tx_bytes=raw.tx_bytes,
         )
 
@@ -137,6 +147,12 @@ class Instruments:
             (sc.DEAD_LETTERED, "{message}", "Events written to the dead-letter topic.", _dead),
             (sc.RECREATIONS, "{producer}", "Producers replaced after fatal errors.", _recreated),
             (sc.KAFKA_TX_BYTES, "By", "Bytes sent to brokers (librdkafka).", _tx_bytes),
+            (
+                sc.KAFKA_BROKER_THROTTLE_TIME,
+                "s",
+                "Time the broker throttled the producer (quota), per broker (librdkafka).",
+                _throttle_time,
+            ),
         )
         for name, unit, description, read in counters:
             meter.create_observable_counter(
@@ -223,6 +239,12 @@ def _broker_figure(figure: str) -> _Reader:
 def _tx_bytes(_: Stats, instrumentation: Observed) -> _Point:
     stats = instrumentation.statistics
     return [] if stats is None else [(stats.tx_bytes, {})]
+
+
+def _throttle_time(_: Stats, instrumentation: Observed) -> _Point:
+    return [
+        (seconds, {sc.KAFKA_BROKER: name}) for name, seconds in instrumentation.throttled.items()
+    ]
 
 
 _BY_PROVIDER: weakref.WeakKeyDictionary[MeterProvider, Instruments] = weakref.WeakKeyDictionary()

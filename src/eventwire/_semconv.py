@@ -64,6 +64,7 @@ SPOOL_OLDEST_AGE: Final = "eventwire.spool.oldest_age"
 KAFKA_BROKER_RTT: Final = "eventwire.kafka.broker.rtt"
 KAFKA_QUEUE_LATENCY: Final = "eventwire.kafka.queue.latency"
 KAFKA_TX_BYTES: Final = "eventwire.kafka.tx_bytes"
+KAFKA_BROKER_THROTTLE_TIME: Final = "eventwire.kafka.broker.throttle_time"
 #: Attribute naming a broker (librdkafka's ``host:port/id``) on the librdkafka statistics.
 KAFKA_BROKER: Final = "eventwire.kafka.broker"
 

@@ -73,6 +73,12 @@ def test_the_session_cluster_has_three_brokers_rf3_and_min_isr_2(
     assert kafka_cluster.startup_seconds > 0
     topic = kafka_cluster.unique_topic("defaults")
     metadata = kafka_cluster.metadata()
+    # Each broker learns of a new topic from the controller on its own: create_topic waited
+    # for the one it asked, and this request may go to one that lags (seen under load).
+    deadline = time.monotonic() + 10
+    while topic not in metadata.topics and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the brokers' metadata: no event to await
+        metadata = kafka_cluster.metadata()
     assert sorted(metadata.brokers) == [1, 2, 3]
     partitions = metadata.topics[topic].partitions
     assert len(partitions) == 3
@@ -211,6 +217,20 @@ def test_client_quotas_are_set_through_kafka_configs(kafka_broker: KafkaCluster)
     )
     assert done.returncode == 0, done.stderr
     assert "producer_byte_rate=2048.0" in done.stdout
+
+
+def test_a_tool_runs_with_the_jvm_flags_given(kafka_broker: KafkaCluster) -> None:
+    def tiered_stop_level(*jvm_options: str) -> str:
+        done = kafka_broker.run_tool(
+            "org.apache.kafka.tools.ProducerPerformance",
+            "--help",
+            jvm_options=[*jvm_options, "-XX:+PrintFlagsFinal"],
+        )
+        [line] = [line for line in done.stdout.splitlines() if " TieredStopAtLevel " in line]
+        return line.split("=")[1].split()[0]
+
+    assert tiered_stop_level("-XX:TieredStopAtLevel=1") == "1"  # C1 only: the default's
+    assert tiered_stop_level("-Xmx256m") == "4"  # C2 on, as for a measured run
 
 
 # -- a cluster of our own --------------------------------------------------------------------

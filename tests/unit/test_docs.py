@@ -1,12 +1,17 @@
-"""The documented classification table is the code's table."""
+"""The documented classification table is the code's table, and its column of codes proved on
+Apache Kafka is the set ``tests/integration/test_classification_on_kafka.py`` provokes."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from eventwire._classify import CLASSIFICATION
+from eventwire.testing import KAFKA_VERSION
+from tests.integration.test_classification_on_kafka import PROVED_ON_KAFKA
 
 DOC = Path(__file__).parents[2] / "docs" / "classification.md"
+UNIT_ONLY = "unit-tested only"
 
 
 def render() -> str:
@@ -52,12 +57,41 @@ def render() -> str:
         "`AuthenticationError` (`SASL_AUTHENTICATION_FAILED`, `_AUTHENTICATION`, `_SSL`). A login",
         "or TLS handshake the cluster refuses comes as a client error, not a delivery report:",
         "see [When the cluster refuses](security.md#when-the-cluster-refuses).",
+        "",
+        "## Every code",
+        "",
+        f"A code marked *proved* was provoked on Apache Kafka {KAFKA_VERSION} in the situation",
+        "named, and the class eventwire gave it checked against what that situation means",
+        "(`tests/integration/test_classification_on_kafka.py`); every row is also unit-tested",
+        "(`tests/unit/test_classify.py`). The others are the codes of situations this",
+        "machine does not create, or that librdkafka keeps to itself (it retries them, or",
+        "reports them only through `error_cb`): unit-tested only. With librdkafka's default",
+        "`retries`, `NOT_ENOUGH_REPLICAS` and `REQUEST_TIMED_OUT` are retried inside",
+        "librdkafka until `delivery_timeout` and then reported as `_MSG_TIMED_OUT`; the test",
+        "sets `retries` to 1 so the broker's code reaches eventwire.",
+        "",
+        "| librdkafka code | class | proved on Apache Kafka |",
+        "|---|---|---|",
     ]
+    for name, failure in sorted(CLASSIFICATION.items()):
+        situation = PROVED_ON_KAFKA.get(name)
+        proved = UNIT_ONLY if situation is None else f"proved: {situation}"
+        lines.append(f"| `{name}` | {failure} | {proved} |")
     return "\n".join(lines) + "\n"
 
 
 def test_classification_doc_matches_the_code() -> None:
     assert DOC.read_text() == render(), "regenerate: python -m tests.unit.test_docs"
+
+
+def test_the_proved_column_names_exactly_the_codes_provoked_on_kafka() -> None:
+    rows = re.findall(r"^\| `(\w+)` \| (\w+) \| (.+) \|$", DOC.read_text(), flags=re.MULTILINE)
+    assert {name for name, _, _ in rows} == set(CLASSIFICATION)
+    proved = {name for name, _, column in rows if column.startswith("proved: ")}
+    assert proved == set(PROVED_ON_KAFKA)
+    assert {name for name, _, column in rows if column == UNIT_ONLY} == (
+        set(CLASSIFICATION) - proved
+    )
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 A dead-letter record keeps the original key, value and headers and adds ``eventwire_*`` error
 headers. An event too large for the producer (``MSG_SIZE_TOO_LARGE``, refused by librdkafka
-before it is sent) cannot be copied as it is — the dead-letter topic has the same limit — so
+before it is sent) cannot be copied as it is — the dead-letter write has the same limit — so
 its record keeps the key and headers, carries **no value**, and says why in
 ``eventwire_value_omitted`` together with the value's size and SHA-256, so the event can be
-identified (``ce_id``) and re-sent from its source.
+identified (``ce_id``) and re-sent from its source. An event the broker refused as larger than
+its topic's ``max.message.bytes`` is copied whole (the dead-letter topic may allow more); only
+if that write is refused as too large too is it written again without the value.
 
 The writer queues what is to be dead-lettered; the poll thread writes it. The dead-letter
 record is an ``InFlight`` of its own whose sink settles the original event: with
@@ -36,8 +38,12 @@ if TYPE_CHECKING:
     from eventwire._telemetry import Instrumentation
 
 
-#: Codes whose events cannot be re-sent as they are: the value is left out of the DLQ record.
+#: Codes of a record refused as too large (librdkafka reports its own check under the
+#: broker's code, raised by ``produce()``; ``_MSG_SIZE_TOO_LARGE`` is kept for older clients).
 OVERSIZED_CODES: Final = frozenset({"MSG_SIZE_TOO_LARGE", "_MSG_SIZE_TOO_LARGE"})
+#: Why a dead-letter record has no value.
+TOO_LARGE_FOR_PRODUCER: Final = "too large for the producer (message.max.bytes)"
+TOO_LARGE_FOR_DEAD_LETTER_TOPIC: Final = "too large for the dead-letter topic (max.message.bytes)"
 #: A dead-letter write that fails transiently (or on a fenced producer) is tried this often.
 ATTEMPTS: Final = 3
 
@@ -49,9 +55,10 @@ def dead_letter_record(
     *,
     first_failure: float,
     last_failure: float,
+    omitted: str | None = None,
 ) -> EncodedEvent:
     """The record to write to the dead-letter topic for ``encoded`` that failed with
-    ``error`` (times are Unix seconds)."""
+    ``error`` (times are Unix seconds); without the value if ``omitted`` says why."""
     headers = header_items(encoded.headers)
     headers += [
         ("eventwire_error_class", error.category.encode()),
@@ -63,9 +70,9 @@ def dead_letter_record(
         ("eventwire_last_failure", _iso(last_failure)),
     ]
     value = encoded.value
-    if error.code in OVERSIZED_CODES:
+    if omitted is not None:
         headers += [
-            ("eventwire_value_omitted", b"too large for the producer (message.max.bytes)"),
+            ("eventwire_value_omitted", omitted.encode()),
             ("eventwire_value_size", str(len(value)).encode()),
             ("eventwire_value_sha256", hashlib.sha256(value).hexdigest().encode()),
         ]
@@ -92,14 +99,20 @@ def _iso(moment: float) -> bytes:
 class DeadLetterSink:
     """The sink of a dead-letter record: settles the original event."""
 
-    __slots__ = ("error", "original", "telemetry")
+    __slots__ = ("error", "omitted", "original", "telemetry")
 
     def __init__(
-        self, original: InFlight, error: PublishError, telemetry: Instrumentation | None
+        self,
+        original: InFlight,
+        error: PublishError,
+        telemetry: Instrumentation | None,
+        omitted: str | None = None,
     ) -> None:
         self.original = original
         self.error = error
         self.telemetry = telemetry
+        #: Why the dead-letter record carries no value (``None``: it carries it).
+        self.omitted = omitted
 
     def settle(self, record: InFlight, outcome: DeliveryReceipt | PublishError) -> None:
         error = self.error
@@ -159,14 +172,17 @@ class DeadLetterWriter:
         self._policy = policy
         self._telemetry = telemetry
         self._append = append
-        self._queue: deque[tuple[InFlight, PublishError, int]] = deque()
+        #: (original, its error, dead-letter writes tried, why the value is left out)
+        self._queue: deque[tuple[InFlight, PublishError, int, str | None]] = deque()
 
     def __bool__(self) -> bool:
         return bool(self._queue)
 
-    def add(self, record: InFlight, error: PublishError, tries: int = 0) -> None:
+    def add(self, record: InFlight, error: PublishError) -> None:
         """Dead-letter ``record`` (that failed with ``error``) on the next ``write``."""
-        self._queue.append((record, error, tries))
+        # Refused by the producer itself (never sent): a copy would be refused the same way.
+        oversized = error.code in OVERSIZED_CODES and error.attempts == 0
+        self._queue.append((record, error, 0, TOO_LARGE_FOR_PRODUCER if oversized else None))
 
     def write(
         self,
@@ -177,7 +193,7 @@ class DeadLetterWriter:
         """Produce the queued dead-letter records (poll thread); stops at a full queue."""
         queue = self._queue
         while queue:
-            original, error, tries = queue.popleft()
+            original, error, tries, omitted = queue.popleft()
             try:
                 record = dead_letter_record(
                     self._policy,
@@ -185,14 +201,17 @@ class DeadLetterWriter:
                     error,
                     first_failure=original.first_failure,
                     last_failure=time.time(),
+                    omitted=omitted,
                 )
             except Exception as exc:  # noqa: BLE001 - a user's topic callable may raise anything
                 # The event is out of every queue: it must settle (with its original error,
                 # like a failed write) or its caller would wait for ever.
-                letter = self._letter(original, error, tries, original.encoded, generation)
+                letter = self._letter(
+                    original, error, tries, original.encoded, generation, omitted=omitted
+                )
                 letter.refused(_no_dead_letter_topic(original.encoded, error, exc))
                 continue
-            letter = self._letter(original, error, tries, record, generation)
+            letter = self._letter(original, error, tries, record, generation, omitted=omitted)
             try:
                 transport.produce(
                     record.topic,
@@ -202,7 +221,7 @@ class DeadLetterWriter:
                     headers=record.headers,
                 )
             except BufferError:
-                queue.appendleft((original, error, tries))
+                queue.appendleft((original, error, tries, omitted))
                 break
             except KafkaException as exc:
                 letter.refused(refused(exc.args[0], record))
@@ -214,8 +233,10 @@ class DeadLetterWriter:
         tries: int,
         record: EncodedEvent,
         generation: int,
+        *,
+        omitted: str | None,
     ) -> InFlight:
-        letter = InFlight(record, DeadLetterSink(original, error, self._telemetry))
+        letter = InFlight(record, DeadLetterSink(original, error, self._telemetry, omitted))
         letter._append = self._append
         letter.generation = generation
         letter.failures = tries
@@ -223,16 +244,30 @@ class DeadLetterWriter:
 
     def retry(self, letter: InFlight, err: Any, *, give_up: bool) -> bool:
         """Queue a failed dead-letter write again unless it is hopeless (``give_up``: a close
-        gave up, or its topic is missing); True if queued. A fatal failure asks the caller to
-        replace the producer (it checks ``classify``)."""
+        gave up, or its topic is missing); True if queued. A copy refused as too large is
+        written once more without its value. A fatal failure asks the caller to replace the
+        producer (it checks ``classify``)."""
         letter.failures += 1
-        if give_up or letter.failures >= ATTEMPTS:
+        if give_up:
+            return False
+        sink: DeadLetterSink = letter.sink  # type: ignore[assignment]  # a letter's sink
+        code = err.code if isinstance(err, PublishError) else err.name()
+        if sink.omitted is None and code in OVERSIZED_CODES:
+            # Refused by produce() (a PublishError: the producer's own limit, reached with the
+            # error headers added) or by the broker (the dead-letter topic's limit).
+            omitted = (
+                TOO_LARGE_FOR_PRODUCER
+                if isinstance(err, PublishError)
+                else TOO_LARGE_FOR_DEAD_LETTER_TOPIC
+            )
+            self._queue.append((sink.original, sink.error, letter.failures, omitted))
+            return True
+        if letter.failures >= ATTEMPTS:
             return False
         failure = err.category if isinstance(err, PublishError) else classify(err)
         if failure == "permanent":
             return False
-        sink: DeadLetterSink = letter.sink  # type: ignore[assignment]  # a letter's sink
-        self._queue.append((sink.original, sink.error, letter.failures))
+        self._queue.append((sink.original, sink.error, letter.failures, sink.omitted))
         return True
 
 

@@ -40,7 +40,7 @@ Metrics: ``messaging.client.operation.duration`` (s) and ``messaging.client.sent
 call, topic and outcome (the call's duration; the count of its messages with that outcome);
 observable instruments for queue depth, outstanding events, retries, dead-letters, producer
 recreations, breaker state, spool backlog/age, and librdkafka statistics (broker RTT,
-internal queue latency, bytes sent) when ``statistics_interval`` > 0.
+internal queue latency, bytes sent, time throttled by quotas) when ``statistics_interval`` > 0.
 """
 
 from eventwire._telemetry.calls import CallTelemetry

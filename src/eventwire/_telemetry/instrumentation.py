@@ -137,6 +137,7 @@ class Instrumentation:
         #: The publisher's counters, read by the observable instruments.
         self.source: Callable[[], Stats] | None = None
         self.statistics: Statistics | None = None
+        self.throttled: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def observe(self, source: Callable[[], Stats]) -> None:
@@ -352,4 +353,9 @@ class Instrumentation:
         """librdkafka's ``stats_cb`` (poll thread): keep the figures the metrics report."""
         statistics = parse_statistics(payload)
         if statistics is not None:
+            # Each payload covers the time since the previous one: the counter is their sum.
+            throttled = dict(self.throttled)
+            for broker, seconds in statistics.throttle.items():
+                throttled[broker] = throttled.get(broker, 0.0) + seconds
+            self.throttled = throttled  # replaced whole: the metric reader's thread reads it
             self.statistics = statistics

@@ -23,6 +23,7 @@ from confluent_kafka.admin._metadata import ClusterMetadata
 from eventwire.testing._broker import BrokerStartError
 from eventwire.testing._kafka_jars import (
     KAFKA_VERSION,
+    TOOL_JVM_OPTIONS,
     java_executable,
     kafka_classpath,
     run_java,
@@ -482,10 +483,19 @@ class KafkaCluster(SecuredCluster):
     def metadata(self, timeout: float = 10.0) -> ClusterMetadata:
         """Fresh cluster metadata from a running broker (brokers, topics, leaders, ISR).
 
-        No topic is named in the request, so none is auto-created.
+        No topic is named in the request, so none is auto-created. While a broker is paused
+        the request goes to one that is not: a paused broker keeps its connections open and
+        answers nothing, and a client that picked it would wait out ``timeout``.
         """
         self._require_running_broker()
-        return self._admin_client().list_topics(timeout=timeout)
+        if not any(node.paused for node in self._nodes.values()):
+            return self._admin_client().list_topics(timeout=timeout)
+        serving = next(n for n in self._nodes.values() if n.running and not n.paused)
+        # A client that knows no other broker yet sends its first request to this one.
+        admin = AdminClient(
+            {"bootstrap.servers": serving.client_address, "client.id": "eventwire-probe"}
+        )
+        return admin.list_topics(timeout=timeout)
 
     def delete_topic(self, name: str, timeout: float = 30.0) -> None:
         """Delete a topic and wait until no broker lists it.
@@ -507,16 +517,29 @@ class KafkaCluster(SecuredCluster):
     # -- tools -------------------------------------------------------------------------------
 
     def run_tool(
-        self, main_class: str, *args: str, timeout: float = 120.0
+        self,
+        main_class: str,
+        *args: str,
+        timeout: float = 120.0,
+        jvm_options: Sequence[str] = TOOL_JVM_OPTIONS,
     ) -> subprocess.CompletedProcess[str]:
         """Run one of Kafka's command-line tools (a class with a ``main``) on the cluster's
         classpath, e.g. ``org.apache.kafka.tools.ProducerPerformance``. Output is captured;
         the exit code is not checked.
 
+        Args:
+            main_class: the class to run.
+            *args: its command-line arguments.
+            timeout: seconds it may run.
+            jvm_options: JVM flags; by default a JVM that starts quickly
+                (``-XX:+UseSerialGC -XX:TieredStopAtLevel=1``: C1 only). For a tool whose
+                speed is measured, pass flags without ``-XX:TieredStopAtLevel=1`` (e.g.
+                ``["-Xmx1g"]``: G1 and the C2 compiler).
+
         Raises:
             subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds (it is killed).
         """
-        return run_java(main_class, args, timeout=timeout)
+        return run_java(main_class, args, timeout=timeout, jvm_options=jvm_options)
 
     def set_client_quota(self, client_id: str, **quotas: float) -> None:
         """Set client quotas by client id, e.g. ``producer_byte_rate=1024``, through Kafka's

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from eventwire.testing._broker import BrokerStartError
 
@@ -303,16 +303,23 @@ def reset_memo() -> None:
         _memo.clear()
 
 
+#: JVM flags of a tool run: a small JVM that starts quickly (serial GC, C1 only).
+TOOL_JVM_OPTIONS: Final = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
+
+
 def run_java(
-    main_class: str, args: Sequence[str], *, timeout: float
+    main_class: str,
+    args: Sequence[str],
+    *,
+    timeout: float,
+    jvm_options: Sequence[str] = TOOL_JVM_OPTIONS,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a class with a ``main`` on Kafka's classpath (a small, quickly started JVM);
-    output captured, exit code not checked."""
+    """Run a class with a ``main`` on Kafka's classpath (by default a small, quickly started
+    JVM); output captured, exit code not checked."""
     return subprocess.run(  # noqa: S603 - our argv, no shell
         [
             java_executable(),
-            "-XX:+UseSerialGC",
-            "-XX:TieredStopAtLevel=1",
+            *jvm_options,
             "-cp",
             kafka_classpath(),
             main_class,

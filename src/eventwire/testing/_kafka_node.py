@@ -73,8 +73,15 @@ def render(value: object) -> str:
 
 
 def new_uuid() -> str:
-    """A Kafka ``Uuid`` string (URL-safe base64, no padding), as cluster and directory ids."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka ``Uuid`` string (URL-safe base64, no padding), as cluster and directory ids.
+
+    Never one that starts with ``-`` (Kafka's ``Uuid.randomUuid`` avoids them too): the
+    storage tool's ``--cluster-id`` would take it for an option and fail the start.
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def write_log_config(folder: Path) -> Path:

@@ -151,6 +151,7 @@ class FaultProxy:
         self._blackhole: Direction | None = None
         self._bytes_up = 0
         self._bytes_down = 0
+        self._bytes_dropped = 0
         self._accepted = 0
         self._resets = 0
 
@@ -196,6 +197,11 @@ class FaultProxy:
     def bytes_down(self) -> int:
         """Bytes written to clients since construction (dropped bytes do not count)."""
         return self._bytes_down
+
+    @property
+    def bytes_dropped(self) -> int:
+        """Bytes a black hole dropped since construction, in either direction."""
+        return self._bytes_dropped
 
     @property
     def accepted(self) -> int:
@@ -538,6 +544,7 @@ class FaultProxy:
             await self._hold(received_at)
             if self._drops(upstream=upstream):
                 link.lost_bytes = True
+                self._bytes_dropped += len(data)
                 continue
             # Counted first: a client thread may receive the bytes before write() returns.
             if upstream:
