@@ -1,27 +1,26 @@
 """AsyncPublisher: runs the flows of ``_flows`` on the event loop.
 
 Futures are only touched on the loop thread: the poll thread hands each batch of reports to
-the loop with one ``call_soon_threadsafe`` (``_LoopSettler``), and the flows' waits are
+the loop with one ``call_soon_threadsafe`` (``LoopSettler``), and the flows' waits are
 awaited here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from eventwire import _flows as flows
+from eventwire._async_settling import AcceptedSink, Batch, FutureSink, LoopSettler
 from eventwire._backpressure import AsyncRoomLine
 from eventwire._codec import UserHeaders
 from eventwire._config import PublisherConfig
 from eventwire._core.record import InFlight
 from eventwire._core.transport import TransportFactory
 from eventwire._durable.relay import Callback, run_callbacks
-from eventwire._errors import EventwireError, PublishError, TransactionStateError
+from eventwire._errors import EventwireError, TransactionStateError
 from eventwire._events import event_batch
 from eventwire._logs import log as _log
 from eventwire._messages import OTHER_LOOP_MESSAGE
@@ -52,7 +51,7 @@ class AsyncPublisher(PublisherBase):
     ) -> None:
         super().__init__(config, transport=transport)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._settler: _LoopSettler | None = None
+        self._settler: LoopSettler | None = None
         self._room = asyncio.Event()
         self._line = AsyncRoomLine(self._room)
 
@@ -80,7 +79,7 @@ class AsyncPublisher(PublisherBase):
         loop = self._loop = running
         core = self._core
         call_soon = loop.call_soon_threadsafe
-        settler = self._settler = _LoopSettler(loop, core.settle)
+        settler = self._settler = LoopSettler(loop, core.settle)
         room = self._room
 
         def hand_over(batch: list[InFlight]) -> None:
@@ -145,7 +144,7 @@ class AsyncPublisher(PublisherBase):
         loop = self._bind()
         encoded = self._encode(event, topic, key, headers)
         future: asyncio.Future[DeliveryReceipt] = loop.create_future()
-        sink = _FutureSink(future)
+        sink = FutureSink(future)
         try:
             started = flows.publish_at_once(self, encoded, sink)
             if started is flows.TAKEN and timeout is None:
@@ -186,7 +185,7 @@ class AsyncPublisher(PublisherBase):
         loop = self._bind()
         self._check_open()
         events = event_batch(events, "publish_many")
-        batch = _Batch(len(events), loop.create_future())
+        batch = Batch(len(events), loop.create_future())
         outcomes: list[PublishOutcome] = await self._run(
             flows.publish_many(self, events, topic, batch)
         )
@@ -224,7 +223,7 @@ class AsyncPublisher(PublisherBase):
         loop = self._bind()
         encoded = self._encode(event, topic, key, headers)
         future: asyncio.Future[DeliveryReceipt] = loop.create_future()
-        await self._run(flows.accept(self, encoded, _AcceptedSink(future)))
+        await self._run(flows.accept(self, encoded, AcceptedSink(future)))
         return Accepted(encoded.event_id, encoded.topic, future)
 
     async def accept_many(
@@ -248,10 +247,10 @@ class AsyncPublisher(PublisherBase):
         events = event_batch(events, "accept_many")
         results: list[Accepted | EventwireError] = [None] * len(events)  # type: ignore[list-item]
 
-        def target(encoded: Any, index: int) -> _AcceptedSink:
+        def target(encoded: Any, index: int) -> AcceptedSink:
             future: asyncio.Future[DeliveryReceipt] = loop.create_future()
             results[index] = Accepted(encoded.event_id, encoded.topic, future)
-            return _AcceptedSink(future)
+            return AcceptedSink(future)
 
         await self._run(flows.accept_many(self, events, topic, results, target))
         return results
@@ -389,7 +388,7 @@ class AsyncTransaction:
         if self._ledger is not None:
             raise TransactionStateError("a transaction is entered once; call transaction() again")
         pub = self._publisher
-        ledger = Ledger(_Batch(0, pub._bind().create_future()))
+        ledger = Ledger(Batch(0, pub._bind().create_future()))
         await pub._run(flows.begin_transaction(pub, ledger))
         self._ledger = ledger
         return self
@@ -439,7 +438,7 @@ class AsyncTransaction:
                     self._open(),
                     event,
                     (topic, key, headers),
-                    sink=_FutureSink(future),
+                    sink=FutureSink(future),
                     waitable=future,
                 )
             )
@@ -466,7 +465,7 @@ class AsyncTransaction:
         pub = self._publisher
         ledger = self._open()
         events = event_batch(events, "publish_many")
-        batch = _Batch(len(events), pub._bind().create_future())
+        batch = Batch(len(events), pub._bind().create_future())
         receipts: list[DeliveryReceipt] = await pub._run(
             flows.publish_many_in_transaction(pub, ledger, events, topic, batch)
         )
@@ -513,140 +512,3 @@ def _retrieve(task: asyncio.Future[None]) -> None:
     """The end of a transaction whose caller was cancelled: its error is logged, not lost."""
     if not task.cancelled() and task.exception() is not None:
         _log.warning("eventwire.transaction_end_failed", reason=str(task.exception()))
-
-
-class _FutureSink:
-    """The outcome of one ``publish`` call, for its future."""
-
-    __slots__ = ("future",)
-
-    def __init__(self, future: asyncio.Future[DeliveryReceipt]) -> None:
-        self.future = future
-
-    def settle(self, record: InFlight, outcome: DeliveryReceipt | PublishError) -> None:
-        future = self.future
-        if future.done():  # the caller cancelled its await; the outcome is dropped
-            return
-        try:
-            if isinstance(outcome, DeliveryReceipt):
-                future.set_result(outcome)
-            else:
-                future.set_exception(outcome)
-        except RuntimeError:  # its loop is closed (settled on the poll thread): nobody waits
-            if not future.get_loop().is_closed():
-                raise
-
-
-class _AcceptedSink(_FutureSink):
-    """The delivery of an ``Accepted`` event; the caller may never ask for it."""
-
-    __slots__ = ()
-
-    def settle(self, record: InFlight, outcome: DeliveryReceipt | PublishError) -> None:
-        super().settle(record, outcome)
-        if not isinstance(outcome, DeliveryReceipt) and not self.future.cancelled():
-            # Marks the exception as retrieved: not awaiting delivered() is a legitimate
-            # choice after accept(), not a forgotten error.
-            self.future.exception()
-
-
-class _Batch:
-    """Outcomes of one ``publish_many`` call (loop thread only); done when every hold is
-    released."""
-
-    __slots__ = ("outcomes", "remaining", "waitable")
-
-    def __init__(self, size: int, done: asyncio.Future[None]) -> None:
-        self.outcomes: list[PublishOutcome | None] = [None] * size
-        self.remaining = 1  # the producing caller's own hold
-        self.waitable = done
-
-    def hold(self, count: int) -> None:
-        self.remaining += count
-
-    def release(self, count: int = 1) -> None:
-        self.remaining -= count
-        done = self.waitable
-        # A caller cancelled while awaiting has cancelled `done`; the settling goes on (an
-        # exception here would abort the rest of the report batch, and its counts).
-        if self.remaining == 0 and not done.done():
-            try:
-                done.set_result(None)
-            except RuntimeError:  # as in _FutureSink.settle
-                if not done.get_loop().is_closed():
-                    raise
-
-    def settle(self, record: InFlight, outcome: DeliveryReceipt | PublishError) -> None:
-        self.outcomes[record.slot] = outcome
-        self.remaining -= 1
-        if not self.remaining:  # release(), inline: once per event
-            self.remaining = 1
-            self.release()
-
-
-class _LoopSettler:
-    """Settles the poll thread's report batches on the loop, at most one per loop iteration.
-
-    The first batch of an iteration is settled at once (no added latency); batches arriving in
-    the same iteration wait for the next ones, in order, so the loop's other tasks run in
-    between (a burst of 100,000 reports is ~25 batches).
-
-    Batches handed over stay listed until settled: if the loop closes first (its pending
-    callbacks are dropped), ``rescue`` settles them on the calling thread.
-    """
-
-    __slots__ = ("_core_settle", "_handed", "_loop", "_queued", "_rescue_lock", "_settling")
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, settle: Callable[[list[InFlight]], None]
-    ) -> None:
-        self._loop = loop
-        self._core_settle = settle
-        self._queued: deque[list[InFlight]] = deque()
-        self._settling = False
-        self._handed: deque[list[InFlight]] = deque()
-        self._rescue_lock = threading.Lock()
-
-    def hand_over(self, batch: list[InFlight]) -> bool:
-        """Poll thread: schedule ``batch`` on the loop; False if the loop is closed."""
-        self._handed.append(batch)
-        try:
-            self._loop.call_soon_threadsafe(self.settle, batch)
-        except RuntimeError:
-            if not self._loop.is_closed():
-                raise
-            return False
-        return True
-
-    def rescue(self) -> None:
-        """The loop is closed: settle on this thread what it never settled, in order."""
-        with self._rescue_lock:
-            handed = self._handed
-            while handed:
-                self._core_settle(handed.popleft())
-
-    def _settle_now(self, batch: list[InFlight]) -> None:
-        handed = self._handed
-        if handed and handed[0] is batch:
-            handed.popleft()
-        self._core_settle(batch)
-
-    def settle(self, batch: list[InFlight]) -> None:
-        if self._settling:
-            self._queued.append(batch)
-            return
-        self._settling = True
-        try:
-            self._settle_now(batch)
-        finally:  # after the callers' wake-ups the settling scheduled
-            self._loop.call_soon(self._next)
-
-    def _next(self) -> None:
-        queued = self._queued
-        if not queued:
-            self._settling = False
-            return
-        try:
-            self._settle_now(queued.popleft())
-        finally:
-            self._loop.call_soon(self._next)

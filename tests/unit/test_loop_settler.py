@@ -7,13 +7,13 @@ import asyncio
 
 import pytest
 
-from eventwire._async_publisher import _LoopSettler
+from eventwire._async_settling import LoopSettler
 
 
 async def test_a_burst_is_settled_one_batch_per_loop_iteration_in_order() -> None:
     loop = asyncio.get_running_loop()
     seen: list[object] = []
-    settler = _LoopSettler(loop, seen.extend)  # type: ignore[arg-type]
+    settler = LoopSettler(loop, seen.extend)  # type: ignore[arg-type]
     done = loop.create_future()
 
     def burst() -> None:  # what one hand-over of the poll thread looks like: 3 batches at once
@@ -33,7 +33,7 @@ async def test_a_burst_is_settled_one_batch_per_loop_iteration_in_order() -> Non
 async def test_a_lone_batch_is_settled_at_once_and_the_next_one_too() -> None:
     loop = asyncio.get_running_loop()
     seen: list[object] = []
-    settler = _LoopSettler(loop, seen.extend)  # type: ignore[arg-type]
+    settler = LoopSettler(loop, seen.extend)  # type: ignore[arg-type]
 
     settler.settle([1])  # type: ignore[list-item]
     assert seen == [1]
@@ -52,7 +52,7 @@ async def test_a_batch_whose_settling_raised_does_not_stop_the_next_ones() -> No
             raise RuntimeError("boom")
         seen.extend(batch)
 
-    settler = _LoopSettler(loop, settle)  # type: ignore[arg-type]
+    settler = LoopSettler(loop, settle)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError):
         settler.settle(["bad"])  # type: ignore[list-item]
     settler.settle([1])  # type: ignore[list-item]  # queued: the failed one is "this iteration"
