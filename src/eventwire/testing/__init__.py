@@ -14,12 +14,8 @@ service's event schemas against the snapshots committed in its repository.
 """
 
 from eventwire.testing._broker import BrokerStartError, ConsumedRecord, LocalBroker
-from eventwire.testing._fake import (
-    FAKE_BOOTSTRAP,
-    AsyncFakePublisher,
-    FakePublisher,
-    PublishedRecord,
-)
+from eventwire.testing._fake import FAKE_BOOTSTRAP, AsyncFakePublisher, FakePublisher
+from eventwire.testing._fake_assertions import PublishedRecord
 from eventwire.testing._kafka import KafkaCluster
 from eventwire.testing._kafka_jars import KAFKA_VERSION, KafkaUnavailableError
 from eventwire.testing._logs import capture_logs
