@@ -13,7 +13,7 @@ automatically) provides the ``eventwire_broker``, ``kafka_cluster``, ``kafka_bro
 service's event schemas against the snapshots committed in its repository.
 """
 
-from eventwire.testing._broker import BrokerStartError, ConsumedRecord, LocalBroker
+from eventwire.testing._broker import BrokerStartError, LocalBroker
 from eventwire.testing._fake import FAKE_BOOTSTRAP, AsyncFakePublisher, FakePublisher
 from eventwire.testing._fake_assertions import PublishedRecord
 from eventwire.testing._kafka import KafkaCluster
@@ -24,6 +24,7 @@ from eventwire.testing._postgres import LocalPostgres, PostgresStartError
 from eventwire.testing._proxied import ProxiedBroker
 from eventwire.testing._proxy import FaultProxy
 from eventwire.testing._schema_snapshots import assert_schema_snapshots
+from eventwire.testing._topic_client import ConsumedRecord
 
 __all__ = [
     "FAKE_BOOTSTRAP",

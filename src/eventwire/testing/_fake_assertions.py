@@ -14,9 +14,9 @@ import msgspec
 import eventwire
 from eventwire.codec import key_bytes
 from eventwire.inspect import CLASSIFICATION, declared_events
-from eventwire.testing._broker import first_header
 from eventwire.testing._memory import MemoryBroker
 from eventwire.testing._memory_records import StoredRecord, kafka_error
+from eventwire.testing._topic_client import first_header
 from eventwire.transport import TransportFactory
 
 _E = TypeVar("_E")

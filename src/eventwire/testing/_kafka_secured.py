@@ -25,13 +25,14 @@ from confluent_kafka.admin._scram import (
     UserScramCredentialUpsertion,
 )
 
-from eventwire.testing._broker import BrokerStartError, ConsumedRecord, _TopicClient
+from eventwire.testing._broker import BrokerStartError
 from eventwire.testing._kafka_node import KafkaNode
 from eventwire.testing._kafka_security import (
     CLIENT_USER,
     SCRAM_MECHANISMS,
     ClusterSecurity,
 )
+from eventwire.testing._topic_client import ConsumedRecord, TopicClient
 
 _SCRAM_ITERATIONS = 4096
 #: Seconds `add_user` waits for a new SCRAM user to log in (credentials travel through the
@@ -39,7 +40,7 @@ _SCRAM_ITERATIONS = 4096
 _LOGIN_TIMEOUT = 30.0
 
 
-class SecuredCluster(_TopicClient):
+class SecuredCluster(TopicClient):
     """The security half of `KafkaCluster` (see its docstring)."""
 
     _security: ClusterSecurity | None

@@ -16,7 +16,6 @@ from confluent_kafka.admin import AdminClient
 from eventwire.testing._broker import (
     _TANSU_ENV,
     BrokerStartError,
-    ConsumedRecord,
     LocalBroker,
     _BrokerProcess,
     _free_port,
@@ -24,6 +23,7 @@ from eventwire.testing._broker import (
     _resolve_binary,
 )
 from eventwire.testing._proxy import FaultProxy
+from eventwire.testing._topic_client import ConsumedRecord
 
 
 class _ReadBack(LocalBroker):
