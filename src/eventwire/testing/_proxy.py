@@ -12,76 +12,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import socket
-import struct
 import threading
-from collections.abc import Iterable
 from types import TracebackType
 from typing import Literal, Self, TypeAlias
 
 from eventwire.testing._loop_thread import LoopThread
+from eventwire.testing._proxy_link import (
+    CHUNK,
+    QUEUED_CHUNKS,
+    Chunk,
+    Link,
+    reset_transport,
+    wait_closed,
+)
 
 Direction: TypeAlias = Literal["upstream", "downstream", "both"]
 """``"upstream"``: client to broker (requests); ``"downstream"``: broker to client (responses)."""
 
 _DIRECTIONS: frozenset[str] = frozenset(("upstream", "downstream", "both"))
-_CHUNK = 64 * 1024
-# Chunks queued per direction; beyond that the proxy stops reading and TCP pushes back.
-_QUEUED_CHUNKS = 64
-# SO_LINGER on, 0 s: close() discards unsent data and sends RST instead of FIN.
-_LINGER_RESET = struct.pack("ii", 1, 0)
 # A method waits this long for the proxy's loop; only a wedged loop gets anywhere near it.
 _CALL_TIMEOUT = 10.0
 _STOP_TIMEOUT = 1.0
-
-_Chunk: TypeAlias = tuple[float, bytes] | None  # (loop time received, bytes); None: EOF
-
-
-def _reset_transport(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-    writer.transport.abort()
-
-
-async def _wait_closed(writers: Iterable[asyncio.StreamWriter], grace: float) -> None:
-    """Wait up to ``grace`` seconds for the writers' transports to be closed."""
-
-    async def closed(writer: asyncio.StreamWriter) -> None:
-        # A connection lost with an error re-raises it here; it is closed all the same.
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-
-    waiters = [asyncio.create_task(closed(writer)) for writer in writers]
-    if waiters:
-        _, pending = await asyncio.wait(waiters, timeout=grace)
-        for task in pending:
-            task.cancel()
-
-
-class _Link:
-    """One accepted client connection and the upstream connection relaying it."""
-
-    def __init__(self, client: asyncio.StreamWriter) -> None:
-        self.client = client
-        self.upstream: asyncio.StreamWriter | None = None
-        self.pipes: list[asyncio.Task[None]] = []
-        self.lost_bytes = False  # a black hole dropped some of its bytes: framing is broken
-        self.closed = False
-
-    def writers(self) -> list[asyncio.StreamWriter]:
-        return [self.client] if self.upstream is None else [self.client, self.upstream]
-
-    def reset(self) -> None:
-        """RST both sides at once and stop relaying; idempotent."""
-        if self.closed:
-            return
-        self.closed = True
-        for writer in self.writers():
-            _reset_transport(writer)
-        for pipe in self.pipes:
-            pipe.cancel()
 
 
 class FaultProxy:
@@ -140,7 +91,7 @@ class FaultProxy:
         # Everything below is read and written on the proxy's loop only (counters are also
         # read from other threads: a plain int read is atomic).
         self._server: asyncio.Server | None = None
-        self._links: set[_Link] = set()
+        self._links: set[Link] = set()
         self._relays: set[asyncio.Task[None]] = set()
         self._periodic: asyncio.Task[None] | None = None
         self._changed: asyncio.Event | None = None
@@ -434,7 +385,7 @@ class FaultProxy:
             self._discard_reset(link)
         for relay in self._relays:
             relay.cancel()
-        await _wait_closed([w for link in links for w in link.writers()], _STOP_TIMEOUT / 2)
+        await wait_closed([w for link in links for w in link.writers()], _STOP_TIMEOUT / 2)
         leftovers = [*self._relays, *([self._periodic] if self._periodic else [])]
         if leftovers:
             await asyncio.wait(leftovers, timeout=_STOP_TIMEOUT / 4)
@@ -454,16 +405,16 @@ class FaultProxy:
             self._periodic.cancel()
             self._periodic = None
 
-    def _discard_reset(self, link: _Link) -> None:
+    def _discard_reset(self, link: Link) -> None:
         if not link.closed:
             self._resets += 1
         link.reset()
         self._links.discard(link)
 
-    async def _reset_links(self, links: list[_Link]) -> None:
+    async def _reset_links(self, links: list[Link]) -> None:
         for link in links:
             self._discard_reset(link)
-        await _wait_closed([w for link in links for w in link.writers()], _STOP_TIMEOUT)
+        await wait_closed([w for link in links for w in link.writers()], _STOP_TIMEOUT)
 
     async def _reset_periodically(self, seconds: float) -> None:
         while True:
@@ -476,15 +427,15 @@ class FaultProxy:
         self._accepted += 1
         if self._refusing or self._closing:
             self._resets += 1
-            _reset_transport(client)
+            reset_transport(client)
             return
-        link = _Link(client)
+        link = Link(client)
         self._links.add(link)
         relay = asyncio.get_running_loop().create_task(self._relay(link, client_reader))
         self._relays.add(relay)
         relay.add_done_callback(self._relays.discard)
 
-    async def _relay(self, link: _Link, client_reader: asyncio.StreamReader) -> None:
+    async def _relay(self, link: Link, client_reader: asyncio.StreamReader) -> None:
         try:
             host, port = self._upstream
             try:
@@ -495,11 +446,11 @@ class FaultProxy:
                 self._discard_reset(link)
                 return
             if link.closed:  # reset while connecting
-                _reset_transport(upstream)
+                reset_transport(upstream)
                 return
             link.upstream = upstream
-            up: asyncio.Queue[_Chunk] = asyncio.Queue(_QUEUED_CHUNKS)
-            down: asyncio.Queue[_Chunk] = asyncio.Queue(_QUEUED_CHUNKS)
+            up: asyncio.Queue[Chunk] = asyncio.Queue(QUEUED_CHUNKS)
+            down: asyncio.Queue[Chunk] = asyncio.Queue(QUEUED_CHUNKS)
             link.pipes = [
                 asyncio.create_task(self._receive(client_reader, up)),
                 asyncio.create_task(self._send(link, up, upstream, upstream=True)),
@@ -518,23 +469,23 @@ class FaultProxy:
             link.closed = True
             for writer in link.writers():
                 writer.close()
-            await _wait_closed(link.writers(), _STOP_TIMEOUT)
+            await wait_closed(link.writers(), _STOP_TIMEOUT)
         finally:
             link.reset()
             self._links.discard(link)
             if link.pipes:
                 await asyncio.gather(*link.pipes, return_exceptions=True)
 
-    async def _receive(self, reader: asyncio.StreamReader, queue: asyncio.Queue[_Chunk]) -> None:
+    async def _receive(self, reader: asyncio.StreamReader, queue: asyncio.Queue[Chunk]) -> None:
         loop = asyncio.get_running_loop()
-        while data := await reader.read(_CHUNK):
+        while data := await reader.read(CHUNK):
             await queue.put((loop.time(), data))
         await queue.put(None)
 
     async def _send(
         self,
-        link: _Link,
-        queue: asyncio.Queue[_Chunk],
+        link: Link,
+        queue: asyncio.Queue[Chunk],
         writer: asyncio.StreamWriter,
         *,
         upstream: bool,
