@@ -348,9 +348,22 @@ def _latency_stats(
     return (stats["raw"], stats["eventwire"]), stats.get("design")
 
 
+#: The plots in the report, as ``images/benchmarks/NAME.png`` next to it: under
+#: ``benchmarks/`` for a reader of the file, under ``docs/`` for the site page that includes it.
+_PLOTS_SECTION = """## Plots
+
+![Throughput of each case as a ratio to raw confluent-kafka in the same round](\
+images/benchmarks/throughput.png)
+
+![CPU time per event of each case](images/benchmarks/cpu.png)
+
+![Lone-publish latency, p50 and p99](images/benchmarks/latency.png)
+"""
+
+
 def _draw_plots(result: dict[str, Any], output: Path) -> None:
-    """The Performance page's plots, next to the docs when the report is the committed one
-    (``benchmarks/RESULTS.md``), else next to the report."""
+    """The plots, in ``images/benchmarks/`` next to the report; for the committed one
+    (``benchmarks/RESULTS.md``) also next to the docs, whose pages show them."""
     import importlib.util
 
     import plots
@@ -360,9 +373,13 @@ def _draw_plots(result: dict[str, Any], output: Path) -> None:
     if importlib.util.find_spec("matplotlib") is None:  # the `bench` extra
         progress("no plots: matplotlib is not installed (pip install 'eventwire[bench]')")
         return
-    target = plots.DEFAULT_OUTPUT if output.resolve() == HERE / "RESULTS.md" else output.parent
-    for path in plots.write_plots(result, target):
-        progress(f"wrote {path}")
+    targets = [output.parent / "images" / "benchmarks"]
+    if output.resolve() == HERE / "RESULTS.md":
+        targets.append(plots.DEFAULT_OUTPUT)
+    for target in targets:
+        target.mkdir(parents=True, exist_ok=True)
+        for path in plots.write_plots(result, target):
+            progress(f"wrote {path}")
 
 
 def _report_text(
@@ -377,6 +394,8 @@ def _report_text(
             f"# eventwire benchmark results (INCOMPLETE: {run.interrupted})",
             1,
         )
+    if not brokers.is_kafka(broker):
+        text = text.rstrip("\n") + "\n\n" + _PLOTS_SECTION
     text = text.rstrip("\n") + "\n\n" + tiers.section(result, HERE)
     # The per-microsecond analysis is written by hand (benchmarks/PROFILE.md) and travels with
     # every Tansu report, so a reader of the figures also reads where the time goes (it is

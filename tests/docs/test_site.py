@@ -134,10 +134,22 @@ def test_the_api_reference_documents_every_public_name(site: Path) -> None:
     assert missing == [], "add them to a page of docs/reference/"
 
 
-def test_the_plots_are_on_the_performance_page(site: Path) -> None:
-    page = _parsed(site / "performance" / "index.html")
+@pytest.mark.parametrize("page_name", ["performance", "benchmark-results"])
+def test_the_plots_are_on_the_performance_pages(site: Path, page_name: str) -> None:
+    page = _parsed(site / page_name / "index.html")
     images = [t for t in page.targets if "images/benchmarks/" in t]
     assert sorted(Path(i).name for i in images) == ["cpu.png", "latency.png", "throughput.png"]
+    for image in images:
+        assert (site / page_name / image).resolve().is_file(), image
+
+
+def test_the_committed_report_shows_its_plots_beside_it() -> None:
+    """benchmarks/RESULTS.md links images/benchmarks/*.png: there for a reader of the file."""
+    benchmarks = Path(__file__).parents[2] / "benchmarks"
+    text = (benchmarks / "RESULTS.md").read_text(encoding="utf-8")
+    for name in ("throughput", "cpu", "latency"):
+        assert f"images/benchmarks/{name}.png)" in text
+        assert (benchmarks / "images" / "benchmarks" / f"{name}.png").is_file()
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
