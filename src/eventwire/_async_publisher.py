@@ -26,7 +26,7 @@ from eventwire._logs import log as _log
 from eventwire._messages import OTHER_LOOP_MESSAGE
 from eventwire._outcome import Accepted, CloseReport, DeliveryReceipt, PublishOutcome
 from eventwire._publisher import PublisherBase, check_call_timeout
-from eventwire._transactions import Ledger
+from eventwire._transactions import Ledger, TransactionScope
 
 _T = TypeVar("_T")
 
@@ -348,7 +348,7 @@ class AsyncPublisher(PublisherBase):
             return
 
 
-class AsyncTransaction:
+class AsyncTransaction(TransactionScope):
     """One Kafka transaction of an ``AsyncPublisher`` (``publisher.transaction()``).
 
     Entering begins it (the publisher's first transaction initialises transactions first:
@@ -369,11 +369,12 @@ class AsyncTransaction:
             visible, and the publisher publishes nothing more.
     """
 
-    __slots__ = ("_ledger", "_publisher")
+    __slots__ = ("_publisher",)
+    _statement = "async with"
 
     def __init__(self, publisher: AsyncPublisher) -> None:
+        super().__init__()
         self._publisher = publisher
-        self._ledger: Ledger | None = None
 
     async def __aenter__(self) -> Self:
         """Begin the transaction.
@@ -488,24 +489,6 @@ class AsyncTransaction:
         """
         pub = self._publisher
         await pub._run(flows.send_offsets(pub, self._open(), consumer, offsets))
-
-    @property
-    def receipts(self) -> tuple[DeliveryReceipt, ...]:
-        """The receipts of the events written so far, in publish order (after a commit:
-        every event's)."""
-        ledger = self._ledger
-        return () if ledger is None else tuple(r for r in ledger.receipts if r is not None)
-
-    @property
-    def committed(self) -> bool:
-        """Whether the transaction committed."""
-        return self._ledger is not None and self._ledger.state == "committed"
-
-    def _open(self) -> Ledger:
-        ledger = self._ledger
-        if ledger is None:
-            raise TransactionStateError("use the transaction as `async with`: it has not begun")
-        return ledger
 
 
 def _retrieve(task: asyncio.Future[None]) -> None:

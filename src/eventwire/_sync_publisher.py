@@ -22,7 +22,7 @@ from eventwire._errors import EventwireError, PublishError, TransactionStateErro
 from eventwire._events import event_batch
 from eventwire._outcome import CloseReport, DeliveryReceipt, PublishOutcome, SyncAccepted
 from eventwire._publisher import PublisherBase, check_call_timeout
-from eventwire._transactions import Ledger
+from eventwire._transactions import Ledger, TransactionScope
 
 _T = TypeVar("_T")
 
@@ -189,15 +189,15 @@ class Publisher(PublisherBase):
         return None  # Breathe: nothing else runs on this thread meanwhile
 
 
-class Transaction:
+class Transaction(TransactionScope):
     """One Kafka transaction of a ``Publisher``: the sync twin of ``AsyncTransaction``
     (``with`` instead of ``async with``; same methods, outcomes and errors)."""
 
-    __slots__ = ("_ledger", "_publisher")
+    __slots__ = ("_publisher",)
 
     def __init__(self, publisher: Publisher) -> None:
+        super().__init__()
         self._publisher = publisher
-        self._ledger: Ledger | None = None
 
     def __enter__(self) -> Self:
         """Begin the transaction (raises as ``AsyncTransaction.__aenter__``)."""
@@ -255,24 +255,6 @@ class Transaction:
         ``AsyncTransaction.send_offsets``)."""
         pub = self._publisher
         pub._run(flows.send_offsets(pub, self._open(), consumer, offsets))
-
-    @property
-    def receipts(self) -> tuple[DeliveryReceipt, ...]:
-        """The receipts of the events written so far, in publish order (after a commit:
-        every event's)."""
-        ledger = self._ledger
-        return () if ledger is None else tuple(r for r in ledger.receipts if r is not None)
-
-    @property
-    def committed(self) -> bool:
-        """Whether the transaction committed."""
-        return self._ledger is not None and self._ledger.state == "committed"
-
-    def _open(self) -> Ledger:
-        ledger = self._ledger
-        if ledger is None:
-            raise TransactionStateError("use the transaction as `with`: it has not begun")
-        return ledger
 
 
 class _EventSink:

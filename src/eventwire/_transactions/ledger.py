@@ -9,7 +9,7 @@ outcome goes on to the caller's own sink.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from eventwire._errors import TransactionStateError
 from eventwire._outcome import DeliveryReceipt
@@ -94,3 +94,35 @@ class TransactionSink:
             self._inner.settle(record, outcome)
         finally:
             ledger.drain.release()
+
+
+class TransactionScope:
+    """What both twins' transaction objects share: the ledger of the transaction once it
+    has begun, its receipts and whether it committed."""
+
+    __slots__ = ("_ledger",)
+    #: How the transaction is used, for the error of one used before it began.
+    _statement: ClassVar[str] = "with"
+
+    def __init__(self) -> None:
+        self._ledger: Ledger | None = None
+
+    @property
+    def receipts(self) -> tuple[DeliveryReceipt, ...]:
+        """The receipts of the events written so far, in publish order (after a commit:
+        every event's)."""
+        ledger = self._ledger
+        return () if ledger is None else tuple(r for r in ledger.receipts if r is not None)
+
+    @property
+    def committed(self) -> bool:
+        """Whether the transaction committed."""
+        return self._ledger is not None and self._ledger.state == "committed"
+
+    def _open(self) -> Ledger:
+        ledger = self._ledger
+        if ledger is None:
+            raise TransactionStateError(
+                f"use the transaction as `{self._statement}`: it has not begun"
+            )
+        return ledger
