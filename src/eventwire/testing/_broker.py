@@ -21,13 +21,13 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from eventwire import EventwireError
+from eventwire.testing._started import StartStop
 from eventwire.testing._topic_client import TopicClient
 from eventwire.testing._watchdog import stop_watchdog, unwatch_process, watch_process
 
@@ -200,7 +200,7 @@ def _port_in_use(host: str, port: int) -> bool:
     return False
 
 
-class LocalBroker(TopicClient):
+class LocalBroker(TopicClient, StartStop):
     """A single Tansu broker process on a loopback port, started and stopped by PID.
 
     Tansu keeps everything in memory: `stop` and `restart` lose all topics, records,
@@ -349,17 +349,6 @@ class LocalBroker(TopicClient):
         self.stop()
         self._launch(self._executable(), port)
         return self
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = f"running, pid={self.pid}" if self.running else "stopped"

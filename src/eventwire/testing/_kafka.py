@@ -13,7 +13,6 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from confluent_kafka.admin import AdminClient
@@ -45,6 +44,7 @@ from eventwire.testing._kafka_security import (
     SecurityMode,
 )
 from eventwire.testing._proxy import FaultProxy
+from eventwire.testing._started import StartStop
 from eventwire.testing._watchdog import unwatch_directory, watch_directory
 
 _log = logging.getLogger("eventwire.testing")
@@ -53,7 +53,7 @@ _log = logging.getLogger("eventwire.testing")
 CONTROLLER_ID = 100
 
 
-class KafkaCluster(ClusterOperations):
+class KafkaCluster(ClusterOperations, StartStop):
     """Apache Kafka brokers in KRaft mode on free loopback ports, data in a temporary folder.
 
     The jars come from Maven Central through Maven on first use (see `KAFKA_VERSION`); Java 17
@@ -340,17 +340,6 @@ class KafkaCluster(ClusterOperations):
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
             unwatch_directory(folder)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         if not self._nodes:

@@ -20,11 +20,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from eventwire import EventwireError
 from eventwire.testing._broker import _BrokerProcess, _free_port
+from eventwire.testing._started import StartStop
 from eventwire.testing._watchdog import unwatch_directory, watch_directory
 
 _INSTALL_HINT = "pip install 'eventwire[outbox-testing]'"
@@ -48,7 +48,7 @@ def _bin_dir() -> Path:
     return path
 
 
-class LocalPostgres:
+class LocalPostgres(StartStop):
     """One PostgreSQL server for tests, in a directory of its own, removed at ``stop``.
 
     Example::
@@ -234,17 +234,6 @@ class LocalPostgres:
         if path is not None:
             shutil.rmtree(path, ignore_errors=True)
             unwatch_directory(path)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = f"running, pid={self.pid}" if self.running else "stopped"

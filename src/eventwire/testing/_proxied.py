@@ -7,7 +7,6 @@ import socket
 import time
 import uuid
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Self
 
 from confluent_kafka import KafkaException
@@ -23,6 +22,7 @@ from eventwire.testing._broker import (
     _resolve_binary,
 )
 from eventwire.testing._proxy import FaultProxy
+from eventwire.testing._started import StartStop
 from eventwire.testing._topic_client import ConsumedRecord
 
 
@@ -46,7 +46,7 @@ class _ReadBack(LocalBroker):
         return self._owner.bootstrap_servers
 
 
-class ProxiedBroker:
+class ProxiedBroker(StartStop):
     """A local Tansu broker that clients reach only through a `FaultProxy` in front of it.
 
     Tansu listens on a port of its own but advertises the proxy's address, so every client
@@ -212,17 +212,6 @@ class ProxiedBroker:
         process, self._process = self._process, None
         if process is not None:
             process.terminate(timeout)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         if not self.running:

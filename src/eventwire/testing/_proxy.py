@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import math
 import threading
-from types import TracebackType
 from typing import Literal, Self, TypeAlias
 
 from eventwire.testing._loop_thread import LoopThread
@@ -25,6 +24,7 @@ from eventwire.testing._proxy_link import (
     reset_transport,
     wait_closed,
 )
+from eventwire.testing._started import StartStop
 
 Direction: TypeAlias = Literal["upstream", "downstream", "both"]
 """``"upstream"``: client to broker (requests); ``"downstream"``: broker to client (responses)."""
@@ -35,7 +35,7 @@ _CALL_TIMEOUT = 10.0
 _STOP_TIMEOUT = 1.0
 
 
-class FaultProxy:
+class FaultProxy(StartStop):
     """A TCP proxy on a loopback port that injects faults between its clients and one upstream.
 
     Every accepted connection is relayed to a new connection to ``upstream``. The proxy runs
@@ -202,17 +202,6 @@ class FaultProxy:
                 pass  # the loop is stopped below; its tasks are cancelled there
             finally:
                 self._loop.stop(_STOP_TIMEOUT)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         where = f"{self._listen_host}:{self._listen_port}" if self._listen_port else "unbound"
