@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 
 # kafka-jars first: on a fresh machine Maven's download then shows, outside any test timeout.
 pytest: $(STAMP) browser kafka-jars
-	PYTHONASYNCIODEBUG=1 $(BIN)/pytest -q
+	PYTHONASYNCIODEBUG=1 $(BIN)/pytest -q --durations=20
 
 # The documentation site, into site/ (tests/docs/test_site.py builds it again and opens it).
 docs: $(STAMP)
