@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import dataclasses
 import faulthandler
+import importlib.util
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ from throughput import (
     CEILING,
     CHUNK,
     CONCURRENT_WORKERS,
+    REQUIRES,
     WARMUP_EVENTS,
     CaseFailed,
     Workload,
@@ -312,8 +314,17 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = sorted(set(chosen) - set(CASES))
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; cases are {', '.join(CASES)}")
-    args.cases = [c for c in CASES if c in chosen or c == CEILING]
+    args.cases = [c for c in CASES if (c in chosen or c == CEILING) and _installed(c)]
     return args
+
+
+def _installed(case: str) -> bool:
+    """False, with a note, for a peer whose package is not installed (the `bench` extra)."""
+    module = REQUIRES.get(case)
+    if module is None or importlib.util.find_spec(module) is not None:
+        return True
+    progress(f"skipped {case}: {module} is not installed (pip install 'eventwire[bench]')")
+    return False
 
 
 def _stop_broker(broker: Broker) -> None:
@@ -364,8 +375,6 @@ images/benchmarks/throughput.png)
 def _draw_plots(result: dict[str, Any], output: Path) -> None:
     """The plots, in ``images/benchmarks/`` next to the report; for the committed one
     (``benchmarks/RESULTS.md``) also next to the docs, whose pages show them."""
-    import importlib.util
-
     import plots
 
     if result["parameters"]["broker"] != "tansu":  # the Performance page's plots are Tansu's

@@ -563,6 +563,72 @@ def aiokafka_send(workload: Workload) -> Measurement:
     return asyncio.run(_aiokafka(workload))
 
 
+# -- 2c. FastStream (a peer) -------------------------------------------------------------------
+
+
+async def _faststream(workload: Workload) -> Measurement:
+    # Imported here: FastStream is a peer measured when installed (the `bench` extra).
+    from fast_depends.msgspec import MsgSpecSerializer
+    from faststream.confluent import KafkaBroker
+
+    # eventwire's own librdkafka settings (acks=all, idempotence, linger 5 ms...), passed as
+    # FastStream's raw `config`, which overrides its defaults (linger 0, no idempotence).
+    # security.protocol is left to librdkafka's default (plaintext): FastStream only accepts it
+    # in lower case.
+    settings = librdkafka_settings(workload.bootstrap_servers)
+    del settings["security.protocol"]
+    broker = KafkaBroker(
+        workload.bootstrap_servers, config=settings, serializer=MsgSpecSerializer()
+    )
+    publisher = broker.publisher(workload.topic)
+    template = {k: v.decode() for k, v in CE_HEADERS.items() if isinstance(v, bytes)}
+    del template["content-type"]  # FastStream sets it from its codec: application/json
+    errors: list[object] = []
+    try:
+        await broker.start()
+        for event in workload.warmup_events:
+            await publisher.publish(event, key=event.order_id, headers=template)
+        confirmed = 0
+        counter = 0
+        with Stopwatch() as watch:
+            for chunk in chunks(workload.events, CHUNK):
+                futures = []
+                for event in chunk:
+                    counter += 1
+                    headers = template.copy()
+                    headers["ce_id"] = f"0123456789abcdef-{counter:x}"
+                    futures.append(
+                        await publisher.publish(
+                            event, key=event.order_id, headers=headers, no_confirm=True
+                        )
+                    )
+                confirmed += _messages(
+                    await asyncio.gather(*futures, return_exceptions=True), errors
+                )
+    finally:
+        await broker.stop()
+    _expect(workload, confirmed, errors)
+    return Measurement(watch.wall_s, watch.cpu_s, confirmed)
+
+
+def faststream_publish(workload: Workload) -> Measurement:
+    """FastStream's Kafka publisher (peer): ``publish(event, no_confirm=True)``, futures gathered.
+
+    Each event with the 7 CloudEvents headers, every future awaited per chunk of 10,000; no
+    validation (FastStream has none on publish).
+
+    ``faststream[confluent]`` rather than ``faststream[kafka]``: it publishes through
+    confluent-kafka, as eventwire and the raw references do, with eventwire's librdkafka
+    settings including idempotence (aiokafka's ``InitProducerId`` is refused by Tansu), so its
+    distance to ``aioproducer`` is FastStream's own layer. The event is encoded by FastStream's
+    ``MsgSpecSerializer``; FastStream adds its ``correlation_id`` header (a ``uuid4`` per
+    message, 8 headers in all). ``publish()`` does not validate what it sends: FastStream's
+    validation (fast_depends) is of what a subscriber receives. Per event: the middleware
+    chain, a loop future and a ``call_soon_threadsafe`` from its poll thread's callback.
+    """
+    return asyncio.run(_faststream(workload))
+
+
 # -- 3, 4. AsyncPublisher.publish_many ---------------------------------------------------------
 
 
@@ -867,6 +933,7 @@ CASES: Final[dict[str, Callable[[Workload], Measurement]]] = {
     "handwritten_straightforward": handwritten_straightforward,
     "aioproducer": aioproducer,
     "aiokafka_send": aiokafka_send,
+    "faststream_publish": faststream_publish,
     "async_publish_many": async_publish_many,
     "async_publish_many_novalidate": async_publish_many_novalidate,
     "async_publish_many_otel_off": async_publish_many_otel_off,
@@ -879,6 +946,8 @@ CASES: Final[dict[str, Callable[[Workload], Measurement]]] = {
     "sync_publish_many": sync_publish_many,
 }
 CEILING: Final = "raw_ceiling"
+#: The peers' packages (the `bench` extra): a case whose package is not installed is skipped.
+REQUIRES: Final[dict[str, str]] = {"aiokafka_send": "aiokafka", "faststream_publish": "faststream"}
 
 #: One-line description of each case, for the report.
 DESCRIPTIONS: Final[dict[str, str]] = {
