@@ -48,9 +48,7 @@ class Observed(Protocol):
     statistics: Statistics | None
     #: Seconds each broker throttled the producer (quotas), summed over every statistics.
     throttled: dict[str, float]
-    sent: dict[tuple[str, str | None], int]
-
-    def attributes_of(self, key: tuple[str, str | None]) -> dict[str, Any]: ...
+    sent: dict[tuple[str, str | None], tuple[int, dict[str, Any]]]
 
 
 class _Window(msgspec.Struct):
@@ -107,6 +105,10 @@ class Instruments:
             sc.INSTRUMENTATION_NAME, sc.INSTRUMENTATION_VERSION, schema_url=sc.SCHEMA_URL
         )
         self.live: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: What publishers gone since counted (``sent.messages`` is a cumulative counter: a
+        #: closed publisher's messages stay counted), per attribute set.
+        self._retired: dict[frozenset[tuple[str, Any]], tuple[int, dict[str, Any]]] = {}
+        self._retired_lock = threading.Lock()
         self.duration = meter.create_histogram(
             sc.MESSAGING_CLIENT_OPERATION_DURATION,
             unit="s",
@@ -159,15 +161,22 @@ class Instruments:
                 name, callbacks=[self._callback(read)], unit=unit, description=description
             )
 
+    def watch(self, instrumentation: Observed) -> None:
+        """Report ``instrumentation`` while it lives; then keep what it counted."""
+        self.live.add(instrumentation)
+        # The dict, not the instrumentation: the finalizer must not keep it alive.
+        weakref.finalize(instrumentation, self._retire, instrumentation.sent)
+
+    def _retire(self, sent: dict[Any, tuple[int, dict[str, Any]]]) -> None:
+        with self._retired_lock:
+            _add_series(self._retired, list(sent.values()))
+
     def _observe_sent(self, options: CallbackOptions) -> Iterator[Observation]:
         # Publishers with the same attributes (same topic and server) share one series.
-        totals: dict[frozenset[tuple[str, Any]], tuple[int, dict[str, Any]]] = {}
-        for instrumentation in list(self.live):
-            for key, count in list(instrumentation.sent.items()):
-                attributes = instrumentation.attributes_of(key)
-                series = frozenset(attributes.items())
-                previous = totals[series][0] if series in totals else 0
-                totals[series] = (previous + count, attributes)
+        with self._retired_lock:
+            totals = dict(self._retired)
+            for instrumentation in list(self.live):
+                _add_series(totals, list(instrumentation.sent.values()))
         for count, attributes in totals.values():
             yield Observation(count, attributes)
 
@@ -184,6 +193,16 @@ class Instruments:
                     yield Observation(value, {**base, **extra} if extra else base)
 
         return observe
+
+
+def _add_series(
+    totals: dict[frozenset[tuple[str, Any]], tuple[int, dict[str, Any]]],
+    counted: list[tuple[int, dict[str, Any]]],
+) -> None:
+    for count, attributes in counted:
+        series = frozenset(attributes.items())
+        previous = totals[series][0] if series in totals else 0
+        totals[series] = (previous + count, attributes)
 
 
 _Reader = Any  # Callable[[Stats, Observed], Iterable[tuple[float, dict]]]

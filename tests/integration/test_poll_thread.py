@@ -184,17 +184,13 @@ def test_an_event_that_meets_a_closed_producer_is_handed_on_or_refused(topics: T
     retired.close()
     with eventwire.Publisher(topics.config()) as publisher:
         core = publisher._core
-        hand_to = core.intake._hand_to
-        given: list[object] = []
-
-        def first_to_the_retired_one(producer: object, pending: Any) -> None:
-            given.append(producer)
-            hand_to(retired if len(given) == 1 else producer, pending)
-
-        core.intake._hand_to = first_to_the_retired_one  # type: ignore[method-assign]
+        handle = _FirstReadRetired(core.handle, retired)
+        core.intake._handle = handle  # type: ignore[assignment]
         receipt = publisher.publish(order(1))
     current = core.handle.transport
-    assert given == [current, current]  # the retired one, then the current one
+    # The publish read the retired producer, met it closed, and went to the current one.
+    assert handle.given[0] is retired
+    assert handle.given[1:] == [current] * (len(handle.given) - 1) != []
     [record] = topics.broker.consume(topics.name("orders"), count=1)
     assert (record.partition, record.offset) == (receipt.partition, receipt.offset)
 
@@ -203,6 +199,25 @@ def test_an_event_that_meets_a_closed_producer_is_handed_on_or_refused(topics: T
     record = closed._core.record(closed._codec.encode(order(2)), _NoSink())
     with pytest.raises(eventwire.PublisherClosedError):
         closed._core.produce(record)
+
+
+class _FirstReadRetired:
+    """The core's producer handle, whose first read gives a producer a replacement retired
+    and closed in between; every later read (and the rest) is the real handle's."""
+
+    def __init__(self, handle: Any, retired: Any) -> None:
+        self._handle = handle
+        self._retired = retired
+        self.given: list[object] = []
+
+    @property
+    def transport(self) -> Any:
+        transport = self._retired if not self.given else self._handle.transport
+        self.given.append(transport)
+        return transport
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
 
 
 class _NoSink:

@@ -129,9 +129,10 @@ class Instrumentation:
         #: as the metric attributes are).
         self._topics: dict[str, tuple[str, dict[str, Any]]] = {}
         self._metric_attrs: dict[tuple[str, str | None], dict[str, Any]] = {}
-        #: ``messaging.client.sent.messages`` per attribute set, reported by an observable
-        #: counter: an SDK ``Counter.add`` cleans and hashes the attributes every call (~6 us).
-        self.sent: dict[tuple[str, str | None], int] = {}
+        #: ``messaging.client.sent.messages`` per topic and outcome, with its attributes,
+        #: reported by an observable counter: an SDK ``Counter.add`` cleans and hashes the
+        #: attributes every call (~6 us).
+        self.sent: dict[tuple[str, str | None], tuple[int, dict[str, Any]]] = {}
         #: ``text`` without any secret of the publisher's configuration (the config's own).
         self._scrub = config._scrub
         #: The publisher's counters, read by the observable instruments.
@@ -144,7 +145,7 @@ class Instrumentation:
         """Report ``source()``'s figures through the observable instruments."""
         self.source = source
         if self.instruments is not None:
-            self.instruments.live.add(self)
+            self.instruments.watch(self)
 
     # -- a lone send -------------------------------------------------------------------------
 
@@ -229,7 +230,8 @@ class Instrumentation:
             attributes = self._metric_attributes(topic, error_type)
         instruments.duration.record(seconds, attributes)
         with self._lock:  # the sync publisher settles on the poll thread, refuses on callers'
-            self.sent[key] = self.sent.get(key, 0) + count
+            sent = self.sent.get(key)
+            self.sent[key] = (count if sent is None else sent[0] + count, attributes)
 
     def not_sent(self, pending: Traced, error: EventwireError) -> None:
         """``pending`` will never be sent (its spool commit failed): end its span with the
@@ -345,9 +347,6 @@ class Instrumentation:
         if len(self._metric_attrs) < 10_000:  # bounded: topics x error types
             self._metric_attrs[(topic, error_type)] = attributes
         return attributes
-
-    def attributes_of(self, key: tuple[str, str | None]) -> dict[str, Any]:
-        return self._metric_attrs.get(key) or self._metric_attributes(*key)
 
     def on_statistics(self, payload: str) -> None:
         """librdkafka's ``stats_cb`` (poll thread): keep the figures the metrics report."""
