@@ -41,7 +41,17 @@ def reference_accepts(cls: type[Any], event: Any) -> bool:
 
 def python_types_ok(kind: Kind, value: Any) -> bool:
     """Every value has the Python type its field declares (the codec's rule beyond the
-    reference: a ``bytes`` or a ``UUID`` would encode to a valid JSON string)."""
+    reference: a ``bytes`` or a ``UUID`` would encode to a valid JSON string), except that a
+    dict of a struct's fields may stand for the struct."""
+    if kind.struct is not None and type(value) is dict:
+        # msgspec takes a mapping of a struct's fields where the struct is declared; the codec
+        # then checks the bytes as a consumer's typed decoder reads them (the reference).
+        keys_ok = all(type(key) is str for key in dict.keys(value))
+        return keys_ok and all(
+            python_types_ok(sub, dict.__getitem__(value, name))
+            for name, sub in kind.fields
+            if dict.__contains__(value, name)
+        )
     if not kind.python_ok(value):
         return False
     if kind.optional:

@@ -269,3 +269,33 @@ class TestSigned64BitDefault:
         assert properties["small"] == {"type": "integer", "minimum": 0, "default": 0}
         assert properties["big"] == {"type": "integer", "default": 0}
         assert properties["counts"]["additionalProperties"] == {"type": "integer"}
+
+
+class _Point(msgspec.Struct, frozen=True):
+    x: int
+
+
+class _Row(msgspec.Struct, frozen=True, array_like=True):
+    x: int
+
+
+@eventwire.event(topic="shapes", key="id", type="shape.drawn", version=1)
+class _Drawn(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    at: _Point
+    row: _Row
+
+
+def test_a_dict_for_a_nested_struct_is_accepted_only_as_a_consumer_reads_it() -> None:
+    """msgspec takes a mapping of a struct's fields where the struct is declared; the bytes
+    are then checked as a consumer's typed decoder reads them (the reference). Found by the
+    `make faults` campaign: a dict standing for a plain struct encodes to the same JSON."""
+    codec = eventwire.codec.EventCodec()
+    same = codec.encode(_Drawn(id="d", at={"x": 1}, row=_Row(x=2)))  # type: ignore[arg-type]
+    assert same.value == codec.encode(_Drawn(id="d", at=_Point(x=1), row=_Row(x=2))).value
+    with pytest.raises(eventwire.EventValidationError) as caught:  # an object, not an array
+        codec.encode(_Drawn(id="d", at=_Point(x=1), row={"x": 2}))  # type: ignore[arg-type]
+    assert caught.value.path == "$.row"
+    with pytest.raises(eventwire.EventValidationError) as caught:
+        codec.encode(_Drawn(id="d", at={"x": "1"}, row=_Row(x=2)))  # type: ignore[arg-type]
+    assert caught.value.path == "$.at.x"
