@@ -16,12 +16,15 @@ import atheris
 
 with atheris.instrument_imports(include=["eventwire"]):
     import eventwire
-    from eventwire._cli.produce import _chunks, _LineChecker
+    from eventwire._cli.input import FileInput
+    from eventwire._cli.produce import _LineChecker
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from events import EVENTS
 
-_CHECKERS = [_LineChecker(cls) for cls in EVENTS]
+_CHECKERS = [
+    _LineChecker(cls, forbid_unknown_fields=forbid) for cls in EVENTS for forbid in (False, True)
+]
 _CODEC = eventwire.codec.EventCodec()
 _BOM = b"\xef\xbb\xbf"
 
@@ -32,7 +35,7 @@ def test_one_input(data: bytes) -> None:
     checker = _CHECKERS[data[0] % len(_CHECKERS)]
     file = data[1:]
     last = 0
-    for chunk in _chunks(io.BytesIO(file), 7):
+    for chunk in FileInput(io.BytesIO(file), None, owned=False)._chunks(7):
         for number, raw in chunk:
             assert number > last, (number, last)
             last = number
@@ -42,7 +45,7 @@ def test_one_input(data: bytes) -> None:
                 first = file.split(b"\n", 1)[0].removeprefix(_BOM).rstrip(b"\r\n")
                 assert raw == first, (raw, first)
             try:
-                event = checker.check(raw)
+                event, _ = checker.check(raw)
             except eventwire.EventValidationError as exc:
                 str(exc)  # printable: the rejects file and the console show it
                 continue
