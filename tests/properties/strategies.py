@@ -71,6 +71,15 @@ def _exact(*types: type[Any]) -> Callable[[Any], bool]:
     return lambda value: type(value) in types
 
 
+def _struct_or_its_dict(cls: type[Any]) -> Callable[[Any], bool]:
+    """The struct, or a dict of its fields (msgspec takes a mapping where a struct is
+    declared; its values are checked field by field, the bytes by the reference)."""
+    return lambda value: (
+        type(value) is cls
+        or (isinstance(value, dict) and all(type(key) is str for key in dict.keys(value)))
+    )
+
+
 def _instance(*types: type[Any]) -> Callable[[Any], bool]:
     """Containers: a subclass of ``list`` is a list (msgspec reads its items directly)."""
     return lambda value: isinstance(value, types)
@@ -276,7 +285,7 @@ def _struct(fields: list[tuple[str, Kind]]) -> Kind:
         "{" + ", ".join(shape) + "}",
         cls,
         valid,
-        _exact(cls),
+        _struct_or_its_dict(cls),
         fields=tuple(fields),
         struct=cls,
     )

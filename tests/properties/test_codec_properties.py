@@ -43,7 +43,7 @@ def python_types_ok(kind: Kind, value: Any) -> bool:
     """Every value has the Python type its field declares (the codec's rule beyond the
     reference: a ``bytes`` or a ``UUID`` would encode to a valid JSON string), except that a
     dict of a struct's fields may stand for the struct."""
-    if kind.struct is not None and type(value) is dict:
+    if kind.struct is not None and isinstance(value, dict):  # read as msgspec does
         # msgspec takes a mapping of a struct's fields where the struct is declared; the codec
         # then checks the bytes as a consumer's typed decoder reads them (the reference).
         keys_ok = all(type(key) is str for key in dict.keys(value))
