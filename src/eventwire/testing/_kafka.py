@@ -353,20 +353,8 @@ class KafkaCluster(ClusterOperations, StartStop):
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _node(self, broker_id: int) -> KafkaNode:
-        node = self._nodes.get(broker_id)
-        if node is None:
-            if not self._nodes:
-                raise BrokerStartError("the Kafka cluster is not running: call start() first")
-            raise ValueError(f"no broker {broker_id}; the brokers are {list(self.broker_ids)}")
-        return node
-
     def _require_running(self) -> None:
         self._require_running_broker()
-
-    def _require_running_broker(self) -> None:
-        if not any(node.running and not node.paused for node in self._nodes.values()):
-            raise BrokerStartError("no broker of the Kafka cluster is running")
 
     def _start_nodes(self, started: float) -> None:
         folder = Path(tempfile.mkdtemp(prefix="eventwire-kafka-"))

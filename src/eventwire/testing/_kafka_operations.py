@@ -28,10 +28,16 @@ class ClusterOperations(SecuredCluster):
     _startup_timeout: float
 
     def _node(self, broker_id: int) -> KafkaNode:
-        raise NotImplementedError
+        node = self._nodes.get(broker_id)
+        if node is None:
+            if not self._nodes:
+                raise BrokerStartError("the Kafka cluster is not running: call start() first")
+            raise ValueError(f"no broker {broker_id}; the brokers are {sorted(self._nodes)}")
+        return node
 
     def _require_running_broker(self) -> None:
-        raise NotImplementedError
+        if not any(node.running and not node.paused for node in self._nodes.values()):
+            raise BrokerStartError("no broker of the Kafka cluster is running")
 
     def _await_brokers(self, nodes: Sequence[KafkaNode], deadline: float) -> None:
         raise NotImplementedError
