@@ -48,7 +48,7 @@ class Observed(Protocol):
     statistics: Statistics | None
     #: Seconds each broker throttled the producer (quotas), summed over every statistics.
     throttled: dict[str, float]
-    sent: dict[tuple[str, str | None], tuple[int, dict[str, Any]]]
+    sent: dict[tuple[str, str | None], list[Any]]  # [count, attributes]
 
 
 class _Window(msgspec.Struct):
@@ -167,7 +167,7 @@ class Instruments:
         # The dict, not the instrumentation: the finalizer must not keep it alive.
         weakref.finalize(instrumentation, self._retire, instrumentation.sent)
 
-    def _retire(self, sent: dict[Any, tuple[int, dict[str, Any]]]) -> None:
+    def _retire(self, sent: dict[Any, list[Any]]) -> None:
         with self._retired_lock:
             _add_series(self._retired, list(sent.values()))
 
@@ -197,7 +197,7 @@ class Instruments:
 
 def _add_series(
     totals: dict[frozenset[tuple[str, Any]], tuple[int, dict[str, Any]]],
-    counted: list[tuple[int, dict[str, Any]]],
+    counted: list[list[Any]],
 ) -> None:
     for count, attributes in counted:
         series = frozenset(attributes.items())

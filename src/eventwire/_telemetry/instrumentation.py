@@ -132,7 +132,7 @@ class Instrumentation:
         #: ``messaging.client.sent.messages`` per topic and outcome, with its attributes,
         #: reported by an observable counter: an SDK ``Counter.add`` cleans and hashes the
         #: attributes every call (~6 us).
-        self.sent: dict[tuple[str, str | None], tuple[int, dict[str, Any]]] = {}
+        self.sent: dict[tuple[str, str | None], list[Any]] = {}  # [count, attributes]
         #: ``text`` without any secret of the publisher's configuration (the config's own).
         self._scrub = config._scrub
         #: The publisher's counters, read by the observable instruments.
@@ -231,7 +231,10 @@ class Instrumentation:
         instruments.duration.record(seconds, attributes)
         with self._lock:  # the sync publisher settles on the poll thread, refuses on callers'
             sent = self.sent.get(key)
-            self.sent[key] = (count if sent is None else sent[0] + count, attributes)
+            if sent is None:
+                self.sent[key] = [count, attributes]
+            else:
+                sent[0] += count
 
     def not_sent(self, pending: Traced, error: EventwireError) -> None:
         """``pending`` will never be sent (its spool commit failed): end its span with the
