@@ -118,7 +118,7 @@ def _sasl_denial(code: str, reason: str, connection: Connection) -> Denial | Non
         offered = _MECHANISMS.search(reason)
         listed = offered["list"].strip(" ,") if offered else ""
         mechanism = connection.mechanism or "(none)"
-        if mechanism in listed.split(","):
+        if mechanism in (name.strip() for name in listed.split(",")):
             # A broker that names the mechanism it refuses (seen with Tansu on a plaintext
             # listener): "does not offer PLAIN (it offers PLAIN)" would contradict itself.
             said = f"refused the SASL {mechanism} handshake although it lists {listed}"
