@@ -321,12 +321,8 @@ class ProducerCore:
         if not expired:
             return
         # Everything queued fails now, in order, so that nothing newer of an expired event's
-        # key is sent before its re-send; their reports are collected at once (before any of
-        # them is settled and re-sent).
-        transport = handle.transport
-        with contextlib.suppress(KafkaException):
-            transport.purge(True, False, True)
-            transport.poll(0)
+        # key is sent before its re-send.
+        handle.sweep(self.handover.reports)
         if any(record.pending for record in expired):
             # In flight: the broker holds it. Only a new producer lets go of it (purged too);
             # never a transactional one mid-transaction: the record fails at librdkafka's

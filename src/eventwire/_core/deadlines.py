@@ -14,17 +14,33 @@ oldest record still waiting passes its deadline, the poll thread fails **everyth
 once** (a purge of the queue, in order), so no newer event of its key can be sent before it is
 re-sent; a record still in flight (the broker holds it) makes the core replace the producer,
 which purges that too.
-Expired records report ``_MSG_TIMED_OUT``, as librdkafka would have.
+Expired records report ``_MSG_TIMED_OUT``, as librdkafka would have. The newer records purged
+with them are marked ``swept``: the purge is not their own failure, so they are re-sent
+whatever the retry policy (``_core.decisions``), and keep their deadline.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
+
+from confluent_kafka import KafkaError
 
 if TYPE_CHECKING:
     from eventwire._core.record import InFlight
+
+
+_PURGE_QUEUE: Final = KafkaError._PURGE_QUEUE
+
+
+def mark_swept(reports: list[InFlight]) -> None:
+    """Mark the records purged from the queue alongside expired ones (``reports``: what the
+    purge reported, ``ProducerHandle.sweep``) as ``swept``."""
+    for record in reports:
+        err = record.err
+        if not record.expired and isinstance(err, KafkaError) and err.code() == _PURGE_QUEUE:
+            record.swept = True
 
 
 class Deadlines:
@@ -33,7 +49,9 @@ class Deadlines:
     Producing threads append (``deque.append`` is atomic); only the poll thread pops. An
     entry is stale once its record reported (``pending`` false), was produced again (its
     ``deadline`` changed) or belongs to a replaced producer; stale entries are dropped when
-    they reach the front.
+    they reach the front. A swept record resumes with its deadline, appended after newer
+    records (``arm``): found when the entries before it are, at most ``timeout`` late, still
+    before librdkafka's own timeout of its re-send.
     """
 
     __slots__ = ("append", "entries", "timeout")
@@ -46,9 +64,12 @@ class Deadlines:
 
     def arm(self, record: InFlight) -> float:
         """Mark ``record`` as about to be produced (before ``produce``: its report may come
-        back on the poll thread before ``produce`` returns); returns its deadline."""
-        deadline = time.monotonic() + self.timeout
-        record.deadline = deadline
+        back on the poll thread before ``produce`` returns); returns its deadline: a swept
+        record's attempt goes on, with the deadline it had."""
+        if record.swept:
+            deadline = record.deadline  # until its next report settles (``Settlement``)
+        else:
+            deadline = record.deadline = time.monotonic() + self.timeout
         record.expired = False
         record.pending = True
         return deadline
@@ -61,7 +82,12 @@ class Deadlines:
         found: list[InFlight] = []
         while entries:
             deadline, record = entries[0]
-            if not record.pending or record.deadline != deadline or record.generation != generation:
+            if (
+                not record.pending
+                or record.expired  # found already: a swept record's resumed entry
+                or record.deadline != deadline
+                or record.generation != generation
+            ):
                 entries.popleft()
                 continue
             if deadline > now:

@@ -7,7 +7,9 @@ circuit breaker, and the action, in this order of precedence:
 
 1. **retry** — retriable (and, if the policy says so, ambiguous) failures are re-sent after an
    exponential, jittered backoff, within the policy's attempts and deadline; never while the
-   circuit breaker is open (the event is then parked if durable, else failed at once);
+   circuit breaker is open (the event is then parked if durable, else failed at once); a
+   record the core purged from the queue behind an expired one (``swept``) *resumes*: it is
+   re-sent at once whatever the policy, its attempt going on with the time it had left;
 2. **park** — a *durable* event (in the spool) whose retries ran out stays in the spool and is
    re-sent every ``PARK_DELAY`` seconds until delivered (never dead-lettered, never failed);
 3. **dead-letter** — permanent failures and exhausted retries go to the dead-letter topic when a
@@ -62,6 +64,8 @@ class Attempt:
         current_producer: the attempt went to the producer in use (not a replaced one).
         expired: the core timed it out at its delivery deadline (``_core.deadlines``); if it
             was still in flight, the producer it went to was replaced for it.
+        swept: purged from the queue because an older record passed its deadline: not its
+            own failure.
         unsent: every failed report of the event so far came without a partition.
         maybe_written: an earlier attempt failed ambiguously.
         sent_before_connection_error: it was handed to librdkafka before the client's
@@ -77,6 +81,7 @@ class Attempt:
     refused: bool = False
     current_producer: bool = True
     expired: bool = False
+    swept: bool = False
     unsent: bool = False
     maybe_written: bool = False
     sent_before_connection_error: bool = False
@@ -141,6 +146,10 @@ class Decision:
     delay: float | None = None
     #: A retry was due but the breaker is open: never re-sent into it (parked or failed).
     breaker_stopped: bool = False
+    #: A swept record's re-send: the same attempt going on, with the same deadline (the
+    #: purge took no time from it, nor gave it any; so a queue swept over and over can not
+    #: keep an event waiting for ever), not counted as a failure.
+    resumes: bool = False
 
     @property
     def maybe_written(self) -> bool:
@@ -165,7 +174,10 @@ def decide(
         action, delay, stopped, replace = "fail", None, False, None
     else:
         action, delay, stopped = _next_step(attempt, situation, failure, rand)
-    return Decision(action, failure, wording, override, still, replace, counts, delay, stopped)
+    resumes = attempt.swept and failure == "retriable" and action == "retry"
+    return Decision(
+        action, failure, wording, override, still, replace, counts, delay, stopped, resumes
+    )
 
 
 def _classified(
@@ -202,6 +214,11 @@ def _classified(
         # cluster does not create it, or it has no leader).
         return "no_partition", "retriable", "retriable", None
     override: FailureClass | None = None
+    if code == _PURGED and attempt.swept:
+        # The core's own purge (whichever producer is current by now): written only if
+        # librdkafka had sent it and put it back in its queue after a connection error.
+        override = "ambiguous" if attempt.sent_before_connection_error else None
+        return "reported", override, override or attempt.failure, None
     if code == _PURGED and (not current or attempt.sent_before_connection_error):
         # librdkafka puts a message whose request failed (connection reset, request timed
         # out) back in its queue, so a purged message may have been written: assumed for every
@@ -234,9 +251,9 @@ def _counts_for_breaker(attempt: Attempt, situation: Situation, failure: Failure
       put its idempotence sequence out of sync; one per message of a batch opened the breaker
       for every topic);
     * the cluster took a write handed over after this event;
-    * a replaced producer reported it: those are purges of the core's own doing, and what
-      led to the replacement (a timeout) counted already; but an attempt the core timed out
-      counts, whichever producer reports it (it *is* the timeout).
+    * a replaced producer reported it, or the core swept it from the queue: those are purges
+      of the core's own doing, and what led to them (a timeout) counted already; but an
+      attempt the core timed out counts, whichever producer reports it (it *is* the timeout).
     """
     return (
         failure in ("retriable", "ambiguous")
@@ -245,6 +262,7 @@ def _counts_for_breaker(attempt: Attempt, situation: Situation, failure: Failure
         and not (situation.reached and attempt.unsent)
         and attempt.failure != "fatal"
         and not attempt.acknowledged_after
+        and not attempt.swept
         and (attempt.current_producer or attempt.expired)
     )
 
@@ -256,13 +274,13 @@ def _next_step(
     if situation.closing:
         return "fail", None, False
     retry = situation.retry
+    if attempt.swept and failure == "retriable":
+        # Never sent, and purged only to keep an older event of its key ahead of it: re-sent
+        # at once, behind that event, whatever the policy (its attempt was cut short).
+        return _stopped(attempt) if situation.breaker_open else ("retry", 0.0, False)
     if retry.should_retry(failure):
         if situation.breaker_open:
-            # Never re-sent into an open breaker: the cluster is considered down, and a re-send
-            # would only wait out another delivery_timeout. A spooled event waits in the spool
-            # (drained when the breaker closes); the caller of any other gets the error now.
-            # Nor dead-lettered: the dead-letter topic is on the same cluster.
-            return ("park", PARK_DELAY, True) if attempt.durable else ("fail", None, True)
+            return _stopped(attempt)
         delay = retry.next_delay(
             failures=attempt.failures,
             first_failure=attempt.first_failure,
@@ -278,3 +296,11 @@ def _next_step(
     if situation.dead_letter and failure not in ("fatal", "circuit_open", "denied"):
         return "dead_letter", None, False
     return "fail", None, False
+
+
+def _stopped(attempt: Attempt) -> tuple[Action, float | None, bool]:
+    """A re-send due while the breaker is open. Never re-sent into it: the cluster is
+    considered down, and a re-send would only wait out another delivery_timeout. A spooled
+    event waits in the spool (drained when the breaker closes); the caller of any other gets
+    the error now. Nor dead-lettered: the dead-letter topic is on the same cluster."""
+    return ("park", PARK_DELAY, True) if attempt.durable else ("fail", None, True)

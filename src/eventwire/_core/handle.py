@@ -10,12 +10,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from confluent_kafka import KafkaException
 
+from eventwire._core.deadlines import mark_swept
 from eventwire._core.transport import Transport, TransportFactory
 from eventwire._errors import ConfigError
+
+if TYPE_CHECKING:
+    from eventwire._core.record import InFlight
 
 #: How long a replaced producer is still polled for the reports of what it held (seconds).
 RETIRE_GRACE: Final = 30.0
@@ -67,6 +71,16 @@ class ProducerHandle:
     def replacement_due(self) -> bool:
         """Whether a replacement was asked for and its time has come."""
         return self.replace_reason is not None and time.monotonic() >= self._replace_at
+
+    def sweep(self, reports: list[InFlight]) -> None:
+        """Purge the queue of the transport in use and collect its reports into ``reports`` at
+        once (before any is settled and re-sent), the records purged alongside the expired
+        ones marked ``swept`` (``_core.deadlines``)."""
+        start = len(reports)
+        with contextlib.suppress(KafkaException):
+            self.transport.purge(True, False, True)
+            self.transport.poll(0)
+        mark_swept(reports[start:])
 
     def replace(self) -> str | None:
         """Purge the transport in use (its records come back as failed reports), retire it,

@@ -78,6 +78,10 @@ class InFlight(msgspec.Struct, eq=False):
     deadline: float = 0.0
     pending: bool = False
     expired: bool = False
+    #: Purged from the queue because an older record passed its deadline: the latest
+    #: report is not this record's own failure (``_core.deadlines``); still set while its
+    #: attempt resumes, until its next report.
+    swept: bool = False
     #: No attempt can have been written: every failed report so far came without a
     #: partition (librdkafka never assigned one: no metadata for its topic).
     unsent: bool = True

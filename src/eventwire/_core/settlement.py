@@ -85,7 +85,7 @@ class Settlement:
         for record in batch:
             err = record.err
             if err is None:
-                if ordering.holds and record.failures:
+                if ordering.holds and (record.failures or record.swept):  # maybe a head
                     ordering.succeeded(record)
                 last_ok = record
                 receipt: Any = record.receipt
@@ -141,10 +141,18 @@ class Settlement:
             # Purged by the core's deadline (``deadlines``): what librdkafka would report.
             err = record.err = _TIMED_OUT_REPORT
         now = time.time()
+        first_failure = record.first_failure
         record.failures += 1
         if record.failures == 1:
             record.first_failure = now
         decision = decide(self._attempt(record, err), self._situation(now))
+        record.swept = decision.resumes
+        if decision.resumes:
+            # Its attempt goes on (``Deadlines.arm`` keeps its deadline): not a failure.
+            record.failures -= 1
+            record.first_failure = first_failure
+            self.ordering.failed(record, 0.0, now)
+            return None
         if decision.replace is not None:
             self.handle.request_replacement(decision.replace)
         if decision.maybe_written:
@@ -184,6 +192,7 @@ class Settlement:
             refused=refused,
             current_producer=record.generation == self.handle.generation,
             expired=record.expired,
+            swept=record.swept,
             unsent=record.unsent,
             maybe_written=record.maybe_written,
             sent_before_connection_error=(

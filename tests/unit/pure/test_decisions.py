@@ -6,6 +6,8 @@ made unimportable.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from eventwire._core.decisions import PARK_DELAY, Attempt, Situation, decide
@@ -249,6 +251,52 @@ def test_a_timeout_of_the_cores_deadline_counts_whichever_producer_reports_it() 
     assert decision.counts_for_breaker
     assert decision.replace is None
     assert decision.failure == "ambiguous"
+
+
+# -- purged from the queue with an expired record (swept) ---------------------------------------
+
+SWEPT = _attempt(code="_PURGE_QUEUE", failure="retriable", swept=True)
+
+
+@pytest.mark.parametrize("current_producer", [True, False])
+def test_a_swept_record_is_re_sent_at_once_whatever_the_policy(current_producer: bool) -> None:
+    # The core purged it only to keep an older, expired event of its key ahead of it; it may
+    # be settled after the producer was replaced for that event (not current): never sent.
+    swept = _attempt(
+        code="_PURGE_QUEUE", failure="retriable", swept=True, current_producer=current_producer
+    )
+    decision = decide(swept, _situation(retry=NO_RETRY))
+    assert (decision.action, decision.delay, decision.failure) == ("retry", 0.0, "retriable")
+    assert (decision.wording, decision.override, decision.replace) == ("reported", None, None)
+    assert decision.resumes
+    assert not decision.counts_for_breaker
+
+
+def test_a_swept_record_is_never_re_sent_into_an_open_breaker() -> None:
+    failed = decide(SWEPT, _situation(breaker_open=True))
+    assert (failed.action, failed.breaker_stopped, failed.resumes) == ("fail", True, False)
+    parked = decide(dataclasses.replace(SWEPT, durable=True), _situation(breaker_open=True))
+    assert (parked.action, parked.delay) == ("park", PARK_DELAY)
+
+
+def test_a_swept_record_fails_at_close() -> None:
+    assert decide(SWEPT, _situation(closing=True)).action == "fail"
+
+
+def test_a_swept_record_librdkafka_had_sent_follows_the_policy_for_ambiguous() -> None:
+    # librdkafka puts a message whose request failed back in its queue: it may be written,
+    # and a policy that never re-sends what may be written says so.
+    sent = _attempt(
+        code="_PURGE_QUEUE", failure="retriable", swept=True, sent_before_connection_error=True
+    )
+    decision = decide(sent, _situation(retry=NO_RETRY))
+    assert (decision.action, decision.failure, decision.override) == (
+        "fail",
+        "ambiguous",
+        "ambiguous",
+    )
+    retried = decide(sent, _situation())
+    assert (retried.action, retried.delay, retried.resumes) == ("retry", 1.0, False)
 
 
 @pytest.mark.parametrize(
