@@ -141,18 +141,15 @@ class Settlement:
             # Purged by the core's deadline (``deadlines``): what librdkafka would report.
             err = record.err = _TIMED_OUT_REPORT
         now = time.time()
-        first_failure = record.first_failure
-        record.failures += 1
-        if record.failures == 1:
-            record.first_failure = now
-        decision = decide(self._attempt(record, err), self._situation(now))
+        attempt = self._attempt(record, err, now)
+        decision = decide(attempt, self._situation(now))
         record.swept = decision.resumes
         if decision.resumes:
             # Its attempt goes on (``Deadlines.arm`` keeps its deadline): not a failure.
-            record.failures -= 1
-            record.first_failure = first_failure
             self.ordering.failed(record, 0.0, now)
             return None
+        record.failures = attempt.failures
+        record.first_failure = attempt.first_failure
         if decision.replace is not None:
             self.handle.request_replacement(decision.replace)
         if decision.maybe_written:
@@ -178,7 +175,9 @@ class Settlement:
             log_failed(error, record.encoded.event_type)
         return error
 
-    def _attempt(self, record: InFlight, err: Any) -> Attempt:
+    def _attempt(self, record: InFlight, err: Any, now: float) -> Attempt:
+        """The facts of the attempt ``err`` reports, counted as a failure (the first one at
+        ``now``)."""
         refused = isinstance(err, PublishError)
         failure: Any
         if refused:
@@ -198,8 +197,8 @@ class Settlement:
             sent_before_connection_error=(
                 record.connection_errors != self.client_errors.connection_errors
             ),
-            failures=record.failures,
-            first_failure=record.first_failure,
+            failures=record.failures + 1,
+            first_failure=record.first_failure if record.failures else now,
             durable=record.durable,
             acknowledged_after=record.order <= self._acknowledged_order,
         )
