@@ -172,6 +172,10 @@ def test_a_stopped_broker_hands_its_leadership_over_at_once(restores: KafkaClust
         cluster.wait_for_full_isr(timeout=0.5, topics=[topic])
     cluster.start_broker(leader)
     cluster.wait_for_full_isr(timeout=120, topics=[topic])
+    assert 0 < cluster.restart_seconds[leader] < 120
+    # Its log keeps how the stopped run ended, then the new run.
+    log = cluster.log_tail(leader, lines=1_000_000)
+    assert log.index("shut down completed") < log.rindex("started (kafka.server.KafkaRaftServer)")
 
 
 def test_a_paused_broker_is_stopped_until_resumed(restores: KafkaCluster) -> None:

@@ -74,11 +74,12 @@ class _BrokerProcess:
         start_new_session: bool = False,
         user: str | None = None,
     ) -> None:
-        # By default an anonymous file: nothing is left behind however the test run ends.
+        # By default an anonymous file: nothing is left behind however the test run ends. A
+        # named log is appended to: a restarted node's log keeps how its earlier run ended.
         self.log: IO[bytes] = (
             tempfile.TemporaryFile(prefix="eventwire-broker-")  # noqa: SIM115
             if log_path is None
-            else log_path.open("w+b")
+            else log_path.open("a+b")
         )
         try:
             self.popen = subprocess.Popen(  # noqa: S603 - our argv, no shell

@@ -195,6 +195,8 @@ class KafkaCluster(ClusterOperations, StartStop):
         self._classpath = ""
         self.startup_seconds: float | None = None
         """Seconds the last `start` took, from Maven's classpath to every broker serving."""
+        self.restart_seconds: dict[int, float] = {}
+        """Seconds the latest `start_broker` of each broker took, until it served again."""
 
     # -- state -------------------------------------------------------------------------------
 

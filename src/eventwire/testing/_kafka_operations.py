@@ -4,6 +4,7 @@ over ``_kafka_secured.SecuredCluster``; the cluster's start and stop are ``_kafk
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,8 @@ from eventwire.testing._kafka_jars import TOOL_JVM_OPTIONS, run_java
 from eventwire.testing._kafka_node import KafkaNode
 from eventwire.testing._kafka_secured import SecuredCluster
 
+_log = logging.getLogger("eventwire.testing")
+
 
 class ClusterOperations(SecuredCluster):
     """The broker faults, partition queries and tools of `KafkaCluster` (see its docstring)."""
@@ -26,6 +29,8 @@ class ClusterOperations(SecuredCluster):
     _jvm_options: tuple[str, ...]
     _log_config: Path | None
     _startup_timeout: float
+    #: Seconds the latest `start_broker` of each broker took, until it served again.
+    restart_seconds: dict[int, float]
 
     def _node(self, broker_id: int) -> KafkaNode:
         node = self._nodes.get(broker_id)
@@ -89,8 +94,11 @@ class ClusterOperations(SecuredCluster):
             return
         if self._log_config is None:  # set by start(), with the nodes
             raise BrokerStartError("the Kafka cluster is not running: call start() first")
+        started = time.monotonic()
         node.launch(self._java, self._classpath, self._jvm_options, self._log_config)
-        self._await_brokers([node], time.monotonic() + self._startup_timeout)
+        self._await_brokers([node], started + self._startup_timeout)
+        took = self.restart_seconds[broker_id] = time.monotonic() - started
+        _log.info("Kafka broker %d serves again after %.1f s", broker_id, took)
 
     def restore(self, timeout: float = 120.0) -> None:
         """Undo every broker fault: resume paused brokers, start stopped or killed ones, and
