@@ -47,6 +47,9 @@ _TABLE: Final[Mapping[str, FailureClass]] = MappingProxyType(
         "_TIMED_OUT": "ambiguous",
         "REQUEST_TIMED_OUT": "ambiguous",
         "_PURGE_INFLIGHT": "ambiguous",
+        # In the leader's log, but too few replicas took it before the ISR shrank: it is
+        # committed if they catch up (librdkafka marks it possibly persisted).
+        "NOT_ENOUGH_REPLICAS_AFTER_APPEND": "ambiguous",
         # Transient: sending again is safe (idempotence de-duplicates re-sends).
         "_TRANSPORT": "retriable",
         "_ALL_BROKERS_DOWN": "retriable",
@@ -65,7 +68,6 @@ _TABLE: Final[Mapping[str, FailureClass]] = MappingProxyType(
         "REPLICA_NOT_AVAILABLE": "retriable",
         "NETWORK_EXCEPTION": "retriable",
         "NOT_ENOUGH_REPLICAS": "retriable",
-        "NOT_ENOUGH_REPLICAS_AFTER_APPEND": "retriable",
         "KAFKA_STORAGE_ERROR": "retriable",
         "UNKNOWN_TOPIC_OR_PART": "retriable",
         "_UNKNOWN_PARTITION": "retriable",

@@ -31,6 +31,9 @@ def test_the_table_covers_the_codes_that_matter() -> None:
     assert CLASSIFICATION["MSG_SIZE_TOO_LARGE"] == "permanent"
     assert CLASSIFICATION["PRODUCER_FENCED"] == "fatal"
     assert CLASSIFICATION["_ALL_BROKERS_DOWN"] == "retriable"
+    # Appended by the leader before the ISR shrank: committed if the replicas catch up.
+    assert CLASSIFICATION["NOT_ENOUGH_REPLICAS_AFTER_APPEND"] == "ambiguous"
+    assert CLASSIFICATION["NOT_ENOUGH_REPLICAS"] == "retriable"  # refused before the append
     assert len(KNOWN) >= 60  # rows whose code this confluent-kafka knows
 
 
