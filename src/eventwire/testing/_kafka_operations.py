@@ -29,7 +29,6 @@ class ClusterOperations(SecuredCluster):
     _jvm_options: tuple[str, ...]
     _log_config: Path | None
     _startup_timeout: float
-    #: Seconds the latest `start_broker` of each broker took, until it served again.
     restart_seconds: dict[int, float]
 
     def _node(self, broker_id: int) -> KafkaNode:
