@@ -297,7 +297,9 @@ def _backlog_queued(publisher: eventwire.Publisher | eventwire.AsyncPublisher) -
 def _assert_large_backlog_closed(
     elapsed: float, report: eventwire.CloseReport, outcomes: list[Any], logs: list[Any]
 ) -> None:
-    assert elapsed < CLOSE_TIMEOUT + 1.0
+    # "within timeout + about one second" (the docstring): 2.75-2.87 s alone, 3.12 s once in a
+    # full run on 2 cores; the regression this guards took timeout + 1.7 s.
+    assert elapsed < CLOSE_TIMEOUT + 1.5
     assert (report.delivered, report.undelivered, report.timed_out) == (1, BACKLOG, True)
     assert len(outcomes) == BACKLOG
     assert all(isinstance(o, eventwire.PublishError) for o in outcomes)
